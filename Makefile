@@ -1,0 +1,58 @@
+# One entry point for laptops and CI. `make test` and `make demo` set themselves up.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+LW_DIR ?= .localworld
+PYTEST_ARGS ?=
+
+.PHONY: help setup setup-debian demo test lint fmt bench services-up services-down validate image clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+setup: setup-debian $(VENV)/.installed node_modules/.installed ## install everything (idempotent, fast when done)
+
+setup-debian: ## install the Debian packages the local world needs (only the missing ones)
+	@scripts/setup-debian.sh
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: setup ## run the test suite against the real local services
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: setup ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+demo: setup ## run the whole story end to end on the local world
+	$(BIN)/python -m scripts.demo
+
+bench: setup ## run the benchmarks in bench/ (figures, not asserts)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+services-up: setup ## start Azurite, the registry and git remotes; settings in .localworld/env
+	$(BIN)/localworld up --dir $(LW_DIR)
+
+services-down: ## stop the services started by services-up (by PID)
+	@if [ -x $(BIN)/localworld ]; then $(BIN)/localworld down --dir $(LW_DIR); fi
+
+clean: services-down ## remove local state (venv and node_modules stay)
+	rm -rf $(LW_DIR) .pytest_cache .mypy_cache .ruff_cache build

@@ -1,0 +1,3 @@
+from localworld.cli import main
+
+raise SystemExit(main())

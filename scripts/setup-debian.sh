@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs, only those missing; apt-get update at most once.
+set -euo pipefail
+
+declare -A need=(
+  [docker-registry]=docker-registry   # OCI distribution registry (ACR stand-in)
+  [buildah]=buildah                   # image builds without a Docker daemon
+  [mmdebstrap]=mmdebstrap             # local Debian base image (no Docker Hub here)
+  [git]=git
+  [npm]=npm                           # Azurite and GitHub's OpenAPI description
+  [wrk]=wrk                           # C load generator for bench/
+)
+missing=()
+for tool in "${!need[@]}"; do
+  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/bin/$tool" ]; then
+    missing+=("${need[$tool]}")
+  fi
+done
+# kubectl ships kustomize; Debian's kubernetes-client is the fallback where no kubectl exists.
+if ! command -v kubectl >/dev/null 2>&1; then
+  missing+=(kubernetes-client)
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,31 @@
+"""`localworld up` then `down` leaves no process behind and writes a readable env file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from localworld.cli import main
+from localworld.process import pid_alive
+from localworld.world import read_env
+
+
+def test_up_writes_env_and_down_stops_every_pid(tmp_path: Path):
+    root = tmp_path / "lw"
+    assert main(["up", "--dir", str(root)]) == 0
+    env = read_env(root)
+    assert env["REGISTRY_HOST"].startswith("127.0.0.1:")
+    assert "BlobEndpoint=http://127.0.0.1:" in env["AZURE_STORAGE_CONNECTION_STRING"]
+    pids = [info["pid"] for info in json.loads((root / "pids.json").read_text()).values()]
+    assert len(pids) >= 2
+    assert all(pid_alive(pid) for pid in pids)
+
+    assert main(["up", "--dir", str(root)]) == 1  # refuses to start twice
+    assert main(["down", "--dir", str(root)]) == 0
+    assert not any(pid_alive(pid) for pid in pids)
+    assert not (root / "env").exists()
+
+
+def test_env_without_services_is_a_clear_error(tmp_path: Path, capsys):
+    assert main(["env", "--dir", str(tmp_path)]) == 1
+    assert "run `make services-up` first" in capsys.readouterr().err
