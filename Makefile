@@ -56,3 +56,6 @@ services-down: ## stop the services started by services-up (by PID)
 
 clean: services-down ## remove local state (venv and node_modules stay)
 	rm -rf $(LW_DIR) .pytest_cache .mypy_cache .ruff_cache build
+
+validate: setup ## render every overlay, validate against Kubernetes schemas offline, check pins + PSS
+	$(BIN)/python -m scripts.validate_deploy deploy
