@@ -1,0 +1,183 @@
+"""Thin PyGithub adapter: the pull-request operations the runner needs, typed and retried.
+
+PyGithub's own `GithubRetry` (urllib3) honours `Retry-After`, `X-RateLimit-Reset` and secondary
+rate limits; we bound it (count and wait) and allow it on every method, because the runner makes
+each write idempotent (find-before-create, compare-before-update).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from github import Auth, Github, GithubException, GithubRetry
+from github.PullRequest import PullRequest
+
+from bot.errors import BotError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class ForgeError(BotError):
+    """The forge (GitHub) refused or failed a request."""
+
+
+@dataclass(frozen=True)
+class PullRequestInfo:
+    number: int
+    title: str
+    body: str
+    head_ref: str
+    head_sha: str
+    base_ref: str
+    state: str
+    merged: bool
+    labels: tuple[str, ...]
+    url: str
+
+
+@dataclass(frozen=True)
+class CompareCommit:
+    sha: str
+    message: str
+
+
+def _info(pr: PullRequest) -> PullRequestInfo:
+    return PullRequestInfo(
+        number=pr.number,
+        title=pr.title,
+        body=pr.body or "",
+        head_ref=pr.head.ref,
+        head_sha=pr.head.sha,
+        base_ref=pr.base.ref,
+        state=pr.state,
+        merged=bool(pr.merged),
+        labels=tuple(sorted(label.name for label in pr.labels)),
+        url=pr.html_url,
+    )
+
+
+def _describe(exc: GithubException) -> str:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    message = str(data.get("message") or exc)
+    return f"HTTP {exc.status}: {message}"
+
+
+class GitHubForge:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        repository: str,
+        *,
+        retries: int = 5,
+        backoff_factor: float = 0.5,
+        max_rate_limit_wait: float = 60.0,
+        timeout: int = 15,
+    ) -> None:
+        retry = GithubRetry(
+            total=retries,
+            backoff_factor=backoff_factor,
+            status_forcelist=[429, *range(500, 600)],
+            allowed_methods=None,  # every method: writes are idempotent by construction
+            secondary_rate_wait=min(5.0, max_rate_limit_wait),
+            max_rate_limit_wait=max_rate_limit_wait,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        self._gh = Github(
+            base_url=api_url.rstrip("/"),
+            auth=Auth.Token(token),
+            retry=retry,
+            timeout=timeout,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            per_page=100,
+        )
+        self.repository = repository
+        self._owner = repository.split("/", 1)[0]
+        try:
+            self._repo = self._gh.get_repo(repository, lazy=True)
+        except GithubException as exc:  # pragma: no cover - lazy does no I/O
+            raise ForgeError(f"{repository}: {_describe(exc)}") from exc
+
+    def _call(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except GithubException as exc:
+            raise ForgeError(f"{what} on {self.repository} failed: {_describe(exc)}") from exc
+
+    def find_open_pr(self, head_branch: str, base: str) -> PullRequestInfo | None:
+        def find() -> PullRequestInfo | None:
+            pulls = self._repo.get_pulls(
+                state="open", head=f"{self._owner}:{head_branch}", base=base
+            )
+            for pr in pulls:
+                return _info(pr)
+            return None
+
+        return self._call(f"list pulls for {head_branch}", find)
+
+    def get_pr(self, number: int) -> PullRequestInfo:
+        return _info(self._call(f"get pull #{number}", self._repo.get_pull, number))
+
+    def create_pr(
+        self,
+        *,
+        title: str,
+        body: str,
+        head: str,
+        base: str,
+        labels: Sequence[str] = (),
+        reviewers: Sequence[str] = (),
+    ) -> PullRequestInfo:
+        pr: PullRequest = self._call(
+            f"create pull {head} -> {base}",
+            self._repo.create_pull,
+            title=title,
+            body=body,
+            head=head,
+            base=base,
+            maintainer_can_modify=True,
+        )
+        if labels:
+            self._call(f"label pull #{pr.number}", pr.add_to_labels, *labels)
+        if reviewers:
+            self._call(
+                f"request reviewers on #{pr.number}", pr.create_review_request, list(reviewers)
+            )
+        return self.get_pr(pr.number)
+
+    def update_pr(
+        self, number: int, *, title: str, body: str, add_labels: Sequence[str] = ()
+    ) -> None:
+        pr: PullRequest = self._call(f"get pull #{number}", self._repo.get_pull, number)
+        self._call(f"edit pull #{number}", pr.edit, title=title, body=body)
+        if add_labels:
+            self._call(f"label pull #{number}", pr.add_to_labels, *add_labels)
+
+    def comment(self, number: int, body: str) -> None:
+        pr: PullRequest = self._call(f"get pull #{number}", self._repo.get_pull, number)
+        self._call(f"comment on #{number}", pr.create_issue_comment, body)
+
+    def comments(self, number: int) -> list[str]:
+        pr: PullRequest = self._call(f"get pull #{number}", self._repo.get_pull, number)
+        return [c.body for c in self._call(f"list comments on #{number}", pr.get_issue_comments)]
+
+    def close_pr(self, number: int, comment: str) -> None:
+        pr: PullRequest = self._call(f"get pull #{number}", self._repo.get_pull, number)
+        self._call(f"comment on #{number}", pr.create_issue_comment, comment)
+        self._call(f"close pull #{number}", pr.edit, state="closed")
+
+    def merge_pr(self, number: int, *, sha: str, method: str = "squash") -> str:
+        pr: PullRequest = self._call(f"get pull #{number}", self._repo.get_pull, number)
+        status = self._call(f"merge pull #{number}", pr.merge, merge_method=method, sha=sha)
+        if not status.merged:
+            raise ForgeError(f"merge of #{number} refused: {status.message}")
+        return str(status.sha)
+
+    def compare(self, base: str, head: str) -> list[CompareCommit]:
+        cmp = self._call(f"compare {base}...{head}", self._repo.compare, base, head)
+        return [CompareCommit(c.sha, c.commit.message.splitlines()[0]) for c in cmp.commits]
