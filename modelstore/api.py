@@ -1,0 +1,656 @@
+"""The model store API: register, resolve, alias, download, verify, archive, list.
+
+Blob layout inside the container (default `models`):
+
+    <name>/index.json                     pointer blob: latest, max_version, archived (ETag CAS)
+    <name>/versions/<n>/.claim            created with If-None-Match: * -> allocates number n
+    <name>/versions/<n>/<files>           artifact files, uploaded before the manifest
+    <name>/versions/<n>/manifest.json     immutable, canonical JSON, If-None-Match: *
+    <name>/aliases/<alias>.json           alias -> version + append-only history (ETag CAS)
+
+A version exists once its manifest exists. The claim blob makes the registration that owns
+number n the only writer of files under `versions/<n>/`, so a registration that loses a race
+never overwrites the winner's files; it moves on to n+1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import random
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from modelstore import state
+from modelstore.backend import AzureBlobBackend, Backend, RetryPolicy
+from modelstore.errors import (
+    AliasConflictError,
+    AliasNotFoundError,
+    ArchivedVersionError,
+    BlobConflictError,
+    BlobNotFoundError,
+    ChecksumMismatchError,
+    ConfigurationError,
+    FileChangedError,
+    InvalidInputError,
+    ManifestCorruptError,
+    ModelNotFoundError,
+    NoLatestVersionError,
+    StorageError,
+    TooMuchContentionError,
+    VersionNotFoundError,
+)
+from modelstore.files import collect
+from modelstore.manifest import (
+    FileEntry,
+    Manifest,
+    canonical_json,
+    normalize_metrics,
+    normalize_tags,
+    onnx_signature,
+    parse_manifest,
+    sha256_hex,
+    utc_now,
+)
+from modelstore.names import parse_ref, validate_alias, validate_model_name, validate_version
+from modelstore.state import AliasEvent, AliasRecord, Index
+
+DEFAULT_CONTAINER = "models"
+MANIFEST_SHA_KEY = "manifest_sha256"
+ARCHIVED_KEY = "archived"
+GIT_COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
+MAX_CLAIM_PROBES = 10_000
+MAX_CAS_ATTEMPTS = 200
+MAX_DESCRIPTION = 10_000
+
+
+class ModelStore:
+    """A model registry in one Blob container. Thread-safe: share one instance across threads."""
+
+    def __init__(self, backend: Backend, *, author: str | None = None) -> None:
+        self.backend = backend
+        self._author = author
+        self._container_ready = False
+
+    # --- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_connection_string(
+        cls,
+        connection_string: str,
+        container: str = DEFAULT_CONTAINER,
+        *,
+        retry: RetryPolicy | None = None,
+        on_request: Callable[[Any], None] | None = None,
+    ) -> ModelStore:
+        """Connection string auth (Azurite, local development)."""
+        return cls(
+            AzureBlobBackend.from_connection_string(
+                connection_string, container, retry=retry, on_request=on_request
+            )
+        )
+
+    @classmethod
+    def from_account_url(
+        cls,
+        account_url: str,
+        container: str = DEFAULT_CONTAINER,
+        *,
+        credential: Any = None,
+        retry: RetryPolicy | None = None,
+    ) -> ModelStore:
+        """Account URL + DefaultAzureCredential (workload identity on AKS, az login locally)."""
+        return cls(
+            AzureBlobBackend.from_account_url(
+                account_url, container, credential=credential, retry=retry
+            )
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ModelStore:
+        """`AZURE_STORAGE_CONNECTION_STRING` or `MODELSTORE_ACCOUNT_URL`; `MODELSTORE_CONTAINER`."""
+        env = os.environ if environ is None else environ
+        container = env.get("MODELSTORE_CONTAINER") or DEFAULT_CONTAINER
+        connection_string = env.get("AZURE_STORAGE_CONNECTION_STRING")
+        account_url = env.get("MODELSTORE_ACCOUNT_URL")
+        if connection_string and account_url:
+            raise ConfigurationError(
+                "both AZURE_STORAGE_CONNECTION_STRING and MODELSTORE_ACCOUNT_URL are set: "
+                "set only one"
+            )
+        if connection_string:
+            return cls.from_connection_string(connection_string, container)
+        if account_url:
+            return cls.from_account_url(account_url, container)
+        raise ConfigurationError(
+            "no model store configured: set AZURE_STORAGE_CONNECTION_STRING (local/Azurite) "
+            "or MODELSTORE_ACCOUNT_URL (Azure, uses DefaultAzureCredential)"
+        )
+
+    # --- register ------------------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+        alias: str | None = None,
+        author: str | None = None,
+        git_commit: str | None = None,
+    ) -> Manifest:
+        """Store the file (or directory) at `path` as the next version of `name`.
+
+        Every input is validated and hashed before anything is written; on failure the files
+        uploaded so far are removed again and no version appears.
+        """
+        validate_model_name(name)
+        if alias is not None:
+            validate_alias(alias)
+        clean_metrics = normalize_metrics(metrics)
+        clean_tags = normalize_tags(tags)
+        if git_commit is not None and not GIT_COMMIT_RE.fullmatch(git_commit):
+            raise InvalidInputError(f"git commit {git_commit!r} is not a lowercase hex object id")
+        if description is not None and len(description) > MAX_DESCRIPTION:
+            raise InvalidInputError(f"description is longer than {MAX_DESCRIPTION} characters")
+        artifact = collect(Path(path))
+        signature = (
+            onnx_signature(artifact.primary_source) if artifact.framework == "onnx" else None
+        )
+        who = author or self._default_author()
+
+        self._ensure_container()
+        index = self._read_index(name)[0]
+        version, token = self._claim(name, (index.max_version if index else 0) + 1, who)
+        try:
+            for local in artifact.files:
+                sent = self.backend.put_file(
+                    state.file_path(name, version, local.path),
+                    local.source,
+                    metadata={"sha256": local.sha256},
+                )
+                _check_unchanged(local.source, sent, local.sha256)
+            manifest = Manifest(
+                name=name,
+                version=version,
+                created_at=utc_now(),
+                author=who,
+                git_commit=git_commit,
+                files=[
+                    FileEntry(path=f.path, sha256=f.sha256, size=f.size) for f in artifact.files
+                ],
+                primary=artifact.primary,
+                framework=artifact.framework,
+                signature=signature,
+                metrics=clean_metrics,
+                tags=clean_tags,
+                description=description,
+            )
+            data = manifest.to_canonical_json()
+            self.backend.put(
+                state.manifest_path(name, version),
+                data,
+                metadata={MANIFEST_SHA_KEY: sha256_hex(data)},
+                create_only=True,
+            )
+        except BaseException:
+            self._abandon(name, version, [f.path for f in artifact.files], token)
+            raise
+        self._update_index(name, lambda idx: state.with_published(idx, name, version))
+        if alias is not None:
+            self.set_alias(name, alias, version, author=who)
+        return manifest
+
+    def _claim(self, name: str, start: int, who: str | None) -> tuple[int, str]:
+        """Allocate a version number: the first `.claim` blob we create wins the number."""
+        token = uuid.uuid4().hex
+        body = canonical_json({"token": token, "by": who, "at": utc_now().isoformat()})
+        version = start
+        for attempt in range(1, MAX_CLAIM_PROBES + 1):
+            try:
+                self.backend.put(state.claim_path(name, version), body, create_only=True)
+                return version, token
+            except BlobConflictError:
+                if self._claim_token(name, version) == token:  # our retried write had landed
+                    return version, token
+            version += 1
+            if attempt % 8 == 0:  # many in flight: jump to what the index has seen published
+                index = self._read_index(name)[0]
+                if index is not None:
+                    version = max(version, index.max_version + 1)
+        raise TooMuchContentionError(f"allocating a version of {name!r}", MAX_CLAIM_PROBES)
+
+    def _claim_token(self, name: str, version: int) -> str | None:
+        try:
+            data = self.backend.get(state.claim_path(name, version)).data
+        except BlobNotFoundError:
+            return None
+        try:
+            import json
+
+            return str(json.loads(data)["token"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def _abandon(self, name: str, version: int, paths: list[str], token: str) -> None:
+        """Best-effort removal of a failed registration's files; the claim goes last."""
+        with contextlib.suppress(StorageError):
+            for path in paths:
+                self.backend.delete(state.file_path(name, version, path))
+            if self._claim_token(name, version) == token:
+                self.backend.delete(state.claim_path(name, version))
+
+    # --- read ----------------------------------------------------------------------------------
+
+    def get_manifest(self, name: str, version: int) -> Manifest:
+        """One request: the manifest blob, checked against the digest recorded at creation."""
+        validate_model_name(name)
+        validate_version(version)
+        return self._load_manifest(name, version)[0]
+
+    def resolve(self, name: str, ref: str | int) -> Manifest:
+        """`3`, `"latest"` (newest not archived) or `"@alias"` -> manifest, in O(1) requests."""
+        validate_model_name(name)
+        parsed = parse_ref(ref)
+        if parsed.kind == "version":
+            assert parsed.version is not None  # noqa: S101 - parse_ref guarantees it
+            return self._load_manifest(name, parsed.version)[0]
+        if parsed.kind == "latest":
+            index = self._read_index(name)[0]
+            if index is None:
+                raise ModelNotFoundError(name)
+            if index.latest is None:
+                raise NoLatestVersionError(name)
+            return self._load_manifest(name, index.latest)[0]
+        assert parsed.alias is not None  # noqa: S101
+        record = self._read_alias(name, parsed.alias)[0]
+        if record is None:
+            raise self._alias_missing(name, parsed.alias)
+        return self._load_manifest(name, record.version)[0]
+
+    def list_models(self) -> list[str]:
+        """Names of the models in the container (one paged listing of top-level folders)."""
+        names = (p.rstrip("/") for p in self.backend.list_prefixes(""))
+        return sorted(n for n in names if _is_model_name(n))
+
+    def list_version_numbers(self, name: str, *, include_archived: bool = True) -> list[int]:
+        """Published versions from a paged listing (no manifest reads)."""
+        validate_model_name(name)
+        return sorted(
+            v
+            for v, archived in self._published_from_listing(name).items()
+            if include_archived or not archived
+        )
+
+    def list_versions(self, name: str, *, include_archived: bool = True) -> list[Manifest]:
+        """Every published version's manifest, oldest first (a listing, then parallel reads)."""
+        numbers = self.list_version_numbers(name, include_archived=include_archived)
+        if not numbers and self._read_index(name)[0] is None:
+            raise ModelNotFoundError(name)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(lambda v: self._load_manifest(name, v)[0], numbers))
+
+    # --- aliases -------------------------------------------------------------------------------
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        expected_version: int | None = None,
+        author: str | None = None,
+    ) -> AliasEvent:
+        """Point `alias` at `version`: ETag compare-and-swap, history appended in the same write.
+
+        With `expected_version`, refuse (AliasConflictError) unless the alias is at that version
+        when written. Setting the version it already has writes nothing and returns the last move.
+        """
+        validate_model_name(name)
+        validate_alias(alias)
+        validate_version(version)
+        target = self._load_manifest(name, version)[0]
+        if target.archived:
+            raise ArchivedVersionError(name, version, f"point alias {alias!r} at it")
+        event = AliasEvent(
+            alias=alias,
+            from_version=None,
+            to_version=version,
+            at=utc_now(),
+            by=author or self._default_author(),
+            change_id=uuid.uuid4().hex,
+        )
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            record, etag = self._read_alias(name, alias)
+            current = record.version if record else None
+            if record is not None and any(e.change_id == event.change_id for e in record.history):
+                return event.model_copy(update={"from_version": record.history[-2].to_version})
+            if expected_version is not None and current != expected_version:
+                raise AliasConflictError(name, alias, expected_version, current)
+            if record is not None and current == version:
+                return record.history[-1]
+            move = event.model_copy(update={"from_version": current})
+            new = state.with_alias_move(record, name, move)
+            try:
+                self._ensure_container()
+                self.backend.put(
+                    state.alias_path(name, alias),
+                    canonical_json(new.model_dump(mode="json")),
+                    metadata={"version": str(version)},
+                    create_only=etag is None,
+                    if_match=etag,
+                )
+                return move
+            except BlobConflictError:
+                if expected_version is not None:
+                    latest = self._read_alias(name, alias)[0]
+                    ours = latest is not None and event.change_id in latest.change_ids()
+                    if not ours:
+                        raise AliasConflictError(
+                            name, alias, expected_version, latest.version if latest else None
+                        ) from None
+                    return move
+                _backoff(attempt)
+        raise TooMuchContentionError(f"moving alias {alias!r} of {name!r}", MAX_CAS_ATTEMPTS)
+
+    def get_aliases(self, name: str) -> dict[str, int]:
+        """alias -> version, from one listing (the version is kept in blob metadata)."""
+        validate_model_name(name)
+        result: dict[str, int] = {}
+        for info in self.backend.list_blobs(state.aliases_prefix(name), metadata=True):
+            alias = info.name.removeprefix(state.aliases_prefix(name)).removesuffix(".json")
+            if not _is_alias(alias):
+                continue
+            raw = info.metadata.get("version")
+            if raw is not None and raw.isdigit():
+                result[alias] = int(raw)
+            else:  # metadata lost: fall back to the blob itself
+                record = self._read_alias(name, alias)[0]
+                if record is not None:
+                    result[alias] = record.version
+        return dict(sorted(result.items()))
+
+    def alias_history(self, name: str, alias: str) -> list[AliasEvent]:
+        """Every move of the alias, oldest first."""
+        validate_model_name(name)
+        validate_alias(alias)
+        record = self._read_alias(name, alias)[0]
+        if record is None:
+            raise self._alias_missing(name, alias)
+        return list(record.history)
+
+    # --- archive -------------------------------------------------------------------------------
+
+    def archive(self, name: str, version: int) -> Manifest:
+        """Hide a version from `latest` (still fetchable by number). Idempotent."""
+        validate_model_name(name)
+        validate_version(version)
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            manifest, blob_etag, data = self._load_manifest(name, version)
+            if manifest.archived:
+                break
+            metadata = {MANIFEST_SHA_KEY: sha256_hex(data), ARCHIVED_KEY: "true"}
+            try:
+                self.backend.set_metadata(
+                    state.manifest_path(name, version), metadata, if_match=blob_etag
+                )
+                break
+            except BlobConflictError:
+                _backoff(attempt)
+        else:
+            raise TooMuchContentionError(f"archiving {name} v{version}", MAX_CAS_ATTEMPTS)
+
+        def change(index: Index | None) -> Index:
+            next_latest = None
+            if index is not None and index.latest == version:
+                next_latest = self._previous_live(name, version, set(index.archived))
+            return state.with_archived(index, name, version, next_latest)
+
+        self._update_index(name, change)
+        return manifest.model_copy(update={"archived": True})
+
+    def _previous_live(self, name: str, below: int, archived: set[int]) -> int | None:
+        """Highest published, not archived version under `below` (walks down past gaps)."""
+        for candidate in range(below - 1, 0, -1):
+            if candidate in archived:
+                continue
+            try:
+                manifest = self._load_manifest(name, candidate)[0]
+            except VersionNotFoundError:
+                continue
+            if not manifest.archived:
+                return candidate
+        return None
+
+    def reindex(self, name: str) -> Index:
+        """Rebuild the pointer blob from a full listing (repair after an interrupted register)."""
+        validate_model_name(name)
+        published = self._published_from_listing(name)
+        if not published:
+            raise ModelNotFoundError(name)
+        return self._update_index(name, lambda _idx: state.rebuilt_index(name, published))
+
+    # --- download / verify ---------------------------------------------------------------------
+
+    def download(self, name: str, ref: str | int, dest_dir: Path) -> Manifest:
+        """Write the version's files and `manifest.json` into `dest_dir`.
+
+        Each file streams into a temporary file beside its target while its sha256 and size are
+        checked; only when every file matched are they renamed into place.
+        """
+        manifest = self.resolve(name, ref)
+        dest = Path(dest_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for entry in manifest.files:
+                target = dest / entry.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with _temp_beside(target, staged) as out:
+                    self._stream_verified(manifest, entry, out.write)
+            with _temp_beside(dest / "manifest.json", staged) as out:
+                out.write(manifest.model_dump_json(indent=2).encode("utf-8") + b"\n")
+            for temp, target in staged:
+                temp.replace(target)
+            staged.clear()
+        finally:
+            for temp, _target in staged:
+                temp.unlink(missing_ok=True)
+        return manifest
+
+    def verify(self, name: str, ref: str | int) -> Manifest:
+        """Re-hash every stored file of the version against its manifest (streams, no disk)."""
+        manifest = self.resolve(name, ref)
+        for entry in manifest.files:
+            self._stream_verified(manifest, entry, lambda _chunk: None)
+        return manifest
+
+    def _stream_verified(
+        self, manifest: Manifest, entry: FileEntry, sink: Callable[[bytes], object]
+    ) -> None:
+        import hashlib
+
+        digest = hashlib.sha256()
+        size = 0
+        path = state.file_path(manifest.name, manifest.version, entry.path)
+        try:
+            for chunk in self.backend.read_chunks(path):
+                size += len(chunk)
+                if size > entry.size:
+                    break
+                digest.update(chunk)
+                sink(chunk)
+        except BlobNotFoundError:
+            raise ChecksumMismatchError(
+                manifest.name, manifest.version, entry.path, entry.sha256, "missing", "file"
+            ) from None
+        if size != entry.size:
+            raise ChecksumMismatchError(
+                manifest.name,
+                manifest.version,
+                entry.path,
+                str(entry.size),
+                f"{size}{'+' if size > entry.size else ''}",
+                "size",
+            )
+        if digest.hexdigest() != entry.sha256:
+            raise ChecksumMismatchError(
+                manifest.name, manifest.version, entry.path, entry.sha256, digest.hexdigest()
+            )
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _load_manifest(self, name: str, version: int) -> tuple[Manifest, str, bytes]:
+        path = state.manifest_path(name, version)
+        try:
+            blob = self.backend.get(path)
+        except BlobNotFoundError:
+            raise self._version_missing(name, version) from None
+        recorded = blob.metadata.get(MANIFEST_SHA_KEY)
+        if recorded is None:
+            raise ManifestCorruptError(
+                name, version, "its recorded digest is gone (rewritten outside the model store)"
+            )
+        actual = sha256_hex(blob.data)
+        if actual != recorded:
+            raise ManifestCorruptError(
+                name, version, f"sha256 {actual} != {recorded} recorded when it was written"
+            )
+        try:
+            manifest = parse_manifest(blob.data)
+        except ValueError as exc:
+            raise ManifestCorruptError(name, version, f"invalid manifest ({exc})") from None
+        if manifest.name != name or manifest.version != version:
+            raise ManifestCorruptError(
+                name, version, f"it describes {manifest.name} v{manifest.version}"
+            )
+        if manifest.primary not in {f.path for f in manifest.files}:
+            raise ManifestCorruptError(name, version, "its primary file is not listed")
+        if blob.metadata.get(ARCHIVED_KEY) == "true":
+            manifest = manifest.model_copy(update={"archived": True})
+        return manifest, blob.etag, blob.data
+
+    def _version_missing(self, name: str, version: int) -> Exception:
+        """Explain a missing manifest (only on the error path, so reads stay O(1))."""
+        index = self._read_index(name)[0]
+        if index is None and not self.backend.list_blobs(state.versions_prefix(name)):
+            return ModelNotFoundError(name)
+        if self._claim_token(name, version) is not None:
+            return VersionNotFoundError(
+                name, version, "it has no manifest: an unfinished or failed registration"
+            )
+        if index is not None and index.max_version:
+            return VersionNotFoundError(name, version, f"newest is {index.max_version}")
+        return VersionNotFoundError(name, version)
+
+    def _alias_missing(self, name: str, alias: str) -> Exception:
+        if self._read_index(name)[0] is None:
+            return ModelNotFoundError(name)
+        return AliasNotFoundError(name, alias, list(self.get_aliases(name)))
+
+    def _read_index(self, name: str) -> tuple[Index | None, str | None]:
+        try:
+            blob = self.backend.get(state.index_path(name))
+        except BlobNotFoundError:
+            return None, None
+        try:
+            return Index.model_validate_json(blob.data), blob.etag
+        except ValueError as exc:
+            raise ManifestCorruptError(name, 0, f"index.json is invalid ({exc})") from None
+
+    def _update_index(self, name: str, change: Callable[[Index | None], Index]) -> Index:
+        """Read-modify-write of the pointer blob with ETags; retried on conflict."""
+        self._ensure_container()
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            current, etag = self._read_index(name)
+            new = change(current)
+            if new == current:
+                return new
+            try:
+                self.backend.put(
+                    state.index_path(name),
+                    canonical_json(new.model_dump(mode="json")),
+                    create_only=etag is None,
+                    if_match=etag,
+                )
+                return new
+            except BlobConflictError:
+                _backoff(attempt)
+        raise TooMuchContentionError(f"updating the index of {name!r}", MAX_CAS_ATTEMPTS)
+
+    def _read_alias(self, name: str, alias: str) -> tuple[AliasRecord | None, str | None]:
+        try:
+            blob = self.backend.get(state.alias_path(name, alias))
+        except BlobNotFoundError:
+            return None, None
+        try:
+            return AliasRecord.model_validate_json(blob.data), blob.etag
+        except ValueError as exc:
+            raise ManifestCorruptError(name, 0, f"alias {alias!r} is invalid ({exc})") from None
+
+    def _published_from_listing(self, name: str) -> dict[int, bool]:
+        published: dict[int, bool] = {}
+        for info in self.backend.list_blobs(state.versions_prefix(name), metadata=True):
+            version = state.version_of_manifest_blob(name, info.name)
+            if version is not None:
+                published[version] = info.metadata.get(ARCHIVED_KEY) == "true"
+        return published
+
+    def _ensure_container(self) -> None:
+        if not self._container_ready:
+            self.backend.ensure_container()
+            self._container_ready = True
+
+    def _default_author(self) -> str | None:
+        if self._author:
+            return self._author
+        if env_author := os.environ.get("MODELSTORE_AUTHOR"):
+            return env_author
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry (e.g. arbitrary uid in a container)
+            return None
+
+
+def _check_unchanged(source: Path, sent: str, hashed: str) -> None:
+    if sent != hashed:
+        raise FileChangedError(str(source))
+
+
+def _backoff(attempt: int) -> None:
+    """Short jittered sleep between optimistic-concurrency retries."""
+    time.sleep(random.uniform(0, 0.005 * min(attempt + 1, 20)))  # noqa: S311 - jitter only
+
+
+@contextlib.contextmanager
+def _temp_beside(target: Path, staged: list[tuple[Path, Path]]) -> Iterator[BinaryIO]:
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    temp = Path(name)
+    staged.append((temp, target))
+    with os.fdopen(fd, "wb") as handle:
+        yield handle
+
+
+def _is_model_name(name: str) -> bool:
+    try:
+        validate_model_name(name)
+    except InvalidInputError:
+        return False
+    return True
+
+
+def _is_alias(alias: str) -> bool:
+    try:
+        validate_alias(alias)
+    except InvalidInputError:
+        return False
+    return True

@@ -1,0 +1,340 @@
+"""Blob storage behind a small Protocol, implemented on azure-storage-blob.
+
+The Azure implementation turns `azure.core` errors into `modelstore.errors` and retries
+transient failures (connection refused/reset, 408, 429, 5xx) a bounded number of times with
+exponential backoff (tenacity). The SDK's own retry policy is switched off so there is exactly
+one place that decides how long we wait. Conditional writes are what make the store safe under
+concurrency: `create_only` sends `If-None-Match: *`, `if_match` sends `If-Match: <etag>`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import BlobServiceClient, ContainerClient
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from modelstore.errors import (
+    BlobConflictError,
+    BlobNotFoundError,
+    FileChangedError,
+    StorageAuthError,
+    StorageError,
+    StorageUnavailableError,
+)
+from modelstore.files import HashingReader
+
+T = TypeVar("T")
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Blob:
+    data: bytes
+    etag: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    name: str
+    size: int
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """What the model store needs from a blob store; paths are relative to one container."""
+
+    @property
+    def endpoint(self) -> str:
+        """Where the blobs live, for messages (never contains credentials)."""
+        ...
+
+    def ensure_container(self) -> None: ...
+
+    def get(self, path: str) -> Blob: ...
+
+    def put(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        metadata: dict[str, str] | None = None,
+        create_only: bool = False,
+        if_match: str | None = None,
+    ) -> str:
+        """Write and return the new ETag; BlobConflictError when a condition fails."""
+        ...
+
+    def put_file(self, path: str, source: Path, *, metadata: dict[str, str] | None = None) -> str:
+        """Create-only upload streamed from disk; returns the sha256 of the bytes sent."""
+        ...
+
+    def read_chunks(self, path: str) -> Iterator[bytes]: ...
+
+    def set_metadata(self, path: str, metadata: dict[str, str], *, if_match: str) -> str: ...
+
+    def list_blobs(self, prefix: str, *, metadata: bool = False) -> list[BlobInfo]: ...
+
+    def list_prefixes(self, prefix: str = "") -> list[str]:
+        """Immediate 'folders' under prefix (names end with '/')."""
+        ...
+
+    def delete(self, path: str) -> None:
+        """Delete if present (missing is fine)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries for transient faults: attempts in total, exponential waits with jitter."""
+
+    attempts: int = 4
+    initial_wait: float = 0.2
+    max_wait: float = 2.0
+
+
+def redact_url(url: str) -> str:
+    """Drop query string and user info (SAS tokens, keys) from a URL shown to humans."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return True
+    return isinstance(exc, HttpResponseError) and exc.status_code in TRANSIENT_STATUS
+
+
+class AzureBlobBackend:
+    """The Backend on azure-storage-blob (Azure Blob Storage or Azurite)."""
+
+    def __init__(self, service: BlobServiceClient, container: str, retry: RetryPolicy) -> None:
+        self._service = service
+        self._container: ContainerClient = service.get_container_client(container)
+        self._retry = retry
+        self.container_name = container
+
+    @classmethod
+    def from_connection_string(
+        cls,
+        connection_string: str,
+        container: str,
+        *,
+        retry: RetryPolicy | None = None,
+        on_request: Callable[[Any], None] | None = None,
+    ) -> AzureBlobBackend:
+        service = BlobServiceClient.from_connection_string(
+            connection_string, **_client_options(on_request)
+        )
+        return cls(service, container, retry or RetryPolicy())
+
+    @classmethod
+    def from_account_url(
+        cls,
+        account_url: str,
+        container: str,
+        *,
+        credential: Any = None,
+        retry: RetryPolicy | None = None,
+        on_request: Callable[[Any], None] | None = None,
+    ) -> AzureBlobBackend:
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        service = BlobServiceClient(
+            account_url, credential=credential, **_client_options(on_request)
+        )
+        return cls(service, container, retry or RetryPolicy())
+
+    @property
+    def endpoint(self) -> str:
+        return f"{redact_url(self._service.url).rstrip('/')}/{self.container_name}"
+
+    # --- the Protocol --------------------------------------------------------------------------
+
+    def ensure_container(self) -> None:
+        def create() -> None:
+            with contextlib.suppress(ResourceExistsError):
+                self._container.create_container()
+
+        self._call("create container", self.container_name, create)
+
+    def get(self, path: str) -> Blob:
+        def read() -> Blob:
+            downloader = self._container.get_blob_client(path).download_blob()
+            data = downloader.readall()
+            props = downloader.properties
+            return Blob(data=data, etag=str(props.etag), metadata=dict(props.metadata or {}))
+
+        return self._call("read", path, read)
+
+    def put(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        metadata: dict[str, str] | None = None,
+        create_only: bool = False,
+        if_match: str | None = None,
+    ) -> str:
+        conditions: dict[str, Any] = {"overwrite": not create_only}
+        if if_match is not None:
+            conditions |= {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+
+        def write() -> str:
+            result = self._container.get_blob_client(path).upload_blob(
+                data, metadata=metadata, **conditions
+            )
+            return str(result["etag"])
+
+        return self._call("write", path, write)
+
+    def put_file(self, path: str, source: Path, *, metadata: dict[str, str] | None = None) -> str:
+        size = source.stat().st_size
+
+        def upload() -> str:
+            with source.open("rb") as handle:
+                reader = HashingReader(handle)
+                self._container.get_blob_client(path).upload_blob(
+                    cast("IO[bytes]", reader), length=size, overwrite=False, metadata=metadata, max_concurrency=1
+                )
+            if reader.size != size:
+                raise FileChangedError(str(source))
+            return reader.hexdigest()
+
+        return self._call("upload", path, upload)
+
+    def read_chunks(self, path: str) -> Iterator[bytes]:
+        downloader = self._call(
+            "read", path, lambda: self._container.get_blob_client(path).download_blob()
+        )
+        chunks = iter(downloader.chunks())
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except AzureError as exc:
+                raise self._translate("read", path, exc, attempts=1) from exc
+            yield chunk
+
+    def set_metadata(self, path: str, metadata: dict[str, str], *, if_match: str) -> str:
+        def write() -> str:
+            result = self._container.get_blob_client(path).set_blob_metadata(
+                metadata, etag=if_match, match_condition=MatchConditions.IfNotModified
+            )
+            return str(result["etag"])
+
+        return self._call("update metadata of", path, write)
+
+    def list_blobs(self, prefix: str, *, metadata: bool = False) -> list[BlobInfo]:
+        include = ["metadata"] if metadata else None
+
+        def listing() -> list[BlobInfo]:
+            return [
+                BlobInfo(name=b.name, size=int(b.size or 0), metadata=dict(b.metadata or {}))
+                for b in self._container.list_blobs(
+                    name_starts_with=prefix, include=include, results_per_page=5000
+                )
+            ]
+
+        try:
+            return self._call("list", prefix, listing)
+        except BlobNotFoundError:  # the container does not exist yet: nothing stored
+            return []
+
+    def list_prefixes(self, prefix: str = "") -> list[str]:
+        def listing() -> list[str]:
+            return [
+                item.name
+                for item in self._container.walk_blobs(name_starts_with=prefix or None)
+                if item.name.endswith("/")
+            ]
+
+        try:
+            return self._call("list", prefix or "/", listing)
+        except BlobNotFoundError:
+            return []
+
+    def delete(self, path: str) -> None:
+        def remove() -> None:
+            with contextlib.suppress(ResourceNotFoundError):
+                self._container.get_blob_client(path).delete_blob()
+
+        self._call("delete", path, remove)
+
+    # --- error handling ------------------------------------------------------------------------
+
+    def _call(self, action: str, path: str, func: Callable[[], T]) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(self._retry.attempts),
+            wait=wait_exponential_jitter(
+                initial=self._retry.initial_wait, max=self._retry.max_wait
+            ),
+            reraise=True,
+        )
+        try:
+            return retrying(func)
+        except AzureError as exc:
+            raise self._translate(action, path, exc, attempts=self._retry.attempts) from exc
+
+    def _translate(  # noqa: PLR0911 - one return per error class reads best
+        self, action: str, path: str, exc: AzureError, attempts: int
+    ) -> StorageError:
+        if isinstance(exc, ResourceNotFoundError):
+            return BlobNotFoundError(path)
+        if isinstance(exc, ResourceExistsError | ResourceModifiedError):
+            return BlobConflictError(path)
+        if isinstance(exc, ClientAuthenticationError):
+            return StorageAuthError(self.endpoint, _first_line(exc))
+        if isinstance(exc, HttpResponseError) and exc.status_code == 412:
+            return BlobConflictError(path)
+        if isinstance(exc, HttpResponseError) and exc.status_code == 403:
+            return StorageAuthError(self.endpoint, _first_line(exc))
+        if _is_transient(exc):
+            return StorageUnavailableError(self.endpoint, attempts, _cause(exc))
+        return StorageError(f"Blob storage failed to {action} {path}: {_first_line(exc)}")
+
+
+def _client_options(on_request: Callable[[Any], None] | None) -> dict[str, Any]:
+    options: dict[str, Any] = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 60}
+    if on_request is not None:
+        options["raw_request_hook"] = on_request
+    return options
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _cause(exc: AzureError) -> str:
+    if isinstance(exc, HttpResponseError):
+        return f"HTTP {exc.status_code}"
+    inner = getattr(exc, "inner_exception", None) or exc
+    text = str(inner)
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return "connection refused"
+    return _first_line(inner)

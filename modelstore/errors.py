@@ -1,0 +1,187 @@
+"""One exception hierarchy for the model store; each class builds its own one-line message.
+
+The CLI maps every `ModelStoreError` to exit code 1 and prints `str(error)`, so messages are
+written for a data scientist reading a terminal: what failed, for which model, and what to do.
+Messages never contain credentials (endpoints are shown without query strings).
+"""
+
+from __future__ import annotations
+
+
+class ModelStoreError(Exception):
+    """Base class: every error the model store raises on purpose."""
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+class InvalidInputError(ModelStoreError):
+    """The caller passed something the store refuses (nothing was written)."""
+
+
+class InvalidNameError(InvalidInputError):
+    def __init__(self, kind: str, value: str, rule: str) -> None:
+        self.kind, self.value, self.rule = kind, value, rule
+        super().__init__(f"invalid {kind} {value!r}: {rule}")
+
+
+class InvalidReferenceError(InvalidInputError):
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(
+            f"invalid reference {ref!r}: use a version number (e.g. 3), 'latest' or '@alias'"
+        )
+
+
+class InvalidMetricError(InvalidInputError):
+    def __init__(self, key: str, value: object, reason: str = "is not a finite number") -> None:
+        self.key, self.value = key, value
+        super().__init__(f"metric {key!r}={value!r} {reason}")
+
+
+class InvalidTagError(InvalidInputError):
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        super().__init__(f"tag {key!r} {reason}")
+
+
+class InvalidModelFileError(InvalidInputError):
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"cannot register {path}: {reason}")
+
+
+class ConfigurationError(ModelStoreError):
+    """Settings are missing or contradictory (no connection string and no account URL, ...)."""
+
+
+# --- not found ---------------------------------------------------------------------------------
+
+
+class NotFoundError(ModelStoreError):
+    """A model, version or alias does not exist."""
+
+
+class ModelNotFoundError(NotFoundError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"model {name!r} not found (register a first version with `register`)")
+
+
+class VersionNotFoundError(NotFoundError):
+    def __init__(self, name: str, version: int, detail: str = "") -> None:
+        self.name, self.version = name, version
+        suffix = f" ({detail})" if detail else ""
+        super().__init__(f"version {version} of model {name!r} not found{suffix}")
+
+
+class AliasNotFoundError(NotFoundError):
+    def __init__(self, name: str, alias: str, known: list[str] | None = None) -> None:
+        self.name, self.alias = name, alias
+        hint = f"; known aliases: {', '.join(known)}" if known else ""
+        super().__init__(f"alias {alias!r} of model {name!r} not found{hint}")
+
+
+class NoLatestVersionError(NotFoundError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"model {name!r} has no version that is not archived")
+
+
+# --- integrity ---------------------------------------------------------------------------------
+
+
+class IntegrityError(ModelStoreError):
+    """Stored bytes do not match what the manifest promises."""
+
+
+class ChecksumMismatchError(IntegrityError):
+    def __init__(  # noqa: PLR0917 - the message needs every part
+        self, name: str, version: int, path: str, expected: str, actual: str, what: str = "sha256"
+    ) -> None:
+        self.name, self.version, self.path = name, version, path
+        self.expected, self.actual = expected, actual
+        super().__init__(
+            f"{name} v{version}: {path} is corrupted: {what} {actual} != manifest {expected}"
+        )
+
+
+class ManifestCorruptError(IntegrityError):
+    def __init__(self, name: str, version: int, reason: str) -> None:
+        self.name, self.version, self.reason = name, version, reason
+        super().__init__(f"manifest of {name} v{version} is not trustworthy: {reason}")
+
+
+class FileChangedError(IntegrityError):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"{path} changed while it was being uploaded; nothing was registered")
+
+
+# --- concurrency -------------------------------------------------------------------------------
+
+
+class ConflictError(ModelStoreError):
+    """An optimistic-concurrency check failed (someone else changed the blob first)."""
+
+
+class AliasConflictError(ConflictError):
+    def __init__(self, name: str, alias: str, expected: int | None, actual: int | None) -> None:
+        self.name, self.alias, self.expected, self.actual = name, alias, expected, actual
+        super().__init__(
+            f"alias {alias!r} of model {name!r} is at {_v(actual)}, not at {_v(expected)} as "
+            "expected: someone moved it meanwhile; re-read and retry"
+        )
+
+
+class ArchivedVersionError(ConflictError):
+    def __init__(self, name: str, version: int, action: str) -> None:
+        self.name, self.version = name, version
+        super().__init__(f"cannot {action}: version {version} of model {name!r} is archived")
+
+
+class TooMuchContentionError(ConflictError):
+    def __init__(self, what: str, attempts: int) -> None:
+        super().__init__(f"gave up on {what} after {attempts} concurrent-update conflicts")
+
+
+# --- storage -----------------------------------------------------------------------------------
+
+
+class StorageError(ModelStoreError):
+    """Blob storage failed in a way the store cannot hide."""
+
+
+class StorageUnavailableError(StorageError):
+    def __init__(self, endpoint: str, attempts: int, cause: str) -> None:
+        self.endpoint, self.attempts = endpoint, attempts
+        super().__init__(
+            f"Blob storage at {endpoint} is unreachable after {attempts} attempts ({cause}); "
+            "is Azurite running / is the account URL right?"
+        )
+
+
+class StorageAuthError(StorageError):
+    def __init__(self, endpoint: str, cause: str) -> None:
+        self.endpoint = endpoint
+        super().__init__(f"access to Blob storage at {endpoint} was denied ({cause})")
+
+
+def _v(version: int | None) -> str:
+    return "nothing" if version is None else f"version {version}"
+
+
+class BlobNotFoundError(StorageError):
+    """Backend signal: the blob (or its container) does not exist."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"blob {path} not found")
+
+
+class BlobConflictError(StorageError):
+    """Backend signal: a conditional write lost (If-None-Match: * or If-Match failed)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"blob {path} was changed concurrently")

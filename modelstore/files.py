@@ -1,0 +1,117 @@
+"""Local artifact files: which files a registration takes from a path, their sizes and hashes.
+
+Everything is checked before the first byte is uploaded, so a bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from modelstore.errors import InvalidModelFileError, ModelStoreError
+from modelstore.names import validate_file_path
+
+CHUNK = 1024 * 1024
+ONNX_PRIMARY = "model.onnx"
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: str  # stored name inside the version folder (POSIX, relative)
+    source: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Artifact:
+    files: tuple[LocalFile, ...]
+    primary: str
+    framework: str
+
+    @property
+    def primary_source(self) -> Path:
+        return next(f.source for f in self.files if f.path == self.primary)
+
+
+def collect(path: Path) -> Artifact:
+    """A single file, or every regular file under a directory (recursively).
+
+    A single `*.onnx` file is stored as `model.onnx` (the name the service expects); in a
+    directory the primary file is `model.onnx`, or the only file there is.
+    """
+    if not path.exists():
+        raise InvalidModelFileError(str(path), "no such file or directory")
+    if path.is_file():
+        stored = ONNX_PRIMARY if path.suffix.lower() == ".onnx" else path.name
+        files: tuple[LocalFile, ...] = (_local_file(stored, path),)
+        primary = stored
+    elif path.is_dir():
+        files = tuple(_local_file(_relative(p, path), p) for p in _walk(path))
+        if not files:
+            raise InvalidModelFileError(str(path), "the directory holds no files")
+        names = {f.path for f in files}
+        if ONNX_PRIMARY in names:
+            primary = ONNX_PRIMARY
+        elif len(files) == 1:
+            primary = files[0].path
+        else:
+            raise InvalidModelFileError(
+                str(path), f"several files and no {ONNX_PRIMARY}: cannot tell the primary file"
+            )
+    else:
+        raise InvalidModelFileError(str(path), "not a regular file or directory")
+    framework = "onnx" if primary.lower().endswith(".onnx") else "other"
+    return Artifact(files=files, primary=primary, framework=framework)
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for item in sorted(root.rglob("*")):
+        if item.is_symlink():
+            raise InvalidModelFileError(str(item), "symbolic links are not registered")
+        if item.is_file():
+            yield item
+
+
+def _relative(item: Path, root: Path) -> str:
+    return item.relative_to(root).as_posix()
+
+
+def _local_file(stored: str, source: Path) -> LocalFile:
+    try:
+        validate_file_path(stored)
+    except ModelStoreError as exc:
+        raise InvalidModelFileError(str(source), str(exc)) from None
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with source.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise InvalidModelFileError(str(source), f"unreadable ({exc.strerror or exc})") from None
+    if size == 0:
+        raise InvalidModelFileError(str(source), "the file is empty")
+    return LocalFile(path=stored, source=source, sha256=digest.hexdigest(), size=size)
+
+
+class HashingReader:
+    """A read-only stream that hashes what it hands out (to catch files changed mid-upload)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self._digest.update(data)
+        self.size += len(data)
+        return data
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()

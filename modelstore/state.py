@@ -1,0 +1,138 @@
+"""The small mutable blobs beside immutable manifests, and the pure rules that change them.
+
+- `<name>/index.json`: the pointer blob that makes `latest` O(1) (highest published version that
+  is not archived, highest version ever published, archived versions). Updated with ETags.
+- `<name>/aliases/<alias>.json`: the alias' current version plus its append-only history,
+  in one blob so that moving an alias and recording the move are a single atomic write.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- layout ------------------------------------------------------------------------------------
+
+
+def index_path(name: str) -> str:
+    return f"{name}/index.json"
+
+
+def versions_prefix(name: str) -> str:
+    return f"{name}/versions/"
+
+
+def version_prefix(name: str, version: int) -> str:
+    return f"{name}/versions/{version}/"
+
+
+def manifest_path(name: str, version: int) -> str:
+    return f"{version_prefix(name, version)}manifest.json"
+
+
+def claim_path(name: str, version: int) -> str:
+    return f"{version_prefix(name, version)}.claim"
+
+
+def file_path(name: str, version: int, path: str) -> str:
+    return f"{version_prefix(name, version)}{path}"
+
+
+def aliases_prefix(name: str) -> str:
+    return f"{name}/aliases/"
+
+
+def alias_path(name: str, alias: str) -> str:
+    return f"{aliases_prefix(name)}{alias}.json"
+
+
+def version_of_manifest_blob(name: str, blob_name: str) -> int | None:
+    """`digits/versions/12/manifest.json` -> 12; anything else -> None."""
+    prefix = versions_prefix(name)
+    if not blob_name.startswith(prefix) or not blob_name.endswith("/manifest.json"):
+        return None
+    middle = blob_name[len(prefix) : -len("/manifest.json")]
+    return int(middle) if middle.isdigit() and not middle.startswith("0") else None
+
+
+# --- index -------------------------------------------------------------------------------------
+
+
+class Index(_Frozen):
+    schema_version: Literal[1] = 1
+    name: str
+    latest: int | None = None
+    max_version: int = Field(default=0, ge=0)
+    archived: list[int] = Field(default_factory=list)
+
+
+def with_published(index: Index | None, name: str, version: int) -> Index:
+    """Record a newly published version (registrations may publish out of order)."""
+    base = index or Index(name=name)
+    latest = base.latest
+    if version not in base.archived and (latest is None or version > latest):
+        latest = version
+    return base.model_copy(update={"latest": latest, "max_version": max(base.max_version, version)})
+
+
+def with_archived(index: Index | None, name: str, version: int, next_latest: int | None) -> Index:
+    """Record an archived version; `next_latest` replaces `latest` when it was the one archived."""
+    base = index or Index(name=name, max_version=version)
+    archived = sorted({*base.archived, version})
+    latest = next_latest if base.latest == version else base.latest
+    return base.model_copy(
+        update={
+            "archived": archived,
+            "latest": latest,
+            "max_version": max(base.max_version, version),
+        }
+    )
+
+
+def rebuilt_index(name: str, published: dict[int, bool]) -> Index:
+    """The index implied by a full listing: version -> archived?"""
+    live = [v for v, archived in published.items() if not archived]
+    return Index(
+        name=name,
+        latest=max(live) if live else None,
+        max_version=max(published, default=0),
+        archived=sorted(v for v, archived in published.items() if archived),
+    )
+
+
+# --- aliases -----------------------------------------------------------------------------------
+
+
+class AliasEvent(_Frozen):
+    """One move of an alias: who moved it when, from which version to which."""
+
+    alias: str
+    from_version: int | None
+    to_version: int
+    at: datetime
+    by: str | None = None
+    change_id: str
+
+
+class AliasRecord(_Frozen):
+    schema_version: Literal[1] = 1
+    name: str
+    alias: str
+    version: int
+    history: list[AliasEvent]
+
+    def change_ids(self) -> set[str]:
+        return {event.change_id for event in self.history}
+
+
+def with_alias_move(record: AliasRecord | None, name: str, event: AliasEvent) -> AliasRecord:
+    """Append-only: the new record keeps every earlier event and adds this one."""
+    history = [*(record.history if record else []), event]
+    return AliasRecord(name=name, alias=event.alias, version=event.to_version, history=history)
