@@ -1,0 +1,380 @@
+"""`scripts.validate_deploy` on the real deploy tree and on broken copies of it (real kubectl)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scripts.validate_deploy import (
+    Problem,
+    check_manifest,
+    check_pins,
+    check_schema,
+    main,
+    parse_rendered,
+    render,
+    validate_overlays,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+ENVS = ("dev", "staging", "prod")
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A private copy of deploy/ to break."""
+    dest = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, dest)
+    return dest
+
+
+def kfile(tree: Path, env: str) -> Path:
+    return tree / "overlays" / env / "kustomization.yaml"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def fields(problems: list[Problem]) -> set[str]:
+    return {p.field for p in problems}
+
+
+def test_repository_overlays_have_no_problems() -> None:
+    assert validate_overlays(DEPLOY) == []
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_overlay_renders_image_as_name_tag_at_digest(env: str) -> None:
+    text = kfile(DEPLOY, env).read_text()
+    new_name = re.search(r"newName: (\S+)", text)
+    tag = re.search(r"newTag: (\S+)", text)
+    digest = re.search(r"digest: (sha256:[0-9a-f]{64})", text)
+    assert new_name and tag and digest
+    want = f"{new_name[1]}:{tag[1]}@{digest[1]}"
+    objs = parse_rendered(render(DEPLOY / "overlays" / env))
+    deployment = next(o for o in objs if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    images = [c["image"] for c in pod["initContainers"] + pod["containers"]]
+    assert images == [want, want]
+    assert deployment["metadata"]["namespace"] == f"modelops-{env}"
+
+
+def test_model_pin_change_changes_configmap_name_so_pods_roll(tree: Path) -> None:
+    def pin_name() -> str:
+        objs = parse_rendered(render(tree / "overlays" / "dev"))
+        deployment = next(o for o in objs if o["kind"] == "Deployment")
+        refs: list[str] = [
+            e["configMapRef"]["name"]
+            for e in deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+        ]
+        return next(r for r in refs if r.startswith("model-pin-"))
+
+    before = pin_name()
+    edit(kfile(tree, "dev"), "MODEL_VERSION=1", "MODEL_VERSION=2")
+    assert pin_name() != before
+
+
+def test_missing_digest_names_file_and_field(tree: Path) -> None:
+    path = kfile(tree, "staging")
+    path.write_text(re.sub(r"\n    digest: sha256:[0-9a-f]{64}", "", path.read_text()))
+    problems = validate_overlays(tree)
+    assert (
+        Problem(
+            str(path),
+            "images[modelops-app].digest",
+            "missing: pin the image by digest (sha256:<64 hex>)",
+        )
+        in problems
+    )
+    assert {p.file for p in problems if "(rendered)" not in p.file} == {str(path)}
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ("digest: sha256:ABC", "images[modelops-app].digest"),
+        ("digest: sha512:" + "a" * 64, "images[modelops-app].digest"),
+        ("digest: sha256:" + "a" * 63, "images[modelops-app].digest"),
+    ],
+)
+def test_malformed_digest_is_refused(tree: Path, bad: str, field: str) -> None:
+    path = kfile(tree, "dev")
+    path.write_text(re.sub(r"digest: sha256:[0-9a-f]{64}", bad, path.read_text()))
+    problems = validate_overlays(tree)
+    assert field in fields(problems)
+    assert all(p.file.startswith(str(path)) for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "fragment"),
+    [
+        ("MODEL_VERSION=1", "MODEL_VERSION=0", "MODEL_VERSION", "positive integer"),
+        ("MODEL_VERSION=1", "MODEL_VERSION=v2", "MODEL_VERSION", "positive integer"),
+        ("MODEL_VERSION=1", "MODEL_VERSION=-3", "MODEL_VERSION", "positive integer"),
+        ("MODEL_SHA256=7a0f", "MODEL_SHA256=7A0F", "MODEL_SHA256", "64 lowercase hex"),
+        ("MODEL_SHA256=7a0f", "MODEL_SHA256=zz7a0f", "MODEL_SHA256", "64 lowercase hex"),
+        ("      - MODEL_NAME=digits\n", "", "MODEL_NAME", "missing"),
+        ("MODEL_NAME=digits", "MODEL_NAME=../Digits", "MODEL_NAME", "lowercase model name"),
+    ],
+)
+def test_bad_model_pin_names_the_literal(
+    tree: Path, old: str, new: str, field: str, fragment: str
+) -> None:
+    path = kfile(tree, "dev")
+    edit(path, old, new)
+    problems = [p for p in validate_overlays(tree) if p.file == str(path)]
+    [problem] = problems
+    assert problem.field == f"configMapGenerator[model-pin].literals.{field}"
+    assert fragment in problem.message
+
+
+def test_model_literal_given_twice_is_refused(tree: Path) -> None:
+    path = kfile(tree, "prod")
+    edit(path, "      - MODEL_VERSION=1\n", "      - MODEL_VERSION=1\n      - MODEL_VERSION=2\n")
+    problems = validate_overlays(tree)
+    assert "configMapGenerator[model-pin].literals.MODEL_VERSION" in fields(problems)
+
+
+def test_missing_image_entry_is_refused(tree: Path) -> None:
+    path = kfile(tree, "dev")
+    edit(path, "  - name: modelops-app\n", "  - name: other-app\n")
+    problems = validate_overlays(tree)
+    assert Problem(str(path), "images", "no entry with name: modelops-app") in problems
+
+
+def test_malformed_yaml_names_file_and_line(tree: Path) -> None:
+    path = kfile(tree, "prod")
+    edit(path, "images:\n", "images:\n  - name: [unclosed\n")
+    problems = validate_overlays(tree)
+    [problem] = problems
+    assert problem.file == str(path)
+    assert problem.field == "(yaml)"
+    assert re.search(r"malformed YAML at line \d+, column \d+", problem.message)
+
+
+def test_unknown_environment_is_refused(tree: Path) -> None:
+    shutil.copytree(tree / "overlays" / "dev", tree / "overlays" / "qa")
+    problems = validate_overlays(tree)
+    assert problems == [
+        Problem(
+            str(tree / "overlays" / "qa"),
+            "overlays",
+            "unknown environment 'qa'; known: dev, staging, prod",
+        )
+    ]
+
+
+def test_missing_environment_is_reported(tree: Path) -> None:
+    shutil.rmtree(tree / "overlays" / "prod")
+    assert validate_overlays(tree) == [
+        Problem(str(tree / "overlays" / "prod"), "overlays", "environment missing")
+    ]
+
+
+def test_overlay_without_kustomization_file_is_reported(tree: Path) -> None:
+    kfile(tree, "staging").unlink()
+    [problem] = validate_overlays(tree)
+    assert problem.file == str(kfile(tree, "staging"))
+    assert "missing" in problem.message
+
+
+def test_render_failure_is_reported_with_kustomize_message(tree: Path) -> None:
+    edit(kfile(tree, "dev"), "  - namespace.yaml\n", "  - does-not-exist.yaml\n")
+    [problem] = validate_overlays(tree)
+    assert problem.file == str(kfile(tree, "dev"))
+    assert problem.field == "(kustomize build)"
+    assert "does-not-exist.yaml" in problem.message
+
+
+def test_missing_kubectl_is_a_clear_problem(tree: Path) -> None:
+    problems = validate_overlays(tree, kubectl=str(tree / "no-kubectl"))
+    assert len(problems) == 3
+    assert all("not found on PATH" in p.message for p in problems)
+
+
+def test_schema_catches_misspelt_field_in_sizing(tree: Path) -> None:
+    edit(tree / "overlays" / "staging" / "sizing.yaml", "  minReplicas: 2", "  minReplica: 2")
+    problems = validate_overlays(tree)
+    [problem] = problems
+    assert problem.file == f"{kfile(tree, 'staging')} (rendered)"
+    assert problem.field == "HorizontalPodAutoscaler/modelops-app"
+    assert "minReplica" in problem.message
+    assert "Kubernetes 1.31.0" in problem.message
+
+
+def test_schema_catches_wrong_type(tree: Path) -> None:
+    edit(tree / "overlays" / "prod" / "sizing.yaml", "  maxReplicas: 10", "  maxReplicas: ten")
+    problems = validate_overlays(tree)
+    assert any(
+        p.field == "HorizontalPodAutoscaler/modelops-app" and "spec.maxReplicas" in p.message
+        for p in problems
+    )
+
+
+def test_privilege_escalation_patch_is_refused(tree: Path) -> None:
+    sizing = tree / "overlays" / "prod" / "sizing.yaml"
+    edit(
+        sizing,
+        "        - name: app\n",
+        "        - name: app\n"
+        "          securityContext:\n"
+        "            allowPrivilegeEscalation: true\n",
+    )
+    problems = validate_overlays(tree)
+    assert [p.field for p in problems] == [
+        "Deployment/modelops-app: spec.template.spec.containers[app]"
+        ".securityContext.allowPrivilegeEscalation"
+    ]
+
+
+def test_overlay_that_unplugs_the_model_pin_is_refused(tree: Path) -> None:
+    path = kfile(tree, "dev")
+    edit(
+        path,
+        "patches:\n",
+        "patches:\n"
+        "  - target: {kind: Deployment, name: modelops-app}\n"
+        "    patch: |-\n"
+        "      - op: remove\n"
+        "        path: /spec/template/spec/containers/0/envFrom\n",
+    )
+    problems = validate_overlays(tree)
+    assert [(p.field, p.message) for p in problems] == [
+        (
+            "Deployment/modelops-app: containers[app].envFrom",
+            "does not read the model-pin ConfigMap",
+        )
+    ]
+
+
+def test_check_pins_refuses_non_mapping_and_other_kinds() -> None:
+    assert check_pins(["a"]) == [("(document)", "expected a mapping (a Kustomization), got list")]
+    problems = check_pins({"kind": "Component"})
+    assert ("kind", "expected Kustomization, got 'Component'") in problems
+    assert {f for f, _ in problems} == {"kind", "images", "configMapGenerator"}
+
+
+def test_check_pins_refuses_model_pin_from_files() -> None:
+    doc = {
+        "images": [
+            {
+                "name": "modelops-app",
+                "newName": "r.example/app",
+                "newTag": "1",
+                "digest": "sha256:" + "0" * 64,
+            }
+        ],
+        "configMapGenerator": [{"name": "model-pin", "envs": ["pin.env"]}],
+    }
+    assert check_pins(doc) == [
+        ("configMapGenerator[model-pin]", "pins must be plain literals, not envs")
+    ]
+
+
+def test_check_pins_refuses_numeric_tag() -> None:
+    doc = {
+        "images": [
+            {"name": "modelops-app", "newName": "r.example/app", "newTag": 7.0, "digest": "x"}
+        ]
+    }
+    fields_ = {f for f, _ in check_pins(doc)}
+    assert {"images[modelops-app].newTag", "images[modelops-app].digest"} <= fields_
+
+
+def _pod(container: dict[str, object], **pod: object) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [container], **pod},
+    }
+
+
+GOOD_CONTAINER: dict[str, object] = {
+    "name": "c",
+    "image": "r.example/app:1@sha256:" + "0" * 64,
+    "securityContext": {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    },
+    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+}
+TMP = [{"name": "tmp", "emptyDir": {}}]
+
+
+def test_check_manifest_accepts_a_restricted_pod() -> None:
+    assert check_manifest(_pod(GOOD_CONTAINER, volumes=TMP)) == []
+    assert check_schema(_pod(GOOD_CONTAINER, volumes=TMP)) == []
+
+
+def test_check_manifest_refuses_root_host_access_and_unpinned_image() -> None:
+    container = {
+        **GOOD_CONTAINER,
+        "image": "r.example/app:latest",
+        "securityContext": {"runAsUser": 0, "capabilities": {"add": ["SYS_ADMIN"]}},
+        "ports": [{"containerPort": 80, "hostPort": 80}],
+    }
+    pod = _pod(container, hostNetwork=True, volumes=[{"name": "h", "hostPath": {"path": "/"}}])
+    got = {re.sub(r"^Pod/p: spec\.(containers\[c\]\.)?", "", f) for f, _ in check_manifest(pod)}
+    assert got == {
+        "hostNetwork",
+        "volumes[h]",
+        "securityContext.runAsNonRoot",
+        "securityContext.runAsUser",
+        "securityContext.allowPrivilegeEscalation",
+        "securityContext.readOnlyRootFilesystem",
+        "securityContext.capabilities.drop",
+        "securityContext.capabilities.add",
+        "securityContext.seccompProfile.type",
+        "ports",
+        "volumeMounts",
+        "image",
+    }
+
+
+def test_check_manifest_takes_pod_level_security_defaults() -> None:
+    container = {
+        **GOOD_CONTAINER,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    pod_sc = {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert check_manifest(_pod(container, securityContext=pod_sc, volumes=TMP)) == []
+
+
+def test_check_schema_reports_unknown_kind() -> None:
+    got = check_schema({"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {}})
+    assert got == ["no Kubernetes 1.31.0 schema for example.io/v1 Widget"]
+
+
+def test_main_exit_codes(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tree)]) == 0
+    assert "ok:" in capsys.readouterr().out
+    kfile(tree, "dev").write_text("images: [\n")
+    assert main([str(tree)]) == 1
+    out = capsys.readouterr().out
+    assert f"{kfile(tree, 'dev')}: (yaml): malformed YAML" in out
+    assert main(["--help"]) == 2
+
+
+def test_make_validate_target_exists_and_runs_the_module() -> None:
+    done = subprocess.run(
+        ["make", "-n", "validate"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "-m scripts.validate_deploy deploy" in done.stdout
