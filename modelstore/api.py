@@ -277,6 +277,14 @@ class ModelStore:
             raise self._alias_missing(name, parsed.alias)
         return self._load_manifest(name, record.version)[0]
 
+    def latest_version(self, name: str) -> int | None:
+        """The version `latest` resolves to (None when every version is archived); 1 request."""
+        validate_model_name(name)
+        index = self._read_index(name)[0]
+        if index is None:
+            raise ModelNotFoundError(name)
+        return index.latest
+
     def list_models(self) -> list[str]:
         """Names of the models in the container (one paged listing of top-level folders)."""
         names = (p.rstrip("/") for p in self.backend.list_prefixes(""))

@@ -217,7 +217,11 @@ class AzureBlobBackend:
             with source.open("rb") as handle:
                 reader = HashingReader(handle)
                 self._container.get_blob_client(path).upload_blob(
-                    cast("IO[bytes]", reader), length=size, overwrite=False, metadata=metadata, max_concurrency=1
+                    cast("IO[bytes]", reader),
+                    length=size,
+                    overwrite=False,
+                    metadata=metadata,
+                    max_concurrency=1,
                 )
             if reader.size != size:
                 raise FileChangedError(str(source))

@@ -1,0 +1,388 @@
+"""`modelstore` CLI: a thin click layer over `modelstore.api.ModelStore`.
+
+Exit codes (only here): 0 ok, 1 domain error (ModelStoreError), 2 usage error, 3 unexpected
+(`--traceback` shows it), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelstore.api import DEFAULT_CONTAINER, ModelStore
+from modelstore.errors import ConfigurationError, ModelStoreError
+from modelstore.manifest import Manifest
+from modelstore.state import AliasEvent
+
+EXIT_OK, EXIT_DOMAIN, EXIT_USAGE, EXIT_UNEXPECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+@dataclass
+class Settings:
+    connection_string: str | None
+    account_url: str | None
+    container: str
+    _store: ModelStore | None = None
+
+    def store(self) -> ModelStore:
+        if self._store is None:
+            if self.connection_string and self.account_url:
+                raise ConfigurationError("give either a connection string or an account URL")
+            if self.connection_string:
+                self._store = ModelStore.from_connection_string(
+                    self.connection_string, self.container
+                )
+            elif self.account_url:
+                self._store = ModelStore.from_account_url(self.account_url, self.container)
+            else:
+                raise ConfigurationError(
+                    "no model store configured: set AZURE_STORAGE_CONNECTION_STRING or "
+                    "MODELSTORE_ACCOUNT_URL (or pass --account-url)"
+                )
+        return self._store
+
+
+def _store(ctx: click.Context) -> ModelStore:
+    settings = ctx.find_object(Settings)
+    assert settings is not None  # noqa: S101 - the group always creates it
+    return settings.store()
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _manifest_json(manifest: Manifest) -> dict[str, Any]:
+    return manifest.model_dump(mode="json")
+
+
+def _event_json(event: AliasEvent) -> dict[str, Any]:
+    return event.model_dump(mode="json")
+
+
+def _pairs(option: str, values: Sequence[str]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=option)
+        result[key] = value
+    return result
+
+
+def _parse_metrics(_ctx: click.Context, _param: click.Parameter, values: Sequence[str]) -> Any:
+    metrics: dict[str, float] = {}
+    for key, raw in _pairs("--metric", values).items():
+        try:
+            number = float(raw)
+        except ValueError:
+            raise click.BadParameter(
+                f"{key}={raw!r} is not a number", param_hint="--metric"
+            ) from None
+        if not math.isfinite(number):
+            raise click.BadParameter(f"{key}={raw!r} is not finite", param_hint="--metric")
+        metrics[key] = number
+    return metrics
+
+
+def _parse_tags(_ctx: click.Context, _param: click.Parameter, values: Sequence[str]) -> Any:
+    return _pairs("--tag", values)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--connection-string",
+    envvar="AZURE_STORAGE_CONNECTION_STRING",
+    help="Storage connection string (Azurite/local). Prefer the env var: flags show in `ps`.",
+    show_envvar=True,
+)
+@click.option(
+    "--account-url",
+    envvar="MODELSTORE_ACCOUNT_URL",
+    help="https://<account>.blob.core.windows.net (uses DefaultAzureCredential).",
+    show_envvar=True,
+)
+@click.option(
+    "--container", envvar="MODELSTORE_CONTAINER", default=DEFAULT_CONTAINER, show_default=True
+)
+@click.option("--traceback", is_flag=True, hidden=True, help="Show tracebacks of crashes.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    connection_string: str | None,
+    account_url: str | None,
+    container: str,
+    traceback: bool,
+) -> None:
+    """Register, find, alias and fetch verified model versions in Azure Blob Storage."""
+    ctx.obj = Settings(connection_string or None, account_url or None, container)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--metric", "metrics", multiple=True, callback=_parse_metrics, metavar="K=V")
+@click.option("--tag", "tags", multiple=True, callback=_parse_tags, metavar="K=V")
+@click.option("--description")
+@click.option("--alias", help="Also point this alias at the new version.")
+@click.option("--author", help="Defaults to $MODELSTORE_AUTHOR or the login name.")
+@click.option("--git-commit", help="Commit of the training code.")
+@json_option
+@click.pass_context
+def register(  # noqa: PLR0917 - click passes options positionally
+    ctx: click.Context,
+    name: str,
+    path: Path,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    description: str | None,
+    alias: str | None,
+    author: str | None,
+    git_commit: str | None,
+    as_json: bool,
+) -> None:
+    """Register PATH (an ONNX file or a directory) as the next version of NAME."""
+    manifest = _store(ctx).register(
+        name,
+        path,
+        metrics=metrics,
+        tags=tags,
+        description=description,
+        alias=alias,
+        author=author,
+        git_commit=git_commit,
+    )
+    if as_json:
+        _emit_json(_manifest_json(manifest))
+        return
+    click.echo(str(manifest.version))
+    signature = manifest.signature.input_key() if manifest.signature else "none"
+    click.echo(
+        f"registered {name} v{manifest.version} ({manifest.primary} sha256 "
+        f"{manifest.primary_sha256}, signature {signature})",
+        err=True,
+    )
+
+
+@cli.command("list")
+@click.argument("name", required=False)
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """List models, or the versions of NAME."""
+    store = _store(ctx)
+    if name is None:
+        models = [(m, store.latest_version(m), store.get_aliases(m)) for m in store.list_models()]
+        if as_json:
+            _emit_json([{"name": m, "latest": v, "aliases": a} for m, v, a in models])
+            return
+        for model, latest, aliases in models:
+            shown = " ".join(f"@{a}={v}" for a, v in aliases.items())
+            click.echo(f"{model}\tlatest={latest}\t{shown}".rstrip())
+        return
+    manifests = store.list_versions(name)
+    if as_json:
+        _emit_json([_manifest_json(m) for m in manifests])
+        return
+    by_version: dict[int, list[str]] = {}
+    for alias, version in store.get_aliases(name).items():
+        by_version.setdefault(version, []).append(f"@{alias}")
+    for m in manifests:
+        metrics = " ".join(f"{k}={v:g}" for k, v in sorted(m.metrics.items()))
+        flags = " ".join([*by_version.get(m.version, []), *(["archived"] if m.archived else [])])
+        click.echo(
+            f"{m.version}\t{m.created_at:%Y-%m-%dT%H:%M:%SZ}\t{m.primary_sha256[:12]}"
+            f"\t{metrics}\t{flags}".rstrip()
+        )
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("ref")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, name: str, ref: str, as_json: bool) -> None:
+    """Show the manifest of NAME at REF (a version, `latest` or `@alias`)."""
+    manifest = _store(ctx).resolve(name, ref)
+    if as_json:
+        _emit_json(_manifest_json(manifest))
+        return
+    lines = [
+        f"name:        {manifest.name}",
+        f"version:     {manifest.version}{'  (archived)' if manifest.archived else ''}",
+        f"created_at:  {manifest.created_at.isoformat()}",
+        f"author:      {manifest.author or '-'}",
+        f"git_commit:  {manifest.git_commit or '-'}",
+        f"framework:   {manifest.framework}",
+        f"primary:     {manifest.primary} sha256 {manifest.primary_sha256}",
+        f"signature:   {manifest.signature.input_key() if manifest.signature else '-'}",
+        *(f"metric:      {k}={v:g}" for k, v in sorted(manifest.metrics.items())),
+        *(f"tag:         {k}={v}" for k, v in sorted(manifest.tags.items())),
+        *(f"file:        {f.path} {f.size} bytes sha256 {f.sha256}" for f in manifest.files),
+    ]
+    if manifest.description:
+        lines.append(f"description: {manifest.description}")
+    click.echo("\n".join(lines))
+
+
+@cli.group()
+def alias() -> None:
+    """Move aliases (champion, candidate, ...) and read their history."""
+
+
+@alias.command("set")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@click.argument("version", type=click.IntRange(min=1))
+@click.option(
+    "--expect", type=click.IntRange(min=1), help="Fail unless the alias is now at this version."
+)
+@click.option("--author")
+@json_option
+@click.pass_context
+def alias_set(  # noqa: PLR0917 - click passes options positionally
+    ctx: click.Context,
+    name: str,
+    alias_name: str,
+    version: int,
+    expect: int | None,
+    author: str | None,
+    as_json: bool,
+) -> None:
+    """Point ALIAS of NAME at VERSION."""
+    event = _store(ctx).set_alias(name, alias_name, version, expected_version=expect, author=author)
+    if as_json:
+        _emit_json(_event_json(event))
+        return
+    before = "-" if event.from_version is None else str(event.from_version)
+    click.echo(f"{name}@{alias_name}: {before} -> {event.to_version}")
+
+
+@alias.command("list")
+@click.argument("name")
+@json_option
+@click.pass_context
+def alias_list(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List the aliases of NAME."""
+    aliases = _store(ctx).get_aliases(name)
+    if as_json:
+        _emit_json(aliases)
+        return
+    for alias_name, version in aliases.items():
+        click.echo(f"@{alias_name}\t{version}")
+
+
+@alias.command("history")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@json_option
+@click.pass_context
+def alias_history(ctx: click.Context, name: str, alias_name: str, as_json: bool) -> None:
+    """Every move of ALIAS, oldest first."""
+    events = _store(ctx).alias_history(name, alias_name)
+    if as_json:
+        _emit_json([_event_json(e) for e in events])
+        return
+    for e in events:
+        before = "-" if e.from_version is None else str(e.from_version)
+        click.echo(f"{e.at:%Y-%m-%dT%H:%M:%SZ}\t{e.by or '-'}\t{before} -> {e.to_version}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("ref")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@json_option
+@click.pass_context
+def download(ctx: click.Context, name: str, ref: str, dest: Path, as_json: bool) -> None:
+    """Download NAME at REF into DEST, verifying every file's sha256."""
+    manifest = _store(ctx).download(name, ref, dest)
+    if as_json:
+        _emit_json(_manifest_json(manifest))
+        return
+    click.echo(f"{name} v{manifest.version} -> {dest} (verified {len(manifest.files)} file(s))")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("ref")
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, name: str, ref: str, as_json: bool) -> None:
+    """Re-hash the stored files of NAME at REF against the manifest."""
+    manifest = _store(ctx).verify(name, ref)
+    if as_json:
+        _emit_json(_manifest_json(manifest))
+        return
+    click.echo(f"{name} v{manifest.version}: {len(manifest.files)} file(s) verified")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version", type=click.IntRange(min=1))
+@json_option
+@click.pass_context
+def archive(ctx: click.Context, name: str, version: int, as_json: bool) -> None:
+    """Hide VERSION of NAME from `latest` (still fetchable by number)."""
+    manifest = _store(ctx).archive(name, version)
+    if as_json:
+        _emit_json(_manifest_json(manifest))
+        return
+    click.echo(f"{name} v{version} archived")
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@click.pass_context
+def reindex(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Rebuild the latest-pointer of NAME from a full listing (after an interrupted register)."""
+    index = _store(ctx).reindex(name)
+    if as_json:
+        _emit_json(index.model_dump(mode="json"))
+        return
+    click.echo(f"{name}: latest={index.latest} max_version={index.max_version}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; every outcome becomes an exit code here and nowhere else."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = cli.main(args=args, prog_name="modelstore", standalone_mode=False)
+    except BaseException as exc:  # every outcome maps to an exit code (SystemExit re-raised)
+        return _exit_code(exc, show_traceback="--traceback" in args)
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def _exit_code(exc: BaseException, *, show_traceback: bool) -> int:
+    if isinstance(exc, click.exceptions.Exit):
+        return int(exc.exit_code)
+    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        return EXIT_USAGE if isinstance(exc, click.UsageError) else int(exc.exit_code)
+    if isinstance(exc, ModelStoreError):
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_DOMAIN
+    if not isinstance(exc, Exception):  # SystemExit and friends keep their meaning
+        raise exc
+    if show_traceback:
+        traceback.print_exception(exc)
+    else:
+        click.echo(
+            f"unexpected error: {type(exc).__name__}: {exc} (rerun with --traceback)", err=True
+        )
+    return EXIT_UNEXPECTED
