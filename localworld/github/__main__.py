@@ -1,0 +1,3 @@
+from localworld.github.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""`/_localworld/*`: the test-side controls, outside GitHub's namespace (never logged).
+
+GET    /health                      -> {"ok": true}
+GET    /requests?since=N&bodies=1   -> {"requests": [...], "last": N}
+DELETE /requests                    -> forget the log (sequence numbers keep growing)
+GET    /faults                      -> pending faults
+POST   /faults   {kind, ...}        -> 201 the fault (see state.Fault for the fields)
+DELETE /faults                      -> remove every pending fault
+POST   /tokens   {token, login, repos: [...]}  -> 201
+POST   /users    {login}            -> 201 (a collaborator that can be requested as reviewer)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from localworld.github.app import APIError, ctx, json_response
+from localworld.github.state import FAULT_KINDS, Fault, Token
+
+admin = Blueprint("localworld_admin", __name__)
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise APIError(400, "expected a JSON object")
+    return data
+
+
+@admin.get("/health")
+def health() -> Response:
+    return json_response({"ok": True})
+
+
+@admin.get("/requests")
+def requests_log() -> Response:
+    state = ctx(current_app).state
+    since = request.args.get("since", 0, type=int)
+    bodies = request.args.get("bodies") == "1"
+    with state.lock:
+        entries = [e for e in state.log if e.seq > since]
+        last = state.log[-1].seq if state.log else since
+    rows = []
+    for entry in entries:
+        row = entry.summary()
+        if bodies:
+            row |= {"request_body": entry.request_body, "response_body": entry.response_body}
+        rows.append(row)
+    return json_response({"requests": rows, "last": max(last, since)})
+
+
+@admin.delete("/requests")
+def clear_requests() -> Response:
+    state = ctx(current_app).state
+    with state.lock:
+        state.log.clear()
+    return Response(status=204)
+
+
+@admin.get("/faults")
+def list_faults() -> Response:
+    state = ctx(current_app).state
+    with state.lock:
+        return json_response([dataclasses.asdict(f) for f in state.faults])
+
+
+@admin.post("/faults")
+def add_fault() -> Response:
+    data = _body()
+    names = {f.name for f in dataclasses.fields(Fault)} - {"id"}
+    unknown = set(data) - names
+    if unknown or data.get("kind") not in FAULT_KINDS:
+        raise APIError(
+            422, f"bad fault: kind must be one of {sorted(FAULT_KINDS)}; unknown keys {unknown}"
+        )
+    state = ctx(current_app).state
+    fault = Fault(**data, id=state.ids.next())
+    with state.lock:
+        state.faults.append(fault)
+    return json_response(dataclasses.asdict(fault), 201)
+
+
+@admin.delete("/faults")
+def clear_faults() -> Response:
+    state = ctx(current_app).state
+    with state.lock:
+        state.faults.clear()
+    return Response(status=204)
+
+
+@admin.post("/tokens")
+def add_token() -> Response:
+    data = _body()
+    repos = data.get("repos")
+    if not isinstance(data.get("token"), str) or not isinstance(repos, list) or not repos:
+        raise APIError(422, "expected {token: str, login: str, repos: [owner/name, ...]}")
+    token = Token(str(data["token"]), str(data.get("login") or "localworld-bot"), tuple(repos))
+    ctx(current_app).state.add_token(token)
+    return json_response({"token": token.value, "login": token.login, "repos": repos}, 201)
+
+
+@admin.post("/users")
+def add_user() -> Response:
+    login = _body().get("login")
+    if not isinstance(login, str) or not login:
+        raise APIError(422, "expected {login: str}")
+    state = ctx(current_app).state
+    with state.lock:
+        state.users.add(login)
+    return json_response({"login": login}, 201)

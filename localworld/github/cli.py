@@ -1,0 +1,78 @@
+"""`python -m localworld.github --root DIR --port P --token T:owner/repo ...`"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from localworld.github.errors import GitHubServerError
+from localworld.github.state import parse_token_spec
+
+
+@click.command()
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory holding the bare repositories as <owner>/<name>.git.",
+)
+@click.option("--port", type=int, required=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    metavar="TOKEN:[LOGIN:]OWNER/REPO[,...]",
+    help="A token, its user (default localworld-bot) and the repositories it may see.",
+)
+@click.option("--user", "users", multiple=True, help="Another collaborator (reviewer) login.")
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    metavar="OWNER/NAME",
+    help="Create this bare repository under --root if it is missing.",
+)
+@click.option(
+    "--rate-limit",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="Core requests per hour and token.",
+)
+def command(
+    *,
+    root: Path,
+    port: int,
+    tokens: tuple[str, ...],
+    users: tuple[str, ...],
+    repos: tuple[str, ...],
+    rate_limit: int,
+) -> None:
+    """Serve the subset of GitHub's REST API the promotion bot uses, on 127.0.0.1."""
+    from localworld.github.server import serve
+    from localworld.services import init_bare_repo
+
+    parsed = [parse_token_spec(spec) for spec in tokens]
+    for full_name in repos:
+        owner, _, name = full_name.partition("/")
+        if not owner or not name or "/" in name:
+            raise click.BadParameter(f"{full_name!r} is not OWNER/NAME", param_hint="--repo")
+        if not (root / owner / f"{name}.git").exists():
+            init_bare_repo(root / owner / f"{name}.git")
+    click.echo(f"localworld github on http://127.0.0.1:{port} serving {root}", err=True)
+    serve(root, port, parsed, users, rate_limit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        command.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except GitHubServerError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return 1
+    return 0

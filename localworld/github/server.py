@@ -1,0 +1,40 @@
+"""Serve the app on 127.0.0.1 with werkzeug's threaded WSGI server."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from werkzeug.serving import make_server
+
+from localworld.github.app import create_app
+from localworld.github.state import ServerState, Token
+from localworld.process import LOOPBACK
+
+
+def serve(
+    root: Path,
+    port: int,
+    tokens: Sequence[Token],
+    users: Sequence[str] = (),
+    rate_limit: int = 5000,
+) -> None:
+    """Block serving GitHub's API for the bare repositories under `root/<owner>/<name>.git`."""
+    state = ServerState(rate_limit=rate_limit)
+    for token in tokens:
+        state.add_token(token)
+    state.users.update(users)
+    server = make_server(LOOPBACK, port, create_app(root.resolve(), state), threaded=True)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,115 @@
+"""Start the local GitHub as a process of the local world, and the handle tests drive it by."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from localworld.errors import LocalWorldError
+from localworld.process import LOOPBACK, ServiceProcess, free_port
+from localworld.services import http_status, init_bare_repo
+
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+@dataclass(frozen=True)
+class LocalGitHub:
+    """A running server: `url` is PyGithub's `base_url`; `root` holds `<owner>/<name>.git`."""
+
+    process: ServiceProcess
+    port: int
+    root: Path
+    token: str
+    login: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def remote_path(self, full_name: str) -> Path:
+        """The bare repository behind `owner/name`: push to it by this file path."""
+        owner, _, name = full_name.partition("/")
+        return self.root / owner / f"{name}.git"
+
+    def create_repo(self, full_name: str, default_branch: str = "main") -> Path:
+        """A new empty bare repository the server serves at once."""
+        path = self.remote_path(full_name)
+        if path.exists():
+            raise LocalWorldError(f"repository {full_name} already exists at {path}")
+        return init_bare_repo(path, default_branch)
+
+    def _admin(self, method: str, path: str, body: object = None) -> Any:
+        resp = requests.request(method, f"{self.url}/_localworld{path}", json=body, timeout=10)
+        if resp.status_code >= 400:
+            raise LocalWorldError(f"{method} /_localworld{path}: {resp.status_code} {resp.text}")
+        return resp.json() if resp.content else None
+
+    def requests(self, since: int = 0, *, bodies: bool = False) -> list[dict[str, Any]]:
+        """Logged GitHub calls after sequence number `since` (method, path, status, ...)."""
+        query = f"?since={since}" + ("&bodies=1" if bodies else "")
+        rows: list[dict[str, Any]] = self._admin("GET", f"/requests{query}")["requests"]
+        return rows
+
+    def last_seq(self) -> int:
+        """Sequence number of the newest logged call; pass it as `since` to see only later ones."""
+        return int(self._admin("GET", "/requests?since=0")["last"])
+
+    def writes(self, since: int = 0) -> list[dict[str, Any]]:
+        return [r for r in self.requests(since) if r["method"] in WRITE_METHODS]
+
+    def inject(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Add a fault (see `localworld.github.state.Fault`): e.g. `inject("status", status=502,
+        path="/pulls$", times=2)`, `inject("secondary_rate_limit", retry_after=1)`."""
+        fault: dict[str, Any] = self._admin("POST", "/faults", {"kind": kind, **fields})
+        return fault
+
+    def faults(self) -> list[dict[str, Any]]:
+        pending: list[dict[str, Any]] = self._admin("GET", "/faults")
+        return pending
+
+    def clear_faults(self) -> None:
+        self._admin("DELETE", "/faults")
+
+    def add_token(self, token: str, repos: Sequence[str], login: str = "localworld-bot") -> None:
+        self._admin("POST", "/tokens", {"token": token, "login": login, "repos": list(repos)})
+
+    def add_user(self, login: str) -> None:
+        self._admin("POST", "/users", {"login": login})
+
+
+def start_github(
+    root: Path,
+    log_dir: Path,
+    tokens: Sequence[str],
+    *,
+    port: int | None = None,
+    users: Sequence[str] = (),
+    repos: Sequence[str] = (),
+) -> LocalGitHub:
+    """Run `python -m localworld.github` on a free port; `tokens` as `TOKEN:[LOGIN:]REPOS`."""
+    from localworld.github.state import parse_token_spec
+
+    if not tokens:
+        raise LocalWorldError("the local GitHub needs at least one --token")
+    first = parse_token_spec(tokens[0])
+    port = port or free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "localworld.github", "--root", str(root), "--port", str(port)]
+    for spec in tokens:
+        argv += ["--token", spec]
+    for login in users:
+        argv += ["--user", login]
+    for full_name in repos:
+        argv += ["--repo", full_name]
+    proc = ServiceProcess(
+        name="github",
+        argv=argv,
+        log_path=log_dir / "github.log",
+        ready=lambda: http_status(f"http://{LOOPBACK}:{port}/_localworld/health") == 200,
+    ).start()
+    return LocalGitHub(proc, port, root.resolve(), first.value, first.login)

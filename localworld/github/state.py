@@ -1,0 +1,247 @@
+"""What the server keeps besides Git: tokens, users, pull requests, comments, labels, faults.
+
+Git data (branches, commits) is never copied here; it is read from the bare repositories on
+every request, so a `git push` by file path is visible at once. Everything here lives in memory
+for the life of the server process, guarded by one lock.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from localworld.github.errors import BadTokenSpecError
+
+DEFAULT_LOGIN = "localworld-bot"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stable_id(*parts: str) -> int:
+    """A positive id that is the same for the same name in every run."""
+    digest = hashlib.sha256("\0".join(parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 900_000_000 + 1000
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    login: str
+    repos: tuple[str, ...]  # fnmatch patterns over "owner/name", case-insensitive
+
+    def may_see(self, full_name: str) -> bool:
+        name = full_name.lower()
+        return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in self.repos)
+
+
+_TOKEN_RE = re.compile(r"^(?P<token>[^:\s]+):(?:(?P<login>[A-Za-z0-9-]+):)?(?P<repos>\S+)$")
+
+
+def parse_token_spec(spec: str) -> Token:
+    """`TOKEN:owner/repo[,owner/other]` or `TOKEN:LOGIN:owner/repo,...` (patterns like `org/*`)."""
+    match = _TOKEN_RE.match(spec)
+    if not match:
+        raise BadTokenSpecError(
+            f"bad token spec {spec!r}: expected TOKEN:OWNER/REPO[,...] or TOKEN:LOGIN:OWNER/REPO"
+        )
+    repos = tuple(r for r in match["repos"].split(",") if r)
+    if not repos or any(r.count("/") != 1 for r in repos):
+        raise BadTokenSpecError(f"bad token spec {spec!r}: repositories must be OWNER/NAME")
+    return Token(match["token"], match["login"] or DEFAULT_LOGIN, repos)
+
+
+@dataclass
+class Comment:
+    id: int
+    body: str
+    login: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass
+class Label:
+    id: int
+    name: str
+    color: str = "ededed"
+    description: str | None = None
+
+
+@dataclass
+class Pull:
+    number: int
+    id: int
+    title: str
+    body: str | None
+    login: str
+    head_ref: str
+    base_ref: str
+    head_sha: str  # last head seen (frozen once merged or when the branch is gone)
+    base_sha: str
+    draft: bool
+    maintainer_can_modify: bool
+    created_at: str
+    updated_at: str
+    state: str = "open"
+    closed_at: str | None = None
+    merged_at: str | None = None
+    merge_commit_sha: str | None = None
+    merged_by: str | None = None
+    labels: list[str] = field(default_factory=list)
+    reviewers: list[str] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+
+    @property
+    def merged(self) -> bool:
+        return self.merged_at is not None
+
+
+@dataclass
+class RepoState:
+    full_name: str
+    next_number: int = 1
+    pulls: dict[int, Pull] = field(default_factory=dict)
+    labels: dict[str, Label] = field(default_factory=dict)  # by lower-cased name
+
+    def label(self, name: str, ids: IdCounter) -> Label:
+        """The repository label `name`, created on first use as GitHub does."""
+        key = name.lower()
+        if key not in self.labels:
+            self.labels[key] = Label(ids.next(), name)
+        return self.labels[key]
+
+
+class IdCounter:
+    def __init__(self, start: int = 1000) -> None:
+        self._next = start
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._next += 1
+            return self._next
+
+
+@dataclass
+class RateWindow:
+    limit: int
+    used: int = 0
+    reset: int = field(default_factory=lambda: int(time.time()) + 3600)
+
+    def roll(self) -> None:
+        now = int(time.time())
+        if now >= self.reset:
+            self.used = 0
+            self.reset = now + 3600
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour, applied to the next `times` matching requests.
+
+    kinds: `status` (answer `status`, e.g. 500/502/503/429, with `retry_after` if set),
+    `rate_limit` (primary limit: 403, X-RateLimit-Remaining 0, reset in `reset_in` s),
+    `secondary_rate_limit` (403 with Retry-After), `slow` (sleep `delay` s, then answer),
+    `head_moved` (on a merge: push a commit to the head branch before the sha check).
+    """
+
+    kind: str
+    method: str = "*"
+    path: str = ".*"  # regex searched in the request path
+    times: int = 1
+    status: int = 500
+    retry_after: int | None = None
+    reset_in: int = 1
+    delay: float = 0.0
+    id: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in ("*", method) and re.search(self.path, path) is not None
+
+
+FAULT_KINDS = {"status", "rate_limit", "secondary_rate_limit", "slow", "head_moved"}
+
+
+@dataclass
+class LogEntry:
+    seq: int
+    method: str
+    path: str
+    query: str
+    status: int
+    operation: str | None
+    login: str | None
+    fault: str | None
+    request_body: object
+    response_body: object
+    duration_ms: float
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "status": self.status,
+            "operation": self.operation,
+            "login": self.login,
+            "fault": self.fault,
+            "duration_ms": self.duration_ms,
+        }
+
+
+@dataclass
+class ServerState:
+    rate_limit: int = 5000
+    tokens: dict[str, Token] = field(default_factory=dict)
+    users: set[str] = field(default_factory=set)
+    repos: dict[str, RepoState] = field(default_factory=dict)
+    rates: dict[str, RateWindow] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)
+    ids: IdCounter = field(default_factory=IdCounter)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    _seq: int = 0
+
+    def add_token(self, token: Token) -> None:
+        with self.lock:
+            self.tokens[token.value] = token
+            self.users.add(token.login)
+
+    def repo(self, full_name: str) -> RepoState:
+        with self.lock:
+            return self.repos.setdefault(full_name.lower(), RepoState(full_name))
+
+    def rate(self, login: str) -> RateWindow:
+        with self.lock:
+            window = self.rates.setdefault(login, RateWindow(self.rate_limit))
+            window.roll()
+            return window
+
+    def take_fault(self, method: str, path: str, kinds: set[str]) -> Fault | None:
+        """Consume one use of the first fault of `kinds` matching the request."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.kind in kinds and fault.matches(method, path):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def record(self, entry: LogEntry) -> None:
+        with self.lock:
+            self._seq += 1
+            entry.seq = self._seq
+            self.log.append(entry)
