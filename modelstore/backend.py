@@ -28,7 +28,13 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.storage.blob import BlobServiceClient, ContainerClient
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
 from modelstore.errors import (
     BlobConflictError,
@@ -294,9 +300,8 @@ class AzureBlobBackend:
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(self._retry.attempts),
-            wait=wait_exponential_jitter(
-                initial=self._retry.initial_wait, max=self._retry.max_wait
-            ),
+            wait=wait_exponential(multiplier=self._retry.initial_wait, max=self._retry.max_wait)
+            + wait_random(0, self._retry.initial_wait),
             reraise=True,
         )
         try:

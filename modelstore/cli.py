@@ -1,7 +1,8 @@
 """`modelstore` CLI: a thin click layer over `modelstore.api.ModelStore`.
 
-Exit codes (only here): 0 ok, 1 domain error (ModelStoreError), 2 usage error, 3 unexpected
-(`--traceback` shows it), 130 interrupted.
+Exit codes (only here): 0 ok; 1 domain error (not found, integrity, conflict, storage down);
+2 usage error (bad flags, and argument values the store refuses: names, refs, metrics, files);
+3 unexpected (`--traceback` shows it); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import click
 
 from modelstore.api import DEFAULT_CONTAINER, ModelStore
-from modelstore.errors import ConfigurationError, ModelStoreError
+from modelstore.errors import ConfigurationError, InvalidInputError, ModelStoreError
 from modelstore.manifest import Manifest
 from modelstore.state import AliasEvent
 
@@ -374,6 +375,9 @@ def _exit_code(exc: BaseException, *, show_traceback: bool) -> int:
     if isinstance(exc, click.ClickException):
         exc.show()
         return EXIT_USAGE if isinstance(exc, click.UsageError) else int(exc.exit_code)
+    if isinstance(exc, InvalidInputError):  # a bad argument value: a usage error
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_USAGE
     if isinstance(exc, ModelStoreError):
         click.echo(f"error: {exc}", err=True)
         return EXIT_DOMAIN

@@ -1,0 +1,125 @@
+"""The Azure Blob backend against real Azurite (and against a closed port)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localworld.process import free_port
+from modelstore.backend import AzureBlobBackend, RetryPolicy, redact_url
+from modelstore.errors import BlobConflictError, BlobNotFoundError, StorageUnavailableError
+from tests.modelstore.conftest import FAST_RETRY, RequestCounter
+
+AZURITE_DOWN = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
+    "KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+)
+
+
+@pytest.fixture
+def backend(azurite: Any, container: str) -> AzureBlobBackend:
+    blobs = AzureBlobBackend.from_connection_string(
+        azurite.connection_string, container, retry=FAST_RETRY
+    )
+    blobs.ensure_container()
+    return blobs
+
+
+def test_put_get_round_trip_with_metadata(backend: AzureBlobBackend) -> None:
+    etag = backend.put("m/a.json", b"{}", metadata={"k": "v"})
+    blob = backend.get("m/a.json")
+    assert (blob.data, blob.etag, blob.metadata) == (b"{}", etag, {"k": "v"})
+
+
+def test_create_only_refuses_an_existing_blob(backend: AzureBlobBackend) -> None:
+    backend.put("m/claim", b"first", create_only=True)
+    with pytest.raises(BlobConflictError):
+        backend.put("m/claim", b"second", create_only=True)
+    assert backend.get("m/claim").data == b"first"
+
+
+def test_if_match_refuses_a_stale_etag(backend: AzureBlobBackend) -> None:
+    stale = backend.put("m/index.json", b"1")
+    backend.put("m/index.json", b"2", if_match=stale)
+    with pytest.raises(BlobConflictError):
+        backend.put("m/index.json", b"3", if_match=stale)
+    assert backend.get("m/index.json").data == b"2"
+
+
+def test_set_metadata_is_conditional(backend: AzureBlobBackend) -> None:
+    etag = backend.put("m/x", b"x", metadata={"a": "1"})
+    backend.set_metadata("m/x", {"a": "2"}, if_match=etag)
+    with pytest.raises(BlobConflictError):
+        backend.set_metadata("m/x", {"a": "3"}, if_match=etag)
+    assert backend.get("m/x").metadata == {"a": "2"}
+
+
+def test_missing_blob_and_missing_container(azurite: Any, backend: AzureBlobBackend) -> None:
+    with pytest.raises(BlobNotFoundError):
+        backend.get("m/nope")
+    other = AzureBlobBackend.from_connection_string(azurite.connection_string, "never-created")
+    with pytest.raises(BlobNotFoundError):
+        other.get("m/nope")
+    assert other.list_blobs("m/") == []
+    assert other.list_prefixes() == []
+
+
+def test_put_file_streams_and_returns_the_digest(backend: AzureBlobBackend, tmp_path: Path) -> None:
+    source = tmp_path / "w.bin"
+    source.write_bytes(b"weights" * 1000)
+    digest = backend.put_file("m/w.bin", source)
+    assert digest == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert b"".join(backend.read_chunks("m/w.bin")) == source.read_bytes()
+    with pytest.raises(BlobConflictError):
+        backend.put_file("m/w.bin", source)
+
+
+def test_listing_and_prefixes(backend: AzureBlobBackend) -> None:
+    for name in ["a/versions/1/manifest.json", "a/index.json", "b/index.json"]:
+        backend.put(name, b"x", metadata={"n": name[0]})
+    assert backend.list_prefixes() == ["a/", "b/"]
+    listed = backend.list_blobs("a/", metadata=True)
+    assert [(b.name, b.metadata["n"]) for b in listed] == [
+        ("a/index.json", "a"),
+        ("a/versions/1/manifest.json", "a"),
+    ]
+
+
+def test_delete_is_idempotent(backend: AzureBlobBackend) -> None:
+    backend.put("m/x", b"x")
+    backend.delete("m/x")
+    backend.delete("m/x")
+    with pytest.raises(BlobNotFoundError):
+        backend.get("m/x")
+
+
+def test_storage_down_gives_bounded_retries_then_a_clear_error() -> None:
+    counter = RequestCounter()
+    down = AzureBlobBackend.from_connection_string(
+        AZURITE_DOWN.format(port=free_port()),
+        "models",
+        retry=RetryPolicy(attempts=3, initial_wait=0.05, max_wait=0.2),
+        on_request=counter,
+    )
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailableError) as caught:
+        down.get("m/index.json")
+    assert time.monotonic() - started < 5
+    assert counter.count == 3
+    message = str(caught.value)
+    assert "unreachable after 3 attempts" in message
+    assert "connection refused" in message
+    assert "AccountKey" not in message
+    assert "Eby8" not in message
+
+
+def test_redact_url_drops_sas_tokens_and_user_info() -> None:
+    assert (
+        redact_url("https://u:p@acct.blob.core.windows.net/models?sv=2020&sig=SECRET")
+        == "https://acct.blob.core.windows.net/models"
+    )
