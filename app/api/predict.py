@@ -1,0 +1,38 @@
+"""`POST /predict`: a batch of feature rows in, labels and class probabilities out."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, request
+
+from app.api import read_json_body
+from app.config import Settings
+from app.jsonio import json_response
+from app.metrics import get_metrics
+from app.model import get_model
+from app.validation import parse_instances
+
+bp = Blueprint("predict", __name__)
+
+
+@bp.post("/predict")
+def predict() -> Response:
+    model = get_model()
+    settings: Settings = current_app.extensions["settings"]
+    doc = read_json_body()
+    raw = request.get_data(cache=True)
+    rows = parse_instances(
+        doc,
+        model.info.n_features,
+        settings.max_batch,
+        body_may_hold_booleans=b"true" in raw or b"false" in raw,
+    )
+    labels, probabilities = model.predict(rows)
+    g.rows = len(rows)
+    get_metrics().rows.labels("/predict").inc(len(rows))
+    return json_response(
+        {
+            "predictions": labels,
+            "probabilities": probabilities,
+            "model": {"name": model.info.name, "version": model.info.version},
+        }
+    )

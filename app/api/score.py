@@ -1,0 +1,35 @@
+"""`POST /score`: the original reference's API, base64 images in, top-3 labels out."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, g
+
+from app.api import read_json_body
+from app.config import Settings
+from app.imaging import decode_images, images_to_rows, top_k
+from app.jsonio import json_response
+from app.metrics import get_metrics
+from app.model import get_model
+
+bp = Blueprint("score", __name__)
+
+
+@bp.post("/score")
+def score() -> Response:
+    started = time.perf_counter()
+    model = get_model()
+    settings: Settings = current_app.extensions["settings"]
+    images = decode_images(read_json_body(), settings.score_max_images)
+    rows = images_to_rows(images, model.info.n_features, settings.score_max_pixels)
+    _, probabilities = model.predict(rows)
+    g.rows = len(rows)
+    get_metrics().rows.labels("/score").inc(len(rows))
+    return json_response(
+        {
+            "result": top_k(probabilities, model.info.labels, 3),
+            "time": round(time.perf_counter() - started, 6),
+            "model": {"name": model.info.name, "version": model.info.version},
+        }
+    )

@@ -1,0 +1,58 @@
+"""gunicorn settings for the image: `gunicorn -c python:app.gunicorn_conf 'app:create_app()'`.
+
+Every value comes from the environment (12-factor). The app is built in each worker, never in
+the master (no preload): each worker loads the model once and keeps its own onnxruntime session;
+a worker that cannot load or verify the model exits, and gunicorn then stops with a non-zero code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+# In the container the pod network is the only way in; local runs set BIND=127.0.0.1:PORT.
+bind = [os.environ.get("BIND", "0.0.0.0:8080")]
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"  # keeps client connections alive (the sync worker closes each one)
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+preload_app = False
+accesslog = None  # the app logs one structured line per request itself
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "app.logging.JSONFormatter"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False}
+    },
+}
+
+
+def on_starting(_server: Any) -> None:
+    """Start every run with an empty Prometheus multiprocess directory."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        path = Path(directory)
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,60 @@
+"""Per-request bookkeeping: request id, timing, metrics and one structured log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from app.logging import request_id_var
+from app.metrics import get_metrics
+
+log = logging.getLogger("app")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# An incoming id is echoed only if it is short and plain (it ends up in logs).
+_CLEAN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _before() -> None:
+    g.started = time.perf_counter()
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if _CLEAN_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = request_id
+    request_id_var.set(request_id)
+
+
+def _after(response: Response) -> Response:
+    started = g.get("started")
+    seconds = time.perf_counter() - started if started is not None else 0.0
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    get_metrics().observe(route, request.method, response.status_code, seconds)
+    request_id = g.get("request_id")
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    log.info(
+        "request",
+        extra={
+            "fields": {
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000.0, 3),
+                "rows": g.get("rows"),
+            }
+        },
+    )
+    return response
+
+
+def _teardown(_exc: BaseException | None) -> None:
+    request_id_var.set(None)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_before)
+    app.after_request(_after)
+    app.teardown_request(_teardown)

@@ -1,0 +1,145 @@
+"""`/score` inputs: the reference API's base64 images to model rows (pure, no Flask).
+
+Accepted bodies (the original reference's forms):
+    {"input": ["<base64 PNG/JPEG>", ...]}
+    {"input": "[\"<base64>\", ...]"}       (the list JSON-encoded into a string)
+    {"input": "<base64>"}                  (one image)
+and each base64 may be wrapped as the text of a Python bytes literal, `b'...'`.
+
+Images are read with Pillow (PNG and JPEG only), size-checked from the header before any pixel
+is decoded (decompression bombs never get decoded), converted to grayscale, resized to the
+model's 8x8 grid with area averaging, and scaled from 0..255 to the dataset's 0..16. The digits
+are expected bright on a dark background, like the training data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, UnidentifiedImageError
+
+from app.errors import APIError
+
+FORMATS = ("PNG", "JPEG")
+PIXEL_SCALE = 16.0 / 255.0
+
+
+def _decode_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            try:
+                decoded = json.loads(stripped)
+            except ValueError:
+                raise APIError(
+                    "'input' is a string that starts like a JSON list but is not one"
+                ) from None
+            if not isinstance(decoded, list):
+                raise APIError("'input' must be a list of base64 images")
+            return decoded
+        return [value]
+    raise APIError("'input' must be a list of base64-encoded images (or one such string)")
+
+
+def _unwrap_bytes_literal(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 3 and text[0] == "b" and text[1] in "'\"" and text[-1] == text[1]:
+        return text[2:-1]
+    return text
+
+
+def decode_images(doc: Any, max_images: int) -> list[bytes]:
+    """The raw image bytes from a `/score` body, or an APIError that says which input is bad."""
+    if not isinstance(doc, dict) or "input" not in doc:
+        raise APIError("the body must be a JSON object with 'input': a list of base64 images")
+    items = _decode_list(doc["input"])
+    if not items:
+        raise APIError("'input' is empty: send at least one image")
+    if len(items) > max_images:
+        raise APIError(
+            f"{len(items)} images exceed the limit of {max_images} per request",
+            status_code=413,
+            code="too_many_images",
+        )
+    images: list[bytes] = []
+    problems: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            problems.append({"instance": index, "message": "expected a base64 string"})
+            continue
+        try:
+            images.append(base64.b64decode(_unwrap_bytes_literal(item), validate=True))
+        except (binascii.Error, ValueError):
+            problems.append({"instance": index, "message": "not valid base64"})
+    if problems:
+        raise APIError(f"{len(problems)} invalid image(s) in 'input'", details=problems)
+    return images
+
+
+def _check_size(size: tuple[int, int], index: int, max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise APIError(
+            f"image {index} is {width}x{height} pixels, over the limit of {max_pixels}",
+            status_code=413,
+            code="image_too_large",
+        )
+
+
+def image_to_row(data: bytes, index: int, side: int, max_pixels: int) -> npt.NDArray[np.float32]:
+    """One image as a flat float32 row of side*side values in 0..16."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            _check_size(image.size, index, max_pixels)
+            image.load()
+            gray = image.convert("L").resize((side, side), Image.Resampling.BOX)
+    except APIError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise APIError(
+            f"image {index} is too large to decode", status_code=413, code="image_too_large"
+        ) from None
+    except UnidentifiedImageError:
+        raise APIError(f"image {index} is not a PNG or JPEG image") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        # Truncated or corrupt data: Pillow reports these with several exception types.
+        raise APIError(f"image {index} could not be decoded: {exc}") from None
+    pixels = np.asarray(gray, dtype=np.float32)
+    return (pixels * PIXEL_SCALE).reshape(side * side)
+
+
+def images_to_rows(
+    images: list[bytes], n_features: int, max_pixels: int
+) -> npt.NDArray[np.float32]:
+    side = math.isqrt(n_features)
+    if side * side != n_features:
+        raise APIError(
+            f"this model takes {n_features} features, not a square image",
+            status_code=422,
+            code="not_an_image_model",
+        )
+    return np.stack([image_to_row(d, i, side, max_pixels) for i, d in enumerate(images)])
+
+
+def top_k(
+    probabilities: npt.NDArray[np.float32], labels: tuple[int | str, ...], k: int = 3
+) -> list[list[list[Any]]]:
+    """Per row, the k most likely `[label, probability]` pairs, most likely first."""
+    k = min(k, probabilities.shape[1])
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return [
+        [[str(labels[c]), round(float(row[c]), 6)] for c in idx]
+        for row, idx in zip(probabilities, order, strict=True)
+    ]

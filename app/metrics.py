@@ -1,0 +1,85 @@
+"""Prometheus metrics, one registry per app (tests build many apps; nothing at import time).
+
+Under gunicorn with several workers, set `PROMETHEUS_MULTIPROC_DIR` (the image does): every
+worker then writes its samples to files there and `/metrics` aggregates them all.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, current_app
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+EXTENSION_KEY = "metrics"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time from request start to response, by route and method.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rows = Counter(
+            "model_predicted_rows",
+            "Rows (feature vectors or images) run through the model, by route.",
+            ["route"],
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "model_info",
+            "The served model (value 1), labelled with its pin.",
+            ["name", "version", "sha256", "signature"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.model_load_seconds = Gauge(
+            "model_load_seconds",
+            "Seconds spent reading, verifying and loading the model.",
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
+    def exposition(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+def init_app(app: Flask) -> Metrics:
+    metrics = Metrics()
+    app.extensions[EXTENSION_KEY] = metrics
+    return metrics
+
+
+def get_metrics() -> Metrics:
+    metrics: Metrics = current_app.extensions[EXTENSION_KEY]
+    return metrics
+
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "get_metrics", "init_app"]

@@ -1,0 +1,131 @@
+"""Turn a parsed `/predict` body into a float32 batch, or say exactly what is wrong (pure, no I/O).
+
+The fast path lets numpy convert the whole batch at once; it is taken only when its result is
+provably the same as the careful path's (no JSON booleans in the body, a 2-D numeric array of the
+right width, every value finite in float32). Anything else goes through the careful path, which
+checks every value and reports each bad one by position.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.errors import APIError
+
+MAX_REPORTED = 20
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+ALLOWED_KEYS = frozenset({"instances"})
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _batch(doc: Any, max_batch: int) -> list[Any]:
+    if not isinstance(doc, dict):
+        raise APIError(
+            f'the body must be a JSON object like {{"instances": [[...]]}}, got {_type_name(doc)}'
+        )
+    unknown = sorted(set(doc) - ALLOWED_KEYS)
+    if unknown:
+        raise APIError(f"unknown field(s) {', '.join(unknown)}: only 'instances' is accepted")
+    if "instances" not in doc:
+        raise APIError("'instances' is required: a list of feature rows, or one row")
+    instances = doc["instances"]
+    if not isinstance(instances, list):
+        raise APIError(f"'instances' must be a list, got {_type_name(instances)}")
+    if not instances:
+        raise APIError("'instances' is empty: send at least one row")
+    # One row (a flat list of numbers) or a batch of rows.
+    batch = instances if isinstance(instances[0], list) else [instances]
+    if len(batch) > max_batch:
+        raise APIError(
+            f"batch of {len(batch)} rows exceeds the limit of {max_batch}",
+            status_code=413,
+            code="batch_too_large",
+        )
+    return batch
+
+
+def _fast(batch: list[Any], n_features: int) -> npt.NDArray[np.float32] | None:
+    try:
+        array = np.array(batch)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if array.ndim != 2 or array.shape[1] != n_features or array.dtype.kind not in "iuf":
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        rows = array.astype(np.float32)
+    if not np.isfinite(rows).all():
+        return None
+    return rows
+
+
+def _careful(batch: list[Any], n_features: int) -> npt.NDArray[np.float32]:
+    problems: list[dict[str, Any]] = []
+    total = 0
+
+    def report(instance: int, feature: int | None, message: str) -> None:
+        nonlocal total
+        total += 1
+        if len(problems) < MAX_REPORTED:
+            entry: dict[str, Any] = {"instance": instance}
+            if feature is not None:
+                entry["feature"] = feature
+            entry["message"] = message
+            problems.append(entry)
+
+    for i, row in enumerate(batch):
+        if not isinstance(row, list):
+            report(i, None, f"expected a list of {n_features} numbers, got {_type_name(row)}")
+            continue
+        if len(row) != n_features:
+            report(i, None, f"expected {n_features} features, got {len(row)}")
+            continue
+        for j, value in enumerate(row):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                report(i, j, f"expected a number, got {_type_name(value)}")
+            elif not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+                report(i, j, f"{value!r} is outside the finite float32 range")
+    if problems:
+        more = f" (showing the first {MAX_REPORTED})" if total > MAX_REPORTED else ""
+        raise APIError(
+            f"{total} invalid value(s) in 'instances'{more}",
+            code="invalid_input",
+            details=problems,
+        )
+    return np.array(batch, dtype=np.float32)
+
+
+def parse_instances(
+    doc: Any,
+    n_features: int,
+    max_batch: int,
+    *,
+    body_may_hold_booleans: bool = True,
+) -> npt.NDArray[np.float32]:
+    """A (n, n_features) float32 array from `{"instances": [...]}`, else an APIError (400/413).
+
+    `body_may_hold_booleans` is False when the raw body has no `true`/`false` token anywhere:
+    only then may numpy's conversion (which would turn booleans into 0/1) be trusted.
+    """
+    batch = _batch(doc, max_batch)
+    if not body_may_hold_booleans:
+        rows = _fast(batch, n_features)
+        if rows is not None:
+            return rows
+    return _careful(batch, n_features)

@@ -1,0 +1,177 @@
+"""Train the example digits classifier and export it as ONNX (no pickle anywhere).
+
+A scikit-learn pipeline (scaler + multinomial logistic regression) on the `digits` dataset bundled
+with scikit-learn (8x8 grayscale images, pixel values 0..16, flattened to 64 features), converted
+by skl2onnx with the input `input: float32[?, 64]` and `zipmap=False`, so the outputs are
+`label` (int64 [?]) and `probabilities` (float32 [?, 10]). Every step is seeded or deterministic:
+the same library versions give the same `model.onnx` bytes.
+
+    python -m examples.train --out build/model   # model.onnx, labels.json, metrics.json
+    python -m examples.train --out build/model --register --name digits --alias candidate
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+INPUT_NAME = "input"
+N_FEATURES = 64
+SEED = 0
+TEST_SIZE = 0.25
+MODEL_FILE = "model.onnx"
+LABELS_FILE = "labels.json"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    onnx_bytes: bytes
+    labels: list[int]
+    metrics: dict[str, float]
+
+
+def train(seed: int = SEED) -> TrainResult:
+    """Fit the pipeline on a stratified split, score it with onnxruntime, return the ONNX bytes."""
+    import numpy as np
+    import onnxruntime as ort
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    digits = load_digits()
+    x = digits.data.astype(np.float32)
+    y = digits.target
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=TEST_SIZE, random_state=seed, stratify=y
+    )
+    pipeline = make_pipeline(
+        StandardScaler(), LogisticRegression(C=0.1, max_iter=2000, random_state=seed)
+    )
+    pipeline.fit(x_train, y_train)
+    onnx_model = convert_sklearn(
+        pipeline,
+        name="digits",
+        initial_types=[(INPUT_NAME, FloatTensorType([None, N_FEATURES]))],
+        options={id(pipeline.steps[-1][1]): {"zipmap": False}},
+        target_opset=17,
+    )
+    onnx_bytes = onnx_model.SerializeToString()
+    # Metrics come from the exported model, not the sklearn object: that is what gets served.
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    labels_out, _ = session.run(None, {INPUT_NAME: x_test})
+    accuracy = float(np.mean(labels_out == y_test))
+    train_accuracy = float(pipeline.score(x_train, y_train))
+    metrics = {
+        "accuracy": round(accuracy, 6),
+        "train_accuracy": round(train_accuracy, 6),
+        "n_train": float(len(y_train)),
+        "n_test": float(len(y_test)),
+    }
+    labels = [int(c) for c in pipeline.classes_]
+    return TrainResult(onnx_bytes=onnx_bytes, labels=labels, metrics=metrics)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_artifacts(result: TrainResult, out_dir: Path) -> list[Path]:
+    """Write model.onnx, labels.json, metrics.json; each file appears whole or not at all."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        MODEL_FILE: result.onnx_bytes,
+        LABELS_FILE: (json.dumps(result.labels) + "\n").encode(),
+        METRICS_FILE: (json.dumps(result.metrics, indent=2, sort_keys=True) + "\n").encode(),
+    }
+    paths = []
+    for name, data in files.items():
+        path = out_dir / name
+        _atomic_write(path, data)
+        paths.append(path)
+    return paths
+
+
+def register(
+    out_dir: Path,
+    name: str,
+    metrics: dict[str, float],
+    alias: str | None = None,
+    description: str | None = None,
+) -> Any:
+    """Register the model directory as a new version through the modelstore Python API."""
+    from modelstore import ModelStore
+
+    store = ModelStore.from_env()
+    return store.register(
+        name,
+        out_dir,
+        metrics=metrics,
+        tags={"dataset": "sklearn-digits", "framework": "onnx"},
+        description=description or "digits classifier (examples/train.py)",
+        alias=alias,
+    )
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build/model"),
+    show_default=True,
+    help="Directory for model.onnx, labels.json, metrics.json.",
+)
+@click.option("--seed", type=int, default=SEED, show_default=True)
+@click.option("--register", "do_register", is_flag=True, help="Register via the model store.")
+@click.option("--name", default="digits", show_default=True, help="Model name when registering.")
+@click.option("--alias", default=None, help="Alias to point at the new version (e.g. candidate).")
+def cli(out_dir: Path, seed: int, do_register: bool, name: str, alias: str | None) -> None:
+    """Train the digits classifier, export ONNX, optionally register it."""
+    result = train(seed)
+    write_artifacts(result, out_dir)
+    click.echo(f"wrote {out_dir / MODEL_FILE} (accuracy {result.metrics['accuracy']:.4f})")
+    if do_register:
+        manifest = register(out_dir, name, result.metrics, alias=alias)
+        click.echo(f"registered {manifest.name} version {manifest.version}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:
+        # modelstore.errors.ModelStoreError and friends: one line, no traceback.
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

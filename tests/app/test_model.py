@@ -1,0 +1,115 @@
+"""The service refuses to start on a missing, corrupted, unpinned or unservable model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app.errors import ModelLoadError
+from tests.app.conftest import sha256_of
+
+
+def test_refuses_a_model_whose_sha256_is_not_the_pinned_one(
+    make_app: Callable[..., Flask],
+) -> None:
+    with pytest.raises(ModelLoadError, match=r"sha256 mismatch .* pinned 0{64}"):
+        make_app(MODEL_SHA256="0" * 64)
+
+
+def test_refuses_a_corrupted_model_even_with_a_matching_pin(
+    make_app: Callable[..., Flask], model_dir: Path
+) -> None:
+    path = model_dir / "model.onnx"
+    data = bytearray(path.read_bytes())
+    path.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(ModelLoadError, match="not a loadable ONNX model"):
+        make_app(MODEL_SHA256=sha256_of(path))
+
+
+def test_refuses_to_start_without_the_model_file(
+    make_app: Callable[..., Flask], model_dir: Path
+) -> None:
+    (model_dir / "model.onnx").unlink()
+    with pytest.raises(ModelLoadError, match=r"model\.onnx is missing"):
+        make_app()
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([0, 1, 2], "has 3 labels, the model outputs 10"),
+        ([], "non-empty JSON list"),
+        ({"0": "zero"}, "non-empty JSON list"),
+        ([True] * 10, "only strings or integers"),
+    ],
+)
+def test_refuses_labels_that_do_not_fit_the_model(
+    make_app: Callable[..., Flask], model_dir: Path, labels: Any, message: str
+) -> None:
+    (model_dir / "labels.json").write_text(json.dumps(labels))
+    with pytest.raises(ModelLoadError, match=message):
+        make_app()
+
+
+def test_refuses_missing_labels(make_app: Callable[..., Flask], model_dir: Path) -> None:
+    (model_dir / "labels.json").unlink()
+    with pytest.raises(ModelLoadError, match=r"labels.json is missing"):
+        make_app()
+
+
+def _manifest(model_dir: Path, **changes: Any) -> None:
+    manifest = {
+        "name": "digits",
+        "version": 3,
+        "primary": "model.onnx",
+        "files": [
+            {"path": "model.onnx", "sha256": sha256_of(model_dir / "model.onnx"), "size": 1},
+        ],
+    }
+    manifest.update(changes)
+    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_accepts_a_manifest_that_matches_the_pin(
+    make_app: Callable[..., Flask], model_dir: Path
+) -> None:
+    _manifest(model_dir)
+    assert make_app().test_client().get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"name": "other"}, "manifest names model 'other'"),
+        ({"version": 4}, "manifest is version 4, MODEL_VERSION is 3"),
+        ({"files": [{"path": "model.onnx", "sha256": "1" * 64}]}, "manifest lists sha256 '1111"),
+    ],
+)
+def test_refuses_a_manifest_that_disagrees_with_the_pin(
+    make_app: Callable[..., Flask], model_dir: Path, changes: dict[str, Any], message: str
+) -> None:
+    _manifest(model_dir, **changes)
+    with pytest.raises(ModelLoadError, match=message):
+        make_app()
+
+
+def test_refuses_a_model_with_another_signature_than_the_image_declares(
+    make_app: Callable[..., Flask],
+) -> None:
+    with pytest.raises(ModelLoadError, match=r"input:float32\[\?,64\] is not the one"):
+        make_app(MODEL_INPUT_SIGNATURE="input:float32[?,784]")
+    assert make_app(MODEL_INPUT_SIGNATURE="input:float32[?,64]") is not None
+
+
+def test_predict_session_is_created_once_per_app(make_app: Callable[..., Flask]) -> None:
+    app = make_app()
+    session = app.extensions["model"]._session
+    client = app.test_client()
+    for _ in range(3):
+        client.post("/predict", json={"instances": [[0] * 64]})
+    assert app.extensions["model"]._session is session

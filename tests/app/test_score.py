@@ -1,0 +1,139 @@
+"""POST /score: the reference API with real PNG/JPEG decoding; bad images are 4xx, never 5xx."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+
+from tests.app.conftest import DATA
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def test_score_classifies_the_known_digit_images(
+    client: FlaskClient, expected_images: dict[str, dict[str, int]]
+) -> None:
+    names = sorted(expected_images)
+    images = [b64((DATA / name).read_bytes()) for name in names]
+    response = client.post("/score", json={"input": images})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert len(body["result"]) == len(names)
+    for name, top3 in zip(names, body["result"], strict=True):
+        assert len(top3) == 3
+        assert top3[0][0] == str(expected_images[name]["label"]), name
+        probabilities = [p for _, p in top3]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert top3[0][1] > 0.9
+    assert body["time"] >= 0
+    assert body["model"] == {"name": "digits", "version": 3}
+
+
+def test_score_accepts_the_reference_string_and_bytes_literal_forms(client: FlaskClient) -> None:
+    raw = b64((DATA / "digit-3.png").read_bytes())
+    forms = [
+        {"input": json.dumps([raw])},
+        {"input": [f"b'{raw}'"]},
+        {"input": json.dumps([f"b'{raw}'"])},
+        {"input": raw},
+    ]
+    for form in forms:
+        response = client.post("/score", json=form)
+        assert response.status_code == 200, form
+        assert response.get_json()["result"][0][0][0] == "3"
+
+
+def test_score_reads_jpeg_too(client: FlaskClient) -> None:
+    image = Image.open(DATA / "digit-7-32px.png").convert("L")
+    response = client.post("/score", json={"input": [b64(png_bytes(image, "JPEG"))]})
+    assert response.status_code == 200
+    assert response.get_json()["result"][0][0][0] == "7"
+
+
+def _error(response: Any) -> dict[str, Any]:
+    assert response.mimetype == "application/json"
+    error: dict[str, Any] = response.get_json()["error"]
+    assert error["status"] == response.status_code
+    return error
+
+
+def test_score_rejects_a_decompression_bomb_before_decoding_it(client: FlaskClient) -> None:
+    bomb = png_bytes(Image.new("L", (5000, 5000)))  # 25 Mpx of zeros: a few KB compressed
+    assert len(bomb) < 100_000
+    response = client.post("/score", json={"input": [b64(bomb)]})
+    assert response.status_code == 413
+    assert "5000x5000" in _error(response)["message"]
+
+
+def test_score_rejects_an_image_beyond_pillows_own_bomb_limit(client: FlaskClient) -> None:
+    """A PNG header announcing 20000x20000 px (over Pillow's limit) with no real pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    response = client.post("/score", json={"input": [b64(png)]})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message_part"),
+    [
+        ({"input": [b64(b"this is not an image")]}, 400, "not a PNG or JPEG"),
+        ({"input": ["%%% not base64 %%%"]}, 400, "invalid image"),
+        ({"input": [12]}, 400, "invalid image"),
+        ({"input": []}, 400, "empty"),
+        ({"input": "[1, 2"}, 400, "not one"),
+        ({"input": {"a": 1}}, 400, "must be a list"),
+        ({"images": []}, 400, "'input'"),
+        ([], 400, "'input'"),
+        ({"input": [b64(b"x")] * 17}, 413, "limit of 16"),
+    ],
+)
+def test_score_rejects_bad_input_with_a_clear_message(
+    client: FlaskClient, payload: Any, status: int, message_part: str
+) -> None:
+    response = client.post("/score", json=payload)
+    assert response.status_code == status
+    assert message_part in _error(response)["message"]
+
+
+def test_score_rejects_a_truncated_png(client: FlaskClient) -> None:
+    data = (DATA / "digit-0.png").read_bytes()
+    response = client.post("/score", json={"input": [b64(data[: len(data) // 2])]})
+    assert response.status_code == 400
+    assert "image 0" in _error(response)["message"]
+
+
+def test_score_rejects_other_image_formats(client: FlaskClient) -> None:
+    gif = png_bytes(Image.new("L", (8, 8)), "GIF")
+    response = client.post("/score", json={"input": [b64(gif)]})
+    assert response.status_code == 400
+
+
+def test_score_pixel_limit_is_configurable(make_app: Callable[..., Flask]) -> None:
+    client = make_app(SCORE_MAX_PIXELS=100).test_client()
+    ok = client.post("/score", json={"input": [b64((DATA / "digit-0.png").read_bytes())]})
+    assert ok.status_code == 200
+    big = client.post("/score", json={"input": [b64((DATA / "digit-7-32px.png").read_bytes())]})
+    assert big.status_code == 413
