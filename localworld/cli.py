@@ -23,7 +23,7 @@ dir_option = click.option(
 
 @click.group()
 def cli() -> None:
-    """Start and stop the local stand-ins for Azure Blob, ACR, and Git remotes."""
+    """Start and stop the local stand-ins for Azure Blob, ACR, Git remotes and GitHub."""
 
 
 @cli.command()

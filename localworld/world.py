@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from localworld.errors import LocalWorldError
+from localworld.github.service import start_github
 from localworld.process import ServiceProcess, pid_alive, stop_pid
 from localworld.services import start_azurite, start_registry
+
+GITHUB_REPOSITORY = "modelops/gitops"
+GITHUB_LOGIN = "promotion-bot"
+GITHUB_REVIEWERS = ("reviewer",)
 
 ENV_FILE = "env"
 PIDS_FILE = "pids.json"
@@ -45,6 +51,22 @@ def start_world(root: Path) -> World:
         git_root = root / "git"
         git_root.mkdir(parents=True, exist_ok=True)
         world.env["LOCALWORLD_GIT_ROOT"] = str(git_root)
+
+        # The local GitHub serves the bare repositories under git_root/<owner>/<name>.git;
+        # push to GITHUB_REMOTE by file path and the API sees it. The token is local and fake.
+        token = secrets.token_hex(20)
+        github = start_github(
+            git_root,
+            logs,
+            [f"{token}:{GITHUB_LOGIN}:{GITHUB_REPOSITORY}"],
+            users=GITHUB_REVIEWERS,
+            repos=[GITHUB_REPOSITORY],
+        )
+        world.processes.append(github.process)
+        world.env["GITHUB_API_URL"] = github.url
+        world.env["GITHUB_TOKEN"] = token
+        world.env["GITHUB_REPOSITORY"] = GITHUB_REPOSITORY
+        world.env["GITHUB_REMOTE"] = str(github.remote_path(GITHUB_REPOSITORY))
         world.env["LOCALWORLD_DIR"] = str(root)
     except BaseException:
         world.stop()

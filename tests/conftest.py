@@ -10,10 +10,15 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from localworld.services import Azurite, Registry, init_bare_repo, start_azurite, start_registry
+
+if TYPE_CHECKING:
+    from localworld.github import LocalGitHub
+    from localworld.github.contract import Contract
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,3 +72,53 @@ def git(cwd: Path, *args: str) -> str:
     if result.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
     return result.stdout
+
+
+# --- local GitHub (owned by the GitHub team) ---------------------------------------------------
+
+GITHUB_TEST_TOKEN = "lw-test-token"  # a fake token of the local server
+GITHUB_REVIEWERS = ("reviewer-1", "reviewer-2")
+
+
+@pytest.fixture(scope="session")
+def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGitHub]:
+    """The local GitHub API (`github.url` is PyGithub's `base_url`, `github.token` sees every
+    repository). Make a repository per test with `github.create_repo("owner/name")` and push to
+    `github.remote_path("owner/name")`. Every exchange of a test using it is checked against
+    GitHub's OpenAPI description when the test ends (see `_github_contract`)."""
+    from localworld.github import start_github
+
+    root = tmp_path_factory.mktemp("github")
+    service = start_github(
+        root / "repos",
+        root / "logs",
+        [f"{GITHUB_TEST_TOKEN}:localworld-bot:*/*"],
+        users=GITHUB_REVIEWERS,
+    )
+    yield service
+    service.process.stop()
+
+
+@pytest.fixture(scope="session")
+def github_openapi() -> Contract:
+    """GitHub's OpenAPI description, reduced to the operations the local server serves."""
+    from localworld.github.contract import Contract
+
+    return Contract.load()
+
+
+@pytest.fixture(autouse=True)
+def _github_contract(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that talks to the local GitHub fails if any response (or request body) it caused
+    is one GitHub's published description does not allow; leftover faults are cleared."""
+    if "github" not in request.fixturenames:
+        yield
+        return
+    service: LocalGitHub = request.getfixturevalue("github")
+    contract: Contract = request.getfixturevalue("github_openapi")
+    since = service.last_seq()
+    yield
+    service.clear_faults()
+    problems = [p for e in service.requests(since, bodies=True) for p in contract.check(e)]
+    if problems:
+        pytest.fail("responses GitHub could not send:\n" + "\n".join(problems[:20]), pytrace=False)

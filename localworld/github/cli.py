@@ -22,8 +22,11 @@ from localworld.github.state import parse_token_spec
     "--token",
     "tokens",
     multiple=True,
+    envvar="LOCALWORLD_GITHUB_TOKENS",
     metavar="TOKEN:[LOGIN:]OWNER/REPO[,...]",
-    help="A token, its user (default localworld-bot) and the repositories it may see.",
+    help="A token, its user (default localworld-bot) and the repositories it may see "
+    "(patterns like org/* allowed). Also read, whitespace-separated, from "
+    "LOCALWORLD_GITHUB_TOKENS, which keeps tokens out of the process list.",
 )
 @click.option("--user", "users", multiple=True, help="Another collaborator (reviewer) login.")
 @click.option(

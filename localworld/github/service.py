@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,8 +101,8 @@ def start_github(
     port = port or free_port()
     root.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "localworld.github", "--root", str(root), "--port", str(port)]
-    for spec in tokens:
-        argv += ["--token", spec]
+    # Tokens travel in the environment, not argv: /proc/<pid>/cmdline is world-readable.
+    env = {**os.environ, "LOCALWORLD_GITHUB_TOKENS": " ".join(tokens)}
     for login in users:
         argv += ["--user", login]
     for full_name in repos:
@@ -110,6 +111,7 @@ def start_github(
         name="github",
         argv=argv,
         log_path=log_dir / "github.log",
+        env=env,
         ready=lambda: http_status(f"http://{LOOPBACK}:{port}/_localworld/health") == 200,
     ).start()
     return LocalGitHub(proc, port, root.resolve(), first.value, first.login)
