@@ -13,12 +13,14 @@ Standard. Each :class:`Problem` names the file and the field.
 The checks are pure functions over parsed YAML (``check_pins``, ``check_manifest``); only
 ``load_kustomization`` and ``render`` touch the disk or run a process.
 
-CLI: ``python -m scripts.validate_deploy [DEPLOY_DIR]`` (``make validate``) prints one line per
-problem and exits 1 if there is any, 2 on a usage error.
+CLI: ``python -m scripts.validate_deploy [DEPLOY_DIR] [--render-to DIR]`` (``make validate``,
+``make validate RENDER_DIR=DIR``) prints one line per problem and exits 1 if there is any, 2 on a
+usage error; with ``--render-to`` a valid tree's overlays are written to ``DIR/<env>.yaml``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -466,13 +468,37 @@ def _json_path(path: Iterable[Any]) -> str:
     return out or "(root)"
 
 
+def render_overlays(
+    deploy_dir: Path, out_dir: Path, *, envs: Sequence[str] = KNOWN_ENVS, kubectl: str = "kubectl"
+) -> list[Path]:
+    """Write each overlay's rendered manifests to ``out_dir/<env>.yaml`` (atomic per file)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for env in envs:
+        text = render(deploy_dir / "overlays" / env, kubectl=kubectl)
+        target = out_dir / f"{env}.yaml"
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(target)
+        written.append(target)
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m scripts.validate_deploy [DEPLOY_DIR]`: print problems, exit 1 if any."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) > 1 or (args and args[0].startswith("-")):
-        sys.stderr.write("usage: python -m scripts.validate_deploy [DEPLOY_DIR]\n")
-        return 2
-    deploy_dir = Path(args[0] if args else "deploy")
+    """`python -m scripts.validate_deploy [DEPLOY_DIR] [--render-to DIR]`: exit 1 on problems."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.validate_deploy",
+        description="Validate the Kustomize overlays (pins, render, schemas, restricted PSS).",
+    )
+    parser.add_argument("deploy_dir", nargs="?", default="deploy", type=Path)
+    parser.add_argument(
+        "--render-to", type=Path, help="when valid, write each rendered overlay to DIR/<env>.yaml"
+    )
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
+        return int(exc.code or 0)
+    deploy_dir: Path = args.deploy_dir
     problems = validate_overlays(deploy_dir)
     for problem in problems:
         sys.stdout.write(f"{problem}\n")
@@ -480,6 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"{len(problems)} problem(s) in {deploy_dir}\n")
         return 1
     sys.stdout.write(f"ok: every overlay in {deploy_dir}/overlays renders, validates and pins\n")
+    if args.render_to is not None:
+        try:
+            written = render_overlays(deploy_dir, args.render_to)
+        except (DeployValidationError, OSError) as exc:
+            sys.stderr.write(f"cannot write rendered manifests: {exc}\n")
+            return 1
+        sys.stdout.write("rendered: " + " ".join(str(p) for p in written) + "\n")
     return 0
 
 

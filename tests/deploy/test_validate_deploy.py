@@ -369,7 +369,20 @@ def test_main_exit_codes(tree: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main([str(tree)]) == 1
     out = capsys.readouterr().out
     assert f"{kfile(tree, 'dev')}: (yaml): malformed YAML" in out
-    assert main(["--help"]) == 2
+    assert main(["--bogus"]) == 2
+    capsys.readouterr()
+
+
+def test_render_to_writes_one_file_per_env_only_when_valid(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rendered"
+    assert main([str(tree), "--render-to", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["dev.yaml", "prod.yaml", "staging.yaml"]
+    kinds = {o["kind"] for o in parse_rendered((out / "prod.yaml").read_text())}
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "Namespace"} <= kinds
+    broken_out = tmp_path / "broken"
+    edit(kfile(tree, "dev"), "MODEL_VERSION=1", "MODEL_VERSION=zero")
+    assert main([str(tree), "--render-to", str(broken_out)]) == 1
+    assert not broken_out.exists()
 
 
 def test_make_validate_target_exists_and_runs_the_module() -> None:
@@ -378,3 +391,11 @@ def test_make_validate_target_exists_and_runs_the_module() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "-m scripts.validate_deploy deploy" in done.stdout
+    done = subprocess.run(
+        ["make", "-n", "validate", "RENDER_DIR=out dir"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert '--render-to "out dir"' in done.stdout
