@@ -91,6 +91,7 @@ def start_github(
     port: int | None = None,
     users: Sequence[str] = (),
     repos: Sequence[str] = (),
+    rate_limit: int | None = None,
 ) -> LocalGitHub:
     """Run `python -m localworld.github` on a free port; `tokens` as `TOKEN:[LOGIN:]REPOS`."""
     from localworld.github.state import parse_token_spec
@@ -107,6 +108,8 @@ def start_github(
         argv += ["--user", login]
     for full_name in repos:
         argv += ["--repo", full_name]
+    if rate_limit is not None:
+        argv += ["--rate-limit", str(rate_limit)]
     proc = ServiceProcess(
         name="github",
         argv=argv,
