@@ -1,0 +1,1 @@
+"""Promotion bot: discovers images and model versions, plans promotions, opens PRs."""
