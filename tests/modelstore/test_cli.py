@@ -1,0 +1,239 @@
+"""The CLI end to end against Azurite: exit codes, one-line errors, and the --json shapes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localworld.process import free_port
+from modelstore import ModelStore
+from modelstore.cli import main
+from modelstore.state import file_path
+from tests.modelstore.test_backend import AZURITE_DOWN
+
+MANIFEST_KEYS = {
+    "schema_version",
+    "name",
+    "version",
+    "created_at",
+    "author",
+    "git_commit",
+    "files",
+    "primary",
+    "framework",
+    "signature",
+    "metrics",
+    "tags",
+    "description",
+    "archived",
+}
+EVENT_KEYS = {"alias", "from_version", "to_version", "at", "by", "change_id"}
+
+
+@pytest.fixture
+def env(azurite: Any, container: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("MODELSTORE_CONTAINER", container)
+    monkeypatch.delenv("MODELSTORE_ACCOUNT_URL", raising=False)
+    monkeypatch.setenv("MODELSTORE_AUTHOR", "cli-tester")
+    return {"connection_string": azurite.connection_string, "container": container}
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_register_prints_the_new_version(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], onnx_file: Path
+) -> None:
+    code, out, err = run(
+        capsys, "register", "digits", str(onnx_file), "--metric", "accuracy=0.97", "--tag", "a=b"
+    )
+    assert (code, out) == (0, "1\n")
+    assert "signature input:float32[?,64]" in err
+    code, out, _ = run(capsys, "register", "digits", str(onnx_file), "--alias", "champion")
+    assert (code, out) == (0, "2\n")
+
+
+def test_json_shapes_are_stable(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], onnx_file: Path, tmp_path: Path
+) -> None:
+    registered = run_json(
+        capsys,
+        "register",
+        "digits",
+        str(onnx_file),
+        "--metric",
+        "accuracy=0.9",
+        "--alias",
+        "champion",
+    )
+    assert set(registered) == MANIFEST_KEYS
+    assert registered["author"] == "cli-tester"
+    assert registered["signature"]["inputs"] == [
+        {"name": "input", "dtype": "float32", "shape": [None, 64]}
+    ]
+    assert set(registered["files"][0]) == {"path", "sha256", "size"}
+    assert run_json(capsys, "show", "digits", "@champion") == registered
+    assert run_json(capsys, "list") == [{"name": "digits", "latest": 1, "aliases": {"champion": 1}}]
+    assert run_json(capsys, "list", "digits") == [registered]
+    assert run_json(capsys, "alias", "list", "digits") == {"champion": 1}
+    history = run_json(capsys, "alias", "history", "digits", "champion")
+    assert [set(e) for e in history] == [EVENT_KEYS]
+    event = run_json(capsys, "alias", "set", "digits", "candidate", "1")
+    assert (set(event), event["from_version"], event["to_version"]) == (EVENT_KEYS, None, 1)
+    assert run_json(capsys, "verify", "digits", "1") == registered
+    assert run_json(capsys, "download", "digits", "latest", str(tmp_path / "d")) == registered
+    assert run_json(capsys, "archive", "digits", "1") == {**registered, "archived": True}
+    assert run_json(capsys, "reindex", "digits") == {
+        "schema_version": 1,
+        "name": "digits",
+        "latest": None,
+        "max_version": 1,
+        "archived": [1],
+    }
+
+
+def test_human_output_of_list_show_and_aliases(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], onnx_file: Path
+) -> None:
+    run(capsys, "register", "digits", str(onnx_file), "--metric", "accuracy=0.9")
+    run(capsys, "register", "digits", str(onnx_file))
+    assert run(capsys, "alias", "set", "digits", "champion", "1")[1] == "digits@champion: - -> 1\n"
+    assert run(capsys, "alias", "set", "digits", "champion", "2")[1] == "digits@champion: 1 -> 2\n"
+    code, out, _ = run(capsys, "list", "digits")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("1\t") and "accuracy=0.9" in lines[0]
+    assert lines[1].endswith("@champion")
+    code, out, _ = run(capsys, "show", "digits", "latest")
+    assert "signature:   input:float32[?,64]" in out
+    assert run(capsys, "list")[1] == "digits\tlatest=2\t@champion=2\n"
+    history = run(capsys, "alias", "history", "digits", "champion")[1].splitlines()
+    assert [line.split("\t")[1:] for line in history] == [
+        ["cli-tester", "- -> 1"],
+        ["cli-tester", "1 -> 2"],
+    ]
+
+
+def test_domain_errors_exit_1_with_one_line(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], onnx_file: Path
+) -> None:
+    code, out, err = run(capsys, "show", "nope", "latest")
+    assert (code, out) == (1, "")
+    assert err == "error: model 'nope' not found (register a first version with `register`)\n"
+    run(capsys, "register", "digits", str(onnx_file))
+    store = ModelStore.from_connection_string(env["connection_string"], env["container"])
+    store.backend.put(file_path("digits", 1, "model.onnx"), b"corrupted")
+    code, _, err = run(capsys, "verify", "digits", "1")
+    assert code == 1
+    assert err.startswith("error: digits v1: model.onnx is corrupted") and err.count("\n") == 1
+    code, _, err = run(capsys, "alias", "set", "digits", "champion", "1", "--expect", "1")
+    assert (code, err) == (
+        1,
+        "error: alias 'champion' of model 'digits' is at nothing, not at version 1 as expected: "
+        "someone moved it meanwhile; re-read and retry\n",
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["register", "digits", "{onnx}", "--metric", "accuracy=high"],
+        ["register", "digits", "{onnx}", "--metric", "accuracy"],
+        ["register", "digits", "{onnx}", "--metric", "accuracy=nan"],
+        ["register", "../x", "{onnx}"],
+        ["register", "Digits", "{onnx}"],
+        ["register", "my model", "{onnx}"],
+        ["register", "digits", "{empty}"],
+        ["show", "digits", "v1"],
+        ["archive", "digits", "zero"],
+        ["alias", "set", "digits", "champion", "0"],
+        ["nonsense"],
+        [],
+    ],
+)
+def test_usage_errors_exit_2(
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    onnx_file: Path,
+    tmp_path: Path,
+    argv: list[str],
+) -> None:
+    empty = tmp_path / "empty.onnx"
+    empty.touch()
+    args = [a.format(onnx=onnx_file, empty=empty) for a in argv]
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err
+
+
+def test_storage_down_exits_1_quickly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", AZURITE_DOWN.format(port=free_port()))
+    code, _, err = run(capsys, "show", "digits", "latest")
+    assert code == 1
+    assert "unreachable after 4 attempts" in err
+    assert "AccountKey" not in err
+
+
+def test_missing_configuration_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("MODELSTORE_ACCOUNT_URL", raising=False)
+    code, _, err = run(capsys, "list")
+    assert code == 1
+    assert "no model store configured" in err
+
+
+def test_unexpected_errors_exit_3_and_traceback_is_opt_in(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An unexpected crash cannot be provoked through real storage: this one is injected.
+    def boom(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ModelStore, "resolve", boom)
+    code, _, err = run(capsys, "show", "digits", "latest")
+    assert (code, err) == (3, "unexpected error: RuntimeError: boom (rerun with --traceback)\n")
+    code, _, err = run(capsys, "--traceback", "show", "digits", "latest")
+    assert code == 3
+    assert "Traceback (most recent call last)" in err
+
+
+def test_module_entry_point_runs(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "modelstore", "list", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (result.returncode, json.loads(result.stdout)) == (0, [])
+
+
+def test_ctrl_c_exits_130(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Injected, as a real Ctrl-C cannot be typed into a test.
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ModelStore, "resolve", interrupted)
+    assert run(capsys, "show", "digits", "latest")[:2] == (130, "")
