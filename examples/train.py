@@ -19,9 +19,12 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from modelstore.manifest import Manifest
 
 INPUT_NAME = "input"
 N_FEATURES = 64
@@ -119,7 +122,7 @@ def register(
     metrics: dict[str, float],
     alias: str | None = None,
     description: str | None = None,
-) -> Any:
+) -> Manifest:
     """Register the model directory as a new version through the modelstore Python API."""
     from modelstore import ModelStore
 

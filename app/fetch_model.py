@@ -1,0 +1,211 @@
+"""The init container: fetch the pinned model version from the model store into MODEL_DIR.
+
+    python -m app.fetch_model          # reads everything from the environment
+
+Environment (set by the overlay's `model-pin` ConfigMap and the pod spec):
+    MODEL_NAME, MODEL_VERSION (a number: overlays pin exact versions), MODEL_SHA256 (sha256 of
+    model.onnx), MODEL_DIR (default /models), and the model store settings
+    (AZURE_STORAGE_CONNECTION_STRING for local use, or MODELSTORE_ACCOUNT_URL with workload
+    identity; MODELSTORE_CONTAINER).
+
+The pin is checked against the version's manifest before anything is downloaded; the files are
+downloaded (the store verifies every file's sha256 while streaming) into a staging directory
+inside MODEL_DIR, checked against the pin once more on disk, then renamed into place, the
+manifest last. Nothing is half-written on failure. A directory that already holds the pinned
+model is left alone (restarts are cheap). Exit codes: 0 done, 1 the store or the pin refused
+(mismatch, not found, unreachable), 2 a missing or invalid setting, 3 unexpected, 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.logging import configure as configure_logging
+
+if TYPE_CHECKING:
+    from modelstore import ModelStore
+    from modelstore.manifest import Manifest
+
+log = logging.getLogger("app")
+
+MODEL_FILE = "model.onnx"
+LABELS_FILE = "labels.json"
+MANIFEST_FILE = "manifest.json"
+REQUIRED_FILES = (MODEL_FILE, LABELS_FILE)
+
+
+class FetchError(Exception):
+    """The pinned model cannot be served: exit 1 with this one-line message."""
+
+
+class FetchConfigError(Exception):
+    """A setting is missing or invalid: exit 2."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    version: int
+    sha256: str
+    model_dir: Path
+
+
+def read_pin(environ: Mapping[str, str]) -> Pin:
+    missing = [k for k in ("MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256") if not environ.get(k)]
+    if missing:
+        raise FetchConfigError(f"missing environment variable(s): {', '.join(missing)}")
+    raw_version = environ["MODEL_VERSION"].strip()
+    if not raw_version.isdigit() or int(raw_version) < 1:
+        raise FetchConfigError(
+            f"MODEL_VERSION must be a version number (overlays pin exact versions), "
+            f"got {raw_version!r}"
+        )
+    sha = environ["MODEL_SHA256"].strip().lower().removeprefix("sha256:")
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise FetchConfigError(f"MODEL_SHA256 must be 64 hexadecimal digits, got {sha!r}")
+    return Pin(
+        name=environ["MODEL_NAME"].strip(),
+        version=int(raw_version),
+        sha256=sha,
+        model_dir=Path(environ.get("MODEL_DIR") or "/models"),
+    )
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def already_present(pin: Pin) -> bool:
+    """True when MODEL_DIR holds exactly the pinned version (a restarted init container)."""
+    manifest_path = pin.model_dir / MANIFEST_FILE
+    try:
+        manifest = json.loads(manifest_path.read_bytes())
+        if manifest.get("name") != pin.name or manifest.get("version") != pin.version:
+            return False
+        return all((pin.model_dir / f).is_file() for f in REQUIRED_FILES) and (
+            _sha256_file(pin.model_dir / MODEL_FILE) == pin.sha256
+        )
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_manifest_against_pin(manifest: Manifest, pin: Pin) -> None:
+    """The store's manifest must describe the pinned model; pure, raises FetchError."""
+    where = f"model {pin.name!r} version {pin.version}"
+    if manifest.name != pin.name or manifest.version != pin.version:
+        raise FetchError(
+            f"the store answered {manifest.name!r} version {manifest.version} for {where}"
+        )
+    if manifest.primary != MODEL_FILE:
+        raise FetchError(f"{where} has primary file {manifest.primary!r}, not {MODEL_FILE}")
+    if manifest.primary_sha256 != pin.sha256:
+        raise FetchError(
+            f"sha256 mismatch for {where}: the overlay pins {pin.sha256}, "
+            f"the store has {manifest.primary_sha256}"
+        )
+    paths = {entry.path for entry in manifest.files}
+    missing = [f for f in REQUIRED_FILES if f not in paths]
+    if missing:
+        raise FetchError(f"{where} lacks {', '.join(missing)}, which the service needs")
+
+
+def fetch(pin: Pin, store: ModelStore) -> str:
+    """Download, verify and install the pinned version; returns what was done, for the log."""
+    if already_present(pin):
+        return "already present"
+    check_manifest_against_pin(store.resolve(pin.name, pin.version), pin)
+    pin.model_dir.mkdir(parents=True, exist_ok=True)
+    for stale in pin.model_dir.glob(".fetch-*"):  # left by an attempt that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=pin.model_dir))
+    try:
+        manifest = store.download(pin.name, pin.version, staging)
+        check_manifest_against_pin(manifest, pin)
+        on_disk = _sha256_file(staging / MODEL_FILE)
+        if on_disk != pin.sha256:
+            raise FetchError(
+                f"sha256 mismatch after download: the overlay pins {pin.sha256}, "
+                f"the file has {on_disk}"
+            )
+        names = sorted(p.name for p in staging.iterdir() if p.name != MANIFEST_FILE)
+        # Same filesystem: each rename is atomic; the manifest goes last, so a directory with
+        # a manifest always has the files it describes.
+        for name in [*names, MANIFEST_FILE]:
+            (staging / name).replace(pin.model_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return "downloaded"
+
+
+def run(environ: Mapping[str, str]) -> str:
+    pin = read_pin(environ)
+    from modelstore import ModelStore
+
+    started = time.perf_counter()
+    outcome = fetch(pin, ModelStore.from_env(environ))
+    log.info(
+        "model fetched",
+        extra={
+            "fields": {
+                "model_name": pin.name,
+                "model_version": pin.version,
+                "model_sha256": pin.sha256,
+                "model_dir": str(pin.model_dir),
+                "outcome": outcome,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        },
+    )
+    return outcome
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in args  # hidden: for debugging only
+    unknown = [a for a in args if a != "--traceback"]
+    if unknown:
+        print(
+            f"fetch_model: takes no arguments (settings come from the environment), got {unknown}",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
+    from modelstore.errors import ConfigurationError, ModelStoreError
+
+    try:
+        run(os.environ if environ is None else environ)
+    except KeyboardInterrupt:
+        print("fetch_model: interrupted", file=sys.stderr)
+        return 130
+    except (FetchConfigError, ConfigurationError) as exc:
+        print(f"fetch_model: {exc}", file=sys.stderr)
+        return 2
+    except (FetchError, ModelStoreError) as exc:
+        print(f"fetch_model: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if show_traceback:
+            traceback.print_exc()
+        print(f"fetch_model: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

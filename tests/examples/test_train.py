@@ -1,0 +1,101 @@
+"""examples/train.py: a real, deterministic ONNX digits classifier with the contract's signature."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from examples.train import main, train, write_artifacts
+
+
+@pytest.fixture(scope="module")
+def result() -> Any:
+    return train()
+
+
+def test_training_is_deterministic_to_the_byte(result: Any) -> None:
+    again = train()
+    assert hashlib.sha256(again.onnx_bytes).digest() == hashlib.sha256(result.onnx_bytes).digest()
+    assert again.metrics == result.metrics
+
+
+def test_model_has_the_contract_signature_and_outputs(result: Any) -> None:
+    session = ort.InferenceSession(result.onnx_bytes, providers=["CPUExecutionProvider"])
+    (inp,) = session.get_inputs()
+    assert (inp.name, inp.type, inp.shape[1]) == ("input", "tensor(float)", 64)
+    assert not isinstance(inp.shape[0], int)  # batch dimension left open: [?, 64]
+    outputs = {o.name: (o.type, o.shape) for o in session.get_outputs()}
+    assert outputs["label"][0] == "tensor(int64)"
+    assert outputs["probabilities"][0] == "tensor(float)"
+    assert outputs["probabilities"][1][1] == 10
+
+
+def test_model_is_accurate_on_held_out_digits(result: Any) -> None:
+    assert result.metrics["accuracy"] > 0.95
+    assert result.metrics["n_test"] == 450
+    assert result.labels == list(range(10))
+
+
+def test_model_classifies_the_checked_in_test_images_source_rows(result: Any) -> None:
+    from sklearn.datasets import load_digits
+
+    expected = json.loads(
+        (Path(__file__).resolve().parents[1] / "data" / "digits" / "expected.json").read_text()
+    )
+    digits = load_digits()
+    session = ort.InferenceSession(result.onnx_bytes, providers=["CPUExecutionProvider"])
+    indices = [entry["index"] for entry in expected.values()]
+    labels, _ = session.run(None, {"input": digits.data[indices].astype(np.float32)})
+    assert labels.tolist() == [entry["label"] for entry in expected.values()]
+
+
+def test_write_artifacts_leaves_no_temporary_files(result: Any, tmp_path: Path) -> None:
+    write_artifacts(result, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "labels.json",
+        "metrics.json",
+        "model.onnx",
+    ]
+    assert json.loads((tmp_path / "labels.json").read_text()) == list(range(10))
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] > 0.95
+
+
+def test_cli_trains_and_registers_through_the_model_store(
+    azurite: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from modelstore import ModelStore
+
+    container = f"train-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("MODELSTORE_CONTAINER", container)
+    monkeypatch.delenv("MODELSTORE_ACCOUNT_URL", raising=False)
+    out = tmp_path / "model"
+    args = ["--out", str(out), "--register", "--name", "digits", "--alias", "candidate"]
+    assert main(args) == 0
+    assert "registered digits version 1" in capsys.readouterr().out
+    store = ModelStore.from_connection_string(azurite.connection_string, container=container)
+    manifest = store.resolve("digits", "@candidate")
+    assert manifest.version == 1
+    assert manifest.primary == "model.onnx"
+    assert manifest.primary_sha256 == hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest()
+    assert manifest.signature is not None
+    assert manifest.signature.input_key() == "input:float32[?,64]"
+    assert manifest.metrics["accuracy"] > 0.95
+
+
+def test_cli_reports_a_store_error_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("MODELSTORE_ACCOUNT_URL", raising=False)
+    assert main(["--out", str(tmp_path / "m"), "--register"]) == 1
+    err = capsys.readouterr().err
+    assert "no model store configured" in err
+    assert (tmp_path / "m" / "model.onnx").is_file()  # training output is kept for a retry
