@@ -13,6 +13,7 @@ from typing import ParamSpec, TypeVar
 
 from github import Auth, Github, GithubException, GithubRetry
 from github.PullRequest import PullRequest
+from github.Repository import Repository
 
 from bot.errors import BotError
 
@@ -98,10 +99,14 @@ class GitHubForge:
         )
         self.repository = repository
         self._owner = repository.split("/", 1)[0]
-        try:
-            self._repo = self._gh.get_repo(repository, lazy=True)
-        except GithubException as exc:  # pragma: no cover - lazy does no I/O
-            raise ForgeError(f"{repository}: {_describe(exc)}") from exc
+        self._repo_obj: Repository | None = None
+
+    @property
+    def _repo(self) -> Repository:
+        """The repository, fetched once on first use (one GET per run)."""
+        if self._repo_obj is None:
+            self._repo_obj = self._call("get repository", self._gh.get_repo, self.repository)
+        return self._repo_obj
 
     def _call(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:

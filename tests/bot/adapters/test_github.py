@@ -1,0 +1,88 @@
+"""The GitHub adapter against the local GitHub server (real git merges, contract-checked)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.github import ForgeError, GitHubForge
+from localworld.github import LocalGitHub
+from tests.conftest import GITHUB_REVIEWERS, git
+
+
+@pytest.fixture
+def repo_name(github: LocalGitHub, tmp_path: Path) -> str:
+    name = f"team/gitops-{uuid.uuid4().hex[:8]}"
+    remote = github.create_repo(name)
+    work = tmp_path / "seed"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "overlay.yaml").write_text("version: 1\n")
+    git(work, "add", ".")
+    git(work, "commit", "-q", "-m", "seed")
+    git(work, "remote", "add", "origin", str(remote))
+    git(work, "push", "-q", "origin", "main")
+    git(work, "checkout", "-q", "-b", "promote/dev")
+    (work / "overlay.yaml").write_text("version: 2\n")
+    git(work, "commit", "-q", "-am", "promote dev to 2")
+    git(work, "push", "-q", "origin", "promote/dev")
+    return name
+
+
+def _forge(github: LocalGitHub, repo: str, **kw) -> GitHubForge:
+    return GitHubForge(github.url, github.token, repo, backoff_factor=0.01, **kw)
+
+
+def test_pr_lifecycle_create_find_update_comment_merge(github: LocalGitHub, repo_name: str):
+    forge = _forge(github, repo_name)
+    assert forge.find_open_pr("promote/dev", "main") is None
+    pr = forge.create_pr(
+        title="Promote dev",
+        body="body v1",
+        head="promote/dev",
+        base="main",
+        labels=["promotion", "env:dev"],
+        reviewers=GITHUB_REVIEWERS[:1],
+    )
+    assert pr.labels == ("env:dev", "promotion")
+    found = forge.find_open_pr("promote/dev", "main")
+    assert found is not None
+    assert found.number == pr.number
+    forge.update_pr(pr.number, title="Promote dev (2)", body="body v2")
+    assert forge.get_pr(pr.number).body == "body v2"
+    forge.comment(pr.number, "hello reviewers")
+    assert forge.comments(pr.number) == ["hello reviewers"]
+    merged_sha = forge.merge_pr(pr.number, sha=pr.head_sha, method="squash")
+    assert git(github.remote_path(repo_name), "rev-parse", "main").strip() == merged_sha
+    assert forge.find_open_pr("promote/dev", "main") is None
+
+
+def test_close_with_comment(github: LocalGitHub, repo_name: str):
+    forge = _forge(github, repo_name)
+    pr = forge.create_pr(title="t", body="b", head="promote/dev", base="main")
+    forge.close_pr(pr.number, "stale: target already reached")
+    closed = forge.get_pr(pr.number)
+    assert closed.state == "closed"
+    assert forge.comments(pr.number) == ["stale: target already reached"]
+
+
+def test_transient_5xx_and_rate_limits_are_retried(github: LocalGitHub, repo_name: str):
+    forge = _forge(github, repo_name)
+    github.inject("status", status=502, path="/pulls$", method="GET", times=2)
+    github.inject("secondary_rate_limit", retry_after=1, path="/pulls$", method="GET", times=1)
+    assert forge.find_open_pr("promote/dev", "main") is None
+
+
+def test_merge_with_moved_head_is_refused(github: LocalGitHub, repo_name: str):
+    forge = _forge(github, repo_name)
+    pr = forge.create_pr(title="t", body="b", head="promote/dev", base="main")
+    with pytest.raises(ForgeError, match="409"):
+        forge.merge_pr(pr.number, sha="0" * 40)
+
+
+def test_permanent_errors_are_reported_with_status(github: LocalGitHub, repo_name: str):
+    forge = GitHubForge(github.url, "wrong-token", repo_name, retries=0)
+    with pytest.raises(ForgeError, match="401"):
+        forge.find_open_pr("promote/dev", "main")
