@@ -58,4 +58,4 @@ clean: services-down ## remove local state (venv and node_modules stay)
 	rm -rf $(LW_DIR) .pytest_cache .mypy_cache .ruff_cache build
 
 validate: setup ## render every overlay, validate against Kubernetes schemas offline, check pins + PSS
-	$(BIN)/python -m scripts.validate_deploy deploy $(if $(RENDER_DIR),--render-to "$(RENDER_DIR)")
+	$(BIN)/python -m bot.deploy_check deploy $(if $(RENDER_DIR),--render-to "$(RENDER_DIR)")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from scripts.validate_deploy import KNOWN_ENVS, parse_rendered, render
+from bot.deploy_check import KNOWN_ENVS, parse_rendered, render
 
 REPO = Path(__file__).resolve().parents[2]
 GITOPS = REPO / "deploy" / "gitops"

@@ -13,7 +13,7 @@ Standard. Each :class:`Problem` names the file and the field.
 The checks are pure functions over parsed YAML (``check_pins``, ``check_manifest``); only
 ``load_kustomization`` and ``render`` touch the disk or run a process.
 
-CLI: ``python -m scripts.validate_deploy [DEPLOY_DIR] [--render-to DIR]`` (``make validate``,
+CLI: ``python -m bot.deploy_check [DEPLOY_DIR] [--render-to DIR]`` (``make validate``,
 ``make validate RENDER_DIR=DIR``) prints one line per problem and exits 1 if there is any, 2 on a
 usage error; with ``--render-to`` a valid tree's overlays are written to ``DIR/<env>.yaml``.
 """
@@ -485,9 +485,9 @@ def render_overlays(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m scripts.validate_deploy [DEPLOY_DIR] [--render-to DIR]`: exit 1 on problems."""
+    """`python -m bot.deploy_check [DEPLOY_DIR] [--render-to DIR]`: exit 1 on problems."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.validate_deploy",
+        prog="python -m bot.deploy_check",
         description="Validate the Kustomize overlays (pins, render, schemas, restricted PSS).",
     )
     parser.add_argument("deploy_dir", nargs="?", default="deploy", type=Path)

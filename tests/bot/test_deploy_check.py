@@ -1,4 +1,4 @@
-"""`scripts.validate_deploy` on the real deploy tree and on broken copies of it (real kubectl)."""
+"""`bot.deploy_check` on the real deploy tree and on broken copies of it (real kubectl)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.validate_deploy import (
+from bot.deploy_check import (
     Problem,
     check_manifest,
     check_pins,
@@ -390,7 +390,7 @@ def test_make_validate_target_exists_and_runs_the_module() -> None:
         ["make", "-n", "validate"], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert "-m scripts.validate_deploy deploy" in done.stdout
+    assert "-m bot.deploy_check deploy" in done.stdout
     done = subprocess.run(
         ["make", "-n", "validate", "RENDER_DIR=out dir"],
         cwd=REPO,
