@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -130,10 +131,10 @@ def main() -> int:
                 seeded = time.perf_counter() - started
                 assert registered.version == size
                 fast_ms, fast_req, fast_v = timed(
-                    lambda n=name: store.resolve(n, "latest"), 50, counter
+                    partial(store.resolve, name, "latest"), 50, counter
                 )
                 slow_ms, slow_req, slow_v = timed(
-                    lambda n=name: resolve_latest_by_listing(store, n),
+                    partial(resolve_latest_by_listing, store, name),
                     20 if size < 10_000 else 5,
                     counter,
                 )
