@@ -1,0 +1,112 @@
+"""The PR body says what a reviewer needs: before/after, metric diff, commits, gates, rollback."""
+
+from __future__ import annotations
+
+from bot import pr_body
+from bot.core.model import ImagePin, ModelPin
+from bot.core.plan import Check, ImageChange, ModelChange, Promotion
+
+OLD_DIGEST = "sha256:" + "a" * 64
+NEW_DIGEST = "sha256:" + "b" * 64
+
+
+def _promotion(*, image: bool = True, model: bool = True) -> Promotion:
+    return Promotion(
+        env="staging",
+        overlay="deploy/overlays/staging/kustomization.yaml",
+        image=ImageChange(
+            before=ImagePin("modelops-app", "acr.io/modelops-app", "0.1.0-41-aaaaaaa", OLD_DIGEST),
+            after=ImagePin("modelops-app", "acr.io/modelops-app", "0.1.0-42-bbbbbbb", NEW_DIGEST),
+            revision_before="1" * 40,
+            revision_after="2" * 40,
+        )
+        if image
+        else None,
+        model=ModelChange(
+            before=ModelPin("digits", 3, "c" * 64),
+            after=ModelPin("digits", 4, "d" * 64),
+            metrics_before={"accuracy": 0.95, "f1": 0.94},
+            metrics_after={"accuracy": 0.97, "latency_ms": 1.5},
+        )
+        if model
+        else None,
+        checks=(
+            Check("signature", True, "image serves input:float32[?,64], model has the same"),
+            Check("soak", True, "in dev for 2h (needs 1h)"),
+        ),
+        reasons=("dev runs it",),
+    )
+
+
+def test_title_names_env_and_both_moves():
+    title = pr_body.title(_promotion())
+    assert title.startswith("Promote staging:")
+    assert "0.1.0-41-aaaaaaa → 0.1.0-42-bbbbbbb" in title
+    assert "digits v3 → v4" in title
+
+
+def test_change_table_shows_before_and_after_of_every_pin():
+    body = pr_body.render(_promotion(), None)
+    assert "| image tag | `0.1.0-41-aaaaaaa` | **`0.1.0-42-bbbbbbb`** |" in body
+    assert "| image digest | `sha256:aaaaaaaaaaaa…` | **`sha256:bbbbbbbbbbbb…`** |" in body
+    assert "| model version | digits v3 | **digits v4** |" in body
+    assert "| model sha256 | `cccccccccccc…` | **`dddddddddddd…`** |" in body
+
+
+def test_metric_diff_has_deltas_and_marks_missing_values():
+    text = pr_body.section_metrics(_promotion())
+    assert "| accuracy | 0.95 | 0.97 | +0.02 |" in text
+    assert "| f1 | 0.94 | — | — |" in text
+    assert "| latency_ms | — | 1.5 | — |" in text
+
+
+def test_image_only_promotion_says_model_unchanged_and_has_no_model_rows():
+    body = pr_body.render(_promotion(model=False), None)
+    assert "The model does not change." in body
+    assert "model version" not in body
+
+
+def test_commit_range_lists_commits_or_says_why_not():
+    commits = pr_body.CommitRange(
+        "1" * 40,
+        "2" * 40,
+        (pr_body.CommitLine("3" * 40, "Faster predict"), pr_body.CommitLine("4" * 40, "Fix")),
+    )
+    text = pr_body.section_commits(commits)
+    assert "`111111111111..222222222222`, 2 commit(s)" in text
+    assert "- `333333333333` Faster predict" in text
+    missing = pr_body.section_commits(pr_body.CommitRange(None, None, unavailable="no label"))
+    assert "Commit range unavailable: no label." in missing
+
+
+def test_gates_show_pass_and_fail_with_evidence():
+    promotion = _promotion()
+    failing = Promotion(
+        promotion.env,
+        promotion.overlay,
+        promotion.image,
+        promotion.model,
+        checks=(Check("metric accuracy", False, "accuracy 0.8: below min 0.9"),),
+    )
+    assert "✅ **soak**: in dev for 2h (needs 1h)" in pr_body.section_checks(promotion)
+    assert "❌ **metric accuracy**: accuracy 0.8: below min 0.9" in pr_body.section_checks(failing)
+
+
+def test_rollback_pins_the_previous_values_exactly():
+    text = pr_body.section_rollback(_promotion())
+    assert "promotion-bot set deploy/overlays/staging/kustomization.yaml" in text
+    assert f"--image modelops-app=acr.io/modelops-app:0.1.0-41-aaaaaaa@{OLD_DIGEST}" in text
+    assert "--literal model-pin:MODEL_VERSION=3" in text
+    assert f"--literal model-pin:MODEL_SHA256={'c' * 64}" in text
+
+
+def test_marker_round_trips_and_detects_changes():
+    body = pr_body.render(_promotion(), None)
+    marker = pr_body.read_marker(body)
+    assert marker is not None
+    assert marker["env"] == "staging"
+    assert marker["image"] == {"tag": "0.1.0-42-bbbbbbb", "digest": NEW_DIGEST}
+    assert pr_body.same_body(body, pr_body.render(_promotion(), None))
+    assert not pr_body.same_body(body, pr_body.render(_promotion(model=False), None))
+    assert not pr_body.same_body("written by a human", body)
+    assert pr_body.read_marker("<!-- promotion-bot: {not json} -->") is None
