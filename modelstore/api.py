@@ -339,9 +339,9 @@ class ModelStore:
         )
         for attempt in range(MAX_CAS_ATTEMPTS):
             record, etag = self._read_alias(name, alias)
+            if record is not None and (landed := record.event(event.change_id)) is not None:
+                return landed  # an earlier attempt of ours was written (response lost, retried)
             current = record.version if record else None
-            if record is not None and any(e.change_id == event.change_id for e in record.history):
-                return event.model_copy(update={"from_version": record.history[-2].to_version})
             if expected_version is not None and current != expected_version:
                 raise AliasConflictError(name, alias, expected_version, current)
             if record is not None and current == version:
@@ -358,15 +358,7 @@ class ModelStore:
                     if_match=etag,
                 )
                 return move
-            except BlobConflictError:
-                if expected_version is not None:
-                    latest = self._read_alias(name, alias)[0]
-                    ours = latest is not None and event.change_id in latest.change_ids()
-                    if not ours:
-                        raise AliasConflictError(
-                            name, alias, expected_version, latest.version if latest else None
-                        ) from None
-                    return move
+            except BlobConflictError:  # moved meanwhile: re-read, re-check, try again
                 _backoff(attempt)
         raise TooMuchContentionError(f"moving alias {alias!r} of {name!r}", MAX_CAS_ATTEMPTS)
 

@@ -19,7 +19,12 @@ from typing import Any
 import click
 
 from modelstore.api import DEFAULT_CONTAINER, ModelStore
-from modelstore.errors import ConfigurationError, InvalidInputError, ModelStoreError
+from modelstore.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    ModelNotFoundError,
+    ModelStoreError,
+)
 from modelstore.manifest import Manifest
 from modelstore.state import AliasEvent
 
@@ -184,7 +189,7 @@ def list_(ctx: click.Context, name: str | None, as_json: bool) -> None:
     """List models, or the versions of NAME."""
     store = _store(ctx)
     if name is None:
-        models = [(m, store.latest_version(m), store.get_aliases(m)) for m in store.list_models()]
+        models = [(m, _latest_or_none(store, m), store.get_aliases(m)) for m in store.list_models()]
         if as_json:
             _emit_json([{"name": m, "latest": v, "aliases": a} for m, v, a in models])
             return
@@ -206,6 +211,14 @@ def list_(ctx: click.Context, name: str | None, as_json: bool) -> None:
             f"{m.version}\t{m.created_at:%Y-%m-%dT%H:%M:%SZ}\t{m.primary_sha256[:12]}"
             f"\t{metrics}\t{flags}".rstrip()
         )
+
+
+def _latest_or_none(store: ModelStore, name: str) -> int | None:
+    """A folder without an index (a first registration that never finished) lists as None."""
+    try:
+        return store.latest_version(name)
+    except ModelNotFoundError:
+        return None
 
 
 @cli.command()

@@ -128,8 +128,8 @@ class AliasRecord(_Frozen):
     version: int
     history: list[AliasEvent]
 
-    def change_ids(self) -> set[str]:
-        return {event.change_id for event in self.history}
+    def event(self, change_id: str) -> AliasEvent | None:
+        return next((e for e in self.history if e.change_id == change_id), None)
 
 
 def with_alias_move(record: AliasRecord | None, name: str, event: AliasEvent) -> AliasRecord:

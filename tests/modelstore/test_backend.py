@@ -123,3 +123,27 @@ def test_redact_url_drops_sas_tokens_and_user_info() -> None:
         redact_url("https://u:p@acct.blob.core.windows.net/models?sv=2020&sig=SECRET")
         == "https://acct.blob.core.windows.net/models"
     )
+
+
+def test_large_files_stream_in_blocks_and_chunks(
+    azurite: Any, container: str, tmp_path: Path
+) -> None:
+    """Small SDK limits force the multi-block upload and multi-range download paths."""
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(
+        azurite.connection_string,
+        max_single_put_size=256 * 1024,
+        max_block_size=128 * 1024,
+        max_single_get_size=64 * 1024,
+        max_chunk_get_size=64 * 1024,
+        retry_total=0,
+    )
+    blobs = AzureBlobBackend(service, container, FAST_RETRY)
+    blobs.ensure_container()
+    source = tmp_path / "big.bin"
+    source.write_bytes(bytes(range(256)) * 4096 + b"tail")  # ~1 MiB, not block-aligned
+    assert blobs.put_file("m/big.bin", source) == hashlib.sha256(source.read_bytes()).hexdigest()
+    chunks = list(blobs.read_chunks("m/big.bin"))
+    assert len(chunks) > 1
+    assert b"".join(chunks) == source.read_bytes()

@@ -237,3 +237,13 @@ def test_ctrl_c_exits_130(
 
     monkeypatch.setattr(ModelStore, "resolve", interrupted)
     assert run(capsys, "show", "digits", "latest")[:2] == (130, "")
+
+
+def test_list_shows_an_unfinished_first_registration_without_latest(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = ModelStore.from_connection_string(env["connection_string"], env["container"])
+    store.backend.ensure_container()
+    store.backend.put("ghost/versions/1/.claim", b"{}")
+    assert run_json(capsys, "list") == [{"name": "ghost", "latest": None, "aliases": {}}]
+    assert run(capsys, "show", "ghost", "1")[0] == 1
