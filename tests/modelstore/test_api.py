@@ -471,3 +471,31 @@ def test_storage_down_fails_register_and_resolve_quickly(onnx_file: Path) -> Non
         down.resolve("digits", "latest")
     with pytest.raises(StorageUnavailableError):
         down.register("digits", onnx_file)
+
+
+def test_account_url_path_works_with_an_explicit_credential(
+    azurite: Any, container: str, onnx_file: Path
+) -> None:
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    from localworld.services import AZURITE_ACCOUNT, AZURITE_KEY
+
+    store = ModelStore.from_account_url(
+        azurite.blob_endpoint,
+        container,
+        credential=AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
+        retry=FAST_RETRY,
+    )
+    assert store.register("digits", onnx_file).version == 1
+    assert store.resolve("digits", "latest").version == 1
+
+
+def test_from_env_account_url_uses_default_credential_without_leaking_secrets() -> None:
+    # Only constructed: a request would ask Azure AD for a token, which is not reachable here.
+    store = ModelStore.from_env(
+        {
+            "MODELSTORE_ACCOUNT_URL": "https://acct.blob.core.windows.net/?sv=1&sig=SECRET",
+            "MODELSTORE_CONTAINER": "ml",
+        }
+    )
+    assert store.backend.endpoint == "https://acct.blob.core.windows.net/ml"
