@@ -21,22 +21,43 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 preload_app = False
+# gunicorn 24+ opens a control socket under $HOME by default; the service needs none.
+control_socket_disable = True
 accesslog = None  # the app logs one structured line per request itself
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# gunicorn merges this over its defaults: redefine every handler they refer to, as JSON lines.
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "app.logging.JSONFormatter"}},
     "handlers": {
-        "stderr": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        },
+        "error_console": {
             "class": "logging.StreamHandler",
             "formatter": "json",
             "stream": "ext://sys.stderr",
-        }
+        },
     },
+    "root": {"level": "INFO", "handlers": ["console"]},
     "loggers": {
-        "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False}
+        "gunicorn.error": {
+            "level": loglevel.upper(),
+            "handlers": ["error_console"],
+            "propagate": False,
+            "qualname": "gunicorn.error",
+        },
+        # The app writes one structured line per request itself; no second access log.
+        "gunicorn.access": {
+            "level": "WARNING",
+            "handlers": [],
+            "propagate": False,
+            "qualname": "gunicorn.access",
+        },
     },
 }
 

@@ -1,0 +1,426 @@
+"""Build the service image with buildah from a local Debian base, push it, record its digest.
+
+    python -m scripts.build_image                      # registry from .localworld/env
+    python -m scripts.build_image --registry 127.0.0.1:5000 --tag 0.1.0-42-abc1234
+
+No Docker daemon and no Docker Hub here, so:
+1. the base image is Debian bookworm (its python3 is 3.11) made by `mmdebstrap` and imported
+   into buildah's own storage under `build/image/` (cached: rebuilt only when its recipe changes);
+2. Python packages come from a wheelhouse made on the host with `pip wheel`, pinned to the
+   versions installed in this venv (cached by the pins), so the image holds the tested versions
+   and its build never reaches an index;
+3. `buildah bud --storage-driver vfs --isolation chroot --format docker` builds the Dockerfile
+   (docker format keeps the HEALTHCHECK), `buildah push` sends it to the registry and writes the
+   manifest digest, recorded in `build/image/last-build.json`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "build" / "image"
+REPOSITORY = "modelops-app"
+DEFAULT_SIGNATURE = "input:float32[?,64]"
+SOURCE_URL = "https://github.com/modelops/modelops"
+
+# The base: Debian bookworm, python3 (3.11), CA certificates for Azure, libstdc++ for
+# onnxruntime. Docs, man pages and translations are left out to keep it small.
+BASE_SUITE = "bookworm"
+BASE_PACKAGES = ("python3", "ca-certificates", "libstdc++6")
+BASE_MIRRORS = (
+    "deb http://deb.debian.org/debian bookworm main",
+    "deb http://deb.debian.org/debian bookworm-updates main",
+    "deb http://deb.debian.org/debian-security bookworm-security main",
+)
+BASE_DPKG_OPTS = (
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/locale/*",
+    "path-exclude=/usr/share/info/*",
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+)
+
+# What the image runs: the service (app) and the init container (app.fetch_model ->
+# modelstore). Pinned below to the versions installed here.
+RUNTIME_DISTRIBUTIONS = (
+    "flask",
+    "gunicorn",
+    "onnxruntime",
+    "numpy",
+    "pillow",
+    "prometheus-client",
+    "orjson",
+    "pydantic",
+    "azure-storage-blob",
+    "azure-identity",
+    "tenacity",
+    "click",
+)
+
+
+class BuildError(Exception):
+    """A step failed; the message names the step and the tail of its output."""
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    registry: str
+    tag: str
+    revision: str
+    version: str
+    created: str
+    repository: str = REPOSITORY
+    signature: str = DEFAULT_SIGNATURE
+    cache: Path = CACHE
+    context: Path = ROOT
+    push: bool = True
+    # Keep the built image in buildah's storage after pushing (the slow test runs it); otherwise
+    # it is removed once pushed, so only the base image stays cached under build/.
+    keep_local: bool = False
+
+    @property
+    def reference(self) -> str:
+        return f"{self.registry}/{self.repository}:{self.tag}"
+
+
+@dataclass
+class BuildResult:
+    reference: str
+    digest: str | None
+    image_id: str
+    base: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# --- pure parts -------------------------------------------------------------------------------
+
+
+def storage_args(cache: Path) -> list[str]:
+    """buildah's global flags: its own storage under build/, the vfs driver (no fuse/overlay)."""
+    return [
+        "--root",
+        str(cache / "storage"),
+        "--runroot",
+        str(cache / "run"),
+        "--storage-driver",
+        "vfs",
+    ]
+
+
+def base_key() -> str:
+    recipe = json.dumps([BASE_SUITE, BASE_PACKAGES, BASE_MIRRORS, BASE_DPKG_OPTS, "v1"])
+    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+
+
+def base_image_name() -> str:
+    return f"localhost/modelops-base:{BASE_SUITE}-{base_key()}"
+
+
+def mmdebstrap_argv(tarball: Path) -> list[str]:
+    argv = ["mmdebstrap", "--quiet", "--variant=essential", "--mode=root", "--format=tar"]
+    argv.append("--include=" + ",".join(BASE_PACKAGES))
+    argv += [f"--dpkgopt={opt}" for opt in BASE_DPKG_OPTS]
+    argv += [BASE_SUITE, str(tarball), *BASE_MIRRORS]
+    return argv
+
+
+def pinned_requirements() -> list[str]:
+    """`name==version` for each runtime distribution, as installed in this interpreter."""
+    pins = []
+    for name in RUNTIME_DISTRIBUTIONS:
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            raise BuildError(f"{name} is not installed here: run `make setup` first") from None
+    return pins
+
+
+def constraints() -> list[str]:
+    """Every installed distribution pinned, so transitive dependencies match the tested venv."""
+    lines = []
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and name.lower() not in {"modelops", "pip", "setuptools", "wheel"}:
+            lines.append(f"{name}=={dist.version}")
+    return sorted(set(lines), key=str.lower)
+
+
+def bud_argv(spec: BuildSpec, base: str, wheelhouse: Path) -> list[str]:
+    build_args = {
+        "BASE_IMAGE": base,
+        "WHEELHOUSE": str(wheelhouse.relative_to(spec.context)),
+        "MODEL_INPUT_SIGNATURE": spec.signature,
+        "REVISION": spec.revision,
+        "VERSION": spec.version,
+        "CREATED": spec.created,
+        "SOURCE": SOURCE_URL,
+    }
+    argv = ["buildah", *storage_args(spec.cache), "bud", "--isolation", "chroot"]
+    argv += ["--format", "docker", "--pull=never", "--layers=false", "--quiet"]
+    for key, value in build_args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    argv += ["--file", str(spec.context / "Dockerfile"), "--tag", spec.reference]
+    argv.append(str(spec.context))
+    return argv
+
+
+def default_tag(version: str, build: str, revision: str) -> str:
+    """`<semver>-<build>-<short sha>`: the form promotion.yaml's dev tag policy orders by."""
+    return f"{version}-{build}-{revision[:7]}"
+
+
+# --- shell ------------------------------------------------------------------------------------
+
+
+def _run(argv: Sequence[str], step: str, timeout: float = 900) -> str:
+    try:
+        result = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError:
+        raise BuildError(f"{step}: {argv[0]} is not installed (run `make setup-debian`)") from None
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{step}: timed out after {timeout:.0f}s") from None
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise BuildError(f"{step} failed (exit {result.returncode}):\n{tail}")
+    return result.stdout
+
+
+@contextmanager
+def _locked(cache: Path) -> Iterator[None]:
+    """One build at a time per cache (make image and the slow test may overlap)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _image_exists(cache: Path, name: str) -> bool:
+    result = subprocess.run(
+        ["buildah", *storage_args(cache), "inspect", "--type", "image", name],
+        capture_output=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def remove_image(cache: Path, name: str) -> None:
+    _run(["buildah", *storage_args(cache), "rmi", "--force", name], "buildah rmi")
+
+
+def ensure_base(cache: Path) -> str:
+    """The base image in buildah's storage; made with mmdebstrap only when its recipe changed."""
+    name = base_image_name()
+    if _image_exists(cache, name):
+        return name
+    tarball = cache / f"base-{BASE_SUITE}-{base_key()}.tar"
+    if not tarball.exists():
+        partial = tarball.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        _run(mmdebstrap_argv(partial), "mmdebstrap")
+        partial.replace(tarball)
+    buildah = ["buildah", *storage_args(cache)]
+    container = _run([*buildah, "from", "scratch"], "buildah from scratch").strip()
+    try:
+        _run([*buildah, "add", "--quiet", container, str(tarball), "/"], "buildah add base")
+        _run(
+            [
+                *buildah,
+                "config",
+                "--env",
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--env",
+                "LANG=C.UTF-8",
+                "--cmd",
+                "python3",
+                "--label",
+                f"io.modelops.base.recipe={base_key()}",
+                container,
+            ],
+            "buildah config base",
+        )
+        _run([*buildah, "commit", "--quiet", "--rm", container, name], "buildah commit base")
+    except BuildError:
+        subprocess.run([*buildah, "rm", container], capture_output=True, check=False)
+        raise
+    # The tarball is only a step towards the imported image; the image is the cache.
+    tarball.unlink(missing_ok=True)
+    return name
+
+
+def ensure_wheelhouse(cache: Path) -> Path:
+    """build/image/wheelhouse: runtime wheels pinned to this venv, plus pip (the installer)."""
+    wheelhouse = cache / "wheelhouse"
+    requirements = "\n".join(pinned_requirements()) + "\n"
+    constraint_text = "\n".join(constraints()) + "\n"
+    pip_version = importlib.metadata.version("pip")
+    key = hashlib.sha256((requirements + constraint_text + pip_version).encode()).hexdigest()
+    stamp = wheelhouse / ".stamp"
+    if stamp.exists() and stamp.read_text() == key:
+        return wheelhouse
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    for old in wheelhouse.glob("*.whl"):
+        old.unlink()
+    (wheelhouse / "requirements.txt").write_text(requirements)
+    constraints_file = cache / "constraints.txt"
+    constraints_file.write_text(constraint_text)
+    pip = [sys.executable, "-m", "pip"]
+    _run(
+        [
+            *pip,
+            "wheel",
+            "--quiet",
+            "--only-binary=:all:",
+            "--wheel-dir",
+            str(wheelhouse),
+            "--requirement",
+            str(wheelhouse / "requirements.txt"),
+            "--constraint",
+            str(constraints_file),
+        ],
+        "pip wheel",
+    )
+    _run(
+        [
+            *pip,
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--dest",
+            str(wheelhouse),
+            f"pip=={pip_version}",
+        ],
+        "pip download pip",
+    )
+    stamp.write_text(key)
+    return wheelhouse
+
+
+def build_and_push(spec: BuildSpec) -> BuildResult:
+    timings: dict[str, float] = {}
+    with _locked(spec.cache):
+        started = time.perf_counter()
+        base = ensure_base(spec.cache)
+        timings["base"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        wheelhouse = ensure_wheelhouse(spec.cache)
+        timings["wheelhouse"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        image_id = _run(bud_argv(spec, base, wheelhouse), "buildah bud").strip().splitlines()[-1]
+        timings["build"] = time.perf_counter() - started
+
+        digest = None
+        if spec.push:
+            started = time.perf_counter()
+            digest_file = spec.cache / "digest"
+            digest_file.unlink(missing_ok=True)
+            _run(
+                [
+                    "buildah",
+                    *storage_args(spec.cache),
+                    "push",
+                    "--quiet",
+                    "--tls-verify=false",  # the local registry speaks plain HTTP on loopback
+                    "--digestfile",
+                    str(digest_file),
+                    spec.reference,
+                    f"docker://{spec.reference}",
+                ],
+                "buildah push",
+            )
+            digest = digest_file.read_text().strip()
+            timings["push"] = time.perf_counter() - started
+            if not spec.keep_local:
+                remove_image(spec.cache, spec.reference)
+        result = BuildResult(spec.reference, digest, image_id, base, timings)
+        record = spec.cache / "last-build.json"
+        record.write_text(json.dumps(asdict(result), indent=2) + "\n")
+        return result
+
+
+def _git(*args: str) -> str:
+    return _run(["git", "-C", str(ROOT), *args], f"git {args[0]}").strip()
+
+
+def _project_version() -> str:
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return str(data["project"]["version"])
+
+
+def _registry_from_localworld() -> str | None:
+    from localworld.world import read_env
+
+    directory = Path(os.environ.get("LW_DIR", str(ROOT / ".localworld")))
+    try:
+        return read_env(directory).get("REGISTRY_HOST")
+    except Exception:  # no local world running: the caller says what to do
+        return None
+
+
+def spec_from_args(argv: Sequence[str] | None) -> BuildSpec:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m scripts.build_image", description=__doc__)
+    parser.add_argument("--registry", help="host:port (default: REGISTRY_HOST of .localworld/env)")
+    parser.add_argument("--tag", help="default: <version>-<build>-<short sha>")
+    parser.add_argument("--repository", default=REPOSITORY)
+    parser.add_argument("--signature", default=DEFAULT_SIGNATURE)
+    parser.add_argument("--no-push", action="store_true")
+    args = parser.parse_args(argv)
+    registry = args.registry or os.environ.get("REGISTRY_HOST") or _registry_from_localworld()
+    if not registry:
+        parser.error("no registry: pass --registry host:port or run `make services-up` first")
+    revision = _git("rev-parse", "HEAD")
+    version = _project_version()
+    build = os.environ.get("BUILD_NUMBER") or _git("rev-list", "--count", "HEAD")
+    return BuildSpec(
+        registry=registry,
+        tag=args.tag or default_tag(version, build, revision),
+        revision=revision,
+        version=version,
+        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        repository=args.repository,
+        signature=args.signature,
+        push=not args.no_push,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        spec = spec_from_args(argv)
+        result = build_and_push(spec)
+    except BuildError as exc:
+        print(f"build_image: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    print(f"built {result.reference} ({timing})")
+    if result.digest:
+        print(f"pushed {result.reference}@{result.digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
