@@ -1,0 +1,125 @@
+"""The CLI edge: `promotion-bot set` and the exit codes of the one error handler."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import cli as cli_module
+from bot.cli import cli, main
+from bot.errors import BotError
+
+ORIGINAL = Path(__file__).parent / "testdata" / "comments_everywhere" / "original"
+D = "sha256:" + "c" * 64
+
+
+@pytest.fixture
+def overlay(tmp_path: Path) -> Path:
+    path = tmp_path / "kustomization.yaml"
+    path.write_bytes((ORIGINAL / "kustomization.yaml").read_bytes())
+    return path
+
+
+def test_set_pins_image_and_literal_and_reports_changes(overlay: Path, capsys):
+    before = overlay.read_text()
+    code = main(
+        [
+            "set",
+            str(overlay),
+            "--image",
+            f"modelops-app=127.0.0.1:5000/modelops-app:0.1.0-50-abcdef0@{D}",
+            "--literal",
+            "model-pin:MODEL_VERSION=9",
+        ]
+    )
+    assert code == 0
+    after = overlay.read_text()
+    assert 'newTag: "0.1.0-50-abcdef0"   # bumped by the bot' in after
+    assert f"digest: {D}   # exact bytes" in after
+    assert "newName: 127.0.0.1:5000/modelops-app  # ACR" in after
+    assert "- MODEL_VERSION=9          # version" in after
+    assert len(before.splitlines()) == len(after.splitlines())
+    out = capsys.readouterr().out
+    assert "images[modelops-app].newTag: 0.1.0-42-abc1234 -> 0.1.0-50-abcdef0" in out
+    assert "configMapGenerator[model-pin].MODEL_VERSION: 3 -> 9" in out
+
+
+def test_set_twice_reports_nothing_changed(overlay: Path, capsys):
+    assert main(["set", str(overlay), "--literal", "model-pin:MODEL_VERSION=9"]) == 0
+    assert main(["set", str(overlay), "--literal", "model-pin:MODEL_VERSION=9"]) == 0
+    assert "already pinned as asked" in capsys.readouterr().out
+
+
+def test_domain_error_exits_1_with_one_line(overlay: Path, capsys):
+    assert main(["set", str(overlay), "--image", "nope:1.0"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"error: {overlay}: no images entry named 'nope' (entries: modelops-app)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["set"],
+        ["set", "k.yaml"],
+        ["set", "k.yaml", "--image", "app"],
+        ["set", "k.yaml", "--literal", "nope"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], capsys):
+    assert main(args) == 2
+    assert capsys.readouterr().err
+
+
+def test_help_exits_0(capsys):
+    assert main(["--help"]) == 0
+    assert "set" in capsys.readouterr().out
+
+
+def test_unexpected_error_exits_3_and_traceback_is_opt_in(monkeypatch, overlay: Path, capsys):
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(cli_module, "set_pins", boom)
+    assert main(["set", str(overlay), "--image", "modelops-app:1"]) == 3
+    err = capsys.readouterr().err
+    assert "unexpected error: RuntimeError: disk on fire (rerun with --traceback)" in err
+    assert "Traceback" not in err
+    assert main(["--traceback", "set", str(overlay), "--image", "modelops-app:1"]) == 3
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130(monkeypatch, overlay: Path):
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "set_pins", interrupted)
+    assert main(["set", str(overlay), "--image", "modelops-app:1"]) == 130
+
+
+def test_bot_error_subclasses_map_to_1(monkeypatch, overlay: Path):
+    def domain(*args: object, **kwargs: object) -> None:
+        raise BotError("gate failed")
+
+    monkeypatch.setattr(cli_module, "set_pins", domain)
+    assert main(["set", str(overlay), "--image", "modelops-app:1"]) == 1
+
+
+def test_group_accepts_new_commands():
+    assert "set" in cli.commands
+
+
+def test_python_dash_m_runs_the_cli(overlay: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "set", str(overlay), "--image", "missing:1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "no images entry named 'missing'" in result.stderr
