@@ -6,6 +6,7 @@ from typing import Any
 
 from app.config import Settings
 from app.model import ModelInfo
+from app.validation import FLOAT32_MAX
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -27,7 +28,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         400: "Invalid input; `details` lists each bad value by position",
         413: "Body, batch or image too large",
         415: "Content-Type is not application/json",
-        422: "The served model cannot take this kind of input",
+        422: "The model cannot score this input (not an image model, or values so far outside "
+        "its range that its output is not finite)",
     }
     return {str(s): _error_response(text[s]) for s in statuses}
 
@@ -36,7 +38,7 @@ def build_openapi(info: ModelInfo, settings: Settings) -> dict[str, Any]:
     n = info.n_features
     row = {
         "type": "array",
-        "items": {"type": "number"},
+        "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
         "minItems": n,
         "maxItems": n,
         "description": f"{n} finite numbers (float32 range)",
@@ -149,7 +151,7 @@ def build_openapi(info: ModelInfo, settings: Settings) -> dict[str, Any]:
                 },
                 "responses": {
                     "200": _json("PredictResponse", "Predictions"),
-                    **_errors(400, 413, 415),
+                    **_errors(400, 413, 415, 422),
                 },
             }
         },

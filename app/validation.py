@@ -129,3 +129,20 @@ def parse_instances(
         if rows is not None:
             return rows
     return _careful(batch, n_features)
+
+
+def check_outputs(probabilities: npt.NDArray[np.float32]) -> None:
+    """Refuse (422) rows whose probabilities are not finite: inputs far outside the model's range
+    (e.g. 1e38) overflow inside the model, and NaN is no answer to give."""
+    bad = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
+    if bad.size:
+        raise APIError(
+            f"the model cannot score {bad.size} instance(s): their values are too far outside "
+            "the range it was trained on",
+            status_code=422,
+            code="unscorable_input",
+            details=[
+                {"instance": int(i), "message": "the model's output is not finite"}
+                for i in bad[:MAX_REPORTED]
+            ],
+        )

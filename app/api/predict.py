@@ -9,7 +9,7 @@ from app.config import Settings
 from app.jsonio import json_response
 from app.metrics import get_metrics
 from app.model import get_model
-from app.validation import parse_instances
+from app.validation import check_outputs, parse_instances
 
 bp = Blueprint("predict", __name__)
 
@@ -27,6 +27,7 @@ def predict() -> Response:
         body_may_hold_booleans=b"true" in raw or b"false" in raw,
     )
     labels, probabilities = model.predict(rows)
+    check_outputs(probabilities)
     g.rows = len(rows)
     get_metrics().rows.labels("/predict").inc(len(rows))
     return json_response(

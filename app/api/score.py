@@ -12,6 +12,7 @@ from app.imaging import decode_images, images_to_rows, top_k
 from app.jsonio import json_response
 from app.metrics import get_metrics
 from app.model import get_model
+from app.validation import check_outputs
 
 bp = Blueprint("score", __name__)
 
@@ -24,6 +25,7 @@ def score() -> Response:
     images = decode_images(read_json_body(), settings.score_max_images)
     rows = images_to_rows(images, model.info.n_features, settings.score_max_pixels)
     _, probabilities = model.predict(rows)
+    check_outputs(probabilities)
     g.rows = len(rows)
     get_metrics().rows.labels("/score").inc(len(rows))
     return json_response(

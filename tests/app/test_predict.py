@@ -162,3 +162,13 @@ def test_predict_batch_limit_is_configurable(make_app: Callable[..., Flask]) -> 
     response = client.post("/predict", json={"instances": [ROW] * 3})
     assert response.status_code == 413
     assert _error(response)["code"] == "batch_too_large"
+
+
+def test_predict_refuses_rows_the_model_cannot_score(client: FlaskClient) -> None:
+    """Finite float32 values far outside the training range overflow inside the model: 422."""
+    extreme = [3.0e38, -3.0e38] * 32
+    response = client.post("/predict", json={"instances": [ROW, extreme]})
+    assert response.status_code == 422
+    error = _error(response)
+    assert error["code"] == "unscorable_input"
+    assert error["details"] == [{"instance": 1, "message": "the model's output is not finite"}]
