@@ -138,12 +138,11 @@ def test_image_builds_pushes_declares_its_signature_and_serves_digits(
             "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
             "MODELSTORE_CONTAINER": f"image-{uuid.uuid4().hex[:10]}",
         }
-        os.environ.update(model_store)
-        try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in model_store.items():
+                patch.setenv(key, value)
+            patch.delenv("MODELSTORE_ACCOUNT_URL", raising=False)
             manifest = register(trained_model_dir, "digits", {"accuracy": 0.97})
-        finally:
-            for key in model_store:
-                os.environ.pop(key)
         models = tmp_path / "models"
         models.mkdir()
         models.chmod(0o777)  # like the pod's emptyDir, writable by the non-root user
