@@ -7,16 +7,28 @@ the `cli` group, so more (`run`, `status`, `release`) plug in with `@cli.command
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
+from bot import api
+from bot.adapters.git import drop_redirecting_git_env
 from bot.errors import BotError, SpecError
 from bot.imagespec import parse_image_spec, parse_literal_spec
 from bot.kustomize import set_pins
+from bot.lock import LockHeldError
+from bot.runner import now_utc, redact
+from bot.settings import Settings
+
+
+class ReleaseBlockedError(BotError):
+    """Validation of main failed; `release` was not moved."""
+
 
 EXIT_OK = 0
 EXIT_DOMAIN = 1
@@ -60,6 +72,111 @@ def set_command(file: Path, images: tuple[str, ...], literals: tuple[str, ...]) 
         click.echo(f"{file}: already pinned as asked, nothing changed")
     for line in result.lines():
         click.echo(line)
+
+
+def _settings(overrides: dict[str, object]) -> Settings:
+    drop_redirecting_git_env()
+    return Settings.from_env(None, **overrides)
+
+
+settings_options = [
+    click.option("--remote", "gitops_remote", help="GitOps repo (git URL or path) [GITOPS_REMOTE]"),
+    click.option("--repository", "github_repository", help="owner/name [GITHUB_REPOSITORY]"),
+    click.option("--api-url", "github_api_url", help="GitHub API base URL [GITHUB_API_URL]"),
+    click.option("--registry-host", "registry_host", help="registry host[:port] [REGISTRY_HOST]"),
+    click.option(
+        "--workdir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="where the bot keeps its clone [BOT_WORKDIR]",
+    ),
+]
+
+
+def with_settings(fn: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(settings_options):
+        fn = option(fn)
+    return fn
+
+
+def _overrides(kwargs: dict[str, object]) -> dict[str, object]:
+    keys = ("gitops_remote", "github_repository", "github_api_url", "registry_host", "workdir")
+    return {k: kwargs.pop(k) for k in keys if k in kwargs}
+
+
+@cli.command("plan")
+@with_settings
+@click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+def plan_command(as_json: bool, **kwargs: object) -> None:
+    """Show what would be promoted now, and why (reads only)."""
+    settings = _settings(_overrides(kwargs))
+    _, result = api.make_plan(api.connect(settings), now_utc())
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return
+    for env_plan in result.envs:
+        if env_plan.promotion is not None:
+            click.echo(f"{env_plan.env}: PROMOTE {env_plan.promotion.summary.split(': ', 1)[1]}")
+        elif env_plan.held is not None:
+            click.echo(f"{env_plan.env}: HELD {env_plan.held.summary.split(': ', 1)[1]}")
+        else:
+            click.echo(f"{env_plan.env}: nothing to do")
+        for reason in env_plan.reasons:
+            click.echo(f"  - {reason}")
+
+
+@cli.command("run")
+@with_settings
+@click.option("--dry-run", is_flag=True, help="print the plan and the exact diff; write nothing")
+def run_command(dry_run: bool, **kwargs: object) -> None:
+    """Discover, plan, and open/update/close promotion PRs (one branch per environment)."""
+    settings = _settings(_overrides(kwargs))
+    try:
+        report = api.run(settings, now=now_utc(), dry_run=dry_run)
+    except LockHeldError as exc:
+        click.echo(str(exc))
+        return
+    secrets = settings.secrets()
+    for outcome in report.outcomes:
+        pr = f" (PR #{outcome.pr_number})" if outcome.pr_number else ""
+        verb = f"would {outcome.action}" if dry_run else outcome.action
+        click.echo(redact(f"{outcome.env}: {verb}{pr}: {outcome.reason}", secrets))
+        if dry_run and outcome.diff:
+            click.echo(redact(outcome.diff.rstrip("\n"), secrets))
+    if not report.wrote:
+        click.echo("nothing to write" if not dry_run else "dry run: nothing written")
+
+
+@cli.command("status")
+@with_settings
+@click.option("--json", "as_json", is_flag=True)
+def status_command(as_json: bool, **kwargs: object) -> None:
+    """Per environment: what is on main, what is released, pending PRs, what comes next."""
+    settings = _settings(_overrides(kwargs))
+    rows = api.status(settings, now=now_utc())
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row.env}")
+        click.echo(f"  on main:    {row.on_main}")
+        click.echo(f"  released:   {row.released}")
+        click.echo(f"  pending PR: {row.pending_pr}")
+        click.echo(f"  next:       {row.next_step}")
+
+
+@cli.command("release")
+@with_settings
+def release_command(**kwargs: object) -> None:
+    """Validate merged main; fast-forward `release` and tag it (nightly)."""
+    settings = _settings(_overrides(kwargs))
+    decision = api.release(settings, today=now_utc().date())
+    click.echo(decision.reason)
+    for problem in decision.problems:
+        click.echo(f"  - {problem}")
+    if decision.tag:
+        click.echo(f"tagged {decision.tag}")
+    if decision.action == "blocked":
+        raise ReleaseBlockedError(f"release blocked: {len(decision.problems) or 1} problem(s)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

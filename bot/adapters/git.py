@@ -157,6 +157,17 @@ class GitRepo:
         sha, ts, subject = out.split("\x00", 2)
         return CommitInfo(sha, datetime.fromtimestamp(int(ts), tz=UTC), subject)
 
+    def parent_sha(self, sha: str) -> str | None:
+        try:
+            return self._git("rev-parse", "--verify", "--quiet", f"{sha}^")
+        except GitError:
+            return None
+
+    def authors_between(self, old: str, new: str) -> list[str]:
+        """Author emails of the commits in old..new (who pushed to a branch since it forked)."""
+        out = self._git("log", "--format=%ae", f"{old}..{new}")
+        return [line for line in out.splitlines() if line]
+
     def show(self, ref: str, path: str) -> str:
         return self._git("show", f"{ref}:{path}")
 

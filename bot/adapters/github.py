@@ -125,6 +125,18 @@ class GitHubForge:
 
         return self._call(f"list pulls for {head_branch}", find)
 
+    def open_prs(self, base: str, head_prefix: str = "") -> dict[str, PullRequestInfo]:
+        """Open PRs into `base` by head branch, in one paged listing (not one call per env)."""
+
+        def listing() -> dict[str, PullRequestInfo]:
+            found: dict[str, PullRequestInfo] = {}
+            for pr in self._repo.get_pulls(state="open", base=base):
+                if pr.head.ref.startswith(head_prefix):
+                    found.setdefault(pr.head.ref, _info(pr))
+            return found
+
+        return self._call(f"list open pulls into {base}", listing)
+
     def get_pr(self, number: int) -> PullRequestInfo:
         return _info(self._call(f"get pull #{number}", self._repo.get_pull, number))
 

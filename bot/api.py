@@ -1,0 +1,282 @@
+"""The bot's Python API: plan, run, status, release. The CLI only reshapes arguments.
+
+Each function wires the adapters from `Settings` and hands plain data to the pure parts
+(`bot.core.plan`, `bot.runner.decide_pr_action`, `bot.release.decide_release`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from bot import runner
+from bot.adapters.git import GitRepo, PushRejectedError
+from bot.adapters.github import ForgeError, GitHubForge, PullRequestInfo
+from bot.adapters.registry import RegistryClient
+from bot.core.plan import Plan, plan
+from bot.deploy_check import validate_overlays
+from bot.errors import BotError, RegistryError
+from bot.lock import run_lock
+from bot.release import ReleaseDecision, ReleaseProblem, run_release
+from bot.settings import Settings, SettingsError
+from modelstore import ModelStore, ModelStoreError
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class Services:
+    settings: Settings
+    repo: GitRepo
+    store: ModelStore
+    registries: dict[str, RegistryClient] = field(default_factory=dict)
+    _forge: GitHubForge | None = None
+
+    def registry(self, host: str) -> RegistryClient:
+        if host not in self.registries:
+            self.registries[host] = RegistryClient.for_host(
+                host,
+                self.settings.registry_username,
+                self.settings.registry_password,
+                page_size=1000,
+            )
+        return self.registries[host]
+
+    @property
+    def forge(self) -> GitHubForge:
+        if self._forge is None:
+            self._forge = GitHubForge(
+                self.settings.github_api_url,
+                self.settings.require_token(),
+                self.settings.github_repository,
+            )
+        return self._forge
+
+    def read_world(self) -> runner.World:
+        return runner.read_world(
+            self.repo,
+            self.registry,
+            self.store,
+            base=self.settings.base_branch,
+            policy_file=self.settings.policy_file,
+            registry_host=self.settings.registry_host,
+        )
+
+
+def connect(settings: Settings) -> Services:
+    try:
+        store = ModelStore.from_env(settings.environ)
+    except ModelStoreError as exc:
+        raise SettingsError(f"model store settings: {exc}") from exc
+    repo = runner.prepare_checkout(settings.gitops_remote, settings.checkout_dir())
+    return Services(settings, repo, store)
+
+
+def lock_container(settings: Settings) -> ContainerClient:
+    env = settings.environ
+    if env.get("AZURE_STORAGE_CONNECTION_STRING"):
+        service = BlobServiceClient.from_connection_string(env["AZURE_STORAGE_CONNECTION_STRING"])
+    elif env.get("MODELSTORE_ACCOUNT_URL"):
+        from azure.identity import DefaultAzureCredential
+
+        service = BlobServiceClient(env["MODELSTORE_ACCOUNT_URL"], DefaultAzureCredential())
+    else:
+        raise SettingsError(
+            "set AZURE_STORAGE_CONNECTION_STRING or MODELSTORE_ACCOUNT_URL (the run lock lives "
+            "in Blob storage next to the model store)"
+        )
+    return service.get_container_client(settings.lock_container)
+
+
+@contextlib.contextmanager
+def _locked(settings: Settings, enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    with run_lock(lock_container(settings)):
+        yield
+
+
+def make_plan(services: Services, now: datetime) -> tuple[runner.World, Plan]:
+    world = services.read_world()
+    return world, plan(world.state, world.candidates, world.policy, now)
+
+
+def run(settings: Settings, *, now: datetime, dry_run: bool = False) -> runner.RunReport:
+    """One scheduled run. Retries from a fresh read when the remote moved under us."""
+    with _locked(settings, enabled=not dry_run):
+        services = connect(settings)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return _run_once(services, now=now, dry_run=dry_run)
+            except PushRejectedError:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+            except ForgeError as exc:
+                if "409" not in str(exc) or attempt == MAX_ATTEMPTS:
+                    raise
+            time.sleep(0.5 * 2**attempt)
+            services.repo.fetch()
+    raise BotError("unreachable")  # pragma: no cover
+
+
+def _run_once(services: Services, *, now: datetime, dry_run: bool) -> runner.RunReport:
+    world, result = make_plan(services, now)
+    report = runner.RunReport(result, dry_run=dry_run)
+    open_prs = services.forge.open_prs(world.base, runner.BRANCH_PREFIX)
+    actions = runner.plan_actions(
+        world,
+        result,
+        repo=services.repo,
+        open_prs=open_prs,
+        commit_range=runner.commit_range_via(services.forge),
+        comments_of=services.forge.comments,
+    )
+    for action in actions:
+        diff = ""
+        if action.new_text is not None and action.promotion is not None:
+            diff = runner.unified_diff(
+                action.promotion.overlay, world.overlays[action.env], action.new_text
+            )
+        if dry_run:
+            number = action.pr.number if action.pr else None
+            report.outcomes.append(
+                runner.EnvOutcome(action.env, action.kind, action.reason, number, diff)
+            )
+            continue
+        outcome = runner.execute(
+            action,
+            repo=services.repo,
+            forge=services.forge,
+            world=world,
+            automerge=world.policy.environment(action.env).automerge,
+            validate=_validate_env,
+        )
+        outcome.diff = diff
+        report.outcomes.append(outcome)
+    return report
+
+
+def _validate_env(repo: GitRepo, env: str) -> list[str]:
+    """The automerge check: the overlays on the pushed branch render and validate."""
+    del env  # every overlay is checked: a broken base breaks them all
+    return [str(p) for p in validate_overlays(repo.path / "deploy")]
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class EnvStatus:
+    env: str
+    on_main: str
+    released: str
+    pending_pr: str
+    next_step: str
+
+
+def _pins_text(state_env: object) -> str:
+    image = getattr(state_env, "image", None)
+    model = getattr(state_env, "model", None)
+    parts = [f"image {image.tag}" if image is not None and image.tag else "image —"]
+    parts.append(f"model {model.name} v{model.version}" if model is not None else "model —")
+    return ", ".join(parts)
+
+
+def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
+    services = connect(settings)
+    world, result = make_plan(services, now)
+    released_state = None
+    if services.repo.remote_sha("release") is not None:
+        released_state, _ = runner.read_state(
+            services.repo, "refs/remotes/origin/release", world.policy
+        )
+    prs: dict[str, PullRequestInfo] = {}
+    if settings.github_token:
+        prs = services.forge.open_prs(world.base, runner.BRANCH_PREFIX)
+    rows = []
+    for env_plan in result.envs:
+        pr = prs.get(runner.branch_for(env_plan.env))
+        if env_plan.promotion is not None:
+            step = f"promote: {env_plan.promotion.summary.split(': ', 1)[1]}"
+        elif env_plan.held is not None:
+            step = "held: " + "; ".join(env_plan.reasons)
+        else:
+            step = "up to date: " + "; ".join(env_plan.reasons)
+        rows.append(
+            EnvStatus(
+                env=env_plan.env,
+                on_main=_pins_text(world.state.get(env_plan.env)),
+                released=_pins_text(released_state.get(env_plan.env))
+                if released_state
+                else "(no release yet)",
+                pending_pr=f"#{pr.number} {pr.title}" if pr else "none",
+                next_step=step,
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- release
+
+
+def release(settings: Settings, *, today: date) -> ReleaseDecision:
+    with _locked(settings, enabled=True):
+        services = connect(settings)
+        return run_release(
+            services.repo,
+            checks=[_check_overlays, lambda repo: _check_artifacts(services, repo)],
+            today=today,
+        )
+
+
+def _check_overlays(repo: GitRepo) -> list[ReleaseProblem]:
+    return [
+        ReleaseProblem(p.file, f"{p.field}: {p.message}")
+        for p in validate_overlays(repo.path / "deploy")
+    ]
+
+
+def _check_artifacts(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
+    """Every pinned digest exists in the registry; every pinned model has the pinned sha."""
+    ref = "HEAD"
+    policy = runner.read_policy(
+        repo, ref, services.settings.policy_file, services.settings.registry_host
+    )
+    state, _ = runner.read_state(repo, ref, policy)
+    registry = services.registry(policy.registry.host)
+    problems = []
+    for env in policy.environments:
+        pins = state.get(env.name)
+        where = env.overlay
+        if pins.image is not None and pins.image.digest:
+            try:
+                registry.manifest_digest(policy.image_repository, pins.image.digest)
+            except RegistryError as exc:
+                problems.append(ReleaseProblem(where, f"image {pins.image.reference}: {exc}"))
+        if pins.model is not None:
+            try:
+                manifest = services.store.get_manifest(pins.model.name, pins.model.version)
+            except ModelStoreError as exc:
+                problems.append(ReleaseProblem(where, f"model: {exc}"))
+                continue
+            if manifest.primary_sha256 != pins.model.sha256:
+                problems.append(
+                    ReleaseProblem(
+                        where,
+                        f"model {pins.model.name} v{pins.model.version}: pinned sha256 "
+                        f"{pins.model.sha256[:12]}… but the store has "
+                        f"{manifest.primary_sha256[:12]}…",
+                    )
+                )
+    return problems
+
+
+def checkout_path(settings: Settings) -> Path:
+    return settings.checkout_dir()

@@ -1,0 +1,168 @@
+"""A complete GitOps world for bot tests: a GitHub repo seeded with this project's deploy tree
+and policy, images in the real registry, model versions in the real model store (Azurite)."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from azure.storage.blob import BlobServiceClient, ContainerClient
+from ruamel.yaml import YAML
+
+from bot.core.model import REVISION_LABEL, SIGNATURE_LABEL
+from bot.imagespec import parse_image_spec, parse_literal_spec
+from bot.kustomize import set_pins
+from bot.settings import Settings
+from localworld.github import LocalGitHub
+from localworld.services import Azurite, Registry
+from modelstore import ModelStore
+from tests.bot.adapters.oci import push_image
+from tests.conftest import GITHUB_REVIEWERS, git
+from tests.modelstore.conftest import make_onnx
+
+PROJECT = Path(__file__).resolve().parents[2]
+SIGNATURE = "input:float32[?,64]"
+ENVS = ("dev", "staging", "prod")
+
+
+@dataclass
+class GitOpsWorld:
+    root: Path
+    github: LocalGitHub
+    registry: Registry
+    azurite: Azurite
+    repo_name: str = field(default_factory=lambda: f"team/gitops-{uuid.uuid4().hex[:8]}")
+    image_repo: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}/modelops-app")
+    container: str = field(default_factory=lambda: f"m{uuid.uuid4().hex[:12]}")
+    lock_container: str = field(default_factory=lambda: f"l{uuid.uuid4().hex[:12]}")
+    seed: Path = field(init=False)
+    digests: dict[str, str] = field(default_factory=dict)
+    build: int = 0
+    models: int = 0
+
+    def __post_init__(self) -> None:
+        self.seed = self.root / "seed"
+        self.store = ModelStore.from_connection_string(
+            self.azurite.connection_string, container=self.container
+        )
+
+    # ---------------------------------------------------------------- settings
+
+    @property
+    def remote(self) -> Path:
+        return self.github.remote_path(self.repo_name)
+
+    @property
+    def image_name(self) -> str:
+        return f"{self.registry.host}/{self.image_repo}"
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "GITOPS_REMOTE": str(self.remote),
+            "GITHUB_REPOSITORY": self.repo_name,
+            "GITHUB_API_URL": self.github.url,
+            "GITHUB_TOKEN": self.github.token,
+            "REGISTRY_HOST": self.registry.host,
+            "AZURE_STORAGE_CONNECTION_STRING": self.azurite.connection_string,
+            "MODELSTORE_CONTAINER": self.container,
+            "BOT_WORKDIR": str(self.root / "bot-checkout"),
+            "BOT_LOCK_CONTAINER": self.lock_container,
+            "HOME": str(self.root),
+        }
+
+    def settings(self, **overrides: object) -> Settings:
+        return Settings.from_env(self.environ(), **overrides)
+
+    def lock_client(self) -> ContainerClient:
+        service = BlobServiceClient.from_connection_string(self.azurite.connection_string)
+        return service.get_container_client(self.lock_container)
+
+    # ---------------------------------------------------------------- artifacts
+
+    def push_image(self, revision: str, signature: str = SIGNATURE) -> str:
+        """Push the next CI build (`0.1.0-<n>-<sha7>`); return its tag."""
+        self.build += 1
+        tag = f"0.1.0-{self.build}-{revision[:7]}"
+        labels = {SIGNATURE_LABEL: signature, REVISION_LABEL: revision}
+        self.digests[tag] = push_image(self.registry.url, self.image_repo, tag, labels)
+        return tag
+
+    def register_model(self, accuracy: float) -> int:
+        self.models += 1
+        path = make_onnx(self.root / f"model-{self.models}" / "model.onnx", seed=float(self.models))
+        manifest = self.store.register("digits", path, metrics={"accuracy": accuracy})
+        return manifest.version
+
+    # ---------------------------------------------------------------- git
+
+    def init_repo(self) -> str:
+        """The repository with a first app commit (what the first image is built from)."""
+        self.github.create_repo(self.repo_name)
+        self.seed.mkdir(parents=True)
+        git(self.seed, "init", "-q", "-b", "main")
+        git(self.seed, "remote", "add", "origin", str(self.remote))
+        return self.app_commit("app: first version", pull=False)
+
+    def seed_repo(self, *, dev_automerge: bool, tag: str, model_version: int) -> str:
+        """The GitOps repo: this project's deploy tree + policy, every env pinned to tag/model."""
+        shutil.copytree(PROJECT / "deploy", self.seed / "deploy")
+        yaml = YAML()
+        policy = yaml.load((PROJECT / "promotion.yaml").read_text())
+        policy["environments"][0]["source"]["image"]["repository"] = self.image_repo
+        policy["environments"][0]["automerge"] = dev_automerge
+        policy["environments"][0]["reviewers"] = list(GITHUB_REVIEWERS[:1])
+        for env in policy["environments"][1:]:
+            env["reviewers"] = list(GITHUB_REVIEWERS)
+            env["freeze_windows"] = []
+        with (self.seed / "promotion.yaml").open("w") as fh:
+            yaml.dump(policy, fh)
+        for env in ENVS:
+            self.pin(env, tag, model_version)
+        git(self.seed, "add", ".")
+        git(self.seed, "commit", "-q", "-m", "seed GitOps repo")
+        git(self.seed, "push", "-q", "origin", "main")
+        return self.head()
+
+    def pin(self, env: str, tag: str, model_version: int) -> None:
+        manifest = self.store.get_manifest("digits", model_version)
+        set_pins(
+            self.seed / "deploy" / "overlays" / env / "kustomization.yaml",
+            images=[parse_image_spec(f"modelops-app={self.image_name}:{tag}@{self.digests[tag]}")],
+            literals=[
+                parse_literal_spec(f"model-pin:MODEL_VERSION={model_version}"),
+                parse_literal_spec(f"model-pin:MODEL_SHA256={manifest.primary_sha256}"),
+            ],
+        )
+
+    def app_commit(self, message: str, *, pull: bool = True) -> str:
+        """A developer's commit on main (what CI would build an image from)."""
+        if pull:
+            self.pull()
+        app = self.seed / "app.txt"
+        app.write_text((app.read_text() if app.exists() else "") + message + "\n")
+        git(self.seed, "add", "app.txt")
+        git(self.seed, "commit", "-q", "-m", message)
+        git(self.seed, "push", "-q", "origin", "main")
+        return self.head()
+
+    def pull(self) -> None:
+        git(self.seed, "pull", "-q", "--ff-only", "origin", "main")
+
+    def head(self) -> str:
+        return git(self.seed, "rev-parse", "HEAD").strip()
+
+    def remote_file(self, ref: str, path: str) -> str:
+        return git(self.remote, "show", f"{ref}:{path}")
+
+    def overlay_on(self, ref: str, env: str) -> str:
+        return self.remote_file(ref, f"deploy/overlays/{env}/kustomization.yaml")
+
+
+def literal(text: str, key: str) -> str:
+    for line in text.splitlines():
+        stripped = line.strip().removeprefix("- ")
+        if stripped.startswith(f"{key}="):
+            return stripped.split("=", 1)[1]
+    raise AssertionError(f"{key} not in overlay")

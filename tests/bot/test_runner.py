@@ -1,0 +1,210 @@
+"""`promotion-bot run` end to end on the local world: real git, GitHub API, registry, Blob.
+
+Each test seeds its own GitOps repo (this project's deploy tree and policy), pushes images to
+the real registry and registers real ONNX models, then runs the bot through its Python API.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot import api
+from bot.lock import LockHeldError, run_lock
+from bot.pr_body import read_marker
+from localworld.github import LocalGitHub
+from localworld.services import Azurite, Registry
+from tests.bot.gitops_world import GitOpsWorld, literal
+from tests.conftest import git
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azurite) -> GitOpsWorld:
+    return GitOpsWorld(tmp_path, github, registry, azurite)
+
+
+def _seeded(world: GitOpsWorld, *, dev_automerge: bool) -> tuple[str, str]:
+    """v1 + image 1 everywhere; then a developer commit, image 2 and model v2 (better)."""
+    tag1 = world.push_image(world.init_repo())
+    world.register_model(0.95)
+    world.seed_repo(dev_automerge=dev_automerge, tag=tag1, model_version=1)
+    rev2 = world.app_commit("app: faster predict")
+    tag2 = world.push_image(rev2)
+    world.register_model(0.96)
+    return tag1, tag2
+
+
+def test_first_run_opens_one_dev_pr_with_evidence_and_holds_staging(world: GitOpsWorld):
+    _, tag2 = _seeded(world, dev_automerge=False)
+    since = world.github.last_seq()
+    report = api.run(world.settings(), now=NOW)
+    outcomes = {o.env: o for o in report.outcomes}
+    assert outcomes["dev"].action == "push+create"
+    assert outcomes["staging"].action == "none"  # staging already runs what dev runs
+    pulls = [r for r in world.github.writes(since) if r["path"].endswith("/pulls")]
+    assert len(pulls) == 1
+
+    branch_overlay = world.overlay_on("promote/dev", "dev")
+    assert f"newTag: {tag2}" in branch_overlay
+    assert world.digests[tag2] in branch_overlay
+    assert literal(branch_overlay, "MODEL_VERSION") == "2"
+    # only the pins changed: the rest of the file is byte-identical
+    main_overlay = world.overlay_on("main", "dev")
+    changed = [
+        (a, b)
+        for a, b in zip(main_overlay.splitlines(), branch_overlay.splitlines(), strict=True)
+        if a != b
+    ]
+    assert len(changed) == 4  # newTag, digest, MODEL_VERSION, MODEL_SHA256
+
+    forge = api.connect(world.settings()).forge
+    pr = forge.find_open_pr("promote/dev", "main")
+    assert pr is not None
+    assert pr.labels == ("env/dev", "promotion")
+    assert f"**`{tag2}`**" in pr.body
+    assert "| accuracy | 0.95 | 0.96 | +0.01 |" in pr.body
+    assert "app: faster predict" in pr.body  # commit range between the image revisions
+    assert "✅ **signature**" in pr.body
+    assert world.github.token not in pr.body
+    assert read_marker(pr.body) is not None
+
+
+def test_a_run_with_nothing_new_makes_zero_write_calls(world: GitOpsWorld):
+    _seeded(world, dev_automerge=False)
+    api.run(world.settings(), now=NOW)
+    since = world.github.last_seq()
+    refs = git(world.remote, "for-each-ref")
+    report = api.run(world.settings(), now=NOW)
+    assert not report.wrote
+    assert world.github.writes(since) == []
+    assert git(world.remote, "for-each-ref") == refs
+
+
+def test_dry_run_prints_the_diff_and_writes_nothing(world: GitOpsWorld):
+    _, tag2 = _seeded(world, dev_automerge=False)
+    since = world.github.last_seq()
+    refs = git(world.remote, "for-each-ref")
+    report = api.run(world.settings(), now=NOW, dry_run=True)
+    dev = next(o for o in report.outcomes if o.env == "dev")
+    assert dev.action == "push+create"
+    assert f"+    newTag: {tag2}" in dev.diff
+    assert "-      - MODEL_VERSION=1" in dev.diff
+    assert world.github.writes(since) == []
+    assert git(world.remote, "for-each-ref") == refs
+
+
+def test_new_candidate_updates_the_same_pr_in_place(world: GitOpsWorld):
+    _seeded(world, dev_automerge=False)
+    first = api.run(world.settings(), now=NOW)
+    number = next(o.pr_number for o in first.outcomes if o.env == "dev")
+    world.register_model(0.97)
+    second = api.run(world.settings(), now=NOW)
+    dev = next(o for o in second.outcomes if o.env == "dev")
+    assert dev.action == "push+update"
+    assert dev.pr_number == number
+    forge = api.connect(world.settings()).forge
+    assert list(forge.open_prs("main", "promote/")) == ["promote/dev"]
+    assert literal(world.overlay_on("promote/dev", "dev"), "MODEL_VERSION") == "3"
+
+
+def test_human_commits_on_the_branch_are_not_overwritten(world: GitOpsWorld, tmp_path: Path):
+    _seeded(world, dev_automerge=False)
+    api.run(world.settings(), now=NOW)
+    human = tmp_path / "human"
+    git(tmp_path, "clone", "-q", "-b", "promote/dev", str(world.remote), str(human))
+    (human / "NOTE.md").write_text("reviewer fix\n")
+    git(human, "add", "NOTE.md")
+    git(human, "-c", "user.email=alice@example.invalid", "commit", "-q", "-m", "human fix")
+    git(human, "push", "-q", "origin", "promote/dev")
+    human_sha = git(human, "rev-parse", "HEAD").strip()
+
+    world.register_model(0.97)
+    report = api.run(world.settings(), now=NOW)
+    dev = next(o for o in report.outcomes if o.env == "dev")
+    assert dev.action == "comment-human"
+    assert git(world.remote, "rev-parse", "promote/dev").strip() == human_sha
+    since = world.github.last_seq()
+    again = api.run(world.settings(), now=NOW)
+    assert next(o for o in again.outcomes if o.env == "dev").action == "noop"
+    assert world.github.writes(since) == []  # said once, not on every run
+
+
+def test_a_pr_whose_target_was_reached_by_hand_is_closed_with_a_comment(world: GitOpsWorld):
+    _, tag2 = _seeded(world, dev_automerge=False)
+    first = api.run(world.settings(), now=NOW)
+    number = next(o.pr_number for o in first.outcomes if o.env == "dev")
+    assert number is not None
+    world.pull()
+    world.pin("dev", tag2, 2)
+    git(world.seed, "commit", "-q", "-am", "pin dev by hand")
+    git(world.seed, "push", "-q", "origin", "main")
+
+    report = api.run(world.settings(), now=NOW)
+    assert next(o for o in report.outcomes if o.env == "dev").action == "close"
+    forge = api.connect(world.settings()).forge
+    assert forge.get_pr(number).state == "closed"
+    assert "no longer needed" in forge.comments(number)[-1]
+
+
+def test_automerge_merges_dev_then_staging_waits_for_soak(world: GitOpsWorld):
+    _, tag2 = _seeded(world, dev_automerge=True)
+    report = api.run(world.settings(), now=NOW)
+    dev = next(o for o in report.outcomes if o.env == "dev")
+    assert dev.action == "push+create+merged", dev.reason
+    assert f"newTag: {tag2}" in world.overlay_on("main", "dev")
+
+    later = api.run(world.settings(), now=NOW + timedelta(minutes=5))
+    staging = next(o for o in later.outcomes if o.env == "staging")
+    assert staging.action == "hold"
+    assert "soak" in staging.reason
+
+    after_soak = api.run(world.settings(), now=NOW + timedelta(hours=2))
+    staging = next(o for o in after_soak.outcomes if o.env == "staging")
+    assert staging.action == "push+create"
+    assert f"newTag: {tag2}" in world.overlay_on("promote/staging", "staging")
+
+
+def test_a_transient_github_failure_is_retried_without_duplicates(world: GitOpsWorld):
+    _seeded(world, dev_automerge=False)
+    world.github.inject("status", status=502, method="POST", path="/pulls$", times=1)
+    api.run(world.settings(), now=NOW)
+    forge = api.connect(world.settings()).forge
+    assert list(forge.open_prs("main", "promote/")) == ["promote/dev"]
+
+
+def test_a_concurrent_run_is_refused_by_the_lock(world: GitOpsWorld):
+    _seeded(world, dev_automerge=False)
+    since = world.github.last_seq()
+    with run_lock(world.lock_client()), pytest.raises(LockHeldError):
+        api.run(world.settings(), now=NOW)
+    assert world.github.writes(since) == []
+
+
+def test_release_validates_fast_forwards_tags_and_is_idempotent(world: GitOpsWorld):
+    _seeded(world, dev_automerge=True)
+    api.run(world.settings(), now=NOW)
+    decision = api.release(world.settings(), today=date(2026, 11, 25))
+    assert decision.action == "release", decision.problems
+    main_sha = git(world.remote, "rev-parse", "main").strip()
+    assert git(world.remote, "rev-parse", "release").strip() == main_sha
+    assert git(world.remote, "rev-parse", "release-20261125^{commit}").strip() == main_sha
+    assert api.release(world.settings(), today=date(2026, 11, 25)).action == "noop"
+
+
+def test_release_refuses_a_digest_missing_from_the_registry(world: GitOpsWorld):
+    _seeded(world, dev_automerge=False)
+    world.pull()
+    overlay = world.seed / "deploy/overlays/prod/kustomization.yaml"
+    text = overlay.read_text()
+    good = next(line for line in text.splitlines() if "digest: sha256:" in line)
+    overlay.write_text(text.replace(good, good.split("sha256:")[0] + "sha256:" + "e" * 64))
+    git(world.seed, "commit", "-q", "-am", "pin a digest that was never pushed")
+    git(world.seed, "push", "-q", "origin", "main")
+    decision = api.release(world.settings(), today=date(2026, 11, 25))
+    assert decision.action == "blocked"
+    assert any("prod" in p.where and "eeeeeeee" in p.message for p in decision.problems)
+    assert "release" not in git(world.remote, "branch", "--list", "release")
