@@ -138,12 +138,15 @@ def run_command(dry_run: bool, **kwargs: object) -> None:
     secrets = settings.secrets()
     for outcome in report.outcomes:
         pr = f" (PR #{outcome.pr_number})" if outcome.pr_number else ""
-        verb = f"would {outcome.action}" if dry_run else outcome.action
+        passive = outcome.action in {"none", "noop", "hold"}
+        verb = f"would {outcome.action}" if dry_run and not passive else outcome.action
         click.echo(redact(f"{outcome.env}: {verb}{pr}: {outcome.reason}", secrets))
         if dry_run and outcome.diff:
             click.echo(redact(outcome.diff.rstrip("\n"), secrets))
-    if not report.wrote:
-        click.echo("nothing to write" if not dry_run else "dry run: nothing written")
+    if dry_run:
+        click.echo("dry run: nothing written")
+    elif not report.wrote:
+        click.echo("nothing to write")
 
 
 @cli.command("status")
