@@ -67,6 +67,8 @@ def start_world(root: Path) -> World:
         world.env["GITHUB_TOKEN"] = token
         world.env["GITHUB_REPOSITORY"] = GITHUB_REPOSITORY
         world.env["GITHUB_REMOTE"] = str(github.remote_path(GITHUB_REPOSITORY))
+        # promotion-bot reads the GitOps repository's git URL from GITOPS_REMOTE.
+        world.env["GITOPS_REMOTE"] = world.env["GITHUB_REMOTE"]
         world.env["LOCALWORLD_DIR"] = str(root)
     except BaseException:
         world.stop()
