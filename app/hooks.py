@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import re
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 
-from app.logging import request_id_var
+from app.logging import log_request, request_id_var
 from app.metrics import get_metrics
-
-log = logging.getLogger("app")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is echoed only if it is short and plain (it ends up in logs).
@@ -22,7 +19,7 @@ _CLEAN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def _before() -> None:
     g.started = time.perf_counter()
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if _CLEAN_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if _CLEAN_ID.match(incoming) else os.urandom(16).hex()
     g.request_id = request_id
     request_id_var.set(request_id)
 
@@ -35,17 +32,14 @@ def _after(response: Response) -> Response:
     request_id = g.get("request_id")
     if request_id is not None:
         response.headers[REQUEST_ID_HEADER] = request_id
-    log.info(
-        "request",
-        extra={
-            "fields": {
-                "method": request.method,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000.0, 3),
-                "rows": g.get("rows"),
-            }
-        },
+    log_request(
+        {
+            "method": request.method,
+            "route": route,
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000.0, 3),
+            "rows": g.get("rows"),
+        }
     )
     return response
 

@@ -7,6 +7,7 @@ Call sites use the standard library (`logging.getLogger("app")`) and pass struct
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from contextvars import ContextVar
@@ -17,11 +18,17 @@ import orjson
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
+def _timestamp(created: float) -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+        + f".{int(created % 1 * 1000):03d}Z"
+    )
+
+
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -51,3 +58,33 @@ def configure(level: str) -> logging.Logger:
     logger.setLevel(level)
     logger.propagate = False
     return logger
+
+
+_logger = logging.getLogger("app")
+
+
+def log_request(fields: dict[str, Any]) -> None:
+    """The per-request line, in the same JSON shape as `JSONFormatter`, on the hot path.
+
+    It skips the logging machinery (record, caller lookup, handler lock): one `orjson.dumps`
+    and one `write(2)` of a whole line to stdout, which is atomic for a line this short.
+    """
+    if not _logger.isEnabledFor(logging.INFO):
+        return
+    entry: dict[str, Any] = {
+        "ts": _timestamp(time.time()),
+        "level": "info",
+        "logger": "app",
+        "message": "request",
+    }
+    request_id = request_id_var.get()
+    if request_id is not None:
+        entry["request_id"] = request_id
+    entry.update(fields)
+    line = orjson.dumps(entry, default=str) + b"\n"
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # stdout replaced by an in-memory stream
+        sys.stdout.write(line.decode())
+        return
+    os.write(fd, line)

@@ -7,6 +7,7 @@ worker then writes its samples to files there and `/metrics` aggregates them all
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Flask, current_app
 from prometheus_client import (
@@ -25,6 +26,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 class Metrics:
     def __init__(self) -> None:
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._rows_children: dict[str, Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "http_requests",
@@ -60,8 +63,22 @@ class Metrics:
         )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() validates and locks: do it once per combination
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def count_rows(self, route: str, rows: int) -> None:
+        child = self._rows_children.get(route)
+        if child is None:
+            child = self._rows_children[route] = self.rows.labels(route)
+        child.inc(rows)
 
     def exposition(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -134,6 +134,8 @@ def parse_instances(
 def check_outputs(probabilities: npt.NDArray[np.float32]) -> None:
     """Refuse (422) rows whose probabilities are not finite: inputs far outside the model's range
     (e.g. 1e38) overflow inside the model, and NaN is no answer to give."""
+    if np.isfinite(probabilities).all():
+        return
     bad = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
     if bad.size:
         raise APIError(

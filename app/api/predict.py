@@ -29,7 +29,7 @@ def predict() -> Response:
     labels, probabilities = model.predict(rows)
     check_outputs(probabilities)
     g.rows = len(rows)
-    get_metrics().rows.labels("/predict").inc(len(rows))
+    get_metrics().count_rows("/predict", len(rows))
     return json_response(
         {
             "predictions": labels,

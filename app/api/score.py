@@ -27,7 +27,7 @@ def score() -> Response:
     _, probabilities = model.predict(rows)
     check_outputs(probabilities)
     g.rows = len(rows)
-    get_metrics().rows.labels("/score").inc(len(rows))
+    get_metrics().count_rows("/score", len(rows))
     return json_response(
         {
             "result": top_k(probabilities, model.info.labels, 3),

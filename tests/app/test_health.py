@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jsonschema
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -142,3 +144,17 @@ def test_model_file_sha_is_the_pinned_one(
         sha256_of(Path(app_settings["MODEL_DIR"]) / "model.onnx")
         == client.get("/readyz").get_json()["model_sha256"]
     )
+
+
+def test_each_request_is_logged_as_one_json_line_with_its_id(
+    client: FlaskClient, capfd: pytest.CaptureFixture[str]
+) -> None:
+    capfd.readouterr()
+    client.post("/predict", json={"instances": [[0] * 64] * 3}, headers={"X-Request-ID": "r-1"})
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines()]
+    (entry,) = [e for e in lines if e["message"] == "request"]
+    assert entry["request_id"] == "r-1"
+    assert entry["route"] == "/predict"
+    assert entry["status"] == 200
+    assert entry["rows"] == 3
+    assert entry["duration_ms"] > 0
