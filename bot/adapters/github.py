@@ -45,7 +45,9 @@ class CompareCommit:
     message: str
 
 
-def _info(pr: PullRequest) -> PullRequestInfo:
+def _info(pr: PullRequest, *, listed_open: bool = False) -> PullRequestInfo:
+    """`listed_open`: the PR came from an open-PR listing, which has no `merged` field (reading
+    it would cost one GET per PR); an open PR is never merged."""
     return PullRequestInfo(
         number=pr.number,
         title=pr.title,
@@ -54,7 +56,7 @@ def _info(pr: PullRequest) -> PullRequestInfo:
         head_sha=pr.head.sha,
         base_ref=pr.base.ref,
         state=pr.state,
-        merged=bool(pr.merged),
+        merged=False if listed_open else bool(pr.merged),
         labels=tuple(sorted(label.name for label in pr.labels)),
         url=pr.html_url,
     )
@@ -120,7 +122,7 @@ class GitHubForge:
                 state="open", head=f"{self._owner}:{head_branch}", base=base
             )
             for pr in pulls:
-                return _info(pr)
+                return _info(pr, listed_open=True)
             return None
 
         return self._call(f"list pulls for {head_branch}", find)
@@ -132,7 +134,7 @@ class GitHubForge:
             found: dict[str, PullRequestInfo] = {}
             for pr in self._repo.get_pulls(state="open", base=base):
                 if pr.head.ref.startswith(head_prefix):
-                    found.setdefault(pr.head.ref, _info(pr))
+                    found.setdefault(pr.head.ref, _info(pr, listed_open=True))
             return found
 
         return self._call(f"list open pulls into {base}", listing)
