@@ -22,6 +22,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -313,6 +314,21 @@ def ensure_wheelhouse(cache: Path) -> Path:
     return wheelhouse
 
 
+def stage_wheelhouse(wheelhouse: Path, context: Path) -> Path:
+    """The wheelhouse as seen from the build context.
+
+    A context other than this checkout (e.g. a CI clone at another commit) gets a hard-linked
+    copy at the same relative place, so the Dockerfile's `COPY ${WHEELHOUSE}` finds it.
+    """
+    if wheelhouse.resolve().is_relative_to(context.resolve()):
+        return wheelhouse
+    staged = context / wheelhouse.relative_to(ROOT)
+    if staged.exists():
+        shutil.rmtree(staged)
+    shutil.copytree(wheelhouse, staged, copy_function=os.link)
+    return staged
+
+
 def build_and_push(spec: BuildSpec) -> BuildResult:
     timings: dict[str, float] = {}
     with _locked(spec.cache):
@@ -324,6 +340,7 @@ def build_and_push(spec: BuildSpec) -> BuildResult:
         wheelhouse = ensure_wheelhouse(spec.cache)
         timings["wheelhouse"] = time.perf_counter() - started
 
+        wheelhouse = stage_wheelhouse(wheelhouse, spec.context)
         started = time.perf_counter()
         image_id = _run(bud_argv(spec, base, wheelhouse), "buildah bud").strip().splitlines()[-1]
         timings["build"] = time.perf_counter() - started

@@ -1,61 +1,370 @@
 """`make demo`: the whole story on the local world, narrated step by step.
 
-Each step is a function; the demo runs them in order, times them, and prints a summary. Steps
-only run what exists in the project; nothing is faked.
+Every step runs the project's real commands (the `modelstore` and `promotion-bot` CLIs, the
+training example, the image build, `kubectl kustomize`, the service) against real local
+services: Azurite, a distribution registry, a local GitHub over bare Git repositories.
+Nothing is faked; services are stopped by PID at the end, even on failure.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from localworld.world import World, start_world
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DEV = ("-c", "user.name=Dana Developer", "-c", "user.email=dana@example.invalid")
+
+
+class DemoError(Exception):
+    """A step failed; the message says which command and its output."""
 
 
 @dataclass
 class Demo:
     root: Path
     world: World | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
     timings: list[tuple[str, float]] = field(default_factory=list)
 
-    def step(self, title: str, action: Callable[[], str]) -> None:
+    def step(self, title: str, action: Callable[[], None]) -> None:
         print(f"\n==> {title}", flush=True)
         started = time.monotonic()
-        said = action()
+        action()
         took = time.monotonic() - started
         self.timings.append((title, took))
-        if said:
-            print(said, flush=True)
         print(f"    ({took:.1f}s)", flush=True)
 
+    def run(
+        self, argv: Sequence[str], *, cwd: Path | None = None, show: bool = True, check: bool = True
+    ) -> str:
+        """Run a command as a user would type it; print it and (indented) what it said."""
+        shown = " ".join(Path(a).name if a.startswith(str(BIN)) else a for a in argv)
+        if show:
+            print(f"    $ {shown}", flush=True)
+        result = subprocess.run(
+            list(argv),
+            cwd=cwd or self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        output = (result.stdout + result.stderr).rstrip()
+        if show and output:
+            print("      " + output.replace("\n", "\n      "), flush=True)
+        if check and result.returncode != 0:
+            raise DemoError(f"`{shown}` exited {result.returncode}:\n{output}")
+        return result.stdout
 
-def start_services(demo: Demo) -> str:
+
+def tool(name: str) -> str:
+    return str(BIN / name)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def start_services(demo: Demo) -> None:
     demo.world = start_world(demo.root / "world")
-    names = ", ".join(f"{p.name} (pid {p.pid})" for p in demo.world.processes)
-    return f"    started on 127.0.0.1: {names}"
+    demo.env = {
+        **os.environ,
+        **demo.world.env,
+        "BOT_WORKDIR": str(demo.root / "bot-checkout"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    for proc in demo.world.processes:
+        print(f"    {proc.name}: pid {proc.pid}")
+    print(f"    registry {demo.env['REGISTRY_HOST']}, GitHub API {demo.env['GITHUB_API_URL']}")
+
+
+def train_and_register(demo: Demo, version_label: str, seed: int) -> None:
+    out = demo.root / f"model-{version_label}"
+    demo.run(
+        [
+            tool("python"),
+            str(ROOT / "examples" / "train.py"),
+            "--out",
+            str(out),
+            "--seed",
+            str(seed),
+        ]
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    demo.run(
+        [
+            tool("modelstore"),
+            "register",
+            "digits",
+            str(out),
+            "--metric",
+            f"accuracy={metrics['accuracy']}",
+            "--tag",
+            f"seed={seed}",
+            "--description",
+            f"digits classifier, seed {seed}",
+        ]
+    )
+    demo.run([tool("modelstore"), "show", "digits", "latest"])
+
+
+def seed_gitops_repo(demo: Demo) -> None:
+    """The GitOps repository is this project itself (a monorepo: app code + deploy tree)."""
+    remote = demo.env["GITOPS_REMOTE"]
+    demo.run(["git", "-C", str(ROOT), "push", "--quiet", remote, "HEAD:refs/heads/main"])
+    work = demo.root / "dana"
+    demo.run(["git", "clone", "--quiet", remote, str(work)])
+    demo.facts["work"] = str(work)
+    revision = demo.run(["git", "-C", str(work), "rev-parse", "HEAD"], show=False).strip()
+    demo.facts["rev1"] = revision
+    print(
+        f"    pushed this project's history to {demo.env['GITHUB_REPOSITORY']} (main at "
+        f"{revision[:12]})"
+    )
+
+
+def build_image(demo: Demo, key: str, context: Path) -> None:
+    from scripts.build_image import BuildSpec, build_and_push, default_tag
+
+    revision = demo.run(["git", "-C", str(context), "rev-parse", "HEAD"], show=False).strip()
+    count = demo.run(["git", "-C", str(context), "rev-list", "--count", "HEAD"], show=False)
+    tag = default_tag("0.1.0", count.strip(), revision)
+    print(f"    buildah bud (vfs, chroot) from {context.name} at {revision[:12]} -> {tag}")
+    result = build_and_push(
+        BuildSpec(
+            registry=demo.env["REGISTRY_HOST"],
+            tag=tag,
+            revision=revision,
+            version="0.1.0",
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            context=context,
+            keep_local=True,
+        )
+    )
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    print(f"    pushed {result.reference}@{result.digest} ({timing})")
+    demo.facts[f"{key}_tag"] = tag
+    demo.facts[f"{key}_digest"] = str(result.digest)
+
+
+def pin_everything(demo: Demo) -> None:
+    work = Path(demo.facts["work"])
+    image = (
+        f"modelops-app={demo.env['REGISTRY_HOST']}/modelops-app:"
+        f"{demo.facts['image1_tag']}@{demo.facts['image1_digest']}"
+    )
+    sha = json.loads(demo.run([tool("modelstore"), "show", "digits", "1", "--json"], show=False))
+    sha256 = sha["primary_sha256"] if "primary_sha256" in sha else _primary_sha(sha)
+    for env in ("dev", "staging", "prod"):
+        demo.run(
+            [
+                tool("promotion-bot"),
+                "set",
+                f"deploy/overlays/{env}/kustomization.yaml",
+                "--image",
+                image,
+                "--literal",
+                "model-pin:MODEL_VERSION=1",
+                "--literal",
+                f"model-pin:MODEL_SHA256={sha256}",
+            ],
+            cwd=work,
+        )
+    demo.run(["git", "-C", str(work), "diff", "--stat"])
+    demo.run(
+        [
+            "git",
+            "-C",
+            str(work),
+            *DEV,
+            "commit",
+            "--quiet",
+            "-am",
+            "deploy: pin image 1 and model v1 in every environment",
+        ]
+    )
+    demo.run(["git", "-C", str(work), "push", "--quiet", "origin", "main"])
+
+
+def _primary_sha(manifest: dict[str, object]) -> str:
+    files = manifest.get("files")
+    primary = manifest.get("primary")
+    if isinstance(files, list):
+        for entry in files:
+            if isinstance(entry, dict) and entry.get("path") == primary:
+                return str(entry["sha256"])
+    raise DemoError("manifest has no primary file sha256")
+
+
+def developer_commit(demo: Demo) -> None:
+    work = Path(demo.facts["work"])
+    note = work / "app" / "CHANGES.demo"
+    note.write_text("predict: answer the model version in every response\n")
+    demo.run(["git", "-C", str(work), "add", "app/CHANGES.demo"])
+    demo.run(
+        [
+            "git",
+            "-C",
+            str(work),
+            *DEV,
+            "commit",
+            "--quiet",
+            "-m",
+            "app: note the model version in every response",
+        ]
+    )
+    demo.run(["git", "-C", str(work), "push", "--quiet", "origin", "main"])
+    ci = demo.root / "ci-checkout"
+    demo.run(["git", "clone", "--quiet", demo.env["GITOPS_REMOTE"], str(ci)])
+    demo.facts["ci"] = str(ci)
+
+
+def bot_run(demo: Demo) -> None:
+    demo.run([tool("promotion-bot"), "plan"])
+    demo.run([tool("promotion-bot"), "run", "--dry-run"])
+    demo.run([tool("promotion-bot"), "run"])
+
+
+def show_pr(demo: Demo) -> None:
+    from bot.adapters.github import GitHubForge
+
+    forge = GitHubForge(
+        demo.env["GITHUB_API_URL"], demo.env["GITHUB_TOKEN"], demo.env["GITHUB_REPOSITORY"]
+    )
+    pr = forge.get_pr(1)
+    print(f"    PR #{pr.number} [{pr.state}{', merged' if pr.merged else ''}] {pr.title}")
+    print(f"    labels: {', '.join(pr.labels)}")
+    body = pr.body.split("<!-- promotion-bot:")[0].rstrip()
+    print("      | " + body.replace("\n", "\n      | "))
+    if not pr.merged:
+        sha = forge.merge_pr(pr.number, sha=pr.head_sha, method="squash")
+        print(f"    reviewer merged it: main is now {sha[:12]}")
+
+
+def nightly_release(demo: Demo) -> None:
+    demo.run([tool("promotion-bot"), "release"])
+
+
+def render_released(demo: Demo) -> None:
+    released = demo.root / "released"
+    demo.run(
+        [
+            "git",
+            "clone",
+            "--quiet",
+            "--branch",
+            "release",
+            demo.env["GITOPS_REMOTE"],
+            str(released),
+        ],
+        show=False,
+    )
+    rendered = demo.run(["kubectl", "kustomize", str(released / "deploy/overlays/dev")], show=False)
+    print("    $ kubectl kustomize deploy/overlays/dev   (on the release branch)")
+    for line in rendered.splitlines():
+        text = line.strip()
+        if text.startswith(("image:", "MODEL_VERSION", "MODEL_SHA256")):
+            print(f"      {text}")
+            if text.startswith("MODEL_VERSION"):
+                demo.facts["released_version"] = text.split(":", 1)[1].strip().strip('"')
+            if text.startswith("MODEL_SHA256"):
+                demo.facts["released_sha"] = text.split(":", 1)[1].strip().strip('"')
+            if text.startswith("image:"):
+                demo.facts["released_image"] = text.split(":", 1)[1].strip()
+    (demo.root / "rendered-dev.yaml").write_text(rendered)
+
+
+def serve_released(demo: Demo) -> None:
+    from scripts.run_image import predict_with_image
+
+    answer = predict_with_image(
+        image=demo.facts["released_image"],
+        cache=ROOT / "build" / "image",
+        model_name="digits",
+        model_version=demo.facts["released_version"],
+        model_sha256=demo.facts["released_sha"],
+        env=demo.env,
+        workdir=demo.root / "serve",
+    )
+    for line in answer:
+        print(f"    {line}")
+
+
+def status(demo: Demo) -> None:
+    demo.run([tool("promotion-bot"), "status"])
 
 
 def main() -> int:
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="modelops-demo-") as tmp:
-        demo = Demo(Path(tmp))
-        try:
-            demo.step(
-                "Start the local world (Azurite, registry, git remotes)",
-                lambda: start_services(demo),
-            )
-        finally:
-            if demo.world is not None:
-                demo.world.stop()
-                print("\n==> Services stopped")
+    tmp = Path(tempfile.mkdtemp(prefix="modelops-demo-"))
+    demo = Demo(tmp)
+    failed: BaseException | None = None
+    try:
+        demo.step(
+            "Start the local world (Azurite, registry, local GitHub)", lambda: start_services(demo)
+        )
+        demo.step(
+            "Data scientist trains and registers model v1",
+            lambda: train_and_register(demo, "v1", seed=1),
+        )
+        demo.step(
+            "Seed the GitOps repository (this monorepo) on the local GitHub",
+            lambda: seed_gitops_repo(demo),
+        )
+        demo.step(
+            "CI builds image 1 with buildah and pushes it",
+            lambda: build_image(demo, "image1", Path(demo.facts["work"])),
+        )
+        demo.step(
+            "Pin image 1 + model v1 in every overlay (promotion-bot set)",
+            lambda: pin_everything(demo),
+        )
+        demo.step("App developer pushes a commit", lambda: developer_commit(demo))
+        demo.step(
+            "CI builds image 2 from that commit and pushes it",
+            lambda: build_image(demo, "image2", Path(demo.facts["ci"])),
+        )
+        demo.step(
+            "Data scientist registers model v2 (better accuracy)",
+            lambda: train_and_register(demo, "v2", seed=0),
+        )
+        demo.step("The scheduled bot plans and opens the dev promotion PR", lambda: bot_run(demo))
+        demo.step("The PR a reviewer reads", lambda: show_pr(demo))
+        demo.step(
+            "Nightly release validates main and moves `release`", lambda: nightly_release(demo)
+        )
+        demo.step("Render the released dev overlay", lambda: render_released(demo))
+        demo.step(
+            "Run the released image with the released model on loopback",
+            lambda: serve_released(demo),
+        )
+        demo.step("promotion-bot status", lambda: status(demo))
+    except (DemoError, Exception) as exc:  # report and still clean up
+        failed = exc
+    finally:
+        if demo.world is not None:
+            demo.world.stop()
+            print("\n==> Services stopped")
+        shutil.rmtree(tmp, ignore_errors=True)
     print("\nSummary")
     for title, took in demo.timings:
         print(f"  {took:6.1f}s  {title}")
     print(f"  {time.monotonic() - started:6.1f}s  total")
+    if failed is not None:
+        print(f"\ndemo failed: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 
