@@ -1,0 +1,44 @@
+"""`make demo` runs the whole story against real services and leaves nothing running."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from localworld.process import pid_alive
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_stops_its_services():
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out[-4000:] + result.stderr[-4000:]
+    # the bot proposed image 2 + model v2 for dev, and the reviewer-facing body was printed
+    assert re.search(
+        r"dev: PROMOTE image 0\.1\.0-\d+-\w+ → 0\.1\.0-\d+-\w+, model digits v1 → v2", out
+    )
+    assert "| model version | digits v1 | **digits v2** |" in out
+    # the nightly release moved and tagged, and the released state renders the new pins
+    assert "tagged release-" in out
+    assert 'MODEL_VERSION: "2"' in out
+    # the released image, run by digest, classifies the known digits correctly
+    predicted = re.search(r"predictions (\[[\d, ]+\]) \(expected (\[[\d, ]+\])\)", out)
+    assert predicted is not None
+    assert predicted.group(1) == predicted.group(2)
+    assert "Services stopped" in out
+    pids = [int(p) for p in re.findall(r"^    \w+: pid (\d+)$", out, flags=re.MULTILINE)]
+    assert len(pids) == 3
+    assert not any(pid_alive(pid) for pid in pids)
