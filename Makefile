@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 LW_DIR ?= .localworld
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-debian demo test lint fmt bench services-up services-down validate image clean
+.PHONY: help setup setup-debian demo test lint fmt bench services-up services-down validate image smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ services-up: setup ## start Azurite, the registry and git remotes; settings in .
 
 services-down: ## stop the services started by services-up (by PID)
 	@if [ -x $(BIN)/localworld ]; then $(BIN)/localworld down --dir $(LW_DIR); fi
+
+smoke: setup ## pull IMAGE_REF (by digest), run it with a freshly trained model, classify tests/data
+	@test -n "$(IMAGE_REF)" || { echo "usage: make smoke IMAGE_REF=<name>@sha256:<digest> [REVISION=<sha>]" >&2; exit 2; }
+	$(BIN)/python -m scripts.smoke --image "$(IMAGE_REF)" $(if $(REVISION),--revision "$(REVISION)")
 
 clean: services-down ## remove local state (venv and node_modules stay)
 	rm -rf $(LW_DIR) .pytest_cache .mypy_cache .ruff_cache build

@@ -298,8 +298,10 @@ def serve_released(demo: Demo) -> None:
         env=demo.env,
         workdir=demo.root / "serve",
     )
-    for line in answer:
+    for line in answer.lines:
         print(f"    {line}")
+    if not answer.correct:
+        raise DemoError("the released image misclassified the known digits")
 
 
 def status(demo: Demo) -> None:

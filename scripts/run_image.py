@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,23 @@ STORE_KEYS = ("AZURE_STORAGE_CONNECTION_STRING", "MODELSTORE_ACCOUNT_URL", "MODE
 
 class RunImageError(Exception):
     """A step of running the image failed."""
+
+
+@dataclass
+class Served:
+    """What the running image answered (`lines` narrate it)."""
+
+    lines: list[str] = field(default_factory=list)
+    version: dict[str, Any] = field(default_factory=dict)
+    predictions: list[int] = field(default_factory=list)
+    scored_top1: list[str] = field(default_factory=list)
+    expected: list[int] = field(default_factory=list)
+
+    @property
+    def correct(self) -> bool:
+        return self.predictions == self.expected and self.scored_top1 == [
+            str(label) for label in self.expected
+        ]
 
 
 def _buildah(cache: Path, *args: str, timeout: float = 300) -> str:
@@ -84,7 +102,7 @@ def predict_with_image(
     model_sha256: str,
     env: Mapping[str, str],
     workdir: Path,
-) -> list[str]:
+) -> Served:
     """Fetch the pinned model with the image's init command, serve it, classify test digits."""
     said: list[str] = []
     by_digest = by_digest_reference(image)
@@ -135,7 +153,8 @@ def predict_with_image(
                 start_new_session=True,
             )
         try:
-            said += _exercise(f"http://127.0.0.1:{port}", server, log_path)
+            served = _exercise(f"http://127.0.0.1:{port}", server, log_path)
+            served.lines[:0] = said
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=60)
@@ -143,10 +162,10 @@ def predict_with_image(
         subprocess.run(
             ["buildah", *storage_args(cache), "rm", container], capture_output=True, check=False
         )
-    return said
+    return served
 
 
-def _exercise(base: str, server: subprocess.Popen[bytes], log_path: Path) -> list[str]:
+def _exercise(base: str, server: subprocess.Popen[bytes], log_path: Path) -> Served:
     deadline = time.monotonic() + 90
     while True:
         if server.poll() is not None:
@@ -159,21 +178,27 @@ def _exercise(base: str, server: subprocess.Popen[bytes], log_path: Path) -> lis
         if time.monotonic() > deadline:
             raise RunImageError(f"service not ready after 90s: {log_path.read_text()[-2000:]}")
         time.sleep(0.2)
-    said = [f"gunicorn ready on {base}"]
+    served = Served()
+    said = served.lines
+    said.append(f"gunicorn ready on {base}")
     version = _http(f"{base}/version")[1]
+    served.version = version
     said.append(f"GET /version -> {json.dumps(version, sort_keys=True)}")
     expected = json.loads((DATA / "expected.json").read_text())
     names = sorted(expected)[:3]
     images = [base64.b64encode((DATA / n).read_bytes()).decode() for n in names]
     scored = _http(f"{base}/score", {"input": images})[1]
+    served.expected = [int(expected[n]["label"]) for n in names]
+    served.scored_top1 = [str(top3[0][0]) for top3 in scored["result"]]
     for name, top3 in zip(names, scored["result"], strict=True):
         said.append(f"POST /score {name} (labelled {expected[name]['label']}) -> top-3 {top3}")
     from sklearn.datasets import load_digits  # the bundled dataset the model was trained on
 
     rows = [load_digits().data[expected[n]["index"]].tolist() for n in names]
     predicted = _http(f"{base}/predict", {"instances": rows})[1]
+    served.predictions = [int(p) for p in predicted["predictions"]]
     said.append(
         f"POST /predict {len(rows)} rows -> predictions {predicted['predictions']} "
         f"(expected {[expected[n]['label'] for n in names]}), model {predicted.get('model')}"
     )
-    return said
+    return served
