@@ -1,5 +1,6 @@
 """GitHub's JSON shapes, built from plain data (no I/O): users, repositories, refs, commits,
-pull requests, comments, labels. Field sets follow the OpenAPI schemas the contract test checks.
+issues, pull requests, comments, labels. Field sets follow the OpenAPI schemas the contract test
+checks.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from localworld.github.git import CommitInfo, FileChange
-from localworld.github.state import Comment, Label, Pull, stable_id
+from localworld.github.state import Comment, Issue, Label, Pull, stable_id
 
 JSON = dict[str, Any]
 EPOCH = "2024-01-01T00:00:00Z"
@@ -321,13 +322,16 @@ def _simple_label(data: JSON, detail: bool) -> JSON:
     return data
 
 
-def issue_comment(api: str, full_name: str, number: int, c: Comment) -> JSON:
+def issue_comment(
+    api: str, full_name: str, number: int, c: Comment, *, on_pull: bool = True
+) -> JSON:
     r = f"{api}/repos/{full_name}"
+    page = "pull" if on_pull else "issues"
     return {
         "id": c.id,
         "node_id": f"IC_{c.id}",
         "url": f"{r}/issues/comments/{c.id}",
-        "html_url": f"{api}/{full_name}/pull/{number}#issuecomment-{c.id}",
+        "html_url": f"{api}/{full_name}/{page}/{number}#issuecomment-{c.id}",
         "body": c.body,
         "user": user(api, c.login),
         "created_at": c.created_at,
@@ -341,6 +345,59 @@ def issue_comment(api: str, full_name: str, number: int, c: Comment) -> JSON:
 def reactions(url: str) -> JSON:
     keys = ["+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket"]
     return {"url": url, "total_count": 0, **dict.fromkeys(keys, 0)}
+
+
+def issue(api: str, full_name: str, item: Issue | Pull, labels: list[Label]) -> JSON:
+    """An issue; a pull request seen through the issues API carries `pull_request` (and
+    `draft`), which is how GitHub's issue listing tells the two apart."""
+    r = f"{api}/repos/{full_name}"
+    url = f"{r}/issues/{item.number}"
+    is_pull = isinstance(item, Pull)
+    html = f"{api}/{full_name}/{'pull' if is_pull else 'issues'}/{item.number}"
+    data: JSON = {
+        "id": item.id,
+        "node_id": f"{'PR' if is_pull else 'I'}_{item.id}",
+        "url": url,
+        "repository_url": r,
+        "labels_url": f"{url}/labels{{/name}}",
+        "comments_url": f"{url}/comments",
+        "events_url": f"{url}/events",
+        "html_url": html,
+        "timeline_url": f"{url}/timeline",
+        "number": item.number,
+        "state": item.state,
+        "state_reason": None,
+        "title": item.title,
+        "body": item.body,
+        "user": user(api, item.login),
+        "labels": [label(api, full_name, lab) for lab in labels],
+        "assignee": None,
+        "assignees": [],
+        "milestone": None,
+        "locked": False,
+        "active_lock_reason": None,
+        "comments": len(item.comments),
+        "closed_at": item.closed_at,
+        "closed_by": None,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+        "author_association": "MEMBER",
+        "reactions": reactions(f"{url}/reactions"),
+    }
+    if isinstance(item, Pull):
+        pr_url = f"{r}/pulls/{item.number}"
+        data["draft"] = item.draft
+        data["pull_request"] = {
+            "url": pr_url,
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "merged_at": item.merged_at,
+        }
+    else:
+        data["state_reason"] = item.state_reason
+        data["closed_by"] = user(api, item.closed_by) if item.closed_by else None
+    return data
 
 
 def pull_ref(api: str, full_name: str, *, owner: str, ref: str, sha: str, default: str) -> JSON:

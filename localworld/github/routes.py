@@ -15,7 +15,7 @@ from flask import Flask, Response, current_app, g, request
 from localworld.github import payloads
 from localworld.github.app import APIError, ctx, json_response, validation_failed
 from localworld.github.git import ZERO_OID, BareRepo, CommitInfo, Person
-from localworld.github.state import Comment, Pull, RepoState, now_iso
+from localworld.github.state import Comment, Issue, Pull, RepoState, now_iso
 
 View = Callable[..., Response]
 _ROUTES: list[tuple[str, str, str, View]] = []
@@ -517,14 +517,197 @@ def _push_concurrent_commit(r: Repo, branch: str) -> None:
     r.git.update_ref(f"refs/heads/{branch}", new, old)
 
 
+# --- issues (a pull request is an issue too: same numbers, seen here with `pull_request`) -------
+
+ISSUE_DOC = "https://docs.github.com/rest/issues/issues"
+_CLOSED_REASONS = ("completed", "not_planned", "duplicate")
+
+
+def get_issue(repo: Repo, number: int) -> Issue | Pull:
+    """The issue or pull request `number` (GitHub's issue endpoints serve both)."""
+    item: Issue | Pull | None = repo.state.issues.get(number) or repo.state.pulls.get(number)
+    if item is None:
+        raise APIError(404, "Not Found", doc=f"{ISSUE_DOC}#get-an-issue")
+    return item
+
+
+def issue_json(r: Repo, item: Issue | Pull) -> dict[str, Any]:
+    if isinstance(item, Pull):
+        refresh(r, item)
+    labels = [r.state.labels[name.lower()] for name in item.labels]
+    return payloads.issue(api_base(), r.full_name, item, labels)
+
+
+def _refuse_unmodelled(data: dict[str, Any]) -> None:
+    """Nothing here has milestones or assignees: naming one is GitHub's 422, not a silent drop."""
+    if data.get("milestone") not in (None, ""):
+        raise validation_failed("Issue", "invalid", field="milestone")
+    named = [a for a in data.get("assignees") or [] if a] + [data.get("assignee") or ""]
+    if any(named):
+        raise validation_failed(
+            "Issue",
+            "invalid",
+            field="assignees",
+            message="localworld.github does not model assignees",
+        )
+
+
+def _title(data: dict[str, Any], *, required: bool) -> str | None:
+    title = data.get("title")
+    if title is None and not required:
+        return None
+    if isinstance(title, int) and not isinstance(title, bool):
+        title = str(title)
+    if not isinstance(title, str) or not title.strip():
+        raise validation_failed("Issue", "missing_field", field="title")
+    return title
+
+
+def _issue_text(data: dict[str, Any]) -> str | None:
+    text = data.get("body")
+    if text is not None and not isinstance(text, str):
+        raise validation_failed("Issue", "invalid", field="body")
+    return text
+
+
+@route("GET", "/repos/<owner>/<repo>/issues", "issues/list-for-repo")
+def list_issues(owner: str, repo: str) -> Response:
+    r = open_repo(owner, repo)
+    args = request.args
+    state = args.get("state", "open")
+    if state not in ("open", "closed", "all"):
+        raise validation_failed("Issue", "invalid", field="state")
+    with ctx(current_app).state.lock:
+        items: list[Issue | Pull] = [*r.state.issues.values(), *r.state.pulls.values()]
+    if state != "all":
+        items = [i for i in items if i.state == state]
+    if args.get("labels"):
+        wanted = {n.strip().lower() for n in args["labels"].split(",") if n.strip()}
+        items = [i for i in items if wanted <= {n.lower() for n in i.labels}]
+    if args.get("creator"):
+        items = [i for i in items if i.login.lower() == args["creator"].lower()]
+    if args.get("mentioned"):
+        at = f"@{args['mentioned'].lower()}"
+        items = [
+            i
+            for i in items
+            if at in (i.body or "").lower() or any(at in c.body.lower() for c in i.comments)
+        ]
+    if args.get("since"):
+        items = [i for i in items if i.updated_at >= args["since"]]
+    # Nobody is assigned, nothing has a milestone or a type: only "none" matches anything.
+    for unmodelled in ("assignee", "milestone", "type"):
+        if args.get(unmodelled) not in (None, "none"):
+            items = []
+    sort = args.get("sort", "created")
+
+    def key(i: Issue | Pull) -> tuple[object, int]:
+        if sort == "comments":
+            return (len(i.comments), i.number)
+        return (i.updated_at if sort == "updated" else i.created_at, i.number)
+
+    items.sort(key=key, reverse=args.get("direction", "desc") == "desc")
+    chunk, headers = page(items)
+    return json_response([issue_json(r, i) for i in chunk], 200, headers)
+
+
+@route("POST", "/repos/<owner>/<repo>/issues", "issues/create")
+def create_issue(owner: str, repo: str) -> Response:
+    r = open_repo(owner, repo)
+    data = body()
+    title = str(_title(data, required=True))
+    text = _issue_text(data)
+    _refuse_unmodelled(data)
+    names = _label_names({"labels": data.get("labels") or []})
+    state = ctx(current_app).state
+    with state.lock:
+        stamp = now_iso()
+        item = Issue(
+            number=r.state.next_number,
+            id=state.ids.next(),
+            title=title,
+            body=text,
+            login=g.login,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        for name in names:
+            canonical = r.state.label(name, state.ids).name
+            if canonical.lower() not in {n.lower() for n in item.labels}:
+                item.labels.append(canonical)
+        r.state.issues[item.number] = item
+        r.state.next_number += 1
+    out = issue_json(r, item)
+    return json_response(out, 201, {"Location": out["url"]})
+
+
+@route("GET", "/repos/<owner>/<repo>/issues/<int:issue_number>", "issues/get")
+def get_issue_view(owner: str, repo: str, issue_number: int) -> Response:
+    r = open_repo(owner, repo)
+    return json_response(issue_json(r, get_issue(r, issue_number)))
+
+
+@route("PATCH", "/repos/<owner>/<repo>/issues/<int:issue_number>", "issues/update")
+def update_issue(owner: str, repo: str, issue_number: int) -> Response:
+    r = open_repo(owner, repo)
+    data = body()
+    item = get_issue(r, issue_number)
+    title = _title(data, required=False)
+    text = _issue_text(data)
+    _refuse_unmodelled(data)
+    names = _label_names({"labels": data["labels"]}) if data.get("labels") is not None else None
+    new_state = data.get("state")
+    if new_state is not None and new_state not in ("open", "closed"):
+        raise validation_failed("Issue", "invalid", field="state")
+    reason = data.get("state_reason")
+    if reason is not None and reason not in (*_CLOSED_REASONS, "reopened"):
+        raise validation_failed("Issue", "invalid", field="state_reason")
+    state = ctx(current_app).state
+    with state.lock:
+        if new_state is not None and new_state != item.state:
+            _change_state(r, item, new_state, reason)
+        if title is not None:
+            item.title = title
+        if "body" in data:
+            item.body = text
+        if names is not None:
+            item.labels = []
+            for name in names:
+                canonical = r.state.label(name, state.ids).name
+                if canonical.lower() not in {n.lower() for n in item.labels}:
+                    item.labels.append(canonical)
+        item.updated_at = now_iso()
+    return json_response(issue_json(r, item))
+
+
+def _change_state(r: Repo, item: Issue | Pull, new_state: str, reason: str | None) -> None:
+    if isinstance(item, Pull):
+        if new_state == "open":
+            _reopen(r, item)
+        else:
+            refresh(r, item)
+            item.state, item.closed_at = "closed", now_iso()
+        return
+    if new_state == "open":
+        item.state, item.state_reason = "open", "reopened"
+        item.closed_at = item.closed_by = None
+        return
+    item.state, item.closed_at, item.closed_by = "closed", now_iso(), g.login
+    item.state_reason = reason if reason in _CLOSED_REASONS else "completed"
+
+
 # --- issue comments, labels, reviewers --------------------------------------------------------
 
 
 @route("GET", "/repos/<owner>/<repo>/issues/<int:issue_number>/comments", "issues/list-comments")
 def list_comments(owner: str, repo: str, issue_number: int) -> Response:
     r = open_repo(owner, repo)
-    pr = get_pull(r, issue_number)
-    items = [payloads.issue_comment(api_base(), r.full_name, pr.number, c) for c in pr.comments]
+    item = get_issue(r, issue_number)
+    on_pull = isinstance(item, Pull)
+    items = [
+        payloads.issue_comment(api_base(), r.full_name, item.number, c, on_pull=on_pull)
+        for c in item.comments
+    ]
     chunk, headers = page(items)
     return json_response(chunk, 200, headers)
 
@@ -532,7 +715,7 @@ def list_comments(owner: str, repo: str, issue_number: int) -> Response:
 @route("POST", "/repos/<owner>/<repo>/issues/<int:issue_number>/comments", "issues/create-comment")
 def create_comment(owner: str, repo: str, issue_number: int) -> Response:
     r = open_repo(owner, repo)
-    pr = get_pull(r, issue_number)
+    item = get_issue(r, issue_number)
     text = body().get("body")
     if not isinstance(text, str) or not text:
         raise validation_failed("IssueComment", "missing_field", field="body")
@@ -540,13 +723,16 @@ def create_comment(owner: str, repo: str, issue_number: int) -> Response:
     stamp = now_iso()
     comment = Comment(state.ids.next(), text, g.login, stamp, stamp)
     with state.lock:
-        pr.comments.append(comment)
-    data = payloads.issue_comment(api_base(), r.full_name, pr.number, comment)
+        item.comments.append(comment)
+        item.updated_at = stamp
+    data = payloads.issue_comment(
+        api_base(), r.full_name, item.number, comment, on_pull=isinstance(item, Pull)
+    )
     return json_response(data, 201, {"Location": data["url"]})
 
 
-def _labels_json(r: Repo, pr: Pull) -> list[dict[str, Any]]:
-    return [payloads.label(api_base(), r.full_name, r.state.labels[n.lower()]) for n in pr.labels]
+def _labels_json(r: Repo, item: Issue | Pull) -> list[dict[str, Any]]:
+    return [payloads.label(api_base(), r.full_name, r.state.labels[n.lower()]) for n in item.labels]
 
 
 def _label_names(data: object) -> list[str]:
@@ -572,7 +758,7 @@ def _labels_body() -> object:
 )
 def list_issue_labels(owner: str, repo: str, issue_number: int) -> Response:
     r = open_repo(owner, repo)
-    chunk, headers = page(_labels_json(r, get_pull(r, issue_number)))
+    chunk, headers = page(_labels_json(r, get_issue(r, issue_number)))
     return json_response(chunk, 200, headers)
 
 
@@ -588,7 +774,7 @@ def set_labels(owner: str, repo: str, issue_number: int) -> Response:
 
 def _set_labels(owner: str, repo: str, issue_number: int, *, replace: bool) -> Response:
     r = open_repo(owner, repo)
-    pr = get_pull(r, issue_number)
+    pr = get_issue(r, issue_number)
     names = _label_names(_labels_body())
     state = ctx(current_app).state
     with state.lock:
@@ -609,7 +795,7 @@ def _set_labels(owner: str, repo: str, issue_number: int, *, replace: bool) -> R
 )
 def remove_label(owner: str, repo: str, issue_number: int, name: str) -> Response:
     r = open_repo(owner, repo)
-    pr = get_pull(r, issue_number)
+    pr = get_issue(r, issue_number)
     with ctx(current_app).state.lock:
         kept = [n for n in pr.labels if n.lower() != name.lower()]
         if len(kept) == len(pr.labels):
@@ -627,7 +813,7 @@ def remove_label(owner: str, repo: str, issue_number: int, name: str) -> Respons
 )
 def remove_all_labels(owner: str, repo: str, issue_number: int) -> Response:
     r = open_repo(owner, repo)
-    pr = get_pull(r, issue_number)
+    pr = get_issue(r, issue_number)
     with ctx(current_app).state.lock:
         pr.labels = []
     return Response(status=204)

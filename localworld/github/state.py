@@ -1,4 +1,5 @@
-"""What the server keeps besides Git: tokens, users, pull requests, comments, labels, faults.
+"""What the server keeps besides Git: tokens, users, issues, pull requests, comments, labels,
+faults.
 
 Git data (branches, commits) is never copied here; it is read from the bare repositories on
 every request, so a `git push` by file path is visible at once. Everything here lives in memory
@@ -104,10 +105,30 @@ class Pull:
 
 
 @dataclass
+class Issue:
+    """A plain issue (not a PR). Issues and PRs share `RepoState.next_number`, as on GitHub."""
+
+    number: int
+    id: int
+    title: str
+    body: str | None
+    login: str
+    created_at: str
+    updated_at: str
+    state: str = "open"
+    state_reason: str | None = None
+    closed_at: str | None = None
+    closed_by: str | None = None
+    labels: list[str] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+
+
+@dataclass
 class RepoState:
     full_name: str
-    next_number: int = 1
+    next_number: int = 1  # one sequence for issues and pull requests
     pulls: dict[int, Pull] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)
     labels: dict[str, Label] = field(default_factory=dict)  # by lower-cased name
 
     def label(self, name: str, ids: IdCounter) -> Label:
