@@ -18,9 +18,9 @@ from bot.settings import Settings
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from modelstore import ModelStore
-from tests.bot.adapters.oci import push_image
 from tests.conftest import GITHUB_REVIEWERS, git
 from tests.modelstore.conftest import make_onnx
+from tests.oci import push_image
 
 PROJECT = Path(__file__).resolve().parents[2]
 SIGNATURE = "input:float32[?,64]"

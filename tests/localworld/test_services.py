@@ -17,8 +17,7 @@ from localworld.errors import ServiceStartError
 from localworld.process import ServiceProcess, free_port, pid_alive
 from localworld.services import Azurite, Registry
 from tests.conftest import git
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+from tests.oci import OCI_MANIFEST, push_blob
 
 
 def test_azurite_creates_container_and_refuses_second_create_only_upload(azurite: Azurite):
@@ -46,24 +45,6 @@ def test_azurite_creates_container_and_refuses_second_create_only_upload(azurite
     assert blob.download_blob().readall() == b'{"v": 3}'
 
 
-def _push_blob(base: str, repo: str, data: bytes) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    start = requests.post(f"{base}/v2/{repo}/blobs/uploads/", timeout=10)
-    assert start.status_code == 202, start.text
-    location = start.headers["Location"]
-    if location.startswith("/"):
-        location = base + location
-    sep = "&" if "?" in location else "?"
-    done = requests.put(
-        f"{location}{sep}digest={digest}",
-        data=data,
-        headers={"Content-Type": "application/octet-stream"},
-        timeout=10,
-    )
-    assert done.status_code == 201, done.text
-    return digest
-
-
 def test_registry_accepts_oci_image_and_reports_tags_and_digest(registry: Registry):
     base, repo = registry.url, "lw/tiny"
     config = json.dumps(
@@ -75,8 +56,8 @@ def test_registry_accepts_oci_image_and_reports_tags_and_digest(registry: Regist
         }
     ).encode()
     layer = b"not really a tarball, the registry does not care"
-    config_digest = _push_blob(base, repo, config)
-    layer_digest = _push_blob(base, repo, layer)
+    config_digest = push_blob(base, repo, config)
+    layer_digest = push_blob(base, repo, layer)
     manifest = json.dumps(
         {
             "schemaVersion": 2,

@@ -32,7 +32,7 @@ from bot.errors import (
 )
 from localworld.process import LOOPBACK, ServiceProcess, free_port, tcp_open
 from localworld.services import Registry, http_status, registry_binary, start_registry
-from tests.bot.adapters.oci import (
+from tests.oci import (
     OCI_INDEX,
     image_manifest,
     push_image,
