@@ -1,4 +1,4 @@
-"""Thin PyGithub adapter: the pull-request operations the runner needs, typed and retried.
+"""Thin PyGithub adapter: the pull-request and issue operations the bot needs, typed and retried.
 
 PyGithub's own `GithubRetry` (urllib3) honours `Retry-After`, `X-RateLimit-Reset` and secondary
 rate limits; we bound it (count and wait) and allow it on every method, because the runner makes
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from github import Auth, Github, GithubException, GithubRetry
+from github.Issue import Issue
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
@@ -40,6 +41,16 @@ class PullRequestInfo:
 
 
 @dataclass(frozen=True)
+class IssueInfo:
+    number: int
+    title: str
+    body: str
+    state: str
+    labels: tuple[str, ...]
+    url: str
+
+
+@dataclass(frozen=True)
 class CompareCommit:
     sha: str
     message: str
@@ -59,6 +70,17 @@ def _info(pr: PullRequest, *, listed_open: bool = False) -> PullRequestInfo:
         merged=False if listed_open else bool(pr.merged),
         labels=tuple(sorted(label.name for label in pr.labels)),
         url=pr.html_url,
+    )
+
+
+def _issue_info(issue: Issue) -> IssueInfo:
+    return IssueInfo(
+        number=issue.number,
+        title=issue.title,
+        body=issue.body or "",
+        state=issue.state,
+        labels=tuple(sorted(label.name for label in issue.labels)),
+        url=issue.html_url,
     )
 
 
@@ -102,6 +124,7 @@ class GitHubForge:
         self.repository = repository
         self._owner = repository.split("/", 1)[0]
         self._repo_obj: Repository | None = None
+        self._lazy_repo_obj: Repository | None = None
 
     @property
     def _repo(self) -> Repository:
@@ -109,6 +132,12 @@ class GitHubForge:
         if self._repo_obj is None:
             self._repo_obj = self._call("get repository", self._gh.get_repo, self.repository)
         return self._repo_obj
+
+    def _issue(self, number: int) -> Issue:
+        """Issue `number` without reading it first: the write that follows is the only call."""
+        if self._lazy_repo_obj is None:
+            self._lazy_repo_obj = self._gh.withLazy(True).get_repo(self.repository)
+        return self._lazy_repo_obj.get_issue(number)
 
     def _call(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
@@ -200,3 +229,42 @@ class GitHubForge:
     def compare(self, base: str, head: str) -> list[CompareCommit]:
         cmp = self._call(f"compare {base}...{head}", self._repo.compare, base, head)
         return [CompareCommit(c.sha, c.commit.message.splitlines()[0]) for c in cmp.commits]
+
+    # ------------------------------------------------------------------ issues
+
+    def find_open_issue(self, *, label: str, marker: str = "") -> IssueInfo | None:
+        """The oldest open issue (not PR) labelled `label` whose body holds `marker`, if any.
+
+        One paged listing filtered by label on the server; GitHub's listing includes pull
+        requests, which are skipped here."""
+
+        def find() -> IssueInfo | None:
+            issues = self._repo.get_issues(
+                state="open", labels=[label], sort="created", direction="asc"
+            )
+            for issue in issues:
+                if issue.pull_request is None and marker in (issue.body or ""):
+                    return _issue_info(issue)
+            return None
+
+        return self._call(f"list open issues labelled {label}", find)
+
+    def create_issue(self, title: str, body: str, labels: Sequence[str] = ()) -> IssueInfo:
+        issue: Issue = self._call(
+            "create issue", self._repo.create_issue, title=title, body=body, labels=list(labels)
+        )
+        return _issue_info(issue)
+
+    def update_issue(self, number: int, body: str) -> None:
+        issue = self._issue(number)
+        self._call(f"edit issue #{number}", issue.edit, body=body)
+
+    def comment_issue(self, number: int, body: str) -> None:
+        issue = self._issue(number)
+        self._call(f"comment on issue #{number}", issue.create_comment, body)
+
+    def close_issue(self, number: int, comment: str) -> None:
+        """Comment (the why), then close as completed."""
+        issue = self._issue(number)
+        self._call(f"comment on issue #{number}", issue.create_comment, comment)
+        self._call(f"close issue #{number}", issue.edit, state="closed", state_reason="completed")
