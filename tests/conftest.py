@@ -74,6 +74,19 @@ def git(cwd: Path, *args: str) -> str:
     return result.stdout
 
 
+def seed_remote(work: Path, remote: Path, files: dict[str, str], message: str = "seed") -> str:
+    """A new clone at `work` whose first commit (`files`) is pushed to `remote`'s main."""
+    work.mkdir(parents=True)
+    git(work, "init", "-q", "-b", "main")
+    for name, text in files.items():
+        (work / name).write_text(text)
+    git(work, "add", ".")
+    git(work, "commit", "-q", "-m", message)
+    git(work, "remote", "add", "origin", str(remote))
+    git(work, "push", "-q", "origin", "main")
+    return git(work, "rev-parse", "HEAD").strip()
+
+
 # --- local GitHub (owned by the GitHub team) ---------------------------------------------------
 
 GITHUB_TEST_TOKEN = "lw-test-token"  # a fake token of the local server

@@ -10,7 +10,7 @@ import pytest
 
 from bot.adapters.git import GitRepo
 from bot.release import ReleaseProblem, decide_release, next_release_tag, run_release
-from tests.conftest import git
+from tests.conftest import git, seed_remote
 
 TODAY = date(2026, 11, 25)
 
@@ -69,14 +69,7 @@ def test_first_release_creates_branch_and_tag():
 
 
 def _seeded(tmp_path: Path, bare: Path) -> GitRepo:
-    seed = tmp_path / "seed"
-    seed.mkdir()
-    git(seed, "init", "-q", "-b", "main")
-    (seed / "a.txt").write_text("1\n")
-    git(seed, "add", ".")
-    git(seed, "commit", "-q", "-m", "one")
-    git(seed, "remote", "add", "origin", str(bare))
-    git(seed, "push", "-q", "origin", "main")
+    seed_remote(tmp_path / "seed", bare, {"a.txt": "1\n"}, "one")
     return GitRepo.clone(str(bare), tmp_path / "bot")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from bot.adapters.github import ForgeError, GitHubForge
 from localworld.github import LocalGitHub
-from tests.conftest import GITHUB_REVIEWERS, git
+from tests.conftest import GITHUB_REVIEWERS, git, seed_remote
 
 
 @pytest.fixture
@@ -17,13 +17,7 @@ def repo_name(github: LocalGitHub, tmp_path: Path) -> str:
     name = f"team/gitops-{uuid.uuid4().hex[:8]}"
     remote = github.create_repo(name)
     work = tmp_path / "seed"
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main")
-    (work / "overlay.yaml").write_text("version: 1\n")
-    git(work, "add", ".")
-    git(work, "commit", "-q", "-m", "seed")
-    git(work, "remote", "add", "origin", str(remote))
-    git(work, "push", "-q", "origin", "main")
+    seed_remote(work, remote, {"overlay.yaml": "version: 1\n"})
     git(work, "checkout", "-q", "-b", "promote/dev")
     (work / "overlay.yaml").write_text("version: 2\n")
     git(work, "commit", "-q", "-am", "promote dev to 2")
