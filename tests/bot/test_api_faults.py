@@ -1,0 +1,90 @@
+"""Faults during a run: the remote moves under the bot, GitHub refuses a merge.
+
+The faults are real: another writer really pushes to the branch between the bot's read and its
+push (through a wrapper around the bot's own push step), and the local GitHub really moves the
+PR head during the merge (its `head_moved` fault).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot import api, runner
+from bot.adapters.git import GitRepo
+from localworld.github import LocalGitHub
+from localworld.services import Azurite, Registry
+from tests.bot.gitops_world import GitOpsWorld, literal
+from tests.conftest import git
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azurite) -> GitOpsWorld:
+    gw = GitOpsWorld(tmp_path, github, registry, azurite)
+    tag1 = gw.push_image(gw.init_repo())
+    gw.register_model(0.95)
+    gw.seed_repo(dev_automerge=False, tag=tag1, model_version=1)
+    gw.push_image(gw.app_commit("app: faster predict"))
+    gw.register_model(0.96)
+    return gw
+
+
+def test_push_rejected_because_the_branch_moved_is_retried_from_a_fresh_read(
+    world: GitOpsWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    api.run(world.settings(), now=NOW)  # PR open at model v2
+    world.register_model(0.97)  # the next run must rebuild the branch
+    rival = GitRepo.clone(str(world.remote), tmp_path / "rival")
+    original = runner.push_promotion
+    calls: list[str] = []
+    rival_sha: list[str] = []
+
+    def push_after_a_rival(repo, world_, promotion, new_text):  # type: ignore[no-untyped-def]
+        if not calls:  # the first attempt: another bot run pushes first
+            rival.fetch()
+            rival.checkout_fresh("promote/dev", "main")
+            (rival.path / "deploy/overlays/dev/kustomization.yaml").write_text(new_text)
+            sha = rival.commit(
+                [rival.path / "deploy/overlays/dev/kustomization.yaml"], "rival bot run"
+            )
+            rival.push_with_lease(sha, "promote/dev", rival.remote_sha("promote/dev"))
+            rival_sha.append(sha)
+        calls.append(promotion.env)
+        return original(repo, world_, promotion, new_text)
+
+    monkeypatch.setattr(runner, "push_promotion", push_after_a_rival)
+    report = api.run(world.settings(), now=NOW)
+    # our push was rejected (lease broken); the fresh read found the rival's identical branch,
+    # so the retry only brought the PR text up to date instead of pushing again
+    assert calls == ["dev"]
+    dev = next(o for o in report.outcomes if o.env == "dev")
+    assert dev.action == "update"
+    assert git(world.remote, "rev-parse", "promote/dev").strip() == rival_sha[0]
+    assert literal(world.overlay_on("promote/dev", "dev"), "MODEL_VERSION") == "3"
+    forge = api.connect(world.settings()).forge
+    assert list(forge.open_prs("main", "promote/")) == ["promote/dev"]
+
+
+def test_a_merge_refused_because_someone_moved_the_head_is_not_forced(world: GitOpsWorld):
+    world.pull()
+    policy = world.seed / "promotion.yaml"
+    policy.write_text(policy.read_text().replace("automerge: false", "automerge: true", 1))
+    git(world.seed, "commit", "-q", "-am", "dev automerges")
+    git(world.seed, "push", "-q", "origin", "main")
+    main_before = git(world.remote, "rev-parse", "main").strip()
+    # between the bot's push and its merge call, someone pushes to promote/dev
+    world.github.inject("head_moved", method="PUT", path="/merge$", times=1)
+    report = api.run(world.settings(), now=NOW)
+    dev = next(o for o in report.outcomes if o.env == "dev")
+    # 409 -> fresh read -> the branch has a commit by someone else: comment, do not overwrite
+    assert dev.action == "comment-human"
+    assert git(world.remote, "rev-parse", "main").strip() == main_before
+    head_author = git(world.remote, "log", "-1", "--format=%ae", "promote/dev").strip()
+    assert head_author != "promotion-bot@users.noreply.invalid"
+    forge = api.connect(world.settings()).forge
+    assert dev.pr_number is not None
+    assert "will not overwrite" in forge.comments(dev.pr_number)[-1]
