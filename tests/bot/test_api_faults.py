@@ -43,7 +43,7 @@ def test_push_rejected_because_the_branch_moved_is_retried_from_a_fresh_read(
     calls: list[str] = []
     rival_sha: list[str] = []
 
-    def push_after_a_rival(repo, world_, promotion, new_text):  # type: ignore[no-untyped-def]
+    def push_after_a_rival(repo, world_, promotion, new_text):
         if not calls:  # the first attempt: another bot run pushes first
             rival.fetch()
             rival.checkout_fresh("promote/dev", "main")
