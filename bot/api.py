@@ -7,6 +7,7 @@ Each function wires the adapters from `Settings` and hands plain data to the pur
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +24,17 @@ from bot.core.plan import Plan, plan
 from bot.deploy_check import validate_overlays
 from bot.errors import BotError, RegistryError
 from bot.lock import run_lock
-from bot.release import ReleaseDecision, ReleaseProblem, run_release
+from bot.release import (
+    ISSUE_LABEL,
+    ISSUE_MARKER,
+    ISSUE_TITLE,
+    ForgeReport,
+    IssueAction,
+    ReleaseDecision,
+    ReleaseProblem,
+    decide_issue,
+    run_release,
+)
 from bot.settings import Settings, SettingsError
 from modelstore import ModelStore, ModelStoreError
 
@@ -227,13 +238,76 @@ def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
 
 
 def release(settings: Settings, *, today: date) -> ReleaseDecision:
+    """Validate main and move `release`; then report on the forge (`decision.report`).
+
+    The report never changes the decision: GitHub being down leaves a blocked release blocked
+    and a release released, with `report.action == "failed"` saying why."""
     with _locked(settings, enabled=True):
         services = connect(settings)
-        return run_release(
+        decision = run_release(
             services.repo,
             checks=[_check_overlays, lambda repo: _check_artifacts(services, repo)],
             today=today,
         )
+        return dataclasses.replace(decision, report=report_release(settings, decision))
+
+
+# The report is best effort next to the release itself: fewer, shorter retries than a run's.
+REPORT_RETRIES = 2
+REPORT_MAX_RATE_LIMIT_WAIT = 10.0
+
+
+def report_release(settings: Settings, decision: ReleaseDecision) -> ForgeReport:
+    """Keep the one `release-blocked` issue in step with the decision (see `decide_issue`)."""
+    if not settings.github_token:
+        what = "the blocked release" if decision.action == "blocked" else "the release"
+        return ForgeReport("skipped", f"GITHUB_TOKEN is not set: {what} was not reported on GitHub")
+    secrets = settings.secrets()
+    clean = dataclasses.replace(
+        decision,
+        reason=runner.redact(decision.reason, secrets),
+        problems=tuple(
+            ReleaseProblem(runner.redact(p.where, secrets), runner.redact(p.message, secrets))
+            for p in decision.problems
+        ),
+    )
+    forge = GitHubForge(
+        settings.github_api_url,
+        settings.github_token,
+        settings.github_repository,
+        retries=REPORT_RETRIES,
+        max_rate_limit_wait=REPORT_MAX_RATE_LIMIT_WAIT,
+    )
+    try:
+        action = decide_issue(clean, forge.find_open_issue(label=ISSUE_LABEL, marker=ISSUE_MARKER))
+        return _apply_issue_action(forge, action)
+    except ForgeError as exc:
+        return ForgeReport(
+            "failed",
+            "could not post the report to GitHub (the release outcome above stands): "
+            + runner.redact(str(exc), secrets),
+        )
+
+
+def _apply_issue_action(forge: GitHubForge, action: IssueAction) -> ForgeReport:
+    where = f"issue #{action.number} {action.url}"
+    if action.kind == "create" and action.body is not None:
+        issue = forge.create_issue(ISSUE_TITLE, action.body, [ISSUE_LABEL])
+        url = issue.url
+        return ForgeReport(
+            "created", f"reported on GitHub: opened issue #{issue.number} {url}", url
+        )
+    if action.kind == "update" and action.number is not None and action.body is not None:
+        forge.update_issue(action.number, action.body)
+        return ForgeReport("updated", f"reported on GitHub: updated {where}", action.url)
+    if action.kind == "close" and action.number is not None and action.comment is not None:
+        forge.close_issue(action.number, action.comment)
+        return ForgeReport("closed", f"closed {where} on GitHub", action.url)
+    if action.number is not None:
+        return ForgeReport(
+            "unchanged", f"already reported on GitHub, nothing written: {where}", action.url
+        )
+    return ForgeReport("none", action.reason)
 
 
 def _check_overlays(repo: GitRepo) -> list[ReleaseProblem]:

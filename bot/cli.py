@@ -170,7 +170,10 @@ def status_command(as_json: bool, **kwargs: object) -> None:
 @cli.command("release")
 @with_settings
 def release_command(**kwargs: object) -> None:
-    """Validate merged main; fast-forward `release` and tag it (nightly)."""
+    """Validate merged main; fast-forward `release` and tag it (nightly).
+
+    A blocked release is reported as one `release-blocked` issue on GitHub (updated in place,
+    closed by the next release); exit 1 when blocked, whether or not the report got through."""
     settings = _settings(_overrides(kwargs))
     decision = api.release(settings, today=now_utc().date())
     click.echo(decision.reason)
@@ -178,6 +181,11 @@ def release_command(**kwargs: object) -> None:
         click.echo(f"  - {problem}")
     if decision.tag:
         click.echo(f"tagged {decision.tag}")
+    report = decision.report
+    if report is not None and report.action == "failed":
+        click.echo(f"warning: {report.message}", err=True)
+    elif report is not None and report.action != "none":
+        click.echo(report.message)
     if decision.action == "blocked":
         raise ReleaseBlockedError(f"release blocked: {len(decision.problems) or 1} problem(s)")
 

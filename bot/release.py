@@ -2,16 +2,23 @@
 
 The decision is pure (`decide_release`); `run_release` only sequences the adapters. A failed
 validation never moves `release`; a `main` already released writes nothing.
+
+A blocked release is reported as ONE open issue labelled `release-blocked`; `decide_issue`
+(pure) says whether to create it, rewrite its body (only when the set of problems changed: a
+hidden marker in the body carries their fingerprint, so a job failing every night writes
+nothing), close it once a release succeeds, or do nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 from bot.adapters.git import GitRepo
+from bot.adapters.github import IssueInfo
 
 RELEASE_BRANCH = "release"
 TAG_PREFIX = "release-"
@@ -29,11 +36,25 @@ class ReleaseProblem:
 
 
 @dataclass(frozen=True)
+class ForgeReport:
+    """What became of the release-blocked issue on the forge, in one line for the CLI.
+
+    action: "created" | "updated" | "unchanged" | "closed" | "none" (no issue, none needed) |
+    "skipped" (no GITHUB_TOKEN) | "failed" (GitHub refused or is down; the decision stands)."""
+
+    action: str
+    message: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class ReleaseDecision:
     action: str  # "noop" | "release" | "blocked"
     reason: str
     tag: str | None = None
     problems: tuple[ReleaseProblem, ...] = field(default=())
+    main_sha: str | None = None
+    report: ForgeReport | None = None  # set by `bot.api.release` after reporting
 
 
 def next_release_tag(existing: Iterable[str], today: date) -> str:
@@ -57,12 +78,15 @@ def decide_release(
     today: date,
 ) -> ReleaseDecision:
     if release_sha == main_sha:
-        return ReleaseDecision("noop", f"release is already at main ({main_sha[:12]})")
+        return ReleaseDecision(
+            "noop", f"release is already at main ({main_sha[:12]})", main_sha=main_sha
+        )
     if problems:
         return ReleaseDecision(
             "blocked",
             f"main ({main_sha[:12]}) failed {len(problems)} check(s); release not moved",
             problems=tuple(problems),
+            main_sha=main_sha,
         )
     if release_sha is not None and not main_descends_from_release:
         return ReleaseDecision(
@@ -70,10 +94,13 @@ def decide_release(
             f"release ({release_sha[:12]}) is not an ancestor of main ({main_sha[:12]}): "
             "someone rewrote a branch; fix by hand",
             problems=(ReleaseProblem(RELEASE_BRANCH, "would not be a fast-forward"),),
+            main_sha=main_sha,
         )
     tag = next_release_tag(existing_tags, today)
     moved = f"from {release_sha[:12]}" if release_sha else "(new branch)"
-    return ReleaseDecision("release", f"fast-forward release {moved} to {main_sha[:12]}", tag=tag)
+    return ReleaseDecision(
+        "release", f"fast-forward release {moved} to {main_sha[:12]}", tag=tag, main_sha=main_sha
+    )
 
 
 Check = Callable[[GitRepo], list[ReleaseProblem]]
@@ -109,3 +136,125 @@ def run_release(repo: GitRepo, checks: Sequence[Check], today: date) -> ReleaseD
         repo.fast_forward(main_sha, RELEASE_BRANCH, expected=release_sha)
         repo.push_tag(decision.tag, main_sha, f"Nightly release of main at {main_sha[:12]}")
     return decision
+
+
+# --------------------------------------------------------------------------- the forge issue
+
+ISSUE_LABEL = "release-blocked"
+ISSUE_TITLE = "Nightly release blocked"
+ISSUE_MARKER = "<!-- promotion-bot:release-blocked"
+_FINGERPRINT_RE = re.compile(re.escape(ISSUE_MARKER) + r" problems=([0-9a-f]{16}) -->")
+MAX_LISTED_PROBLEMS = 100  # an issue body holds at most 65,536 characters
+
+
+@dataclass(frozen=True)
+class IssueAction:
+    kind: str  # "create" | "update" | "close" | "none"
+    reason: str
+    number: int | None = None
+    url: str | None = None
+    body: str | None = None  # create, update
+    comment: str | None = None  # close
+
+
+def blocking_problems(decision: ReleaseDecision) -> tuple[ReleaseProblem, ...]:
+    """The problems to report; a block without listed problems reports its reason."""
+    return decision.problems or (ReleaseProblem("main", decision.reason),)
+
+
+def problems_fingerprint(problems: Iterable[ReleaseProblem]) -> str:
+    """The same set of problems, in any order, gives the same 16 hex digits."""
+    lines = sorted(f"{p.where}\0{p.message}" for p in problems)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def read_fingerprint(body: str) -> str | None:
+    match = _FINGERPRINT_RE.search(body)
+    return match.group(1) if match else None
+
+
+def _code(text: str) -> str:
+    """`text` as inline code, fenced with more backticks than it contains in a row."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def render_issue_body(decision: ReleaseDecision) -> str:
+    """The issue text: what failed (file/field), at which `main`, and how to fix and re-run."""
+    problems = blocking_problems(decision)
+    main = _code(decision.main_sha) if decision.main_sha else "`main` (not found on origin)"
+    listed = [f"- {_code(p.where)}: {_one_line(p.message)}" for p in problems]
+    if len(listed) > MAX_LISTED_PROBLEMS:
+        more = len(listed) - MAX_LISTED_PROBLEMS
+        listed = [*listed[:MAX_LISTED_PROBLEMS], f"- … and {more} more (`promotion-bot release`)"]
+    return "\n".join(
+        [
+            f"{ISSUE_MARKER} problems={problems_fingerprint(problems)} -->",
+            f"The nightly `promotion-bot release` did **not** move `release`: "
+            f"{_one_line(decision.reason)}.",
+            "",
+            f"Checked: `main` at {main}.",
+            "",
+            f"## What failed ({len(problems)})",
+            "",
+            *listed,
+            "",
+            "## How to fix",
+            "",
+            "1. Fix each item on `main` through a pull request: correct the named file and field, "
+            "or push the missing image / register the missing model version so that the pin "
+            "resolves to exactly what is written.",
+            "2. Re-run `promotion-bot release` (the nightly job runs it too). When a release "
+            "succeeds, the bot closes this issue with a comment naming the release tag.",
+            "",
+            "_This issue is kept up to date in place: the bot edits it only when the list of "
+            "problems changes, and opens no other while it is open._",
+            "",
+        ]
+    )
+
+
+def decide_issue(decision: ReleaseDecision, open_issue: IssueInfo | None) -> IssueAction:
+    """Create, update, close or leave the one release-blocked issue (pure)."""
+    if decision.action == "blocked":
+        body = render_issue_body(decision)
+        if open_issue is None:
+            return IssueAction("create", "release blocked: opening an issue", body=body)
+        wanted = problems_fingerprint(blocking_problems(decision))
+        if read_fingerprint(open_issue.body) == wanted:
+            return IssueAction(
+                "none",
+                f"issue #{open_issue.number} already lists these problems",
+                number=open_issue.number,
+                url=open_issue.url,
+            )
+        return IssueAction(
+            "update",
+            f"the problems changed: rewriting issue #{open_issue.number}",
+            number=open_issue.number,
+            url=open_issue.url,
+            body=body,
+        )
+    if open_issue is None:
+        return IssueAction("none", "no release-blocked issue is open")
+    sha = _code(decision.main_sha[:12]) if decision.main_sha else "`main`"
+    if decision.action == "release":
+        comment = (
+            f"Released: `main` at {sha} passed every check; `release` fast-forwarded to it and "
+            f"tagged {_code(decision.tag or '?')}. Closing."
+        )
+    else:
+        comment = f"`release` is already at `main` ({sha}): nothing is blocked any more. Closing."
+    return IssueAction(
+        "close",
+        f"release is unblocked: closing issue #{open_issue.number}",
+        number=open_issue.number,
+        url=open_issue.url,
+        comment=comment,
+    )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+import requests
 from github import Auth, Github, GithubException, GithubRetry
 from github.Issue import Issue
 from github.PullRequest import PullRequest
@@ -144,6 +145,10 @@ class GitHubForge:
             return fn(*args, **kwargs)
         except GithubException as exc:
             raise ForgeError(f"{what} on {self.repository} failed: {_describe(exc)}") from exc
+        except requests.RequestException as exc:  # unreachable after the bounded retries
+            raise ForgeError(
+                f"{what} on {self.repository} failed: GitHub unreachable ({type(exc).__name__})"
+            ) from exc
 
     def find_open_pr(self, head_branch: str, base: str) -> PullRequestInfo | None:
         def find() -> PullRequestInfo | None:

@@ -9,7 +9,21 @@ from typing import Any
 import pytest
 
 from bot.adapters.git import GitRepo
-from bot.release import ReleaseProblem, decide_release, next_release_tag, run_release
+from bot.adapters.github import IssueInfo
+from bot.release import (
+    ISSUE_LABEL,
+    ISSUE_MARKER,
+    ISSUE_TITLE,
+    MAX_LISTED_PROBLEMS,
+    ReleaseDecision,
+    ReleaseProblem,
+    decide_issue,
+    decide_release,
+    next_release_tag,
+    read_fingerprint,
+    render_issue_body,
+    run_release,
+)
 from tests.conftest import git, seed_remote
 
 TODAY = date(2026, 11, 25)
@@ -30,7 +44,7 @@ def test_next_release_tag_picks_the_next_free_suffix(existing, expected):
     assert next_release_tag(existing, TODAY) == expected
 
 
-def _decide(**kw):
+def _decide(**kw: Any) -> ReleaseDecision:
     base: dict[str, Any] = {
         "main_sha": "b" * 40,
         "release_sha": "a" * 40,
@@ -107,3 +121,90 @@ def test_run_release_with_failing_check_does_not_move_release(tmp_path: Path, ba
     second = run_release(repo, checks=[], today=TODAY)
     assert second.action == "release"
     assert second.tag == "release-20261125-2"
+
+
+# --------------------------------------------------------------------------- the forge issue
+
+PROD = "deploy/overlays/prod/kustomization.yaml"
+MAIN = "c" * 40
+
+
+def _blocked(*problems: ReleaseProblem) -> ReleaseDecision:
+    return _decide(main_sha=MAIN, problems=list(problems))
+
+
+def _open(body: str, number: int = 7) -> IssueInfo:
+    return IssueInfo(number, ISSUE_TITLE, body, "open", (ISSUE_LABEL,), f"http://gh/i/{number}")
+
+
+def test_a_first_block_opens_an_issue_listing_file_field_sha_and_how_to_rerun():
+    decision = _blocked(
+        ReleaseProblem(PROD, "image modelops-app@sha256:eee…: manifest not found"),
+        ReleaseProblem("deploy/overlays/dev/kustomization.yaml", "images[0].digest: malformed"),
+    )
+    action = decide_issue(decision, None)
+    assert action.kind == "create"
+    assert action.body is not None
+    assert action.body.startswith(ISSUE_MARKER)
+    assert f"- `{PROD}`: image modelops-app@sha256:eee…: manifest not found" in action.body
+    assert "`deploy/overlays/dev/kustomization.yaml`: images[0].digest: malformed" in action.body
+    assert MAIN in action.body
+    assert "## What failed (2)" in action.body
+    assert "Re-run `promotion-bot release`" in action.body
+
+
+def test_the_same_problems_in_any_order_need_no_write():
+    a, b = ReleaseProblem(PROD, "x"), ReleaseProblem("dev", "y")
+    existing = _open(render_issue_body(_blocked(a, b)))
+    action = decide_issue(_blocked(b, a), existing)
+    assert (action.kind, action.number) == ("none", 7)
+
+
+def test_changed_problems_rewrite_the_open_issue():
+    existing = _open(render_issue_body(_blocked(ReleaseProblem(PROD, "x"))))
+    action = decide_issue(_blocked(ReleaseProblem(PROD, "y")), existing)
+    assert (action.kind, action.number) == ("update", 7)
+    assert action.body is not None
+    assert "`: y" in action.body
+
+
+def test_an_issue_body_edited_by_hand_is_rewritten():
+    action = decide_issue(_blocked(ReleaseProblem(PROD, "x")), _open(f"{ISSUE_MARKER} -->\nhi"))
+    assert action.kind == "update"
+
+
+def test_a_block_without_listed_problems_reports_its_reason():
+    decision = ReleaseDecision("blocked", "origin has no main branch")
+    action = decide_issue(decision, None)
+    assert action.body is not None
+    assert "- `main`: origin has no main branch" in action.body
+    assert "not found on origin" in action.body
+
+
+def test_a_release_closes_the_open_issue_naming_the_tag():
+    decision = _decide(main_sha=MAIN)
+    action = decide_issue(decision, _open("anything"))
+    assert (action.kind, action.number) == ("close", 7)
+    assert action.comment is not None
+    assert "`release-20261125`" in action.comment
+
+
+def test_release_already_at_main_closes_a_leftover_issue_and_otherwise_does_nothing():
+    noop = _decide(release_sha=MAIN, main_sha=MAIN)
+    assert decide_issue(noop, _open("x")).kind == "close"
+    assert decide_issue(noop, None).kind == "none"
+    assert decide_issue(_decide(main_sha=MAIN), None).kind == "none"
+
+
+def test_a_huge_problem_list_is_cut_but_fingerprinted_whole():
+    many = [ReleaseProblem(f"overlay-{i}", "broken") for i in range(MAX_LISTED_PROBLEMS + 5)]
+    body = render_issue_body(_blocked(*many))
+    assert "… and 5 more" in body
+    assert "overlay-104" not in body
+    fewer = render_issue_body(_blocked(*many[:-1]))
+    assert read_fingerprint(body) != read_fingerprint(fewer)
+
+
+def test_backticks_in_a_file_name_do_not_break_the_markdown():
+    body = render_issue_body(_blocked(ReleaseProblem("a`b", "line one\nline two")))
+    assert "- ``a`b``: line one line two" in body
