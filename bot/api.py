@@ -18,7 +18,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from bot import runner
 from bot.adapters.git import GitRepo, PushRejectedError
-from bot.adapters.github import ForgeError, GitHubForge, PullRequestInfo
+from bot.adapters.github import ForgeConflictError, ForgeError, GitHubForge, PullRequestInfo
 from bot.adapters.registry import RegistryClient
 from bot.core.plan import Plan, plan
 from bot.deploy_check import validate_overlays
@@ -126,11 +126,9 @@ def run(settings: Settings, *, now: datetime, dry_run: bool = False) -> runner.R
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return _run_once(services, now=now, dry_run=dry_run)
-            except PushRejectedError:
+            except (PushRejectedError, ForgeConflictError):
+                # someone moved a branch or a PR head under us: start again from a fresh read
                 if attempt == MAX_ATTEMPTS:
-                    raise
-            except ForgeError as exc:
-                if "409" not in str(exc) or attempt == MAX_ATTEMPTS:
                     raise
             time.sleep(0.5 * 2**attempt)
             services.repo.fetch()

@@ -27,6 +27,10 @@ class ForgeError(BotError):
     """The forge (GitHub) refused or failed a request."""
 
 
+class ForgeConflictError(ForgeError):
+    """409: the request raced another writer (e.g. the PR head moved before the merge)."""
+
+
 @dataclass(frozen=True)
 class PullRequestInfo:
     number: int
@@ -144,7 +148,8 @@ class GitHubForge:
         try:
             return fn(*args, **kwargs)
         except GithubException as exc:
-            raise ForgeError(f"{what} on {self.repository} failed: {_describe(exc)}") from exc
+            kind = ForgeConflictError if exc.status == 409 else ForgeError
+            raise kind(f"{what} on {self.repository} failed: {_describe(exc)}") from exc
         except requests.RequestException as exc:  # unreachable after the bounded retries
             raise ForgeError(
                 f"{what} on {self.repository} failed: GitHub unreachable ({type(exc).__name__})"
