@@ -7,7 +7,9 @@ concurrent writer (a human, or another bot run) is never overwritten silently.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import re
+import subprocess
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +27,11 @@ class GitError(BotError):
 class PushRejectedError(GitError):
     """The remote moved since we looked (lease broken, or a non-fast-forward)."""
 
+
+# Commands whose stdout is file content: kept exact. Others lose one final newline, as before.
+_EXACT_OUTPUT = frozenset({"show"})
+# A commit's first field in `last_changes`' log format: \x01 and a SHA-1 or SHA-256.
+_COMMIT_START = re.compile(r"\x01(?:[0-9a-f]{40}|[0-9a-f]{64})")
 
 BOT_NAME = "promotion-bot"
 BOT_EMAIL = "promotion-bot@users.noreply.invalid"
@@ -66,10 +73,22 @@ class GitRepo:
         return cls(dest)
 
     def _git(self, *args: str) -> str:
+        """Run git; stdout as text minus one final newline, except for `show` (exact content)."""
         try:
-            return str(self.repo.git.execute(["git", *args]))
+            out = self.repo.git.execute(["git", *args], strip_newline_in_stdout=False)
         except git.GitCommandError as exc:
             raise GitError(f"git {' '.join(args)}: {_stderr(exc)}") from exc
+        return str(out).removesuffix("\n") if args[0] not in _EXACT_OUTPUT else str(out)
+
+    def _git_stdin(self, args: Sequence[str], stdin: bytes) -> bytes:
+        """Run git feeding `stdin`; stdout as bytes (for `--batch` and `--stdin` commands)."""
+        done = subprocess.run(
+            ["git", *args], cwd=self.path, input=stdin, capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            detail = " ".join(done.stderr.decode("utf-8", "replace").split())
+            raise GitError(f"git {' '.join(args)}: {detail or f'exit {done.returncode}'}")
+        return done.stdout
 
     def fetch(self) -> None:
         self._git("fetch", "--prune", "--quiet", "origin")
@@ -157,6 +176,53 @@ class GitRepo:
         sha, ts, subject = out.split("\x00", 2)
         return CommitInfo(sha, datetime.fromtimestamp(int(ts), tz=UTC), subject)
 
+    def last_changes(self, ref: str, paths: Iterable[str]) -> dict[str, CommitInfo | None]:
+        """`last_change` of many paths from one `git log` walk: the first commit listing each.
+
+        The paths go through stdin (`--stdin`), so any number fits, and are matched literally;
+        names come back NUL-separated (`-z`), so spaces and non-ASCII need no unquoting. `-c`
+        lists a merge for the paths it changed against every parent, as `git log -1 -- path`
+        shows such a merge. On linear history this is exactly `last_change` per path. With
+        merges, git simplifies history for all the paths at once, so a path can differ from
+        `last_change` when a merge dropped one side's change to it, or both sides made it.
+        """
+        wanted = list(dict.fromkeys(paths))
+        found: dict[str, CommitInfo | None] = dict.fromkeys(wanted)
+        batch = [p for p in wanted if p and "\n" not in p]
+        for path in set(wanted) - set(batch):  # stdin is line-based: ask git one by one
+            found[path] = self.last_change(path, ref)
+        if not batch:
+            return found
+        stdin = "".join(f"{line}\n" for line in (ref, "--", *batch)).encode()
+        out = self._git_stdin(
+            [
+                "--literal-pathspecs",
+                "log",
+                "-c",
+                "-z",
+                "--name-only",
+                "--format=%x01%H%x00%ct%x00%s",
+                "--stdin",
+            ],
+            stdin,
+        )
+        missing = set(batch)
+        tokens = iter(out.decode("utf-8", "surrogateescape").split("\x00"))
+        commit: CommitInfo | None = None
+        for token in tokens:
+            if _COMMIT_START.fullmatch(token):
+                ts, subject = next(tokens), next(tokens)
+                when = datetime.fromtimestamp(int(ts), tz=UTC)
+                commit = CommitInfo(token[1:], when, subject)
+                continue
+            name = token.removeprefix("\n")
+            if name in missing and commit is not None:
+                found[name] = commit
+                missing.discard(name)
+                if not missing:
+                    break
+        return found
+
     def parent_sha(self, sha: str) -> str | None:
         try:
             return self._git("rev-parse", "--verify", "--quiet", f"{sha}^")
@@ -169,7 +235,43 @@ class GitRepo:
         return [line for line in out.splitlines() if line]
 
     def show(self, ref: str, path: str) -> str:
+        """The file's text at `ref`, byte for byte (CRLF and a missing final newline kept)."""
         return self._git("show", f"{ref}:{path}")
+
+    def show_many(self, ref: str, paths: Iterable[str]) -> dict[str, str | None]:
+        """The text of many files at `ref` from one `git cat-file --batch` (None: no such file).
+
+        Exact like `show`: each blob is read by its announced size, never split on newlines.
+        """
+        wanted = list(dict.fromkeys(paths))
+        found: dict[str, str | None] = dict.fromkeys(wanted)
+        batch = [p for p in wanted if "\n" not in p]
+        for path in set(wanted) - set(batch):  # stdin is line-based: ask git one by one
+            try:
+                found[path] = self.show(ref, path)
+            except GitError:
+                found[path] = None
+        if not batch:
+            return found
+        out = self._git_stdin(
+            ["cat-file", "--batch"], "".join(f"{ref}:{p}\n" for p in batch).encode()
+        )
+        pos = 0
+        for path in batch:
+            eol = out.index(b"\n", pos)
+            header = out[pos:eol].decode("utf-8", "surrogateescape")
+            pos = eol + 1
+            if header.endswith((" missing", " ambiguous")):
+                continue
+            sha, kind, size = header.rsplit(" ", 2)
+            end = pos + int(size)
+            if out[end : end + 1] != b"\n" or len(sha) not in (40, 64):
+                raise GitError(f"git cat-file --batch: unexpected output for {ref}:{path}")
+            data, pos = out[pos:end], end + 1
+            if kind != "blob":
+                raise GitError(f"{ref}:{path} is a {kind}, not a file")
+            found[path] = data.decode("utf-8", "surrogateescape")  # as GitPython decodes `show`
+        return found
 
     def commits_between(self, old: str, new: str, limit: int = 50) -> list[CommitInfo]:
         out = self._git("log", f"--max-count={limit}", "--format=%H%x00%ct%x00%s", f"{old}..{new}")

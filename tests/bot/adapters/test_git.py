@@ -93,3 +93,181 @@ def test_not_a_repository_is_a_clear_error(tmp_path: Path):
         GitRepo(tmp_path)
     with pytest.raises(GitError, match="cannot clone"):
         GitRepo.clone(str(tmp_path / "nope.git"), tmp_path / "dest")
+
+
+# --------------------------------------------------------------------------- batch reads
+
+
+MAIN = "refs/remotes/origin/main"
+
+FILES = {
+    "crlf.yaml": b"a: 1\r\nb: 2\r\n",
+    "no-final-newline.yaml": b"a: 1\nb: 2",
+    "crlf-no-final-newline.yaml": b"a: 1\r\nb: 2",
+    "blank-lines-at-end.yaml": b"a: 1\n\n\n",
+    "empty.yaml": b"",
+    "dir with spaces/kustomization file.yaml": b"name: spaced\n",
+    "deploy/overlays/\u00fcber/kustomization.yaml": "name: \u00fcber\n".encode(),
+    "newline\nin-name.yaml": b"odd: true\n",
+}
+
+
+def _commit(work: Path, files: dict[str, bytes], message: str, when: int, monkeypatch) -> str:
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{when} +0000")
+    for name, data in files.items():
+        path = work / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    git(work, "add", "--", *files)
+    git(work, "commit", "-q", "-m", message)
+    return git(work, "rev-parse", "HEAD").strip()
+
+
+def _clone_of(work: Path, tmp_path: Path) -> GitRepo:
+    bare = tmp_path / "history.git"
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    return _clone(bare, tmp_path / "clone")
+
+
+def test_show_many_returns_each_file_byte_for_byte_and_none_when_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    _commit(work, FILES, "files", 1_700_000_000, monkeypatch)
+    repo = _clone_of(work, tmp_path)
+    paths = [*FILES, "missing.yaml", "dir with spaces/missing.yaml", "newline\nmissing.yaml"]
+
+    texts = repo.show_many(MAIN, paths)
+
+    assert list(texts) == paths
+    for name, data in FILES.items():
+        assert texts[name] is not None
+        assert texts[name] == data.decode()
+        assert texts[name] == repo.show(MAIN, name)
+    assert texts["missing.yaml"] is None
+    assert texts["dir with spaces/missing.yaml"] is None
+    assert texts["newline\nmissing.yaml"] is None
+    assert repo.show_many(MAIN, []) == {}
+
+
+def test_show_many_refuses_a_directory(tmp_path: Path, origin: Path):
+    repo = _clone(origin, tmp_path / "work")
+    repo.checkout_fresh("main", "main")
+    (repo.path / "deploy").mkdir()
+    (repo.path / "deploy" / "x.yaml").write_text("x: 1\n")
+    sha = repo.commit([repo.path / "deploy" / "x.yaml"], "add a directory")
+    with pytest.raises(GitError, match="deploy is a tree, not a file"):
+        repo.show_many(sha, ["overlay.yaml", "deploy"])
+
+
+def _history(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linear commits touching different files, at distinct committer dates."""
+    git(work, "init", "-q", "-b", "main")
+    when = 1_700_000_000
+    _commit(work, FILES, "all files", when, monkeypatch)
+    _commit(
+        work, {"crlf.yaml": b"a: 2\r\n", "other.txt": b"x\n"}, "crlf: a 2", when + 10, monkeypatch
+    )
+    _commit(work, {"other.txt": b"y\n"}, "only other", when + 20, monkeypatch)
+    changed = {"dir with spaces/kustomization file.yaml": b"name: spaced 2\n"}
+    _commit(work, changed, "spaced: 2", when + 30, monkeypatch)
+    _commit(work, {"no-final-newline.yaml": b"a: 9"}, "no newline: 9", when + 40, monkeypatch)
+    git(work, "rm", "-q", "empty.yaml")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{when + 50} +0000")
+    git(work, "commit", "-q", "-m", "remove empty.yaml")
+    _commit(work, {"other.txt": b"z\n"}, "only other again", when + 60, monkeypatch)
+
+
+def test_last_changes_equals_last_change_of_each_path_on_linear_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    _history(work, monkeypatch)
+    repo = _clone_of(work, tmp_path)
+    paths = [*FILES, "other.txt", "missing.yaml", "newline\nmissing.yaml"]
+
+    found = repo.last_changes(MAIN, paths)
+
+    assert list(found) == paths
+    assert found == {path: repo.last_change(path, MAIN) for path in paths}
+    subjects = {path: info.subject if info else None for path, info in found.items()}
+    assert subjects == {
+        "crlf.yaml": "crlf: a 2",
+        "no-final-newline.yaml": "no newline: 9",
+        "crlf-no-final-newline.yaml": "all files",
+        "blank-lines-at-end.yaml": "all files",
+        "empty.yaml": "remove empty.yaml",
+        "dir with spaces/kustomization file.yaml": "spaced: 2",
+        "deploy/overlays/\u00fcber/kustomization.yaml": "all files",
+        "newline\nin-name.yaml": "all files",
+        "other.txt": "only other again",
+        "missing.yaml": None,
+        "newline\nmissing.yaml": None,
+    }
+    assert found["crlf.yaml"] is not None
+    assert found["crlf.yaml"].when.timestamp() == 1_700_000_010
+    older = git(work, "rev-parse", "HEAD~3").strip()
+    assert repo.last_changes(older, paths) == {p: repo.last_change(p, older) for p in paths}
+    assert repo.last_changes(MAIN, []) == {}
+
+
+def test_last_changes_equals_last_change_across_merged_branches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """PR branches merged with merge commits while main moved, and a merge that edits a file."""
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    when = 1_700_000_000
+    base = {"p.yaml": b"p: 1\n", "q.yaml": b"q: 1\n", "r.yaml": b"r: 1\n", "s.yaml": b"s: 1\n"}
+    _commit(work, base, "base", when, monkeypatch)
+    git(work, "checkout", "-q", "-b", "pr-p")
+    _commit(work, {"p.yaml": b"p: 2\n"}, "pr: p 2", when + 10, monkeypatch)
+    git(work, "checkout", "-q", "main")
+    _commit(work, {"q.yaml": b"q: 2\n"}, "main: q 2", when + 20, monkeypatch)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{when + 30} +0000")
+    git(work, "merge", "-q", "--no-ff", "-m", "merge pr-p", "pr-p")
+    git(work, "checkout", "-q", "-b", "pr-r")
+    _commit(work, {"r.yaml": b"r: 2\n"}, "pr: r 2", when + 40, monkeypatch)
+    git(work, "checkout", "-q", "main")
+    _commit(work, {"q.yaml": b"q: 3\n"}, "main: q 3", when + 50, monkeypatch)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{when + 60} +0000")
+    git(work, "merge", "-q", "--no-ff", "--no-commit", "pr-r")
+    (work / "s.yaml").write_bytes(b"s: resolved in the merge\n")
+    git(work, "add", "s.yaml")
+    git(work, "commit", "-q", "-m", "merge pr-r, editing s")
+    repo = _clone_of(work, tmp_path)
+    paths = [*base, "missing.yaml"]
+
+    found = repo.last_changes(MAIN, paths)
+
+    assert found == {path: repo.last_change(path, MAIN) for path in paths}
+    subjects = {path: info.subject if info else None for path, info in found.items()}
+    assert subjects == {
+        "p.yaml": "pr: p 2",
+        "q.yaml": "main: q 3",
+        "r.yaml": "pr: r 2",
+        "s.yaml": "merge pr-r, editing s",
+        "missing.yaml": None,
+    }
+
+
+def test_batch_reads_take_thousands_of_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Thousands of long paths in one process each (through stdin: no command-line limit)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    prefix = "deploy/overlays/" + "long-environment-name-" * 4
+    files = {f"{prefix}{i:05d}/kustomization.yaml": f"n: {i}\n".encode() for i in range(1500)}
+    sha = _commit(work, files, "1500 overlays", 1_700_000_000, monkeypatch)
+    repo = _clone_of(work, tmp_path)
+
+    texts = repo.show_many(MAIN, files)
+    changes = repo.last_changes(MAIN, files)
+
+    assert texts == {name: data.decode() for name, data in files.items()}
+    assert {info.sha if info else None for info in changes.values()} == {sha}
+    assert len(changes) == 1500
