@@ -22,7 +22,7 @@ from bot.adapters.registry import RegistryClient
 from bot.core.model import Candidates, EnvState, ImageCandidate, State
 from bot.core.plan import EnvPlan, Plan, Promotion, plan, tags_to_inspect
 from bot.errors import BotError
-from bot.kustomize import edit_text, promotion_edits, read_pins_text
+from bot.kustomize import OverlayPins, edit_text, promotion_edits, read_pins_text
 from bot.policy import PromotionPolicy, parse_policy
 from modelstore import ModelStore
 
@@ -64,21 +64,28 @@ def read_policy(
 
 
 def read_state(repo: GitRepo, ref: str, policy: PromotionPolicy) -> tuple[State, dict[str, str]]:
-    """Pins of every overlay at `ref`; `changed_at` is the last commit touching the overlay."""
-    envs: dict[str, EnvState] = {}
+    """Pins of every overlay at `ref`; `changed_at` is the last commit touching the overlay.
+
+    Two git processes whatever the number of overlays: one reads every file, one walks history.
+    """
+    overlays = [env.overlay for env in policy.environments]
+    found = repo.show_many(ref, overlays)
     texts: dict[str, str] = {}
+    pins: dict[str, OverlayPins] = {}
     for env in policy.environments:
-        try:
-            text = repo.show(ref, env.overlay)
-        except BotError as exc:
-            raise BotError(f"{env.overlay}: not found on {ref} ({env.name})") from exc
+        text = found[env.overlay]
+        if text is None:
+            raise BotError(f"{env.overlay}: not found on {ref} ({env.name})")
         texts[env.name] = text
-        pins = read_pins_text(text, policy.image_name, policy.model_pin, env.overlay)
-        last = repo.last_change(env.overlay, ref)
+        pins[env.name] = read_pins_text(text, policy.image_name, policy.model_pin, env.overlay)
+    history = repo.last_changes(ref, overlays)
+    envs: dict[str, EnvState] = {}
+    for env in policy.environments:
+        last = history[env.overlay]
         envs[env.name] = EnvState(
             env=env.name,
-            image=pins.image,
-            model=pins.model,
+            image=pins[env.name].image,
+            model=pins[env.name].model,
             changed_at=last.when if last else None,
         )
     return State(envs=envs), texts
