@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import itertools
 import json
 import os
@@ -211,10 +212,18 @@ class _Text:
         return end
 
 
+@functools.cache
+def _safe_yaml() -> YAML:
+    """One safe loader for the small scalar documents below (building one costs more than a
+    parse). The bot reads and edits overlays on one thread; a YAML instance is not shared
+    across threads."""
+    return YAML(typ="safe", pure=True)
+
+
 def _plain_ok(value: str) -> bool:
     """True when `value` written plain reads back as the same string."""
     try:
-        loaded = YAML(typ="safe", pure=True).load(f"k: {value}\n")
+        loaded = _safe_yaml().load(f"k: {value}\n")
     except YAMLError:
         return False
     return isinstance(loaded, dict) and loaded.get("k") == value and value == value.strip()
@@ -230,9 +239,22 @@ def _render(value: str, style: str) -> str:
 
 
 def _unquote(raw: str) -> str:
-    loaded = YAML(typ="safe", pure=True).load(f"k: {raw}\n")
+    """The string a single-line scalar's source text `raw` stands for.
+
+    A plain scalar is its own text (when YAML reads it as a number, bool, null or date the
+    pin is still that text); a single-quoted one only escapes `'` as `''`; a double-quoted one
+    without a backslash has no escapes. Only double-quoted text with escapes needs the parser.
+    """
+    quote = raw[:1]
+    if quote not in ("'", '"'):
+        return raw
+    if quote == "'":
+        return raw[1:-1].replace("''", "'")
+    if "\\" not in raw:
+        return raw[1:-1]
+    loaded = _safe_yaml().load(f"k: {raw}\n")
     value = loaded["k"] if isinstance(loaded, dict) else None
-    return raw if value is None else (value if isinstance(value, str) else raw)
+    return value if isinstance(value, str) else raw
 
 
 # --------------------------------------------------------------------------- parsing

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from bot.core.model import ImagePin, ModelPin
 from bot.errors import OverlayError, UnknownGeneratorError, UnknownImageError
@@ -321,3 +322,50 @@ def test_edited_overlay_renders_with_kubectl_kustomize(tmp_path: Path):
         "image: modelopsacr.azurecr.io/modelops-app:0.1.0-43-def5678@sha256:" + "2" * 64
     ) in rendered
     assert 'MODEL_VERSION: "4"' in rendered
+
+
+def _as_yaml_reads_it(raw: str) -> str:
+    """The pin a scalar written as `raw` stands for: its string value, or its text when YAML
+    reads it as something else (a number, bool, null or date)."""
+    value = YAML(typ="safe", pure=True).load(f"k: {raw}\n")["k"]
+    return value if isinstance(value, str) else raw
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "0.1.0-42-abc1234",
+        "7.0",
+        "0.10",
+        "1925512",
+        "true",
+        "~",
+        "null",
+        "2024-01-02",
+        "v1.2 with  inner   spaces",
+        "'0.10'",
+        "'it''s'",
+        "''''",
+        "''",
+        "'a \"b\" \\n'",
+        '"0.10"',
+        '""',
+        "\"plain text, no escapes: 'x'\"",
+        '"tab\\there"',
+        '"\\u00e9t\\u00e9 \\x41"',
+        '"quote \\" inside"',
+        '"back\\\\slash"',
+        '"line\\nbreak"',
+        '"\\e\\0\\N\\_ "',
+    ],
+)
+def test_read_pins_reads_each_scalar_style_as_yaml_does(raw: str):
+    text = (
+        "kind: Kustomization\nimages:\n"
+        f"  - name: app\n    newName: {raw}\n    newTag: {raw}  # comment\n    digest: {raw}\n"
+    )
+    flow = f"kind: Kustomization\nimages: [{{name: app, newTag: {raw}}}]\n"
+    expected = _as_yaml_reads_it(raw)
+    assert read_pins_text(text, "app").image == ImagePin("app", expected, expected, expected)
+    if "," not in raw:  # a plain scalar cannot hold a comma in flow style
+        assert read_pins_text(flow, "app").image == ImagePin("app", None, expected, None)
