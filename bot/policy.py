@@ -10,6 +10,7 @@ There is deliberately no "newest by push time" policy: the order comes from the 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -240,6 +242,12 @@ def policy_from_spec(spec: TagPolicySpec) -> TagPolicy:
     return NumericalPolicy(spec.numerical.order, tag_filter)
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_policy_from_spec(spec: TagPolicySpec) -> TagPolicy:
+    """`policy_from_spec` built once per spec (frozen, so hashable); tag policies keep no state."""
+    return policy_from_spec(spec)
+
+
 class ImageSource(_Strict):
     repository: str = Field(pattern=r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
 
@@ -391,6 +399,13 @@ class PromotionPolicy(_Strict):
     registry: RegistrySpec
     environments: list[EnvironmentPolicy] = Field(min_length=1)
 
+    # name -> position in `environments`, derived once (the model is frozen). Equal policies
+    # derive equal maps, so pydantic's equality, which compares private attributes, holds.
+    _positions: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._positions = {env.name: index for index, env in enumerate(self.environments)}
+
     @model_validator(mode="after")
     def _ordered_chain(self) -> PromotionPolicy:
         names = [env.name for env in self.environments]
@@ -431,23 +446,28 @@ class PromotionPolicy(_Strict):
     def names(self) -> list[str]:
         return [env.name for env in self.environments]
 
+    def _position(self, name: str) -> int:
+        index = self._positions.get(name)
+        if index is None:
+            raise PolicyError(f"unknown environment {name!r} (known: {', '.join(self.names)})")
+        return index
+
     def environment(self, name: str) -> EnvironmentPolicy:
-        for env in self.environments:
-            if env.name == name:
-                return env
-        raise PolicyError(f"unknown environment {name!r} (known: {', '.join(self.names)})")
+        return self.environments[self._position(name)]
 
     def previous(self, name: str) -> EnvironmentPolicy | None:
-        env = self.environment(name)
-        return None if env.source.previous is None else self.environment(env.source.previous)
+        """The environment `name` promotes from: the one before it (the chain is validated)."""
+        index = self._position(name)
+        return None if self.environments[index].is_first else self.environments[index - 1]
 
     def tag_policy(self, name: str) -> TagPolicy:
         """The environment's own tag policy, or the nearest one up the promotion chain."""
-        env: EnvironmentPolicy | None = self.environment(name)
-        while env is not None and env.tag_policy is None:
-            env = self.previous(env.name)
-        assert env is not None and env.tag_policy is not None  # noqa: S101 (first has one)
-        return policy_from_spec(env.tag_policy)
+        index = self._position(name)
+        spec = self.environments[index].tag_policy
+        while spec is None:
+            index -= 1  # the first environment has one (validated)
+            spec = self.environments[index].tag_policy
+        return _cached_policy_from_spec(spec)
 
     @property
     def image_repository(self) -> str:

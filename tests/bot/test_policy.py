@@ -249,6 +249,50 @@ def test_unknown_environment_lookup_names_the_known_ones():
         policy.environment("qa")
 
 
+def _chain(size: int, own_tag_policy_at: int) -> dict[str, Any]:
+    """BASE_POLICY's first environment, then a chain `env-0001 -> env-0002 -> ...`; the one at
+    `own_tag_policy_at` has its own (semver) tag policy."""
+    data = copy.deepcopy(BASE_POLICY)
+    envs = [data["environments"][0]]
+    for i in range(1, size):
+        env: dict[str, Any] = {"name": f"env-{i:04d}", "source": {"previous": envs[-1]["name"]}}
+        if i == own_tag_policy_at:
+            env["tag_policy"] = {"semver": {"range": ">=1.0.0"}}
+        envs.append(env)
+    data["environments"] = envs
+    return data
+
+
+def test_lookups_along_a_long_chain_follow_the_declared_order():
+    data = _chain(1000, own_tag_policy_at=600)
+    policy = parse_policy_data(data)
+    names = policy.names
+    first_policy = policy.tag_policy("dev")
+    own_policy = policy.tag_policy("env-0600")
+    assert isinstance(first_policy, NumericalPolicy)
+    assert isinstance(own_policy, SemverPolicy) and own_policy.range == ">=1.0.0"
+    for index, name in enumerate(names):
+        env = policy.environment(name)
+        assert env.name == name and env is policy.environments[index]
+        previous = policy.previous(name)
+        assert previous is (policy.environments[index - 1] if index else None)
+        # the nearest own tag policy up the chain; built once per spec, then reused
+        assert policy.tag_policy(name) is (first_policy if index < 600 else own_policy)
+    with pytest.raises(PolicyError, match="unknown environment 'env-1000'"):
+        policy.tag_policy("env-1000")
+    with pytest.raises(PolicyError, match="unknown environment 'qa'"):
+        policy.previous("qa")
+
+
+def test_lookups_leave_equal_policies_equal():
+    used, fresh = parse_policy_data(_chain(5, 3)), parse_policy_data(_chain(5, 3))
+    for name in used.names:
+        used.tag_policy(name)
+    assert used == fresh
+    assert used != parse_policy_data(_chain(5, 2))
+    assert used.with_registry_host("127.0.0.1:5000").environment("env-0004").name == "env-0004"
+
+
 def test_registry_host_override_keeps_the_rest():
     policy = parse_policy_data(BASE_POLICY).with_registry_host("127.0.0.1:5000")
     assert policy.image_reference_name == "127.0.0.1:5000/modelops-app"
