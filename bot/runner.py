@@ -192,6 +192,7 @@ def decide_pr_action(  # noqa: PLR0911 (a decision table: one early return per r
     title: str | None,
     body: str | None,
     human_comment_posted: bool = False,
+    automerge: bool = False,
 ) -> PrAction:
     promotion = env_plan.promotion
     if promotion is None:
@@ -206,6 +207,12 @@ def decide_pr_action(  # noqa: PLR0911 (a decision table: one early return per r
         return PrAction(env_plan.env, kind, reason, pr, promotion, new_text, title, body)
 
     if branch.sha is not None and branch.foreign_authors:
+        if pr is None:
+            who = ", ".join(branch.foreign_authors)
+            return PrAction(
+                env_plan.env, "noop", f"{branch_for(env_plan.env)} has commits by {who} and no "
+                "PR: leaving it (delete the branch to let the bot propose again)",
+            )  # fmt: skip
         if human_comment_posted:
             return PrAction(env_plan.env, "noop", "branch has human commits; already said so", pr)
         who = ", ".join(branch.foreign_authors)
@@ -219,6 +226,8 @@ def decide_pr_action(  # noqa: PLR0911 (a decision table: one early return per r
         return act("push+update", promotion.summary)
     if pr.title != title or not pr_body.same_body(pr.body, body or ""):
         return act("update", "PR text is out of date")
+    if automerge:  # an earlier merge did not happen (checks failed, or the head moved)
+        return act("merge", "PR already proposes this; automerge allowed")
     return PrAction(env_plan.env, "noop", "PR already proposes this", pr)
 
 
@@ -333,6 +342,7 @@ def plan_actions(
                 title=title,
                 body=body,
                 human_comment_posted=posted,
+                automerge=world.policy.environment(env_plan.env).automerge,
             )
         )
     return actions
@@ -389,12 +399,16 @@ def execute(
         outcome.pr_number = created.number
         head_sha = created.head_sha
     if automerge and outcome.pr_number is not None and head_sha is not None:
+        if not action.kind.startswith("push"):  # validate what the PR holds, not this checkout
+            repo.checkout_fresh(branch_for(env), branch_for(env))
         problems = validate(repo, env)
         if problems:
             outcome.reason += "; automerge skipped: " + "; ".join(problems)
+            if action.kind == "merge":
+                outcome.action = "noop"  # nothing was written
         else:
             forge.merge_pr(outcome.pr_number, sha=head_sha, method="squash")
-            outcome.action += "+merged"
+            outcome.action = "merged" if action.kind == "merge" else f"{action.kind}+merged"
     return outcome
 
 

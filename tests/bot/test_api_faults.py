@@ -14,6 +14,7 @@ import pytest
 
 from bot import api, runner
 from bot.adapters.git import GitRepo
+from bot.adapters.github import ForgeError
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld, literal
@@ -88,3 +89,21 @@ def test_a_merge_refused_because_someone_moved_the_head_is_not_forced(world: Git
     forge = api.connect(world.settings()).forge
     assert dev.pr_number is not None
     assert "will not overwrite" in forge.comments(dev.pr_number)[-1]
+
+
+def test_an_automerge_that_failed_is_retried_by_the_next_run(world: GitOpsWorld):
+    world.pull()
+    policy = world.seed / "promotion.yaml"
+    policy.write_text(policy.read_text().replace("automerge: false", "automerge: true", 1))
+    git(world.seed, "commit", "-q", "-am", "dev automerges")
+    git(world.seed, "push", "-q", "origin", "main")
+    world.github.inject("status", status=502, method="PUT", path="/merge$", times=50)
+    with pytest.raises(ForgeError, match="502"):
+        api.run(world.settings(), now=NOW)
+    world.github.clear_faults()
+    assert literal(world.overlay_on("main", "dev"), "MODEL_VERSION") == "1"
+
+    report = api.run(world.settings(), now=NOW)
+    dev = next(o for o in report.outcomes if o.env == "dev")
+    assert dev.action == "merged"
+    assert literal(world.overlay_on("main", "dev"), "MODEL_VERSION") == "2"

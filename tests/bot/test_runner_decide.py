@@ -1,0 +1,90 @@
+"""`decide_pr_action`: the pure table of what happens to an environment's branch and PR."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import pr_body
+from bot.adapters.github import PullRequestInfo
+from bot.core.model import ImagePin
+from bot.core.plan import EnvPlan, ImageChange, Promotion
+from bot.runner import RemoteBranch, decide_pr_action
+
+TEXT = "images:\n  - name: modelops-app\n    newTag: '2'\n"
+PROMOTION = Promotion(
+    env="dev",
+    overlay="deploy/overlays/dev/kustomization.yaml",
+    image=ImageChange(ImagePin("modelops-app", tag="1"), ImagePin("modelops-app", tag="2")),
+    model=None,
+)
+TITLE = pr_body.title(PROMOTION)
+BODY = pr_body.render(PROMOTION, None)
+
+
+def _pr(title: str = TITLE, body: str = BODY) -> PullRequestInfo:
+    return PullRequestInfo(
+        7, title, body, "promote/dev", "f" * 40, "main", "open", False, (), "http://x/7"
+    )
+
+
+CURRENT = RemoteBranch("f" * 40, parent_is_main=True, overlay_text=TEXT)
+STALE_BASE = RemoteBranch("f" * 40, parent_is_main=False, overlay_text=TEXT)
+OTHER_TEXT = RemoteBranch("f" * 40, parent_is_main=True, overlay_text="old")
+HUMAN = RemoteBranch("f" * 40, parent_is_main=True, overlay_text=TEXT, foreign_authors=("a@x",))
+NO_BRANCH = RemoteBranch(None)
+PROMOTE = EnvPlan("dev", PROMOTION.overlay, promotion=PROMOTION)
+HELD = EnvPlan("dev", PROMOTION.overlay, held=PROMOTION, reasons=("soaking",))
+NOTHING = EnvPlan("dev", PROMOTION.overlay, reasons=("up to date",))
+
+
+@pytest.mark.parametrize(
+    ("env_plan", "pr", "branch", "posted", "automerge", "kind"),
+    [
+        (NOTHING, None, NO_BRANCH, False, False, "none"),
+        (NOTHING, _pr(), CURRENT, False, False, "close"),
+        (HELD, _pr(), CURRENT, False, False, "hold"),
+        (HELD, None, NO_BRANCH, False, False, "hold"),
+        (PROMOTE, None, NO_BRANCH, False, False, "push+create"),
+        (PROMOTE, None, CURRENT, False, False, "push+create"),
+        (PROMOTE, _pr(), NO_BRANCH, False, False, "push+update"),
+        (PROMOTE, _pr(), STALE_BASE, False, False, "push+update"),
+        (PROMOTE, _pr(), OTHER_TEXT, False, False, "push+update"),
+        (PROMOTE, _pr(title="old title"), CURRENT, False, False, "update"),
+        (PROMOTE, _pr(body="hand-written"), CURRENT, False, False, "update"),
+        (PROMOTE, _pr(), CURRENT, False, False, "noop"),
+        (PROMOTE, _pr(), CURRENT, False, True, "merge"),
+        (PROMOTE, _pr(), HUMAN, False, False, "comment-human"),
+        (PROMOTE, _pr(), HUMAN, True, False, "noop"),
+        (PROMOTE, _pr(), HUMAN, True, True, "noop"),
+        (PROMOTE, None, HUMAN, False, False, "noop"),
+    ],
+)
+def test_decision_table(env_plan, pr, branch, posted, automerge, kind):
+    action = decide_pr_action(
+        env_plan,
+        pr,
+        branch,
+        new_text=TEXT if env_plan.promotion else None,
+        title=TITLE if env_plan.promotion else None,
+        body=BODY if env_plan.promotion else None,
+        human_comment_posted=posted,
+        automerge=automerge,
+    )
+    assert action.kind == kind
+    assert action.env == "dev"
+
+
+def test_a_human_branch_without_pr_names_the_authors_and_what_to_do():
+    action = decide_pr_action(PROMOTE, None, HUMAN, new_text=TEXT, title=TITLE, body=BODY)
+    assert "a@x" in action.reason
+    assert "delete the branch" in action.reason
+
+
+def test_writes_carry_everything_execute_needs():
+    action = decide_pr_action(PROMOTE, None, NO_BRANCH, new_text=TEXT, title=TITLE, body=BODY)
+    assert (action.promotion, action.new_text, action.title, action.body) == (
+        PROMOTION,
+        TEXT,
+        TITLE,
+        BODY,
+    )
