@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot import api
+from bot.errors import BotError
 from bot.lock import LockHeldError, run_lock
 from bot.pr_body import read_marker
 from localworld.github import LocalGitHub
@@ -208,3 +209,17 @@ def test_release_refuses_a_digest_missing_from_the_registry(world: GitOpsWorld):
     assert decision.action == "blocked"
     assert any("prod" in p.where and "eeeeeeee" in p.message for p in decision.problems)
     assert "release" not in git(world.remote, "branch", "--list", "release")
+
+
+def test_a_missing_overlay_is_a_clear_error_naming_the_file_and_env(world: GitOpsWorld):
+    _seeded(world, dev_automerge=False)
+    world.pull()
+    git(world.seed, "rm", "-q", "deploy/overlays/prod/kustomization.yaml")
+    git(world.seed, "commit", "-q", "-m", "lose the prod overlay")
+    git(world.seed, "push", "-q", "origin", "main")
+    since = world.github.last_seq()
+    with pytest.raises(
+        BotError, match=r"deploy/overlays/prod/kustomization.yaml: not found .*prod"
+    ):
+        api.run(world.settings(), now=NOW)
+    assert world.github.writes(since) == []
