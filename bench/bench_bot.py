@@ -56,7 +56,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -180,6 +180,18 @@ class Probe:
                 self.phase_s["git"] += time.perf_counter() - start
 
         patch(GitRepo, "_git", counted_git)
+        original_stdin = GitRepo._git_stdin
+
+        @functools.wraps(original_stdin)
+        def counted_stdin(repo: GitRepo, args: Sequence[str], stdin: bytes) -> bytes:
+            self.git[next((a for a in args if not a.startswith("-") and "=" not in a), "?")] += 1
+            start = time.perf_counter()
+            try:
+                return original_stdin(repo, args, stdin)
+            finally:
+                self.phase_s["git"] += time.perf_counter() - start
+
+        patch(GitRepo, "_git_stdin", counted_stdin)
         # runner imported read_pins_text by name: the YAML parse of every overlay
         patch(runner, "read_pins_text", self._timed(read_pins_text, "yaml"))
         original_connect = api.connect
