@@ -17,7 +17,7 @@ from localworld.errors import ServiceStartError
 from localworld.process import ServiceProcess, free_port, pid_alive
 from localworld.services import Azurite, Registry
 from tests.conftest import git
-from tests.oci import OCI_MANIFEST, push_blob
+from tests.oci import OCI_MANIFEST, image_manifest, put_manifest
 
 
 def test_azurite_creates_container_and_refuses_second_create_only_upload(azurite: Azurite):
@@ -47,44 +47,10 @@ def test_azurite_creates_container_and_refuses_second_create_only_upload(azurite
 
 def test_registry_accepts_oci_image_and_reports_tags_and_digest(registry: Registry):
     base, repo = registry.url, "lw/tiny"
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Labels": {"org.opencontainers.image.revision": "abc123"}},
-            "rootfs": {"type": "layers", "diff_ids": []},
-        }
-    ).encode()
-    layer = b"not really a tarball, the registry does not care"
-    config_digest = push_blob(base, repo, config)
-    layer_digest = push_blob(base, repo, layer)
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest,
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest,
-                    "size": len(layer),
-                }
-            ],
-        }
-    ).encode()
-    put = requests.put(
-        f"{base}/v2/{repo}/manifests/1.0.0",
-        data=manifest,
-        headers={"Content-Type": OCI_MANIFEST},
-        timeout=10,
-    )
-    assert put.status_code == 201, put.text
+    # config and layer blobs over the upload API, then an OCI image manifest that names them
+    manifest = image_manifest(base, repo, {"org.opencontainers.image.revision": "abc123"})
     expected = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    assert put.headers["Docker-Content-Digest"] == expected
+    assert put_manifest(base, repo, "1.0.0", manifest) == expected
 
     tags = requests.get(f"{base}/v2/{repo}/tags/list", timeout=10).json()
     assert tags == {"name": repo, "tags": ["1.0.0"]}
@@ -92,6 +58,7 @@ def test_registry_accepts_oci_image_and_reports_tags_and_digest(registry: Regist
         f"{base}/v2/{repo}/manifests/1.0.0", headers={"Accept": OCI_MANIFEST}, timeout=10
     )
     assert head.headers["Docker-Content-Digest"] == expected
+    config_digest = json.loads(manifest)["config"]["digest"]
     got_config = requests.get(f"{base}/v2/{repo}/blobs/{config_digest}", timeout=10).json()
     assert got_config["config"]["Labels"]["org.opencontainers.image.revision"] == "abc123"
 
