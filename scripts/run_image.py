@@ -50,7 +50,8 @@ class Served:
         ]
 
 
-def _buildah(cache: Path, *args: str, timeout: float = 300) -> str:
+def buildah(cache: Path, *args: str, timeout: float = 300) -> str:
+    """Run buildah on the project's image storage under `cache`; stdout, or RunImageError."""
     result = subprocess.run(
         ["buildah", *storage_args(cache), *args],
         capture_output=True,
@@ -72,9 +73,10 @@ def _http(url: str, payload: Any = None) -> tuple[int, Any]:
         return resp.status, json.loads(resp.read())
 
 
-def _run_argv(
+def run_in_image_argv(
     cache: Path, container: str, argv: list[str], env: Mapping[str, str], volume: str
 ) -> list[str]:
+    """`buildah run --isolation chroot`: the image's own filesystem and user, no daemon."""
     flags = ["run", "--isolation", "chroot", "--volume", volume]
     for key, value in env.items():
         flags += ["--env", f"{key}={value}"]
@@ -106,11 +108,11 @@ def predict_with_image(
     """Fetch the pinned model with the image's init command, serve it, classify test digits."""
     said: list[str] = []
     by_digest = by_digest_reference(image)
-    _buildah(cache, "pull", "--quiet", "--tls-verify=false", f"docker://{by_digest}")
+    buildah(cache, "pull", "--quiet", "--tls-verify=false", f"docker://{by_digest}")
     said.append(f"pulled {by_digest} (the pinned digest, not the tag)")
-    container = _buildah(cache, "from", "--pull=never", "--quiet", by_digest)
+    container = buildah(cache, "from", "--pull=never", "--quiet", by_digest)
     try:
-        config = json.loads(_buildah(cache, "inspect", "--type", "container", container))
+        config = json.loads(buildah(cache, "inspect", "--type", "container", container))
         command: list[str] = config["OCIv1"]["config"]["Cmd"]
         models = workdir / "models"
         models.mkdir(parents=True)
@@ -122,7 +124,7 @@ def predict_with_image(
         }
         store = {k: env[k] for k in STORE_KEYS if k in env}
         init = subprocess.run(
-            _run_argv(
+            run_in_image_argv(
                 cache,
                 container,
                 ["python3", "-m", "app.fetch_model"],
@@ -141,7 +143,7 @@ def predict_with_image(
         log_path = workdir / "server.log"
         with log_path.open("wb") as log:
             server = subprocess.Popen(
-                _run_argv(
+                run_in_image_argv(
                     cache,
                     container,
                     command,

@@ -29,6 +29,7 @@ import pytest
 from examples.train import register
 from localworld.process import free_port
 from scripts.build_image import BuildSpec, build_and_push, remove_image, storage_args
+from scripts.run_image import buildah, run_in_image_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "digits"
@@ -49,15 +50,7 @@ def _http(url: str, payload: Any = None, headers: dict[str, str] | None = None) 
 
 
 def _buildah(*args: str, timeout: float = 120) -> str:
-    result = subprocess.run(
-        ["buildah", *storage_args(CACHE), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert result.returncode == 0, f"buildah {args[0]}: {result.stderr}"
-    return result.stdout.strip()
+    return buildah(CACHE, *args, timeout=timeout)
 
 
 def _labels_via_registry(
@@ -76,12 +69,7 @@ def _labels_via_registry(
 def _run_in_image(
     container: str, argv: list[str], env: dict[str, str], volume: str, **popen: Any
 ) -> subprocess.Popen[bytes]:
-    flags = ["run", "--isolation", "chroot", "--volume", volume]
-    for key, value in env.items():
-        flags += ["--env", f"{key}={value}"]
-    return subprocess.Popen(
-        ["buildah", *storage_args(CACHE), *flags, container, "--", *argv], **popen
-    )
+    return subprocess.Popen(run_in_image_argv(CACHE, container, argv, env, volume), **popen)
 
 
 @pytest.mark.slow
