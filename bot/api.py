@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
@@ -20,6 +19,7 @@ from bot import runner
 from bot.adapters.git import GitRepo, PushRejectedError
 from bot.adapters.github import ForgeConflictError, ForgeError, GitHubForge, PullRequestInfo
 from bot.adapters.registry import RegistryClient
+from bot.core.model import EnvState
 from bot.core.plan import Plan, plan
 from bot.deploy_check import validate_overlays
 from bot.errors import BotError, RegistryError
@@ -190,9 +190,8 @@ class EnvStatus:
     next_step: str
 
 
-def _pins_text(state_env: object) -> str:
-    image = getattr(state_env, "image", None)
-    model = getattr(state_env, "model", None)
+def _pins_text(state_env: EnvState) -> str:
+    image, model = state_env.image, state_env.model
     parts = [f"image {image.tag}" if image is not None and image.tag else "image —"]
     parts.append(f"model {model.name} v{model.version}" if model is not None else "model —")
     return ", ".join(parts)
@@ -348,7 +347,3 @@ def _check_artifacts(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
                     )
                 )
     return problems
-
-
-def checkout_path(settings: Settings) -> Path:
-    return settings.checkout_dir()

@@ -11,16 +11,16 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import pr_body
-from bot.adapters.git import BOT_EMAIL, GitRepo, PushRejectedError
+from bot.adapters.git import BOT_EMAIL, GitRepo
 from bot.adapters.github import ForgeError, GitHubForge, PullRequestInfo
 from bot.adapters.modelstore import discover_models
 from bot.adapters.registry import RegistryClient
 from bot.core.model import Candidates, EnvState, ImageCandidate, State
-from bot.core.plan import EnvPlan, Plan, Promotion, plan, tags_to_inspect
+from bot.core.plan import EnvPlan, Plan, Promotion, tags_to_inspect
 from bot.errors import BotError
 from bot.kustomize import OverlayPins, edit_text, promotion_edits, read_pins_text
 from bot.policy import PromotionPolicy, parse_policy
@@ -443,22 +443,4 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def now_utc() -> datetime:
-    from datetime import UTC
-
     return datetime.now(UTC)
-
-
-__all__ = [
-    "PrAction",
-    "PushRejectedError",
-    "RemoteBranch",
-    "RunReport",
-    "World",
-    "decide_pr_action",
-    "execute",
-    "plan",
-    "plan_actions",
-    "prepare_checkout",
-    "read_world",
-    "unified_diff",
-]
