@@ -37,6 +37,8 @@ from referencing import Registry, Resource
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from modelstore.names import MODEL_NAME_RE
+
 #: Environments an overlay may be named after (the order of promotion).
 KNOWN_ENVS: tuple[str, ...] = ("dev", "staging", "prod")
 #: Kubernetes API version whose schemas the rendered manifests must match (an AKS-supported one).
@@ -52,11 +54,25 @@ SCRATCH_DIR = "/tmp"  # noqa: S108
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 VERSION_RE = re.compile(r"^[1-9][0-9]*$")
-MODEL_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 # OCI distribution spec: a tag is [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 IMAGE_REF_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(\.[a-z0-9-]+)*(:[0-9]+)?(/[a-z0-9._-]+)+$")
 REQUIRED_LITERALS = ("MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256")
+# Pod Security Standards ("baseline", inherited by "restricted"): what may be set at all.
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
+SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+APPARMOR_TYPES = {"RuntimeDefault", "Localhost"}
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 # Volume types the restricted Pod Security Standard allows.
 RESTRICTED_VOLUME_TYPES = {
@@ -189,6 +205,11 @@ def check_manifest(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
             out.append((f"{where}: {prefix}.{flag}", "must not be true (restricted PSS)"))
     if pod_sc.get("runAsUser") == 0:
         out.append((f"{where}: {prefix}.securityContext.runAsUser", "must not be 0 (root)"))
+    out.extend(_check_baseline_options(pod_sc, f"{where}: {prefix}.securityContext"))
+    for sysctl in pod_sc.get("sysctls") or []:
+        if sysctl.get("name") not in SAFE_SYSCTLS:
+            field = f"{where}: {prefix}.securityContext.sysctls"
+            out.append((field, f"sysctl {sysctl.get('name')!r} is not in the safe set"))
     volumes = {v.get("name"): v for v in pod.get("volumes") or [] if isinstance(v, Mapping)}
     for name, vol in volumes.items():
         kinds = set(vol) - {"name"}
@@ -237,6 +258,7 @@ def _check_container(
     seccomp = effective("seccompProfile") or {}
     if seccomp.get("type") != "RuntimeDefault":
         out.append((f"{f}.seccompProfile.type", "must be RuntimeDefault"))
+    out.extend(_check_baseline_options(sc, f))
     for port in c.get("ports") or []:
         if port.get("hostPort"):
             out.append((f"{cfield}.ports", "hostPort is not allowed"))
@@ -249,6 +271,25 @@ def _check_container(
     if not isinstance(image, str) or "@sha256:" not in image:
         message = f"must be pinned by digest (name:tag@sha256:...), got {image!r}"
         out.append((f"{cfield}.image", message))
+    return out
+
+
+def _check_baseline_options(sc: Mapping[str, Any], f: str) -> list[tuple[str, str]]:
+    """AppArmor, SELinux and /proc options a securityContext may not loosen (baseline PSS)."""
+    out: list[tuple[str, str]] = []
+    if sc.get("procMount", "Default") != "Default":
+        out.append((f"{f}.procMount", "must be Default (unmasked /proc is not allowed)"))
+    apparmor = (sc.get("appArmorProfile") or {}).get("type")
+    if apparmor is not None and apparmor not in APPARMOR_TYPES:
+        out.append(
+            (f"{f}.appArmorProfile.type", f"must be RuntimeDefault or Localhost, got {apparmor!r}")
+        )
+    selinux = sc.get("seLinuxOptions") or {}
+    if selinux.get("type", "") not in SELINUX_TYPES:
+        out.append((f"{f}.seLinuxOptions.type", f"{selinux.get('type')!r} is not allowed"))
+    for key in ("user", "role"):
+        if selinux.get(key):
+            out.append((f"{f}.seLinuxOptions.{key}", "must not be set"))
     return out
 
 

@@ -399,3 +399,64 @@ def test_make_validate_target_exists_and_runs_the_module() -> None:
         check=False,
     )
     assert '--render-to "out dir"' in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("container_sc", "pod_sc", "field"),
+    [
+        ({"procMount": "Unmasked"}, {}, "containers[c].securityContext.procMount"),
+        (
+            {"appArmorProfile": {"type": "Unconfined"}},
+            {},
+            "containers[c].securityContext.appArmorProfile.type",
+        ),
+        (
+            {"seLinuxOptions": {"type": "spc_t"}},
+            {},
+            "containers[c].securityContext.seLinuxOptions.type",
+        ),
+        (
+            {"seLinuxOptions": {"user": "system_u"}},
+            {},
+            "containers[c].securityContext.seLinuxOptions.user",
+        ),
+        ({}, {"appArmorProfile": {"type": "Unconfined"}}, "securityContext.appArmorProfile.type"),
+        ({}, {"sysctls": [{"name": "kernel.msgmax", "value": "1"}]}, "securityContext.sysctls"),
+    ],
+)
+def test_check_manifest_refuses_what_baseline_forbids(container_sc, pod_sc, field) -> None:
+    container = {
+        **GOOD_CONTAINER,
+        "securityContext": {**GOOD_CONTAINER["securityContext"], **container_sc},  # type: ignore[dict-item]
+    }
+    got = [f for f, _ in check_manifest(_pod(container, securityContext=pod_sc, volumes=TMP))]
+    assert got == [f"Pod/p: spec.{field}"]
+
+
+def test_check_manifest_accepts_allowed_baseline_options() -> None:
+    container = {
+        **GOOD_CONTAINER,
+        "securityContext": {
+            **GOOD_CONTAINER["securityContext"],  # type: ignore[dict-item]
+            "procMount": "Default",
+            "appArmorProfile": {"type": "RuntimeDefault"},
+            "seLinuxOptions": {"type": "container_t", "level": "s0:c123,c456"},
+        },
+    }
+    pod_sc = {"sysctls": [{"name": "net.ipv4.ip_local_port_range", "value": "1024 65535"}]}
+    assert check_manifest(_pod(container, securityContext=pod_sc, volumes=TMP)) == []
+
+
+@pytest.mark.parametrize("name", ["my_model", "x-", "digits"])
+def test_model_names_the_store_accepts_can_be_pinned(name: str) -> None:
+    doc = {
+        "images": [
+            {"name": "modelops-app", "newName": "r.example/app", "newTag": "1",
+             "digest": "sha256:" + "0" * 64}
+        ],
+        "configMapGenerator": [
+            {"name": "model-pin",
+             "literals": [f"MODEL_NAME={name}", "MODEL_VERSION=1", "MODEL_SHA256=" + "a" * 64]}
+        ],
+    }  # fmt: skip
+    assert check_pins(doc) == []
