@@ -7,9 +7,10 @@ Accepted bodies (the original reference's forms):
 and each base64 may be wrapped as the text of a Python bytes literal, `b'...'`.
 
 Images are read with Pillow (PNG and JPEG only), size-checked from the header before any pixel
-is decoded (decompression bombs never get decoded), converted to grayscale, resized to the
-model's 8x8 grid with area averaging, and scaled from 0..255 to the dataset's 0..16. The digits
-are expected bright on a dark background, like the training data.
+is decoded (decompression bombs never get decoded), converted to grayscale (16-bit scaled, not
+clipped, to 0..255), resized to the model's 8x8 grid with area averaging, and scaled from
+0..255 to the dataset's 0..16. The digits are expected bright on a dark background, like the
+training data.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from app.errors import APIError
 
 FORMATS = ("PNG", "JPEG")
 PIXEL_SCALE = 16.0 / 255.0
+# 16-bit grayscale as Pillow opens it (a 16-bit PNG is `I;16`; `I` is its 32-bit widening).
+WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
 def _decode_list(value: Any) -> list[Any]:
@@ -96,6 +99,18 @@ def _check_size(size: tuple[int, int], index: int, max_pixels: int) -> None:
         )
 
 
+def _to_gray(image: Image.Image) -> Image.Image:
+    """Grayscale on the 0..255 scale: an `L` image, or an `F` one for 16-bit input.
+
+    Pillow's own `convert("L")` clips 16-bit values (0..65535) at 255, which would turn any
+    16-bit PNG into a white square; they are scaled down by 257 (65535 -> 255) instead.
+    """
+    if image.mode in WIDE_GRAY_MODES:
+        pixels = np.asarray(image, dtype=np.float32) / 257.0
+        return Image.fromarray(np.clip(pixels, 0.0, 255.0))  # float32: mode F
+    return image.convert("L")
+
+
 def image_to_row(data: bytes, index: int, side: int, max_pixels: int) -> npt.NDArray[np.float32]:
     """One image as a flat float32 row of side*side values in 0..16."""
     try:
@@ -104,7 +119,7 @@ def image_to_row(data: bytes, index: int, side: int, max_pixels: int) -> npt.NDA
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             _check_size(image.size, index, max_pixels)
             image.load()
-            gray = image.convert("L").resize((side, side), Image.Resampling.BOX)
+            gray = _to_gray(image).resize((side, side), Image.Resampling.BOX)
     except APIError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

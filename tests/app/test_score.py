@@ -66,6 +66,34 @@ def test_score_reads_jpeg_too(client: FlaskClient) -> None:
     assert response.get_json()["result"][0][0][0] == "7"
 
 
+def _sixteen_bit_png(name: str) -> bytes:
+    """The checked-in 8-bit digit as a 16-bit grayscale PNG with the same picture (v * 257)."""
+    import numpy as np
+
+    eight = np.asarray(Image.open(DATA / name).convert("L"), dtype=np.uint16)
+    data = png_bytes(Image.fromarray(eight * 257))
+    decoded = Image.open(io.BytesIO(data))
+    assert decoded.mode == "I;16"  # really read back as 16-bit
+    assert int(np.asarray(decoded).max()) > 255
+    return data
+
+
+def test_score_reads_a_16_bit_png_like_its_8_bit_original(
+    client: FlaskClient, expected_images: dict[str, dict[str, int]]
+) -> None:
+    names = sorted(expected_images)
+    eight = [b64((DATA / name).read_bytes()) for name in names]
+    sixteen = [b64(_sixteen_bit_png(name)) for name in names]
+    want = client.post("/score", json={"input": eight}).get_json()["result"]
+    response = client.post("/score", json={"input": sixteen})
+    assert response.status_code == 200
+    got = response.get_json()["result"]
+    for name, top3, ref in zip(names, got, want, strict=True):
+        assert top3[0][0] == str(expected_images[name]["label"]), name
+        assert [label for label, _ in top3] == [label for label, _ in ref], name
+        assert [p for _, p in top3] == pytest.approx([p for _, p in ref], abs=1e-4), name
+
+
 def _error(response: Any) -> dict[str, Any]:
     assert response.mimetype == "application/json"
     error: dict[str, Any] = response.get_json()["error"]
