@@ -175,3 +175,17 @@ def test_every_make_target_called_exists(pipeline: dict[str, Any]) -> None:
     assert {"lint", "test", "validate", "setup", "setup-debian"} <= called
     missing = called - makefile_targets() - PENDING_TARGETS
     assert not missing, f"make targets called by the pipeline but not in the Makefile: {missing}"
+
+
+@pytest.mark.parametrize("command", ["promotion-bot run", "promotion-bot release"])
+def test_bot_steps_have_the_settings_the_bot_requires(
+    pipeline: dict[str, Any], command: str
+) -> None:
+    [step] = [s for s in all_steps(pipeline) if command in step_text(s)]
+    env = step.get("env") or {}
+    # Settings.check() refuses to run without these; the remote carries no credentials
+    assert {"GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITOPS_REMOTE", "MODELSTORE_ACCOUNT_URL"} <= set(
+        env
+    )
+    assert "@" not in str(env["GITOPS_REMOTE"])
+    assert "credential.https://github.com.helper" in step_text(step)
