@@ -5,7 +5,9 @@ marks), replace exactly those characters in the original text, then re-parse the
 check that the document equals the old one with just the intended changes. Comments, key
 order, quoting, indentation, blank lines, CRLF line endings, `---` markers and a missing final
 newline therefore stay byte-identical. A replaced value keeps its quoting style; a plain value
-that would stop being a string (`7.0`, `0.10`, `1925512`, `true`) is double-quoted.
+that would stop being a string under YAML 1.2 or under the YAML 1.1 rules kustomize's Go
+parser follows in parts (`7.0`, `0.10`, `1925512`, `true`, `yes`, `on`, `y`, `010`, `1:20`,
+`1_000`) is double-quoted.
 
 What it edits (the overlay contract): `images[]` entries by `name` (`newName`, `newTag`,
 `digest`) and `configMapGenerator[]` literals (`KEY=VALUE`) by generator name. Missing fields
@@ -35,6 +37,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.resolver import VersionedResolver
 
 from bot.core.model import ImagePin, ModelPin
 from bot.errors import OverlayError, UnknownGeneratorError, UnknownImageError
@@ -220,13 +224,42 @@ def _safe_yaml() -> YAML:
     return YAML(typ="safe", pure=True)
 
 
+@functools.cache
+def _resolver(version: tuple[int, int]) -> VersionedResolver:
+    return VersionedResolver(version=version)
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+# Go's strconv.ParseInt(s, 0, 64), which go-yaml v2 uses for plain scalars, also takes
+# upper-case base prefixes and `0o`; YAML 1.1/1.2 resolvers miss some of these.
+_GO_INT = re.compile(r"[-+]?0[bBoOxX][0-9a-fA-F_]+")
+
+
+def _resolves_to_str(value: str) -> bool:
+    """True when a plain `value` is a string under YAML 1.1 and 1.2 resolution.
+
+    Kustomize reads overlays with Go YAML libraries that follow YAML 1.1 in parts (`yes`,
+    `on`, `y`, `010`, `1:20`, `1_000` are not strings there), ruamel.yaml follows 1.2.
+    """
+    if _GO_INT.fullmatch(value):
+        return False
+    for version in ((1, 1), (1, 2)):
+        tag = _resolver(version).resolve(ScalarNode, value, (True, False))
+        if str(tag) != _STR_TAG:
+            return False
+    return True
+
+
 def _plain_ok(value: str) -> bool:
-    """True when `value` written plain reads back as the same string."""
+    """True when `value` written plain reads back as the same string, for ruamel.yaml and for
+    kustomize alike."""
+    if value != value.strip() or not _resolves_to_str(value):
+        return False
     try:
         loaded = _safe_yaml().load(f"k: {value}\n")
     except YAMLError:
         return False
-    return isinstance(loaded, dict) and loaded.get("k") == value and value == value.strip()
+    return isinstance(loaded, dict) and loaded.get("k") == value
 
 
 def _render(value: str, style: str) -> str:
@@ -236,6 +269,12 @@ def _render(value: str, style: str) -> str:
     if style == '"' or not _plain_ok(value):
         return json.dumps(value, ensure_ascii=False)
     return value
+
+
+def _still_a_string(raw: str) -> bool:
+    """False for a plain scalar that YAML 1.1 or 1.2 reads as a number, bool, null or date
+    (`newTag: yes`): setting the same value again quotes it so kustomize reads a string."""
+    return raw[:1] in ("'", '"') or _plain_ok(raw)
 
 
 def _unquote(raw: str) -> str:
@@ -421,7 +460,7 @@ class _Editor:
                 if new is None:
                     self._remove_key(entry, key, what)
                     self.changes.append((obj, Change(key, old, None)))
-                elif old != new or not isinstance(entry[key], str):
+                elif old != new or not _still_a_string(self.src.text[start:end]):
                     self._replace(start, end, new)
                     self.changes.append((obj, Change(key, old, new)))
             elif new is not None:

@@ -128,18 +128,18 @@ def test_result_lists_each_change_like_flux():
 def test_result_records_added_and_removed_fields():
     _, added = edit_text(
         "kind: Kustomization\nimages:\n- name: a\n  newTag: x\n",
-        images=[ImageSet("a", tag="y", digest="sha256:" + "3" * 64)],
+        images=[ImageSet("a", tag="v2", digest="sha256:" + "3" * 64)],
     )
     assert added.files[FILE]["images[a]"] == [
-        Change("newTag", "x", "y"),
+        Change("newTag", "x", "v2"),
         Change("digest", None, "sha256:" + "3" * 64),
     ]
     text, removed = edit_text(
-        "images:\n- name: a\n  newTag: x\n  digest: sha256:1\n", images=[ImageSet("a", tag="y")]
+        "images:\n- name: a\n  newTag: x\n  digest: sha256:1\n", images=[ImageSet("a", tag="v2")]
     )
-    assert text == "images:\n- name: a\n  newTag: y\n"
+    assert text == "images:\n- name: a\n  newTag: v2\n"
     assert removed.lines() == [
-        f"{FILE}: images[a].newTag: x -> y",
+        f"{FILE}: images[a].newTag: x -> v2",
         f"{FILE}: images[a].digest: sha256:1 -> (none)",
     ]
     merged = UpdateResult().merge(added).merge(removed)
@@ -166,8 +166,8 @@ def test_edit_keeps_file_mode(tmp_path: Path):
 
 
 def test_byte_order_mark_is_kept():
-    text, _ = edit_text("\ufeffimages:\n- name: a\n  newTag: x\n", images=[ImageSet("a", tag="y")])
-    assert text == "\ufeffimages:\n- name: a\n  newTag: y\n"
+    text, _ = edit_text("\ufeffimages:\n- name: a\n  newTag: x\n", images=[ImageSet("a", tag="v2")])
+    assert text == "\ufeffimages:\n- name: a\n  newTag: v2\n"
 
 
 @pytest.mark.parametrize(
@@ -369,3 +369,34 @@ def test_read_pins_reads_each_scalar_style_as_yaml_does(raw: str):
     assert read_pins_text(text, "app").image == ImagePin("app", expected, expected, expected)
     if "," not in raw:  # a plain scalar cannot hold a comma in flow style
         assert read_pins_text(flow, "app").image == ImagePin("app", None, expected, None)
+
+
+TRICKY_TAGS = [
+    "yes", "no", "on", "off", "y", "n", "Y", "N", "true", "False", "null", "~",
+    "1.0", "1e3", "010", "0x1F", "1_000", "1:20", ".5", "7.0", "0.10", "1925512",
+]  # fmt: skip
+
+
+def test_tricky_tags_render_exactly_with_kubectl_kustomize(tmp_path: Path):
+    """Tags that are strings in YAML 1.2 but bools, nulls or numbers to kustomize's Go parser
+    are quoted: the rendered image is exactly `name:tag` for every one of them."""
+    containers = "".join(
+        f"      - name: c{i}\n        image: img{i}\n" for i in range(len(TRICKY_TAGS))
+    )
+    (tmp_path / "deploy.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec:\n"
+        "  selector: {matchLabels: {app: a}}\n  template:\n    metadata: {labels: {app: a}}\n"
+        f"    spec:\n      containers:\n{containers}"
+    )
+    entries = "".join(f"- name: img{i}\n  newTag: v1\n" for i in range(len(TRICKY_TAGS)))
+    path = tmp_path / FILE
+    path.write_text(f"resources: [deploy.yaml]\nimages:\n{entries}")
+    set_pins(path, images=[ImageSet(f"img{i}", tag=t) for i, t in enumerate(TRICKY_TAGS)])
+    assert read_pins(path, "img0").image == ImagePin("img0", None, "yes", None)
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    deployment = YAML(typ="safe", pure=True).load(rendered.stdout)
+    images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+    assert images == [f"img{i}:{tag}" for i, tag in enumerate(TRICKY_TAGS)]
