@@ -19,7 +19,7 @@ import click
 from bot import api
 from bot.adapters.git import drop_redirecting_git_env
 from bot.errors import BotError, SpecError
-from bot.imagespec import parse_image_spec, parse_literal_spec
+from bot.imagespec import parse_set_specs
 from bot.kustomize import set_pins
 from bot.lock import LockHeldError
 from bot.runner import now_utc, redact
@@ -63,11 +63,8 @@ def set_command(file: Path, images: tuple[str, ...], literals: tuple[str, ...]) 
     """Edit pins in a kustomization FILE in place, changing nothing else in it."""
     if not images and not literals:
         raise click.UsageError("give at least one --image or --literal")
-    result = set_pins(
-        file,
-        images=[parse_image_spec(s) for s in images],
-        literals=[parse_literal_spec(s) for s in literals],
-    )
+    image_sets, literal_sets = parse_set_specs(images, literals)
+    result = set_pins(file, images=image_sets, literals=literal_sets)
     if result.is_empty:
         click.echo(f"{file}: already pinned as asked, nothing changed")
     for line in result.lines():

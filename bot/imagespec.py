@@ -10,6 +10,7 @@ only after the last `/`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from bot.errors import SpecError
 from bot.kustomize import ImageSet, LiteralSet
@@ -63,3 +64,34 @@ def parse_literal_spec(spec: str) -> LiteralSet:
     if "\n" in value or "\r" in value:
         raise SpecError(f"literal spec {spec!r}: value must be one line")
     return LiteralSet(generator, key, value)
+
+
+def parse_set_specs(
+    images: Sequence[str], literals: Sequence[str]
+) -> tuple[list[ImageSet], list[LiteralSet]]:
+    """All `--image` and `--literal` arguments of one `set`; each image and each
+    GENERATOR:KEY may be given once (two values for one field is a usage error)."""
+    image_sets: list[ImageSet] = []
+    seen_images: dict[str, str] = {}
+    for spec in images:
+        request = parse_image_spec(spec)
+        if request.name in seen_images:
+            raise SpecError(
+                f"image spec {spec!r} repeats image {request.name!r} "
+                f"(already given by {seen_images[request.name]!r}): give each image once"
+            )
+        seen_images[request.name] = spec
+        image_sets.append(request)
+    literal_sets: list[LiteralSet] = []
+    seen_literals: dict[tuple[str, str], str] = {}
+    for spec in literals:
+        lit = parse_literal_spec(spec)
+        key = (lit.generator, lit.key)
+        if key in seen_literals:
+            raise SpecError(
+                f"literal spec {spec!r} repeats {lit.generator}:{lit.key} "
+                f"(already given by {seen_literals[key]!r}): give each literal once"
+            )
+        seen_literals[key] = spec
+        literal_sets.append(lit)
+    return image_sets, literal_sets

@@ -536,7 +536,7 @@ class _Editor:
         text = self.src.text
         ordered = sorted(self.edits, key=lambda e: (e.start, e.end))
         for before, after in itertools.pairwise(ordered):
-            if after.start < before.end:  # pragma: no cover - one edit per field by design
+            if after.start < before.end:  # pragma: no cover - _refuse_repeats: one edit a field
                 raise OverlayError(self.path, "overlapping edits")
         for edit in reversed(ordered):
             text = text[: edit.start] + edit.text + text[edit.end :]
@@ -570,6 +570,17 @@ def _expected(old: Any, images: Sequence[ImageSet], literals: Sequence[LiteralSe
     return data
 
 
+def _refuse_repeats(images: Sequence[ImageSet], literals: Sequence[LiteralSet]) -> None:
+    """One request per image and per literal: two would edit the same characters."""
+    names = [r.name for r in images]
+    keys = [(lit.generator, lit.key) for lit in literals]
+    repeated = sorted({n for n in names if names.count(n) > 1}) + sorted(
+        {f"{g}:{k}" for g, k in keys if keys.count((g, k)) > 1}
+    )
+    if repeated:
+        raise ValueError(f"repeated edit requests for {', '.join(repeated)}")
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -581,6 +592,7 @@ def edit_text(
     path: str = "kustomization.yaml",
 ) -> tuple[str, UpdateResult]:
     """Apply the requests to a kustomization's text; pure. Returns (new text, what changed)."""
+    _refuse_repeats(images, literals)
     bom = text.startswith(_BOM)
     body = text[1:] if bom else text
     if re.search("\r(?!\n)", body):

@@ -123,3 +123,46 @@ def test_python_dash_m_runs_the_cli(overlay: Path):
     )
     assert result.returncode == 1
     assert "no images entry named 'missing'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--image", "modelops-app:1", "--image", "modelops-app:2"],
+            "image spec 'modelops-app:2' repeats image 'modelops-app' "
+            "(already given by 'modelops-app:1'): give each image once",
+        ),
+        (
+            ["--image", "modelops-app:1", "--image", f"modelops-app@{D}"],
+            f"image spec 'modelops-app@{D}' repeats image 'modelops-app'",
+        ),
+        (
+            ["--literal", "model-pin:MODEL_VERSION=3", "--literal", "model-pin:MODEL_VERSION=4"],
+            "literal spec 'model-pin:MODEL_VERSION=4' repeats model-pin:MODEL_VERSION "
+            "(already given by 'model-pin:MODEL_VERSION=3'): give each literal once",
+        ),
+        (
+            ["--literal", "model-pin:NEW=1", "--literal", "model-pin:NEW=1"],
+            "literal spec 'model-pin:NEW=1' repeats model-pin:NEW",
+        ),
+    ],
+)
+def test_set_refuses_a_repeated_spec_as_usage_error_before_touching_the_file(
+    overlay: Path, capsys, args: list[str], message: str
+):
+    before = overlay.read_bytes()
+    assert main(["set", str(overlay), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}")
+    assert len(err.strip().splitlines()) == 1
+    assert overlay.read_bytes() == before
+
+
+def test_set_accepts_the_same_key_in_two_generators(tmp_path: Path, capsys):
+    path = tmp_path / "kustomization.yaml"
+    path.write_text(
+        "configMapGenerator:\n- name: a\n  literals: [K=1]\n- name: b\n  literals: [K=1]\n"
+    )
+    assert main(["set", str(path), "--literal", "a:K=2", "--literal", "b:K=3"]) == 0
+    assert path.read_text().splitlines()[2:5:2] == ["  literals: [K=2]", "  literals: [K=3]"]

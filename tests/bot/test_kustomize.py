@@ -400,3 +400,18 @@ def test_tricky_tags_render_exactly_with_kubectl_kustomize(tmp_path: Path):
     deployment = YAML(typ="safe", pure=True).load(rendered.stdout)
     images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
     assert images == [f"img{i}:{tag}" for i, tag in enumerate(TRICKY_TAGS)]
+
+
+@pytest.mark.parametrize(
+    ("images", "literals", "message"),
+    [
+        ([ImageSet("a", tag="1"), ImageSet("a", tag="2")], [], "for a"),
+        ([], [LiteralSet("g", "K", "1"), LiteralSet("g", "K", "2")], "for g:K"),
+    ],
+)
+def test_edit_text_refuses_two_requests_for_one_field(
+    images: list[ImageSet], literals: list[LiteralSet], message: str
+):
+    text = "images:\n- name: a\n  newTag: x\nconfigMapGenerator:\n- name: g\n  literals: [K=0]\n"
+    with pytest.raises(ValueError, match=f"repeated edit requests {message}$"):
+        edit_text(text, images=images, literals=literals)
