@@ -420,10 +420,25 @@ class _Editor:
     def _remove_key(self, mapping: CommentedMap, key: str, what: str) -> None:
         if mapping.fa.flow_style():
             raise OverlayError(self.path, f"cannot remove {what} from a flow-style mapping")
-        key_line, _ = mapping.lc.key(key)
+        key_line, key_col = mapping.lc.key(key)
         value_line, _ = mapping.lc.value(key)
-        if key_line != value_line or next(iter(mapping.keys())) == key:
+        if key_line != value_line:
             raise OverlayError(self.path, f"cannot remove {what} in place")
+        line_start = self.src.starts[key_line]
+        if self.src.text[line_start : line_start + key_col].strip():
+            # `- digest: x` (the first key shares its line with the `- `): the next key moves
+            # up behind the dash, keeping its own line's bytes.
+            keys = list(mapping.keys())
+            if len(keys) < 2 or keys[0] != key:  # pragma: no cover - block keys start lines
+                raise OverlayError(self.path, f"cannot remove {what} in place")
+            next_line, next_col = mapping.lc.key(keys[1])
+            if next_line != key_line + 1 or next_col != key_col:
+                raise OverlayError(
+                    self.path, f"cannot remove {what} in place (comment or gap after it)"
+                )
+            start = self.src.offset(key_line, key_col)
+            self.edits.append(_Edit(start, self.src.offset(next_line, next_col), ""))
+            return
         start, end = self.src.line_span(key_line)
         if end == len(self.src.text) and not self.src.text[start:end].endswith("\n"):
             start = self.src.line_end(key_line - 1)  # drop the newline before it instead
