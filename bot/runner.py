@@ -21,7 +21,7 @@ from bot.adapters.modelstore import discover_models
 from bot.adapters.registry import RegistryClient
 from bot.core.model import Candidates, EnvState, ImageCandidate, State
 from bot.core.plan import EnvPlan, Plan, Promotion, tags_to_inspect
-from bot.errors import BotError
+from bot.errors import BotError, RegistryNotFoundError
 from bot.kustomize import OverlayPins, edit_text, promotion_edits, read_pins_text
 from bot.policy import PromotionPolicy, parse_policy
 from modelstore import ModelStore
@@ -110,8 +110,10 @@ def discover_images(
     for digest in sorted(pinned - known):
         try:
             labels = registry.config_labels(repository, digest)
-        except BotError:
+        except RegistryNotFoundError:
             continue  # a pinned digest gone from the registry: the planner treats it as unknown
+        # any other registry error (outage, auth) ends the run: an unreadable signature must
+        # not look like an incompatible one, or open PRs would be closed on a transient fault
         images.append(
             ImageCandidate(
                 name=policy.image_reference_name,

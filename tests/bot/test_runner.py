@@ -6,13 +6,17 @@ the real registry and registers real ONNX models, then runs the bot through its 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 
 from bot import api
-from bot.errors import BotError
+from bot.errors import BotError, RegistryUnavailableError
 from bot.lock import LockHeldError, run_lock
 from bot.pr_body import read_marker
 from localworld.github import LocalGitHub
@@ -223,3 +227,76 @@ def test_a_missing_overlay_is_a_clear_error_naming_the_file_and_env(world: GitOp
     ):
         api.run(world.settings(), now=NOW)
     assert world.github.writes(since) == []
+
+
+class _FlakyRegistry(ThreadingHTTPServer):
+    """A real HTTP proxy in front of the real registry that answers 503 for one digest."""
+
+    upstream: str
+    failing: str = ""
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    server: _FlakyRegistry
+
+    def _forward(self) -> None:
+        if self.server.failing and self.server.failing in self.path:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        resp = requests.request(
+            self.command, self.server.upstream + self.path, headers=headers, timeout=10
+        )
+        body = resp.content if self.command != "HEAD" else b""
+        self.send_response(resp.status_code)
+        for key, value in resp.headers.items():
+            if key.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(resp.content)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._forward()
+
+    def do_HEAD(self) -> None:
+        self._forward()
+
+    def log_message(self, format: str, *args: object) -> None:
+        del format, args
+
+
+@pytest.fixture
+def flaky_registry(registry: Registry) -> Iterator[_FlakyRegistry]:
+    server = _FlakyRegistry(("127.0.0.1", 0), _ProxyHandler)
+    server.upstream = registry.url.rstrip("/")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_a_registry_outage_on_a_pinned_digest_ends_the_run_and_keeps_open_prs(
+    world: GitOpsWorld, flaky_registry: _FlakyRegistry
+):
+    """Only a digest that is really gone (404) counts as unknown; a 503 must not close PRs."""
+    _, tag2 = _seeded(world, dev_automerge=True)
+    api.run(world.settings(), now=NOW)  # dev merged to tag2
+    api.run(world.settings(), now=NOW + timedelta(hours=2))  # staging PR for tag2
+    forge = api.connect(world.settings()).forge
+    staging_pr = forge.find_open_pr("promote/staging", "main")
+    assert staging_pr is not None
+    world.push_image(world.app_commit("app: v3"))
+    flaky_registry.failing = world.digests[tag2]  # pinned by dev, proposed for staging
+    host = f"127.0.0.1:{flaky_registry.server_address[1]}"
+    since = world.github.last_seq()
+    refs = git(world.remote, "for-each-ref")
+    with pytest.raises(RegistryUnavailableError, match="503"):
+        api.run(world.settings(registry_host=host), now=NOW + timedelta(hours=2, minutes=5))
+    assert world.github.writes(since) == []
+    assert git(world.remote, "for-each-ref") == refs
+    assert forge.get_pr(staging_pr.number).state == "open"
