@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
 from modelstore import state
 from modelstore.backend import AzureBlobBackend, Backend, RetryPolicy
 from modelstore.errors import (
@@ -42,12 +44,15 @@ from modelstore.errors import (
     InvalidInputError,
     ManifestCorruptError,
     ModelNotFoundError,
+    ModelStoreError,
     NoLatestVersionError,
+    RegistrationIncompleteError,
     StorageError,
+    StorageUnavailableError,
     TooMuchContentionError,
     VersionNotFoundError,
 )
-from modelstore.files import collect
+from modelstore.files import LocalFile, collect
 from modelstore.manifest import (
     FileEntry,
     Manifest,
@@ -69,6 +74,7 @@ GIT_COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
 MAX_CLAIM_PROBES = 10_000
 MAX_CAS_ATTEMPTS = 200
 MAX_DESCRIPTION = 10_000
+INDEX_ATTEMPTS = 3  # on top of the backend's own retries of each request
 
 
 class ModelStore:
@@ -173,12 +179,7 @@ class ModelStore:
         version, token = self._claim(name, (index.max_version if index else 0) + 1, who)
         try:
             for local in artifact.files:
-                sent = self.backend.put_file(
-                    state.file_path(name, version, local.path),
-                    local.source,
-                    metadata={"sha256": local.sha256},
-                )
-                _check_unchanged(local.source, sent, local.sha256)
+                self._upload(name, version, local)
             manifest = Manifest(
                 name=name,
                 version=version,
@@ -195,20 +196,117 @@ class ModelStore:
                 tags=clean_tags,
                 description=description,
             )
-            data = manifest.to_canonical_json()
-            self.backend.put(
-                state.manifest_path(name, version),
-                data,
-                metadata={MANIFEST_SHA_KEY: sha256_hex(data)},
-                create_only=True,
-            )
         except BaseException:
             self._abandon(name, version, [f.path for f in artifact.files], token)
             raise
-        self._update_index(name, lambda idx: state.with_published(idx, name, version))
+        self._put_manifest(manifest, [f.path for f in artifact.files], token)
+        # The version exists from here on: a failure below must say so, not look like a failure.
+        try:
+            self._publish_in_index(name, version)
+        except ModelStoreError as exc:
+            raise RegistrationIncompleteError(
+                name,
+                version,
+                f"registered, but the latest-pointer could not be updated ({exc}); `latest` "
+                f"lags until the next registration or `modelstore reindex {name}`",
+                published=True,
+                manifest=manifest,
+            ) from exc
         if alias is not None:
-            self.set_alias(name, alias, version, author=who)
+            try:
+                self.set_alias(name, alias, version, author=who)
+            except ModelStoreError as exc:
+                raise RegistrationIncompleteError(
+                    name,
+                    version,
+                    f"registered, but alias {alias!r} could not be set ({exc})",
+                    published=True,
+                    manifest=manifest,
+                ) from exc
         return manifest
+
+    def _upload(self, name: str, version: int, local: LocalFile) -> None:
+        """Create-only upload; a retried upload that finds its own bytes already there is fine."""
+        path = state.file_path(name, version, local.path)
+        try:
+            sent = self.backend.put_file(path, local.source, metadata={"sha256": local.sha256})
+        except BlobConflictError:
+            # Our claim makes us the only writer under versions/<n>/, so this is normally our
+            # own earlier attempt whose reply was lost. Accept it only if the bytes are ours.
+            stored = self._stored_sha256(path, local.size)
+            if stored != local.sha256:
+                raise
+            sent = stored
+        _check_unchanged(local.source, sent, local.sha256)
+
+    def _stored_sha256(self, path: str, limit: int) -> str | None:
+        """sha256 of a stored blob, None when it is missing or longer than `limit` bytes."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            for chunk in self.backend.read_chunks(path):
+                size += len(chunk)
+                if size > limit:
+                    return None
+                digest.update(chunk)
+        except BlobNotFoundError:
+            return None
+        return digest.hexdigest()
+
+    def _put_manifest(self, manifest: Manifest, paths: list[str], token: str) -> None:
+        """Create the manifest (the commit point of a registration), surviving lost replies.
+
+        When the write fails, read the manifest back: our exact bytes mean the write landed and
+        only the reply was lost (success); no manifest means nothing was published (remove the
+        files and the claim); anything else leaves every blob in place and says so.
+        """
+        name, version = manifest.name, manifest.version
+        data = manifest.to_canonical_json()
+        path = state.manifest_path(name, version)
+        try:
+            self.backend.put(
+                path, data, metadata={MANIFEST_SHA_KEY: sha256_hex(data)}, create_only=True
+            )
+            return
+        except BaseException as exc:
+            failure = exc
+        try:
+            stored = self.backend.get(path).data
+        except BlobNotFoundError:
+            self._abandon(name, version, paths, token)
+            raise failure from None
+        except ModelStoreError as exc:
+            raise RegistrationIncompleteError(
+                name,
+                version,
+                f"could not confirm whether the version was registered ({failure}; then {exc}); "
+                f"its files are kept: check with `modelstore show {name} {version}`",
+                published=None,
+            ) from failure
+        if sha256_hex(stored) == sha256_hex(data):
+            if isinstance(failure, Exception):
+                return  # the write landed; only its reply was lost
+            raise failure  # interrupted after the commit point: the version exists
+        raise RegistrationIncompleteError(
+            name,
+            version,
+            "another manifest is already stored for this number (written outside this "
+            "registration); nothing was deleted",
+            published=False,
+        ) from failure
+
+    def _publish_in_index(self, name: str, version: int) -> None:
+        """Record the version in the pointer blob; transient outages get a few more tries."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(StorageUnavailableError),
+            stop=stop_after_attempt(INDEX_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            reraise=True,
+        ):
+            with attempt:
+                self._update_index(name, lambda idx: state.with_published(idx, name, version))
 
     def _claim(self, name: str, start: int, who: str | None) -> tuple[int, str]:
         """Allocate a version number: the first `.claim` blob we create wins the number."""
@@ -265,12 +363,10 @@ class ModelStore:
             assert parsed.version is not None  # noqa: S101 - parse_ref guarantees it
             return self._load_manifest(name, parsed.version)[0]
         if parsed.kind == "latest":
-            index = self._read_index(name)[0]
-            if index is None:
-                raise ModelNotFoundError(name)
-            if index.latest is None:
+            latest = self._latest(name)
+            if latest is None:
                 raise NoLatestVersionError(name)
-            return self._load_manifest(name, index.latest)[0]
+            return self._load_manifest(name, latest)[0]
         assert parsed.alias is not None  # noqa: S101
         record = self._read_alias(name, parsed.alias)[0]
         if record is None:
@@ -280,9 +376,17 @@ class ModelStore:
     def latest_version(self, name: str) -> int | None:
         """The version `latest` resolves to (None when every version is archived); 1 request."""
         validate_model_name(name)
+        return self._latest(name)
+
+    def _latest(self, name: str) -> int | None:
         index = self._read_index(name)[0]
         if index is None:
-            raise ModelNotFoundError(name)
+            # The pointer blob is written after the manifest, so a registration stopped in
+            # between leaves versions without one: fall back to a listing (only on this path).
+            published = self._published_from_listing(name)
+            if not published:
+                raise ModelNotFoundError(name)
+            index = state.rebuilt_index(name, published)
         return index.latest
 
     def list_models(self) -> list[str]:

@@ -7,6 +7,8 @@ Messages never contain credentials (endpoints are shown without query strings).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ModelStoreError(Exception):
     """Base class: every error the model store raises on purpose."""
@@ -165,6 +167,20 @@ class StorageAuthError(StorageError):
     def __init__(self, endpoint: str, cause: str) -> None:
         self.endpoint = endpoint
         super().__init__(f"access to Blob storage at {endpoint} was denied ({cause})")
+
+
+class RegistrationIncompleteError(StorageError):
+    """A registration stopped after the point of no return, or where its outcome is unknown.
+
+    `published` is True when the version exists (its manifest was written; then `manifest`
+    holds it), None when the store could not find out, False when it exists but not as ours.
+    """
+
+    def __init__(
+        self, name: str, version: int, reason: str, *, published: bool | None, manifest: Any = None
+    ) -> None:
+        self.name, self.version, self.published, self.manifest = name, version, published, manifest
+        super().__init__(f"{name} v{version}: {reason}")
 
 
 def _v(version: int | None) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import onnx
 import pytest
+from azure.core.exceptions import ServiceResponseError
 from onnx import TensorProto, helper
 
 from modelstore import ModelStore
@@ -91,3 +92,58 @@ def onnx_factory(tmp_path: Path) -> Callable[[int], Path]:
         return make_onnx(tmp_path / f"m{seed}" / "model.onnx", seed=float(seed))
 
     return factory
+
+
+class LosesReplies:
+    """SDK-level fault seam under `AzureBlobBackend`: an upload reaches Azurite, then its reply
+    is lost (the SDK's `ServiceResponseError`), so the backend's own retry runs for real.
+
+    Mocked because a dropped response cannot be produced on demand with a real Azurite; the
+    write itself and everything after it are real. `lose(path)` picks the uploads whose reply is
+    lost (each path once); `lost` records them.
+    """
+
+    def __init__(self, service: Any, lose: Callable[[str], bool]) -> None:
+        self._service = service
+        self._lose = lose
+        self.lost: list[str] = []
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._service, attr)
+
+    def get_container_client(self, container: str) -> Any:
+        real = self._service.get_container_client(container)
+        return _Proxy(real, get_blob_client=lambda path: self._blob(real, path))
+
+    def _blob(self, container: Any, path: str) -> Any:
+        real = container.get_blob_client(path)
+
+        def upload_blob(*args: Any, **kwargs: Any) -> Any:
+            result = real.upload_blob(*args, **kwargs)  # the write lands on the server ...
+            if path not in self.lost and self._lose(path):
+                self.lost.append(path)
+                raise ServiceResponseError("Connection aborted: response lost")  # ... its reply not
+            return result
+
+        return _Proxy(real, upload_blob=upload_blob)
+
+
+class _Proxy:
+    def __init__(self, inner: Any, **overrides: Any) -> None:
+        self._inner = inner
+        self.__dict__.update(overrides)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+
+def lossy_store(
+    connection_string: str, container: str, lose: Callable[[str], bool]
+) -> tuple[ModelStore, LosesReplies]:
+    """A store on real Azurite whose backend loses the reply of the uploads `lose` picks."""
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(connection_string, retry_total=0)
+    seam = LosesReplies(service, lose)
+    backend = AzureBlobBackend(seam, container, FAST_RETRY)  # type: ignore[arg-type]
+    return ModelStore(backend, author="tester"), seam

@@ -16,6 +16,7 @@ from modelstore.errors import (
     AliasConflictError,
     AliasNotFoundError,
     ArchivedVersionError,
+    BlobConflictError,
     ChecksumMismatchError,
     ConfigurationError,
     InvalidInputError,
@@ -26,13 +27,14 @@ from modelstore.errors import (
     ManifestCorruptError,
     ModelNotFoundError,
     NoLatestVersionError,
+    RegistrationIncompleteError,
     StorageError,
     StorageUnavailableError,
     VersionNotFoundError,
 )
 from modelstore.manifest import sha256_hex
-from modelstore.state import claim_path, file_path, index_path, manifest_path
-from tests.modelstore.conftest import FAST_RETRY, RequestCounter, make_onnx
+from modelstore.state import claim_path, file_path, index_path, manifest_path, version_prefix
+from tests.modelstore.conftest import FAST_RETRY, RequestCounter, lossy_store, make_onnx
 from tests.modelstore.test_backend import AZURITE_DOWN
 from tests.modelstore.test_files import unreadable_file
 
@@ -499,3 +501,127 @@ def test_from_env_account_url_uses_default_credential_without_leaking_secrets() 
         }
     )
     assert store.backend.endpoint == "https://acct.blob.core.windows.net/ml"
+
+
+# --- lost replies and partial failures ---------------------------------------------------------
+
+
+class FailingIndexWrites:
+    """Backend wrapper: every write of the pointer blob fails as an outage would."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put(self, path: str, data: bytes, **kwargs: Any) -> str:
+        if path.endswith("/index.json"):
+            raise StorageUnavailableError(self.inner.endpoint, 3, "injected outage")
+        return self.inner.put(path, data, **kwargs)
+
+
+class UnconfirmableManifest(FailingManifestWrites):
+    """The manifest write fails and reading it back fails too: the outcome is unknown."""
+
+    def get(self, path: str) -> Any:
+        if path.endswith("/manifest.json"):
+            raise StorageUnavailableError(self.inner.endpoint, 3, "injected outage")
+        return self.inner.get(path)
+
+
+class ForeignManifest(FailingManifestWrites):
+    """The manifest write conflicts with a different manifest already stored at the number."""
+
+    def put(self, path: str, data: bytes, **kwargs: Any) -> str:
+        if path.endswith("/manifest.json"):
+            other = data.replace(b'"tester"', b'"mallory"')
+            self.inner.put(path, other, metadata={"manifest_sha256": sha256_hex(other)})
+            raise BlobConflictError(path)
+        return self.inner.put(path, data, **kwargs)
+
+
+def test_lost_reply_on_the_manifest_write_still_publishes_the_version(
+    azurite: Any, container: str, store: ModelStore, onnx_file: Path
+) -> None:
+    lossy, seam = lossy_store(
+        azurite.connection_string, container, lambda p: p.endswith("manifest.json")
+    )
+    manifest = lossy.register("digits", onnx_file)
+    assert seam.lost == [manifest_path("digits", 1)]  # the retry met 409: the write had landed
+    assert manifest.version == 1
+    assert store.verify("digits", 1) == manifest
+    assert store.resolve("digits", "latest").version == 1
+    assert store.register("digits", onnx_file).version == 2
+    assert store.verify("digits", 1) == manifest
+
+
+def test_lost_reply_on_a_file_upload_is_not_a_failure(
+    azurite: Any, container: str, store: ModelStore, onnx_file: Path
+) -> None:
+    lossy, seam = lossy_store(azurite.connection_string, container, lambda p: "model.onnx" in p)
+    manifest = lossy.register("digits", onnx_file)
+    assert seam.lost == [file_path("digits", 1, "model.onnx")]
+    assert store.verify("digits", "latest") == manifest
+
+
+def test_lost_replies_on_index_writes_are_harmless(
+    azurite: Any, container: str, store: ModelStore, onnx_file: Path
+) -> None:
+    lossy, seam = lossy_store(azurite.connection_string, container, lambda p: "index" in p)
+    lossy.register("digits", onnx_file)
+    seam.lost.clear()  # lose the reply of the update (If-Match) too, not only of the creation
+    lossy.register("digits", onnx_file)
+    assert seam.lost == [index_path("digits")]
+    assert store.latest_version("digits") == 2
+
+
+def test_a_file_already_stored_with_other_bytes_still_fails_the_registration(
+    store: ModelStore, onnx_file: Path
+) -> None:
+    store.backend.ensure_container()
+    store.backend.put(claim_path("digits", 1), b"{}")  # someone else's number ...
+    store.backend.put(file_path("digits", 2, "model.onnx"), b"stale bytes")  # ... and junk at 2
+    with pytest.raises(BlobConflictError):
+        store.register("digits", onnx_file)
+    assert store.backend.list_blobs(version_prefix("digits", 2)) == []  # cleaned up, unpublished
+    assert store.register("digits", onnx_file).version == 2
+
+
+def test_index_failure_after_the_manifest_says_the_version_exists(
+    store: ModelStore, onnx_file: Path
+) -> None:
+    failing = ModelStore(FailingIndexWrites(store.backend), author="tester")
+    with pytest.raises(RegistrationIncompleteError, match="v1: registered, but") as caught:
+        failing.register("digits", onnx_file)
+    assert caught.value.published is True
+    assert caught.value.manifest == store.verify("digits", 1)
+    assert store.resolve("digits", "latest").version == 1  # no index yet: from the listing
+    assert store.latest_version("digits") == 1
+    with pytest.raises(RegistrationIncompleteError):
+        failing.register("digits", onnx_file)  # the index still does not exist
+    assert store.register("digits", onnx_file).version == 3  # the claims keep numbers unique
+    assert store.resolve("digits", "latest").version == 3
+    assert store.list_version_numbers("digits") == [1, 2, 3]
+
+
+def test_manifest_write_with_unknown_outcome_keeps_the_files(
+    store: ModelStore, onnx_file: Path
+) -> None:
+    failing = ModelStore(UnconfirmableManifest(store.backend), author="tester")
+    with pytest.raises(RegistrationIncompleteError, match="could not confirm") as caught:
+        failing.register("digits", onnx_file)
+    assert caught.value.published is None
+    kept = {b.name for b in store.backend.list_blobs("digits/")}
+    assert kept == {claim_path("digits", 1), file_path("digits", 1, "model.onnx")}
+    assert store.register("digits", onnx_file).version == 2
+
+
+def test_someone_elses_manifest_at_our_number_is_left_alone(
+    store: ModelStore, onnx_file: Path
+) -> None:
+    failing = ModelStore(ForeignManifest(store.backend), author="tester")
+    with pytest.raises(RegistrationIncompleteError, match="another manifest") as caught:
+        failing.register("digits", onnx_file)
+    assert caught.value.published is False
+    assert store.verify("digits", 1).author == "mallory"  # its files were not deleted
