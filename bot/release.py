@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from bot.adapters.git import GitRepo
+from bot.adapters.git import GitRepo, PushRejectedError
 from bot.adapters.github import IssueInfo
 
 RELEASE_BRANCH = "release"
@@ -76,7 +76,18 @@ def decide_release(
     problems: Sequence[ReleaseProblem],
     existing_tags: Iterable[str],
     today: date,
+    release_tagged: bool = True,
 ) -> ReleaseDecision:
+    """What to do with `release`; `release_tagged`: its sha already carries a release tag."""
+    if release_sha == main_sha and not release_tagged:
+        # an earlier run moved the branch but its tag never arrived (pre-atomic push, or by hand)
+        tag = next_release_tag(existing_tags, today)
+        return ReleaseDecision(
+            "release",
+            f"release is at main ({main_sha[:12]}) but untagged: tagging it",
+            tag=tag,
+            main_sha=main_sha,
+        )
     if release_sha == main_sha:
         return ReleaseDecision(
             "noop", f"release is already at main ({main_sha[:12]})", main_sha=main_sha
@@ -114,14 +125,18 @@ def run_release(repo: GitRepo, checks: Sequence[Check], today: date) -> ReleaseD
         return ReleaseDecision("blocked", "origin has no main branch")
     release_sha = repo.remote_sha(RELEASE_BRANCH)
     if release_sha == main_sha:
-        return decide_release(
+        tagged = bool(repo.remote_tags_at(main_sha, f"{TAG_PREFIX}*"))
+        decision = decide_release(
             main_sha=main_sha,
             release_sha=release_sha,
             main_descends_from_release=True,
             problems=(),
-            existing_tags=(),
+            existing_tags=() if tagged else repo.remote_tags(f"{TAG_PREFIX}*"),
             today=today,
+            release_tagged=tagged,
         )
+        _apply(repo, decision, release_sha)
+        return decision
     repo.checkout_fresh("release-candidate", "main")
     problems = [problem for check in checks for problem in check(repo)]
     decision = decide_release(
@@ -132,10 +147,25 @@ def run_release(repo: GitRepo, checks: Sequence[Check], today: date) -> ReleaseD
         existing_tags=repo.remote_tags(f"{TAG_PREFIX}*"),
         today=today,
     )
-    if decision.action == "release" and decision.tag is not None:
-        repo.fast_forward(main_sha, RELEASE_BRANCH, expected=release_sha)
-        repo.push_tag(decision.tag, main_sha, f"Nightly release of main at {main_sha[:12]}")
+    _apply(repo, decision, release_sha)
     return decision
+
+
+def _apply(repo: GitRepo, decision: ReleaseDecision, release_sha: str | None) -> None:
+    """Move `release` and push its tag in ONE atomic push: both land, or neither does."""
+    if decision.action != "release" or decision.tag is None or decision.main_sha is None:
+        return
+    sha = decision.main_sha
+    if release_sha is not None and not repo.is_ancestor(release_sha, sha):
+        raise PushRejectedError(
+            f"{RELEASE_BRANCH} at {release_sha[:12]} is not an ancestor of {sha[:12]}: "
+            "refusing a non-fast-forward"
+        )
+    repo.create_tag(decision.tag, sha, f"Nightly release of main at {sha[:12]}")
+    branch_ref = f"refs/heads/{RELEASE_BRANCH}"
+    repo.push_atomic(
+        [f"{sha}:{branch_ref}", f"refs/tags/{decision.tag}"], leases={branch_ref: release_sha}
+    )
 
 
 # --------------------------------------------------------------------------- the forge issue

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,16 +150,50 @@ class GitRepo:
             )
         self.push_with_lease(target_sha, branch, expected)
 
-    def push_tag(self, tag: str, sha: str, message: str) -> None:
+    def create_tag(self, tag: str, sha: str, message: str) -> None:
+        """An annotated local tag; `-f` replaces a stale one left by an earlier failed push."""
         self._git(
             "-c", f"user.name={BOT_NAME}", "-c", f"user.email={BOT_EMAIL}",
-            "tag", "-a", "-m", message, tag, sha,
+            "tag", "-f", "-a", "-m", message, tag, sha,
         )  # fmt: skip
+
+    def push_tag(self, tag: str, sha: str, message: str) -> None:
+        self.create_tag(tag, sha, message)
         self._git("push", "--quiet", "origin", f"refs/tags/{tag}")
+
+    def push_atomic(self, refspecs: Sequence[str], leases: Mapping[str, str | None]) -> None:
+        """Push every refspec or none (`--atomic`), each leased ref only if still as expected.
+
+        `leases` maps a full ref name (`refs/heads/release`) to the sha we read, or None for
+        "must not exist yet". A refused ref (lease, hook, non-fast-forward) moves no ref at all.
+        """
+        args = ["push", "--porcelain", "--atomic"]
+        args += [f"--force-with-lease={ref}:{sha or ''}" for ref, sha in leases.items()]
+        try:
+            self._git(*args, "origin", *refspecs)
+        except GitError as exc:
+            if any(word in str(exc) for word in ("stale info", "fetch first", "non-fast-forward")):
+                raise PushRejectedError(
+                    f"origin moved since it was read ({', '.join(leases)}); nothing overwritten"
+                ) from exc
+            raise
 
     def remote_tags(self, pattern: str) -> list[str]:
         out = self._git("ls-remote", "--tags", "--refs", "origin", f"refs/tags/{pattern}")
         return sorted(line.split("refs/tags/", 1)[1] for line in out.splitlines() if line)
+
+    def remote_tags_at(self, sha: str, pattern: str) -> list[str]:
+        """The origin tags matching `pattern` that point (peeled) at commit `sha`."""
+        out = self._git("ls-remote", "--tags", "origin", f"refs/tags/{pattern}")
+        peeled: dict[str, str] = {}
+        for line in out.splitlines():
+            target, _, ref = line.partition("\t")
+            name = ref.removeprefix("refs/tags/")
+            if name.endswith("^{}"):
+                peeled[name.removesuffix("^{}")] = target
+            else:
+                peeled.setdefault(name, target)
+        return sorted(name for name, target in peeled.items() if target == sha)
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.git import GitRepo
+from bot.adapters.git import GitError, GitRepo
 from bot.adapters.github import IssueInfo
 from bot.release import (
     ISSUE_LABEL,
@@ -121,6 +121,63 @@ def test_run_release_with_failing_check_does_not_move_release(tmp_path: Path, ba
     second = run_release(repo, checks=[], today=TODAY)
     assert second.action == "release"
     assert second.tag == "release-20261125-2"
+
+
+def _commit_main(seed: Path, text: str) -> str:
+    (seed / "a.txt").write_text(text)
+    git(seed, "commit", "-q", "-am", text.strip())
+    git(seed, "push", "-q", "origin", "main")
+    return git(seed, "rev-parse", "HEAD").strip()
+
+
+def _refuse_tags(bare: Path) -> Path:
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\nwhile read o n r; do case $r in refs/tags/*) echo 'tags refused'; exit 1;; "
+        "esac; done\nexit 0\n"
+    )
+    hook.chmod(0o755)
+    return hook
+
+
+def test_a_refused_tag_leaves_release_unmoved_and_the_next_run_tags_it(
+    tmp_path: Path, bare_remote: Path
+):
+    repo = _seeded(tmp_path, bare_remote)
+    assert run_release(repo, checks=[], today=TODAY).action == "release"
+    released = git(bare_remote, "rev-parse", "release").strip()
+    seed = tmp_path / "seed"
+    _commit_main(seed, "2\n")
+
+    hook = _refuse_tags(bare_remote)
+    with pytest.raises(GitError, match="tags refused"):
+        run_release(repo, checks=[], today=TODAY)
+    assert git(bare_remote, "rev-parse", "release").strip() == released  # branch and tag: neither
+    assert "release-20261125-2" not in git(bare_remote, "tag")
+
+    main_sha = _commit_main(seed, "3\n")  # main moves on: the stale local tag must not collide
+    hook.unlink()
+    decision = run_release(repo, checks=[], today=TODAY)
+    assert (decision.action, decision.tag) == ("release", "release-20261125-2")
+    assert git(bare_remote, "rev-parse", "release").strip() == main_sha
+    assert git(bare_remote, "rev-parse", "release-20261125-2^{commit}").strip() == main_sha
+
+    refs = git(bare_remote, "for-each-ref")
+    assert run_release(repo, checks=[], today=TODAY).action == "noop"
+    assert git(bare_remote, "for-each-ref") == refs
+
+
+def test_a_release_branch_at_main_without_a_tag_gets_tagged(tmp_path: Path, bare_remote: Path):
+    repo = _seeded(tmp_path, bare_remote)
+    main_sha = git(bare_remote, "rev-parse", "main").strip()
+    git(bare_remote, "branch", "release", main_sha)  # moved untagged (an older bot, or by hand)
+
+    decision = run_release(repo, checks=[], today=TODAY)
+    assert (decision.action, decision.tag) == ("release", "release-20261125")
+    assert git(bare_remote, "rev-parse", "release-20261125^{commit}").strip() == main_sha
+    refs = git(bare_remote, "for-each-ref")
+    assert run_release(repo, checks=[], today=TODAY).action == "noop"
+    assert git(bare_remote, "for-each-ref") == refs
 
 
 # --------------------------------------------------------------------------- the forge issue

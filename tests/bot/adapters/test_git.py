@@ -271,3 +271,35 @@ def test_batch_reads_take_thousands_of_paths(tmp_path: Path, monkeypatch: pytest
     assert texts == {name: data.decode() for name, data in files.items()}
     assert {info.sha if info else None for info in changes.values()} == {sha}
     assert len(changes) == 1500
+
+
+def test_atomic_push_with_a_stale_lease_moves_no_ref(tmp_path: Path, origin: Path):
+    ours = _clone(origin, tmp_path / "ours")
+    main_sha = ours.remote_sha("main")
+    assert main_sha is not None
+    git(origin, "branch", "release", main_sha)  # someone made `release` since we read it
+    ours.checkout_fresh("next", "main")
+    (ours.path / "overlay.yaml").write_text("version: 2\n")
+    new_sha = ours.commit([ours.path / "overlay.yaml"], "next")
+    ours.create_tag("release-1", new_sha, "one")
+    with pytest.raises(PushRejectedError, match="moved"):
+        ours.push_atomic(
+            [f"{new_sha}:refs/heads/release", "refs/tags/release-1"],
+            leases={"refs/heads/release": None},
+        )
+    assert git(origin, "tag") == ""
+
+
+def test_atomic_push_moves_branch_and_tag_together_and_finds_the_tag(tmp_path: Path, origin: Path):
+    ours = _clone(origin, tmp_path / "ours")
+    main_sha = ours.remote_sha("main")
+    assert main_sha is not None
+    ours.create_tag("release-1", main_sha, "stale")
+    ours.create_tag("release-1", main_sha, "replaced")  # -f: a stale local tag is no error
+    ours.push_atomic(
+        [f"{main_sha}:refs/heads/release", "refs/tags/release-1"],
+        leases={"refs/heads/release": None},
+    )
+    assert git(origin, "rev-parse", "release").strip() == main_sha
+    assert ours.remote_tags_at(main_sha, "release-*") == ["release-1"]
+    assert ours.remote_tags_at("0" * 40, "release-*") == []
