@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g
 
-from app.api import read_json_body
+from app.api import read_body, read_json_body
 from app.config import Settings
 from app.jsonio import json_response
 from app.metrics import get_metrics
@@ -19,7 +19,7 @@ def predict() -> Response:
     model = get_model()
     settings: Settings = current_app.extensions["settings"]
     doc = read_json_body()
-    raw = request.get_data(cache=True)
+    raw = read_body()
     rows = parse_instances(
         doc,
         model.info.n_features,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -103,6 +106,74 @@ def test_gunicorn_serves_predictions_and_aggregates_metrics_across_workers(
     assert requests
     assert all(len(entry["request_id"]) == 32 for entry in requests)
     assert any(entry.get("message") == "model loaded" for entry in lines)
+
+
+def _post_chunked(port: int, chunks: list[bytes]) -> tuple[int, Any]:
+    """POST /predict with `Transfer-Encoding: chunked` (no Content-Length), as proxies may send.
+
+    The body is sent from a thread while the answer is read, like curl does: a server that
+    answers 413 early and then closes (as gunicorn does) makes the rest of the upload fail,
+    which must not hide the answer.
+    """
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+
+    def send() -> None:
+        try:
+            sock.sendall(head)
+            for chunk in chunks:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server stopped reading after it answered
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, json.loads(response.read())
+    finally:
+        sender.join(timeout=30)
+        sock.close()
+
+
+def test_gunicorn_refuses_a_chunked_body_over_the_limit(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    """Werkzeug would cut a chunked body at MAX_CONTENT_LENGTH and parse the prefix."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "gunicorn.log").open("wb")
+    proc = subprocess.Popen(
+        [*GUNICORN, "app:create_app()"],
+        cwd=ROOT,
+        env=_env(trained_model_dir, port, tmp_path, WEB_CONCURRENCY="1"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_ready(base, proc)
+        row = b'{"instances": [[' + b",".join([b"0"] * 64) + b"]]}"
+        status, body = _post_chunked(port, [row[:10], row[10:]])
+        assert (status, len(body["predictions"])) == (200, 1)  # within the limit: served
+        megabyte = 1024 * 1024
+        # A valid row then 6.5 MB of spaces: Werkzeug alone would parse the first 4 MiB, a 200.
+        status, body = _post_chunked(port, [row, *[b" " * megabyte] * 6, b" " * (megabyte // 2)])
+        assert status == 413, body
+        assert body["error"]["status"] == 413
+        # 12 MB of numbers: cut at 4 MiB, the JSON would end early, a 400.
+        huge = [b'{"instances": ['] + [b"0," * (megabyte // 2)] * 12 + [b"0]}"]
+        status, body = _post_chunked(port, huge)
+        assert status == 413, body
+        assert body["error"]["status"] == 413
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
 
 
 def test_gunicorn_refuses_to_start_on_a_sha_mismatch(

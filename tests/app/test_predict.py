@@ -156,6 +156,37 @@ def test_predict_refuses_a_body_over_the_size_limit(make_app: Callable[..., Flas
     _error(response)
 
 
+def _post_unsized(client: FlaskClient, body: bytes) -> Any:
+    """A chunked body as a WSGI server hands it over: de-chunked, no length, ends at EOF."""
+    import io
+
+    return client.post(
+        "/predict",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_predict_refuses_an_unsized_body_over_the_limit_instead_of_truncating_it(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(MAX_CONTENT_LENGTH=4096).test_client()
+    valid = b'{"instances": [[' + b",".join([b"0"] * 64) + b"]]}"
+    small = _post_unsized(client, valid)
+    assert small.status_code == 200  # the unsized path really reads a body
+    # A valid document padded past the limit: Werkzeug would cut the padding off and answer 200.
+    padded = _post_unsized(client, valid + b" " * 8192)
+    assert padded.status_code == 413
+    assert _error(padded)["status"] == 413
+    # A body cut in the middle of the JSON would otherwise be "unexpected end of data": 400.
+    assert _post_unsized(client, b'{"instances": [' + b"0," * 5000 + b"0]}").status_code == 413
+    # Exactly at the limit is still allowed.
+    at_limit = valid + b" " * (4096 - len(valid))
+    assert _post_unsized(client, at_limit).status_code == 200
+
+
 def test_predict_batch_limit_is_configurable(make_app: Callable[..., Flask]) -> None:
     client = make_app(MAX_BATCH=2).test_client()
     assert client.post("/predict", json={"instances": [ROW] * 2}).status_code == 200
