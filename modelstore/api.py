@@ -38,6 +38,7 @@ from modelstore.errors import (
     ArchivedVersionError,
     BlobConflictError,
     BlobNotFoundError,
+    BlobTooLargeError,
     ChecksumMismatchError,
     ConfigurationError,
     FileChangedError,
@@ -554,10 +555,10 @@ class ModelStore:
         manifest = self.resolve(name, ref)
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
+        targets = [_target_inside(dest, manifest, entry.path) for entry in manifest.files]
         staged: list[tuple[Path, Path]] = []
         try:
-            for entry in manifest.files:
-                target = dest / entry.path
+            for entry, target in zip(manifest.files, targets, strict=True):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with _temp_beside(target, staged) as out:
                     self._stream_verified(manifest, entry, out.write)
@@ -619,6 +620,8 @@ class ModelStore:
             blob = self.backend.get(path)
         except BlobNotFoundError:
             raise self._version_missing(name, version) from None
+        except BlobTooLargeError as exc:
+            raise ManifestCorruptError(name, version, str(exc)) from None
         recorded = blob.metadata.get(MANIFEST_SHA_KEY)
         if recorded is None:
             raise ManifestCorruptError(
@@ -637,8 +640,6 @@ class ModelStore:
             raise ManifestCorruptError(
                 name, version, f"it describes {manifest.name} v{manifest.version}"
             )
-        if manifest.primary not in {f.path for f in manifest.files}:
-            raise ManifestCorruptError(name, version, "its primary file is not listed")
         if blob.metadata.get(ARCHIVED_KEY) == "true":
             manifest = manifest.model_copy(update={"archived": True})
         return manifest, blob.etag, blob.data
@@ -728,6 +729,17 @@ class ModelStore:
 def _check_unchanged(source: Path, sent: str, hashed: str) -> None:
     if sent != hashed:
         raise FileChangedError(str(source))
+
+
+def _target_inside(dest: Path, manifest: Manifest, path: str) -> Path:
+    """`dest / path`, refused unless it resolves inside `dest` (defence in depth: manifest
+    paths are validated when parsed, but a symlink under `dest` could still lead out)."""
+    target = dest / path
+    if not target.resolve().is_relative_to(dest.resolve()):
+        raise ManifestCorruptError(
+            manifest.name, manifest.version, f"file path {path!r} leads outside {dest}"
+        )
+    return target
 
 
 def _backoff(attempt: int) -> None:

@@ -39,6 +39,7 @@ from tenacity import (
 from modelstore.errors import (
     BlobConflictError,
     BlobNotFoundError,
+    BlobTooLargeError,
     FileChangedError,
     StorageAuthError,
     StorageError,
@@ -48,6 +49,7 @@ from modelstore.files import HashingReader
 
 T = TypeVar("T")
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+MAX_SMALL_BLOB = 1024 * 1024  # manifests, index, aliases and claims are a few KiB
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,9 @@ class Backend(Protocol):
 
     def ensure_container(self) -> None: ...
 
-    def get(self, path: str) -> Blob: ...
+    def get(self, path: str) -> Blob:
+        """A small JSON blob, whole; BlobTooLargeError above MAX_SMALL_BLOB bytes."""
+        ...
 
     def put(
         self,
@@ -188,7 +192,11 @@ class AzureBlobBackend:
 
     def get(self, path: str) -> Blob:
         def read() -> Blob:
+            # The first GET fetches at most MAX_SMALL_BLOB + 1 bytes (max_single_get_size) and
+            # tells the full size, so an oversized blob is refused before the rest is read.
             downloader = self._container.get_blob_client(path).download_blob()
+            if downloader.size > MAX_SMALL_BLOB:
+                raise BlobTooLargeError(path, downloader.size, MAX_SMALL_BLOB)
             data = downloader.readall()
             props = downloader.properties
             return Blob(data=data, etag=str(props.etag), metadata=dict(props.metadata or {}))
@@ -328,7 +336,12 @@ class AzureBlobBackend:
 
 
 def _client_options(on_request: Callable[[Any], None] | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 60}
+    options: dict[str, Any] = {
+        "retry_total": 0,
+        "connection_timeout": 5,
+        "read_timeout": 60,
+        "max_single_get_size": MAX_SMALL_BLOB + 1,  # see `get`; later chunks keep their size
+    }
     if on_request is not None:
         options["raw_request_hook"] = on_request
     return options

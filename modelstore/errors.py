@@ -201,3 +201,14 @@ class BlobConflictError(StorageError):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(f"blob {path} was changed concurrently")
+
+
+class BlobTooLargeError(StorageError):
+    """Backend signal: a small JSON blob (manifest, index, alias, claim) is implausibly large."""
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        self.path, self.size, self.limit = path, size, limit
+        super().__init__(
+            f"blob {path} is {size} bytes, more than the {limit} a manifest, index or alias may "
+            "have: refusing to read it"
+        )

@@ -16,10 +16,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from modelstore.errors import InvalidMetricError, InvalidModelFileError, InvalidTagError
-from modelstore.names import validate_key
+from modelstore.errors import (
+    InvalidMetricError,
+    InvalidModelFileError,
+    InvalidNameError,
+    InvalidTagError,
+)
+from modelstore.names import validate_file_path, validate_key
 
 SCHEMA_VERSION = 1
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -33,6 +45,15 @@ class FileEntry(_Frozen):
     path: str
     sha256: str = Field(pattern=SHA256_PATTERN)
     size: int = Field(ge=0)
+
+    @field_validator("path")
+    @classmethod
+    def _relative_inside(cls, value: str) -> str:
+        """Manifests are read from storage others can write: a path must stay in its folder."""
+        try:
+            return validate_file_path(value)
+        except InvalidNameError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class TensorSpec(_Frozen):
@@ -88,6 +109,15 @@ class Manifest(_Frozen):
             if not math.isfinite(number):
                 raise ValueError(f"metric {key!r} is not finite")
         return value
+
+    @model_validator(mode="after")
+    def _primary_listed_once(self) -> Manifest:
+        paths = [entry.path for entry in self.files]
+        if len(set(paths)) != len(paths):
+            raise ValueError("a file path is listed more than once")
+        if self.primary not in paths:
+            raise ValueError(f"primary file {self.primary!r} is not among the manifest's files")
+        return self
 
     @property
     def primary_file(self) -> FileEntry:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from modelstore.errors import (
     StorageUnavailableError,
     VersionNotFoundError,
 )
-from modelstore.manifest import sha256_hex
+from modelstore.manifest import canonical_json, sha256_hex
 from modelstore.state import claim_path, file_path, index_path, manifest_path, version_prefix
 from tests.modelstore.conftest import FAST_RETRY, RequestCounter, lossy_store, make_onnx
 from tests.modelstore.test_backend import AZURITE_DOWN
@@ -625,3 +626,56 @@ def test_someone_elses_manifest_at_our_number_is_left_alone(
         failing.register("digits", onnx_file)
     assert caught.value.published is False
     assert store.verify("digits", 1).author == "mallory"  # its files were not deleted
+
+
+# --- untrusted manifests -----------------------------------------------------------------------
+
+
+def test_download_refuses_a_manifest_whose_file_path_escapes(
+    store: ModelStore, onnx_file: Path, tmp_path: Path
+) -> None:
+    # Someone with write access to the container adds an absolute path and re-records the digest.
+    manifest = store.register("evil", onnx_file)
+    escaped = tmp_path / "escaped.txt"
+    payload = b"pwned\n"
+    store.backend.put(file_path("evil", 1, str(escaped)), payload)
+    doc = json.loads(store.backend.get(manifest_path("evil", 1)).data)
+    doc["files"].append({"path": str(escaped), "sha256": sha256_hex(payload), "size": 6})
+    data = canonical_json(doc)
+    store.backend.put(
+        manifest_path("evil", 1), data, metadata={"manifest_sha256": sha256_hex(data)}
+    )
+    dest = tmp_path / "dl" / "a" / "b"
+    with pytest.raises(ManifestCorruptError, match="file path"):
+        store.download("evil", manifest.version, dest)
+    assert not escaped.exists()
+    assert not dest.exists() or list(dest.iterdir()) == []
+
+
+def test_download_refuses_to_follow_a_symlink_out_of_the_destination(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    make_onnx(src / "model.onnx")
+    (src / "extra").mkdir()
+    (src / "extra" / "labels.json").write_text("[]")
+    store.register("digits", src)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "extra").symlink_to(outside)
+    with pytest.raises(ManifestCorruptError, match="leads outside"):
+        store.download("digits", 1, dest)
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in dest.iterdir()) == ["extra"]
+
+
+def test_an_oversized_manifest_is_refused_without_reading_it_whole(
+    store: ModelStore, onnx_file: Path
+) -> None:
+    store.register("digits", onnx_file)
+    huge = b" " * (2 * 1024 * 1024)
+    store.backend.put(manifest_path("digits", 1), huge, metadata={"manifest_sha256": "x"})
+    with pytest.raises(ManifestCorruptError, match="2097152 bytes"):
+        store.resolve("digits", 1)

@@ -10,8 +10,13 @@ from typing import Any
 import pytest
 
 from localworld.process import free_port
-from modelstore.backend import AzureBlobBackend, RetryPolicy, redact_url
-from modelstore.errors import BlobConflictError, BlobNotFoundError, StorageUnavailableError
+from modelstore.backend import MAX_SMALL_BLOB, AzureBlobBackend, RetryPolicy, redact_url
+from modelstore.errors import (
+    BlobConflictError,
+    BlobNotFoundError,
+    BlobTooLargeError,
+    StorageUnavailableError,
+)
 from tests.modelstore.conftest import FAST_RETRY, RequestCounter
 
 AZURITE_DOWN = (
@@ -147,3 +152,14 @@ def test_large_files_stream_in_blocks_and_chunks(
     chunks = list(blobs.read_chunks("m/big.bin"))
     assert len(chunks) > 1
     assert b"".join(chunks) == source.read_bytes()
+
+
+def test_get_refuses_blobs_above_the_small_blob_limit(backend: AzureBlobBackend) -> None:
+    backend.put("m/empty", b"")
+    assert backend.get("m/empty").data == b""
+    backend.put("m/limit", b"x" * MAX_SMALL_BLOB)
+    assert len(backend.get("m/limit").data) == MAX_SMALL_BLOB
+    backend.put("m/big", b"x" * (MAX_SMALL_BLOB + 1))
+    with pytest.raises(BlobTooLargeError, match=f"m/big is {MAX_SMALL_BLOB + 1} bytes"):
+        backend.get("m/big")
+    assert sum(len(c) for c in backend.read_chunks("m/big")) == MAX_SMALL_BLOB + 1

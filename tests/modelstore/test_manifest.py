@@ -132,3 +132,22 @@ def test_tags_must_be_strings() -> None:
     assert normalize_tags({"team": "vision"}) == {"team": "vision"}
     with pytest.raises(InvalidTagError, match="must be a string"):
         normalize_tags({"team": 3})
+
+
+@pytest.mark.parametrize(
+    "path", ["/tmp/escaped.txt", "../escaped.txt", "a/../../escaped.txt", "a//b", ".hidden", ""]
+)
+def test_parse_manifest_refuses_file_paths_that_leave_the_version_folder(path: str) -> None:
+    doc = json.loads(manifest().to_canonical_json())
+    doc["files"].append({"path": path, "sha256": SHA_A, "size": 1})
+    with pytest.raises(ValueError, match="file path"):
+        parse_manifest(json.dumps(doc).encode())
+
+
+def test_parse_manifest_refuses_an_unlisted_primary_and_duplicate_paths() -> None:
+    doc = json.loads(manifest().to_canonical_json())
+    with pytest.raises(ValueError, match=r"primary file 'nope\.onnx'"):
+        parse_manifest(json.dumps({**doc, "primary": "nope.onnx"}).encode())
+    doc["files"].append(doc["files"][0])
+    with pytest.raises(ValueError, match="more than once"):
+        parse_manifest(json.dumps(doc).encode())
