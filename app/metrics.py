@@ -22,6 +22,15 @@ from prometheus_client import (
 
 EXTENSION_KEY = "metrics"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# The method label takes only these values (anything else is "other"): a client picks the method
+# token freely, and every distinct label value is a new time series kept forever.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER_METHOD = "other"
+
+
+def method_label(method: str) -> str:
+    """The request method as a bounded metrics label."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
 class Metrics:
@@ -63,6 +72,7 @@ class Metrics:
         )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        method = method_label(method)
         key = (route, method, status)
         children = self._children.get(key)
         if children is None:  # labels() validates and locks: do it once per combination

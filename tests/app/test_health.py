@@ -63,6 +63,21 @@ def test_metrics_count_requests_by_route_and_status(client: FlaskClient) -> None
     assert "model_load_seconds " in text
 
 
+def test_metrics_fold_unknown_methods_into_one_label(client: FlaskClient) -> None:
+    """Clients choose the method token: it must not mint a new time series per value."""
+    for index in range(300):
+        assert client.open("/healthz", method=f"X{index}").status_code == 405
+        client.open("/nowhere", method=f"Y{index}")
+    client.delete("/healthz")
+    text = client.get("/metrics").get_data(as_text=True)
+    series = [line for line in text.splitlines() if line.startswith("http_requests_total{")]
+    assert len(series) <= 5, series
+    methods = {line.split('method="')[1].split('"')[0] for line in series}
+    assert methods == {"other", "DELETE"}
+    assert 'http_requests_total{method="other",route="unmatched",status="405"} 300.0' in text
+    assert 'http_requests_total{method="other",route="unmatched",status="404"} 300.0' in text
+
+
 def test_each_app_has_its_own_metrics(make_app: Any) -> None:
     first, second = make_app(), make_app()
     first.test_client().get("/healthz")
