@@ -146,6 +146,7 @@ def _run_once(services: Services, *, now: datetime, dry_run: bool) -> runner.Run
         open_prs=open_prs,
         commit_range=runner.commit_range_via(services.forge),
         comments_of=services.forge.comments,
+        closed_prs_of=lambda head: services.forge.closed_prs(head, world.base),
     )
     for action in actions:
         diff = ""

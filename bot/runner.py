@@ -9,6 +9,7 @@ there is nothing to do.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -167,6 +168,14 @@ class RemoteBranch:
 
 
 @dataclass(frozen=True)
+class RejectedPr:
+    """A promotion PR a reviewer closed without merging, with the marker of its body."""
+
+    number: int
+    marker: dict[str, object]
+
+
+@dataclass(frozen=True)
 class PrAction:
     """What to do for one environment. `kind` is one of:
 
@@ -195,6 +204,7 @@ def decide_pr_action(  # noqa: PLR0911 (a decision table: one early return per r
     body: str | None,
     human_comment_posted: bool = False,
     automerge: bool = False,
+    rejected: Sequence[RejectedPr] = (),
 ) -> PrAction:
     promotion = env_plan.promotion
     if promotion is None:
@@ -223,6 +233,13 @@ def decide_pr_action(  # noqa: PLR0911 (a decision table: one early return per r
         branch.sha is not None and branch.parent_is_main and branch.overlay_text == new_text
     )
     if pr is None:
+        target = pr_body.marker_data(promotion)
+        for closed in rejected:  # a reviewer said no to exactly this: do not ask again
+            if {k: v for k, v in closed.marker.items() if k != "body_sha256"} == target:
+                return PrAction(
+                    env_plan.env, "hold",
+                    f"rejected in #{closed.number} (reopen it or register a newer candidate)",
+                )  # fmt: skip
         return act("push+create", promotion.summary)
     if not branch_current:
         return act("push+update", promotion.summary)
@@ -310,7 +327,10 @@ def plan_actions(
     open_prs: dict[str, PullRequestInfo],
     commit_range: CommitRangeFn,
     comments_of: Callable[[int], Sequence[str]],
+    closed_prs_of: Callable[[str], Sequence[PullRequestInfo]] = lambda _head: (),
 ) -> list[PrAction]:
+    """`closed_prs_of(head)` (closed unmerged PRs) is asked only when a create is about to
+    happen, so a run with nothing new pays nothing for it."""
     actions = []
     for env_plan in plan_result.envs:
         pr = open_prs.get(branch_for(env_plan.env))
@@ -335,18 +355,28 @@ def plan_actions(
             branch = remote_branch(repo, env_plan.env, promotion.overlay, world.main_sha)
             if branch.foreign_authors and pr is not None:
                 posted = any(HUMAN_MARKER in c for c in comments_of(pr.number))
-        actions.append(
-            decide_pr_action(
-                env_plan,
-                pr,
-                branch,
-                new_text=new_text,
-                title=title,
-                body=body,
-                human_comment_posted=posted,
-                automerge=world.policy.environment(env_plan.env).automerge,
-            )
+
+        decide = functools.partial(
+            decide_pr_action,
+            env_plan,
+            pr,
+            branch,
+            new_text=new_text,
+            title=title,
+            body=body,
+            human_comment_posted=posted,
+            automerge=world.policy.environment(env_plan.env).automerge,
         )
+        action = decide()
+        if action.kind == "push+create":
+            rejected = [
+                RejectedPr(closed.number, marker)
+                for closed in closed_prs_of(branch_for(env_plan.env))
+                if (marker := pr_body.read_marker(closed.body)) is not None
+            ]
+            if rejected:
+                action = decide(rejected=rejected)
+        actions.append(action)
     return actions
 
 

@@ -178,6 +178,19 @@ class GitHubForge:
 
         return self._call(f"list open pulls into {base}", listing)
 
+    def closed_prs(self, head_branch: str, base: str) -> list[PullRequestInfo]:
+        """PRs from `head_branch` into `base` closed without merging, newest first (one listing;
+        `merged_at` in the listing tells merged from rejected without a GET per PR)."""
+
+        def listing() -> list[PullRequestInfo]:
+            pulls = self._repo.get_pulls(
+                state="closed", head=f"{self._owner}:{head_branch}", base=base,
+                sort="created", direction="desc",
+            )  # fmt: skip
+            return [_info(pr, listed_open=True) for pr in pulls if pr.merged_at is None]
+
+        return self._call(f"list closed pulls for {head_branch}", listing)
+
     def get_pr(self, number: int) -> PullRequestInfo:
         return _info(self._call(f"get pull #{number}", self._repo.get_pull, number))
 

@@ -155,6 +155,30 @@ def test_a_pr_whose_target_was_reached_by_hand_is_closed_with_a_comment(world: G
     assert "no longer needed" in forge.comments(number)[-1]
 
 
+def test_a_pr_a_reviewer_closed_is_not_reopened_until_a_newer_candidate(world: GitOpsWorld):
+    _seeded(world, dev_automerge=False)
+    first = api.run(world.settings(), now=NOW)
+    number = next(o.pr_number for o in first.outcomes if o.env == "dev")
+    assert number is not None
+    forge = api.connect(world.settings()).forge
+    forge._repo.get_pull(number).edit(state="closed")  # the reviewer says no
+
+    since = world.github.last_seq()
+    again = api.run(world.settings(), now=NOW)
+    dev = next(o for o in again.outcomes if o.env == "dev")
+    assert dev.action == "hold"
+    assert dev.reason == f"rejected in #{number} (reopen it or register a newer candidate)"
+    assert world.github.writes(since) == []
+    assert forge.open_prs("main", "promote/") == {}
+
+    world.register_model(0.97)  # a newer candidate is proposed as usual
+    newer = api.run(world.settings(), now=NOW)
+    dev = next(o for o in newer.outcomes if o.env == "dev")
+    assert dev.action == "push+create"
+    assert dev.pr_number not in (None, number)
+    assert literal(world.overlay_on("promote/dev", "dev"), "MODEL_VERSION") == "3"
+
+
 def test_automerge_merges_dev_then_staging_waits_for_soak(world: GitOpsWorld):
     _, tag2 = _seeded(world, dev_automerge=True)
     report = api.run(world.settings(), now=NOW)

@@ -8,7 +8,7 @@ from bot import pr_body
 from bot.adapters.github import PullRequestInfo
 from bot.core.model import ImagePin
 from bot.core.plan import EnvPlan, ImageChange, Promotion
-from bot.runner import RemoteBranch, decide_pr_action
+from bot.runner import RejectedPr, RemoteBranch, decide_pr_action
 
 TEXT = "images:\n  - name: modelops-app\n    newTag: '2'\n"
 PROMOTION = Promotion(
@@ -88,3 +88,36 @@ def test_writes_carry_everything_execute_needs():
         TITLE,
         BODY,
     )
+
+
+def _rejected(promotion: Promotion, number: int = 5) -> RejectedPr:
+    marker = pr_body.read_marker(pr_body.render(promotion, None))
+    assert marker is not None
+    return RejectedPr(number, marker)
+
+
+def test_a_promotion_a_reviewer_rejected_is_held_naming_the_pr():
+    action = decide_pr_action(
+        PROMOTE,
+        None,
+        CURRENT,
+        new_text=TEXT,
+        title=TITLE,
+        body=BODY,
+        rejected=[_rejected(PROMOTION)],
+    )
+    assert action.kind == "hold"
+    assert action.reason == "rejected in #5 (reopen it or register a newer candidate)"
+
+
+def test_a_newer_candidate_than_the_rejected_one_is_proposed():
+    older = Promotion(
+        env="dev",
+        overlay=PROMOTION.overlay,
+        image=ImageChange(ImagePin("modelops-app", tag="1"), ImagePin("modelops-app", tag="1b")),
+        model=None,
+    )
+    action = decide_pr_action(
+        PROMOTE, None, NO_BRANCH, new_text=TEXT, title=TITLE, body=BODY, rejected=[_rejected(older)]
+    )
+    assert action.kind == "push+create"
