@@ -40,6 +40,7 @@ from modelstore.errors import (
     BlobConflictError,
     BlobNotFoundError,
     BlobTooLargeError,
+    ConfigurationError,
     FileChangedError,
     StorageAuthError,
     StorageError,
@@ -153,9 +154,12 @@ class AzureBlobBackend:
         retry: RetryPolicy | None = None,
         on_request: Callable[[Any], None] | None = None,
     ) -> AzureBlobBackend:
-        service = BlobServiceClient.from_connection_string(
-            connection_string, **_client_options(on_request)
-        )
+        try:
+            service = BlobServiceClient.from_connection_string(
+                connection_string, **_client_options(on_request)
+            )
+        except ValueError:  # the SDK's parse error; the string itself holds the account key
+            raise ConfigurationError("AZURE_STORAGE_CONNECTION_STRING is malformed") from None
         return cls(service, container, retry or RetryPolicy())
 
     @classmethod

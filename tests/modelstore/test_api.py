@@ -679,3 +679,12 @@ def test_an_oversized_manifest_is_refused_without_reading_it_whole(
     store.backend.put(manifest_path("digits", 1), huge, metadata={"manifest_sha256": "x"})
     with pytest.raises(ManifestCorruptError, match="2097152 bytes"):
         store.resolve("digits", 1)
+
+
+def test_malformed_connection_string_raises_configuration_error() -> None:
+    for malformed in ("x", "garbage;AccountKey=SECRETKEY", "a=b=c;;"):
+        with pytest.raises(ConfigurationError, match="is malformed") as caught:
+            ModelStore.from_env({"AZURE_STORAGE_CONNECTION_STRING": malformed})
+        assert "SECRETKEY" not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="is malformed"):
+        ModelStore.from_connection_string("")

@@ -247,3 +247,12 @@ def test_list_shows_an_unfinished_first_registration_without_latest(
     store.backend.put("ghost/versions/1/.claim", b"{}")
     assert run_json(capsys, "list") == [{"name": "ghost", "latest": None, "aliases": {}}]
     assert run(capsys, "show", "ghost", "1")[0] == 1
+
+
+def test_malformed_connection_string_is_a_configuration_error_that_hides_the_key(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", "garbage;AccountKey=SECRETKEY")
+    code, out, err = run(capsys, "list")
+    assert (code, out) == (1, "")  # the README's code for configuration errors
+    assert err == "error: AZURE_STORAGE_CONNECTION_STRING is malformed\n"
