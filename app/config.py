@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import ConfigError
+from app.logging import parse_level
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -69,10 +70,7 @@ class Settings(BaseModel):
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
-        value = value.upper()
-        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
-        return value
+        return parse_level(value)
 
 
 ENV_NAMES = {name.upper(): name for name in Settings.model_fields}

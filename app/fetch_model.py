@@ -6,7 +6,7 @@ Environment (set by the overlay's `model-pin` ConfigMap and the pod spec):
     MODEL_NAME, MODEL_VERSION (a number: overlays pin exact versions), MODEL_SHA256 (sha256 of
     model.onnx), MODEL_DIR (default /models), and the model store settings
     (AZURE_STORAGE_CONNECTION_STRING for local use, or MODELSTORE_ACCOUNT_URL with workload
-    identity; MODELSTORE_CONTAINER).
+    identity; MODELSTORE_CONTAINER), and LOG_LEVEL (DEBUG, INFO, WARNING or ERROR; default INFO).
 
 The pin is checked against the version's manifest before anything is downloaded; the files are
 downloaded (the store verifies every file's sha256 while streaming) into a staging directory
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.logging import configure as configure_logging
+from app.logging import parse_level
 
 if TYPE_CHECKING:
     from modelstore import ModelStore
@@ -81,6 +82,13 @@ def read_pin(environ: Mapping[str, str]) -> Pin:
         sha256=sha,
         model_dir=Path(environ.get("MODEL_DIR") or "/models"),
     )
+
+
+def read_log_level(environ: Mapping[str, str]) -> str:
+    try:
+        return parse_level(environ.get("LOG_LEVEL") or "INFO")
+    except ValueError as exc:
+        raise FetchConfigError(f"LOG_LEVEL {exc}") from None
 
 
 def _sha256_file(path: Path) -> str:
@@ -185,11 +193,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             file=sys.stderr,
         )
         return 2
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
+    env = os.environ if environ is None else environ
     from modelstore.errors import ConfigurationError, ModelStoreError
 
     try:
-        run(os.environ if environ is None else environ)
+        configure_logging(read_log_level(env))
+        run(env)
     except KeyboardInterrupt:
         print("fetch_model: interrupted", file=sys.stderr)
         return 130

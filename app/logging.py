@@ -45,6 +45,17 @@ class JSONFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def parse_level(value: str) -> str:
+    """A `LOG_LEVEL` value as a level name (case-insensitive); ValueError names the choices."""
+    level = value.strip().upper()
+    if level not in LEVELS:
+        raise ValueError(f"must be one of {', '.join(LEVELS)}, got {value!r}")
+    return level
+
+
 def configure(level: str) -> logging.Logger:
     """Route the `app` logger to stdout as JSON lines (idempotent: one handler, replaced)."""
     logger = logging.getLogger("app")

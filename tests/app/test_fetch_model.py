@@ -116,6 +116,7 @@ def test_fetch_replaces_a_tampered_model(registered: dict[str, str], tmp_path: P
         ({"MODEL_SHA256": "xyz"}, 2, "MODEL_SHA256 must be 64 hexadecimal digits"),
         ({"AZURE_STORAGE_CONNECTION_STRING": ""}, 2, "no model store configured"),
         ({"MODEL_NAME": "nosuchmodel"}, 1, "not found"),
+        ({"LOG_LEVEL": "loud"}, 2, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
     ],
 )
 def test_fetch_explains_bad_settings_in_one_line(
@@ -130,6 +131,31 @@ def test_fetch_explains_bad_settings_in_one_line(
     err = capsys.readouterr().err
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_fetch_model_module_reports_a_bad_log_level_as_a_setting_error(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "LOG_LEVEL": "chatty",
+        "MODEL_NAME": "digits",
+        "MODEL_VERSION": "1",
+        "MODEL_SHA256": "0" * 64,
+        "MODEL_DIR": str(tmp_path / "m"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "app.fetch_model"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "fetch_model: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'chatty'"
+    ]
+    assert not (tmp_path / "m").exists()
 
 
 def test_fetch_model_module_runs_as_the_init_container_does(
