@@ -8,14 +8,20 @@ the same library versions give the same `model.onnx` bytes.
 
     python -m examples.train --out build/model   # model.onnx, labels.json, metrics.json
     python -m examples.train --out build/model --register --name digits --alias candidate
+
+`--register` publishes exactly the three files this run wrote (never anything else lying in
+`--out`). Exit codes: 0 done, 1 the model store refused, 2 bad usage (an invalid name or alias
+is caught before training), 3 unexpected (hidden `--traceback` prints the trace), 130 Ctrl-C.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +39,7 @@ TEST_SIZE = 0.25
 MODEL_FILE = "model.onnx"
 LABELS_FILE = "labels.json"
 METRICS_FILE = "metrics.json"
+ARTIFACT_FILES = (MODEL_FILE, LABELS_FILE, METRICS_FILE)
 
 
 @dataclass(frozen=True)
@@ -123,18 +130,26 @@ def register(
     alias: str | None = None,
     description: str | None = None,
 ) -> Manifest:
-    """Register the model directory as a new version through the modelstore Python API."""
+    """Register the artifacts in `out_dir` as a new version through the modelstore Python API.
+
+    Only the files `write_artifacts` writes are published: they are copied into a fresh
+    directory first, so stray files in `out_dir` (notes, a crashed run's temporary file) are
+    neither uploaded nor able to break the registration.
+    """
     from modelstore import ModelStore
 
     store = ModelStore.from_env()
-    return store.register(
-        name,
-        out_dir,
-        metrics=metrics,
-        tags={"dataset": "sklearn-digits", "framework": "onnx"},
-        description=description or "digits classifier (examples/train.py)",
-        alias=alias,
-    )
+    with tempfile.TemporaryDirectory(prefix="train-register-") as staging:
+        for file_name in ARTIFACT_FILES:
+            shutil.copyfile(out_dir / file_name, Path(staging) / file_name)
+        return store.register(
+            name,
+            staging,
+            metrics=metrics,
+            tags={"dataset": "sklearn-digits", "framework": "onnx"},
+            description=description or "digits classifier (examples/train.py)",
+            alias=alias,
+        )
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -150,8 +165,18 @@ def register(
 @click.option("--register", "do_register", is_flag=True, help="Register via the model store.")
 @click.option("--name", default="digits", show_default=True, help="Model name when registering.")
 @click.option("--alias", default=None, help="Alias to point at the new version (e.g. candidate).")
-def cli(out_dir: Path, seed: int, do_register: bool, name: str, alias: str | None) -> None:
+@click.option("--traceback", "_traceback", is_flag=True, hidden=True)
+def cli(
+    out_dir: Path, seed: int, do_register: bool, name: str, alias: str | None, _traceback: bool
+) -> None:
     """Train the digits classifier, export ONNX, optionally register it."""
+    if do_register:
+        # A bad name must not cost a training run first.
+        from modelstore.names import validate_alias, validate_model_name
+
+        validate_model_name(name)
+        if alias is not None:
+            validate_alias(alias)
     result = train(seed)
     write_artifacts(result, out_dir)
     click.echo(f"wrote {out_dir / MODEL_FILE} (accuracy {result.metrics['accuracy']:.4f})")
@@ -161,18 +186,28 @@ def cli(out_dir: Path, seed: int, do_register: bool, name: str, alias: str | Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from modelstore.errors import InvalidInputError, ModelStoreError
+
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except click.exceptions.Abort:
+        cli.main(args=args, prog_name="python -m examples.train", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except Exception as exc:
-        # modelstore.errors.ModelStoreError and friends: one line, no traceback.
+    except InvalidInputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except ModelStoreError as exc:
         click.echo(f"error: {exc}", err=True)
         return 1
+    except Exception as exc:
+        if "--traceback" in args:
+            traceback.print_exc()
+        click.echo(f"unexpected error: {type(exc).__name__}: {exc}", err=True)
+        return 3
     return 0
 
 

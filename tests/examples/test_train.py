@@ -99,3 +99,71 @@ def test_cli_reports_a_store_error_in_one_line(
     err = capsys.readouterr().err
     assert "no model store configured" in err
     assert (tmp_path / "m" / "model.onnx").is_file()  # training output is kept for a retry
+
+
+def _use_store(azurite: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    container = f"train-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("MODELSTORE_CONTAINER", container)
+    monkeypatch.delenv("MODELSTORE_ACCOUNT_URL", raising=False)
+    return container
+
+
+def test_register_publishes_only_the_files_it_wrote(
+    azurite: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelstore import ModelStore
+
+    container = _use_store(azurite, monkeypatch)
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "notes.txt").write_text("not for publication\n")
+    (out / ".model.onnx.k2j3.tmp").write_bytes(b"left over by a crashed run")
+    (out / "old").mkdir()
+    (out / "old" / "model.onnx").write_bytes(b"an older export")
+    assert main(["--out", str(out), "--register", "--name", "digits"]) == 0
+    store = ModelStore.from_connection_string(azurite.connection_string, container=container)
+    manifest = store.resolve("digits", "latest")
+    assert sorted(f.path for f in manifest.files) == ["labels.json", "metrics.json", "model.onnx"]
+    assert manifest.primary_sha256 == hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest()
+    assert (out / "notes.txt").is_file()  # the directory itself is left as it was
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--name", "Digits Model"], "invalid model name 'Digits Model'"),
+        (["--name", "../digits"], "invalid model name '../digits'"),
+        (["--alias", "latest"], "invalid alias 'latest'"),
+    ],
+    ids=["spaces-and-uppercase", "path", "reserved-alias"],
+)
+def test_cli_refuses_a_bad_name_before_training_with_exit_2(
+    azurite: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+    extra: list[str],
+    message: str,
+) -> None:
+    _use_store(azurite, monkeypatch)
+    out = tmp_path / "model"
+    assert main(["--out", str(out), "--register", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()  # refused before any training or writing
+
+
+def test_cli_reports_an_unexpected_error_in_one_line_with_exit_3(
+    tmp_path: Path, capsys: Any
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = blocker / "model"  # cannot be created: its parent is a file
+    assert main(["--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("unexpected error: ")
+    assert len(err.strip().splitlines()) == 1
+    assert main(["--out", str(out), "--traceback"]) == 3
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
