@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bot import pr_body
 from bot.adapters.git import BOT_EMAIL, GitRepo
-from bot.adapters.github import ForgeError, GitHubForge, PullRequestInfo
+from bot.adapters.github import ForgeConflictError, ForgeError, GitHubForge, PullRequestInfo
 from bot.adapters.modelstore import discover_models
 from bot.adapters.registry import RegistryClient
 from bot.core.model import Candidates, EnvState, ImageCandidate, State
@@ -439,9 +439,24 @@ def execute(
             if action.kind == "merge":
                 outcome.action = "noop"  # nothing was written
         else:
-            forge.merge_pr(outcome.pr_number, sha=head_sha, method="squash")
-            outcome.action = "merged" if action.kind == "merge" else f"{action.kind}+merged"
+            _merge(forge, outcome, head_sha, already_proposed=action.kind == "merge")
     return outcome
+
+
+def _merge(
+    forge: GitHubForge, outcome: EnvOutcome, head_sha: str, *, already_proposed: bool
+) -> None:
+    assert outcome.pr_number is not None  # noqa: S101 (execute checks it)
+    try:
+        forge.merge_pr(outcome.pr_number, sha=head_sha, method="squash")
+    except ForgeConflictError:
+        raise  # the head moved: the run starts again from a fresh read
+    except ForgeError as exc:  # e.g. branch protection: say so, keep the PR, go on
+        outcome.reason += f"; automerge refused: {exc}"
+        if already_proposed:
+            outcome.action = "noop"  # nothing was written
+    else:
+        outcome.action = "merged" if already_proposed else f"{outcome.action}+merged"
 
 
 def push_promotion(repo: GitRepo, world: World, promotion: Promotion, new_text: str) -> str:

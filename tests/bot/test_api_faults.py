@@ -7,14 +7,13 @@ PR head during the merge (its `head_moved` fault).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot import api, runner
 from bot.adapters.git import GitRepo
-from bot.adapters.github import ForgeError
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld, literal
@@ -91,19 +90,42 @@ def test_a_merge_refused_because_someone_moved_the_head_is_not_forced(world: Git
     assert "will not overwrite" in forge.comments(dev.pr_number)[-1]
 
 
-def test_an_automerge_that_failed_is_retried_by_the_next_run(world: GitOpsWorld):
+def _dev_automerges(world: GitOpsWorld) -> None:
     world.pull()
     policy = world.seed / "promotion.yaml"
     policy.write_text(policy.read_text().replace("automerge: false", "automerge: true", 1))
     git(world.seed, "commit", "-q", "-am", "dev automerges")
     git(world.seed, "push", "-q", "origin", "main")
+
+
+def test_an_automerge_that_failed_is_retried_by_the_next_run(world: GitOpsWorld):
+    _dev_automerges(world)
     world.github.inject("status", status=502, method="PUT", path="/merge$", times=50)
-    with pytest.raises(ForgeError, match="502"):
-        api.run(world.settings(), now=NOW)
+    first = api.run(world.settings(), now=NOW)
+    dev = next(o for o in first.outcomes if o.env == "dev")
+    assert dev.action == "push+create"
+    assert "automerge refused" in dev.reason
+    assert "502" in dev.reason
     world.github.clear_faults()
     assert literal(world.overlay_on("main", "dev"), "MODEL_VERSION") == "1"
 
     report = api.run(world.settings(), now=NOW)
     dev = next(o for o in report.outcomes if o.env == "dev")
     assert dev.action == "merged"
+    assert literal(world.overlay_on("main", "dev"), "MODEL_VERSION") == "2"
+
+
+def test_a_refused_automerge_is_reported_and_the_other_envs_still_run(world: GitOpsWorld):
+    _dev_automerges(world)
+    api.run(world.settings(), now=NOW)  # dev merged at model v2; staging soaks
+    world.register_model(0.97)  # a new dev candidate
+    world.github.inject("status", method="PUT", path="/merge$", status=405, times=10)
+    report = api.run(world.settings(), now=NOW + timedelta(hours=2))
+    outcomes = {o.env: o for o in report.outcomes}
+    assert outcomes["dev"].action == "push+create"
+    assert "automerge refused" in outcomes["dev"].reason
+    assert "405" in outcomes["dev"].reason
+    assert outcomes["staging"].action == "push+create"  # processed despite dev's refusal
+    forge = api.connect(world.settings()).forge
+    assert sorted(forge.open_prs("main", "promote/")) == ["promote/dev", "promote/staging"]
     assert literal(world.overlay_on("main", "dev"), "MODEL_VERSION") == "2"
