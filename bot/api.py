@@ -23,7 +23,7 @@ from bot.core.model import EnvState
 from bot.core.plan import Plan, plan
 from bot.deploy_check import validate_overlays
 from bot.errors import BotError, RegistryError
-from bot.lock import run_lock
+from bot.lock import LeaseHandle, run_lock
 from bot.release import (
     ISSUE_LABEL,
     ISSUE_MARKER,
@@ -106,12 +106,13 @@ def lock_container(settings: Settings) -> ContainerClient:
 
 
 @contextlib.contextmanager
-def _locked(settings: Settings, enabled: bool) -> Iterator[None]:
+def _locked(settings: Settings, enabled: bool) -> Iterator[LeaseHandle | None]:
+    """The run lock (None when disabled); call `ensure_held()` on it before remote writes."""
     if not enabled:
-        yield
+        yield None
         return
-    with run_lock(lock_container(settings)):
-        yield
+    with run_lock(lock_container(settings)) as handle:
+        yield handle
 
 
 def make_plan(services: Services, now: datetime) -> tuple[runner.World, Plan]:
@@ -240,13 +241,16 @@ def release(settings: Settings, *, today: date) -> ReleaseDecision:
 
     The report never changes the decision: GitHub being down leaves a blocked release blocked
     and a release released, with `report.action == "failed"` saying why."""
-    with _locked(settings, enabled=True):
+    with _locked(settings, enabled=True) as lock:
+        ensure_held = lock.ensure_held if lock is not None else (lambda: None)
         services = connect(settings)
         decision = run_release(
             services.repo,
             checks=[_check_overlays, lambda repo: _check_artifacts(services, repo)],
             today=today,
+            before_write=ensure_held,
         )
+        ensure_held()  # the issue is a remote write too
         return dataclasses.replace(decision, report=report_release(settings, decision))
 
 

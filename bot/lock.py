@@ -7,10 +7,11 @@ If a holder dies, its lease expires after `duration` seconds and the next run pr
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobLeaseClient, ContainerClient
 
 from bot.errors import BotError
@@ -36,13 +37,76 @@ def _ensure_blob(container: ContainerClient, name: str) -> BlobClient:
     return blob
 
 
+class LeaseHandle:
+    """The held lease: `ensure_held()` before every remote write refuses to write once it is lost.
+
+    The lease counts as lost when a renewal was refused (409/412: someone broke or took it), or
+    when `duration` seconds have passed since the last renewal was sent (storage unreachable:
+    the lease expires by itself and another run may hold it by now)."""
+
+    def __init__(self, lease_id: str, duration: int, acquired_at: float) -> None:
+        self.id = lease_id
+        self.duration = duration
+        self._guard = threading.Lock()
+        self._valid_until = acquired_at + duration  # counted from the request: never too late
+        self._lost: str | None = None
+
+    def renewed(self, sent_at: float) -> None:
+        with self._guard:
+            self._valid_until = sent_at + self.duration
+
+    def lose(self, why: str) -> None:
+        with self._guard:
+            self._lost = self._lost or why
+
+    def expires_in(self) -> float:
+        with self._guard:
+            return self._valid_until - time.monotonic()
+
+    def lost(self) -> str | None:
+        with self._guard:
+            if self._lost is None and time.monotonic() >= self._valid_until:
+                self._lost = f"not renewed for {self.duration}s (storage unreachable?)"
+            return self._lost
+
+    def ensure_held(self) -> None:
+        """Raise LockError if the lease was lost: the run must not write anything more."""
+        why = self.lost()
+        if why is not None:
+            raise LockError(f"lost the run lock: {why}; stopped before writing")
+
+
+def _renew_loop(lease: BlobLeaseClient, handle: LeaseHandle, stop: threading.Event) -> None:
+    """Renew every duration/3 s; on a transient error retry with a short backoff until expiry."""
+    wait = handle.duration / 3
+    while not stop.wait(wait):
+        sent_at = time.monotonic()
+        try:
+            # no SDK retries (they back off for a minute): this loop retries, bounded by expiry
+            lease.renew(retry_total=0, connection_timeout=max(1.0, handle.duration / 5))
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):  # broken or taken by someone else: definitely lost
+                handle.lose(f"renewal refused ({exc.status_code} {exc.reason})")
+                return
+        except AzureError:  # connection refused, timeout, ...: transient until the lease expires
+            pass
+        else:
+            handle.renewed(sent_at)
+            wait = handle.duration / 3
+            continue
+        if handle.lost() is not None:
+            return
+        wait = max(0.0, min(1.0, handle.expires_in()))
+
+
 @contextmanager
 def run_lock(
     container: ContainerClient, name: str = LOCK_BLOB, duration: int = 30
-) -> Iterator[str]:
+) -> Iterator[LeaseHandle]:
     """Hold a lease on `name` for the body of the `with`; renew every duration/3 seconds."""
     blob = _ensure_blob(container, name)
     lease = BlobLeaseClient(blob)
+    acquired_at = time.monotonic()
     try:
         lease.acquire(lease_duration=duration)
     except HttpResponseError as exc:
@@ -52,25 +116,19 @@ def run_lock(
                 "nothing done"
             ) from exc
         raise LockError(f"cannot take the run lock: {exc.reason}") from exc
+    handle = LeaseHandle(str(lease.id), duration, acquired_at)
     stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def renew() -> None:
-        while not stop.wait(duration / 3):
-            try:
-                lease.renew()
-            except HttpResponseError as exc:  # lost the lease: the run must not continue writing
-                failure.append(exc)
-                return
-
-    renewer = threading.Thread(target=renew, name="lock-renewer", daemon=True)
+    renewer = threading.Thread(
+        target=_renew_loop, args=(lease, handle, stop), name="lock-renewer", daemon=True
+    )
     renewer.start()
     try:
-        yield str(lease.id)
-        if failure:
-            raise LockError(f"lost the run lock while running: {failure[0]}")
+        yield handle
+        handle.ensure_held()
     finally:
         stop.set()
         renewer.join(timeout=5)
-        with suppress(HttpResponseError):  # expired or already broken: nothing to release
-            lease.release()
+        # expired, broken or storage unreachable: nothing to release, the lease expires by itself
+        if handle.lost() is None:
+            with suppress(AzureError):
+                lease.release(retry_total=1, connection_timeout=5)

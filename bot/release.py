@@ -117,8 +117,17 @@ def decide_release(
 Check = Callable[[GitRepo], list[ReleaseProblem]]
 
 
-def run_release(repo: GitRepo, checks: Sequence[Check], today: date) -> ReleaseDecision:
-    """Fetch, validate the checkout of origin/main with every check, then act on the decision."""
+def run_release(
+    repo: GitRepo,
+    checks: Sequence[Check],
+    today: date,
+    *,
+    before_write: Callable[[], None] = lambda: None,
+) -> ReleaseDecision:
+    """Fetch, validate the checkout of origin/main with every check, then act on the decision.
+
+    `before_write` runs right before the push (the run lock's `ensure_held`): raising stops it.
+    """
     repo.fetch()
     main_sha = repo.remote_sha("main")
     if main_sha is None:
@@ -135,7 +144,7 @@ def run_release(repo: GitRepo, checks: Sequence[Check], today: date) -> ReleaseD
             today=today,
             release_tagged=tagged,
         )
-        _apply(repo, decision, release_sha)
+        _apply(repo, decision, release_sha, before_write)
         return decision
     repo.checkout_fresh("release-candidate", "main")
     problems = [problem for check in checks for problem in check(repo)]
@@ -147,11 +156,16 @@ def run_release(repo: GitRepo, checks: Sequence[Check], today: date) -> ReleaseD
         existing_tags=repo.remote_tags(f"{TAG_PREFIX}*"),
         today=today,
     )
-    _apply(repo, decision, release_sha)
+    _apply(repo, decision, release_sha, before_write)
     return decision
 
 
-def _apply(repo: GitRepo, decision: ReleaseDecision, release_sha: str | None) -> None:
+def _apply(
+    repo: GitRepo,
+    decision: ReleaseDecision,
+    release_sha: str | None,
+    before_write: Callable[[], None],
+) -> None:
     """Move `release` and push its tag in ONE atomic push: both land, or neither does."""
     if decision.action != "release" or decision.tag is None or decision.main_sha is None:
         return
@@ -161,6 +175,7 @@ def _apply(repo: GitRepo, decision: ReleaseDecision, release_sha: str | None) ->
             f"{RELEASE_BRANCH} at {release_sha[:12]} is not an ancestor of {sha[:12]}: "
             "refusing a non-fast-forward"
         )
+    before_write()
     repo.create_tag(decision.tag, sha, f"Nightly release of main at {sha[:12]}")
     branch_ref = f"refs/heads/{RELEASE_BRANCH}"
     repo.push_atomic(

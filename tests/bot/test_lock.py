@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from bot.lock import LockHeldError, run_lock
-from localworld.services import Azurite
+from bot.lock import LockError, LockHeldError, run_lock
+from localworld.services import Azurite, start_azurite
 
 
 @pytest.fixture
@@ -26,8 +28,9 @@ def test_second_holder_is_refused_while_first_holds(container):
 def test_lock_is_released_after_the_run(container):
     with run_lock(container, duration=15):
         pass
-    with run_lock(container, duration=15) as lease_id:
-        assert lease_id
+    with run_lock(container, duration=15) as handle:
+        assert handle.id
+        handle.ensure_held()
 
 
 def test_lock_is_released_when_the_run_fails(container):
@@ -35,3 +38,31 @@ def test_lock_is_released_when_the_run_fails(container):
         raise RuntimeError("run failed")
     with run_lock(container, duration=15):
         pass
+
+
+def test_storage_going_away_loses_the_lock_once_the_lease_would_expire(tmp_path: Path):
+    own = start_azurite(tmp_path / "azurite", tmp_path / "logs")  # stopped mid-run by this test
+    try:
+        service = BlobServiceClient.from_connection_string(own.connection_string)
+        client = service.get_container_client("lock")
+        lost_after = None
+        # exiting raises LockError (mapped to exit 1), never the connection error behind it
+        with (
+            pytest.raises(LockError, match="lost the run lock"),
+            run_lock(client, duration=15) as h,
+        ):
+            taken = time.monotonic()
+            own.process.stop()
+            h.ensure_held()  # still within the lease: writing is fine
+            while time.monotonic() - taken < 25:
+                try:
+                    h.ensure_held()
+                except LockError:
+                    lost_after = time.monotonic() - taken
+                    break
+                time.sleep(0.2)
+        assert lost_after is not None
+        assert 13 < lost_after < 16.5
+        assert time.monotonic() - taken < lost_after + 8  # no minute of SDK retries on exit
+    finally:
+        own.process.stop()

@@ -10,6 +10,7 @@ import pytest
 
 from bot.adapters.git import GitError, GitRepo
 from bot.adapters.github import IssueInfo
+from bot.lock import LockError
 from bot.release import (
     ISSUE_LABEL,
     ISSUE_MARKER,
@@ -265,3 +266,15 @@ def test_a_huge_problem_list_is_cut_but_fingerprinted_whole():
 def test_backticks_in_a_file_name_do_not_break_the_markdown():
     body = render_issue_body(_blocked(ReleaseProblem("a`b", "line one\nline two")))
     assert "- ``a`b``: line one line two" in body
+
+
+def test_a_lost_lock_stops_the_release_before_it_writes(tmp_path: Path, bare_remote: Path):
+    repo = _seeded(tmp_path, bare_remote)
+    refs = git(bare_remote, "for-each-ref")
+
+    def lost() -> None:
+        raise LockError("lost the run lock: renewal refused")
+
+    with pytest.raises(LockError):
+        run_release(repo, checks=[], today=TODAY, before_write=lost)
+    assert git(bare_remote, "for-each-ref") == refs
