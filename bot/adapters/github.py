@@ -24,7 +24,28 @@ T = TypeVar("T")
 
 
 class ForgeError(BotError):
-    """The forge (GitHub) refused or failed a request."""
+    """The forge (GitHub) refused or failed a request (`status`: HTTP status, if any)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _NoBlindPostRetry(GithubRetry):
+    """Retries reads and idempotent writes on 5xx, but never a POST that may have been applied.
+
+    A POST refused with 429 or a rate-limit 403 was not applied, so it is repeated after the
+    wait like everything else; a POST that failed with a 5xx or a broken connection is not
+    repeated blindly (it could create a second comment or issue): the caller checks first.
+    """
+
+    def _is_method_retryable(self, method: str) -> bool:
+        return method.upper() != "POST"
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method.upper() == "POST" and status_code in (403, 429):
+            return super().is_retry("GET", status_code, has_retry_after)
+        return super().is_retry(method, status_code, has_retry_after)
 
 
 class ForgeConflictError(ForgeError):
@@ -107,11 +128,11 @@ class GitHubForge:
         max_rate_limit_wait: float = 60.0,
         timeout: int = 15,
     ) -> None:
-        retry = GithubRetry(
+        retry = _NoBlindPostRetry(
             total=retries,
             backoff_factor=backoff_factor,
             status_forcelist=[429, *range(500, 600)],
-            allowed_methods=None,  # every method: writes are idempotent by construction
+            allowed_methods=None,  # GET, PUT, PATCH, DELETE are idempotent; POST: see the class
             secondary_rate_wait=min(5.0, max_rate_limit_wait),
             max_rate_limit_wait=max_rate_limit_wait,
             respect_retry_after_header=True,
@@ -149,7 +170,8 @@ class GitHubForge:
             return fn(*args, **kwargs)
         except GithubException as exc:
             kind = ForgeConflictError if exc.status == 409 else ForgeError
-            raise kind(f"{what} on {self.repository} failed: {_describe(exc)}") from exc
+            message = f"{what} on {self.repository} failed: {_describe(exc)}"
+            raise kind(message, exc.status) from exc
         except requests.RequestException as exc:  # unreachable after the bounded retries
             raise ForgeError(
                 f"{what} on {self.repository} failed: GitHub unreachable ({type(exc).__name__})"
@@ -204,15 +226,22 @@ class GitHubForge:
         labels: Sequence[str] = (),
         reviewers: Sequence[str] = (),
     ) -> PullRequestInfo:
-        pr: PullRequest = self._call(
-            f"create pull {head} -> {base}",
-            self._repo.create_pull,
-            title=title,
-            body=body,
-            head=head,
-            base=base,
-            maintainer_can_modify=True,
-        )
+        def create() -> PullRequest:
+            return self._repo.create_pull(
+                title=title, body=body, head=head, base=base, maintainer_can_modify=True
+            )
+
+        try:
+            pr: PullRequest = self._call(f"create pull {head} -> {base}", create)
+        except ForgeError as exc:
+            if exc.status is None or exc.status < 500:
+                raise
+            # the create may have been applied before the 5xx: look before trying once more
+            found = self.find_open_pr(head, base)
+            if found is not None:
+                pr = self._call(f"get pull #{found.number}", self._repo.get_pull, found.number)
+            else:
+                pr = self._call(f"create pull {head} -> {base}", create)
         if labels:
             self._call(f"label pull #{pr.number}", pr.add_to_labels, *labels)
         if reviewers:

@@ -80,3 +80,33 @@ def test_permanent_errors_are_reported_with_status(github: LocalGitHub, repo_nam
     forge = GitHubForge(github.url, "wrong-token", repo_name, retries=0)
     with pytest.raises(ForgeError, match="401"):
         forge.find_open_pr("promote/dev", "main")
+
+
+def test_a_post_failing_with_5xx_is_not_repeated_blindly(github: LocalGitHub, repo_name: str):
+    forge = _forge(github, repo_name)
+    pr = forge.create_pr(title="t", body="b", head="promote/dev", base="main")
+    since = github.last_seq()
+    github.inject("status", status=502, method="POST", path="/comments$", times=1)
+    with pytest.raises(ForgeError, match="502") as info:
+        forge.comment(pr.number, "once")
+    assert info.value.status == 502
+    posts = [r for r in github.writes(since) if r["path"].endswith("/comments")]
+    assert len(posts) == 1
+
+
+def test_a_post_refused_by_a_rate_limit_is_repeated_after_the_wait(
+    github: LocalGitHub, repo_name: str
+):
+    forge = _forge(github, repo_name)
+    pr = forge.create_pr(title="t", body="b", head="promote/dev", base="main")
+    github.inject("status", status=429, retry_after=1, method="POST", path="/comments$", times=1)
+    forge.comment(pr.number, "after the wait")
+    assert forge.comments(pr.number) == ["after the wait"]
+
+
+def test_create_pr_after_a_5xx_looks_before_creating_again(github: LocalGitHub, repo_name: str):
+    forge = _forge(github, repo_name)
+    github.inject("status", status=503, method="POST", path="/pulls$", times=1)
+    pr = forge.create_pr(title="t", body="b", head="promote/dev", base="main")
+    assert list(forge.open_prs("main", "promote/")) == ["promote/dev"]
+    assert pr.head_ref == "promote/dev"
