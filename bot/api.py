@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.core.exceptions import AzureError
+from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRetry
 
 from bot import runner
 from bot.adapters.git import GitRepo, PushRejectedError
@@ -91,12 +92,26 @@ def connect(settings: Settings) -> Services:
 
 def lock_container(settings: Settings) -> ContainerClient:
     env = settings.environ
+    # few, short retries: an unreachable lock store fails in seconds, not after a minute
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2)
     if env.get("AZURE_STORAGE_CONNECTION_STRING"):
-        service = BlobServiceClient.from_connection_string(env["AZURE_STORAGE_CONNECTION_STRING"])
+        try:
+            service = BlobServiceClient.from_connection_string(
+                env["AZURE_STORAGE_CONNECTION_STRING"], retry_policy=retry
+            )
+        except (ValueError, AzureError) as exc:  # the message may quote the string: not shown
+            raise SettingsError(
+                "AZURE_STORAGE_CONNECTION_STRING is not a valid storage connection string"
+            ) from exc
     elif env.get("MODELSTORE_ACCOUNT_URL"):
         from azure.identity import DefaultAzureCredential
 
-        service = BlobServiceClient(env["MODELSTORE_ACCOUNT_URL"], DefaultAzureCredential())
+        try:
+            service = BlobServiceClient(
+                env["MODELSTORE_ACCOUNT_URL"], DefaultAzureCredential(), retry_policy=retry
+            )
+        except (ValueError, AzureError) as exc:
+            raise SettingsError(f"MODELSTORE_ACCOUNT_URL is not a valid URL: {exc}") from exc
     else:
         raise SettingsError(
             "set AZURE_STORAGE_CONNECTION_STRING or MODELSTORE_ACCOUNT_URL (the run lock lives "

@@ -29,11 +29,24 @@ LOCK_BLOB = "locks/promotion-bot"
 
 
 def _ensure_blob(container: ContainerClient, name: str) -> BlobClient:
-    blob = container.get_blob_client(name)
-    with suppress(ResourceExistsError):
-        container.create_container()
-    with suppress(ResourceExistsError):
-        blob.upload_blob(b"", overwrite=False)
+    try:
+        blob = container.get_blob_client(name)
+        with suppress(ResourceExistsError):
+            container.create_container()
+        with suppress(ResourceExistsError):
+            blob.upload_blob(b"", overwrite=False)
+    except HttpResponseError as exc:
+        if exc.status_code == 400:  # InvalidResourceName and the like
+            raise LockError(
+                f"cannot create the run lock in container {container.container_name!r} "
+                f"(BOT_LOCK_CONTAINER): {exc.reason}"
+            ) from exc
+        raise LockError(f"cannot create the run lock blob: {exc.reason}") from exc
+    except (ValueError, AzureError) as exc:  # unreachable endpoint, bad URL
+        raise LockError(
+            f"cannot reach the lock store (BOT_LOCK_CONTAINER {container.container_name!r} at "
+            f"{container.primary_hostname}): {type(exc).__name__}"
+        ) from exc
     return blob
 
 
@@ -116,6 +129,8 @@ def run_lock(
                 "nothing done"
             ) from exc
         raise LockError(f"cannot take the run lock: {exc.reason}") from exc
+    except AzureError as exc:
+        raise LockError(f"cannot take the run lock: {type(exc).__name__}") from exc
     handle = LeaseHandle(str(lease.id), duration, acquired_at)
     stop = threading.Event()
     renewer = threading.Thread(

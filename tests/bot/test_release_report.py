@@ -228,3 +228,40 @@ def test_secrets_never_reach_the_issue(world: GitOpsWorld):
     assert world.github.token not in issue.body
     assert "s3cret-registry-password" not in issue.body
     assert re.search(r"bad password \*\*\*", issue.body)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [
+        (
+            "AZURE_STORAGE_CONNECTION_STRING",
+            "DefaultEndpointsProtocol=http;AccountKey-s3cr3t-garbage",
+            "AZURE_STORAGE_CONNECTION_STRING is not a valid storage connection string",
+        ),
+        ("BOT_LOCK_CONTAINER", "Bad_Container!", "container 'Bad_Container!' (BOT_LOCK_CONTAINER)"),
+        ("AZURE_STORAGE_CONNECTION_STRING", "unreachable", "cannot reach the lock store"),
+    ],
+)
+def test_bad_lock_storage_settings_exit_1_naming_the_setting(
+    world: GitOpsWorld,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    value: str,
+    expected: str,
+):
+    for key, env_value in world.environ().items():
+        monkeypatch.setenv(key, env_value)
+    if value == "unreachable":  # Azurite's well-known dev key, at a port nobody listens on
+        value = re.sub(
+            r"BlobEndpoint=[^;]+",
+            f"BlobEndpoint=http://{LOOPBACK}:{free_port()}/devstoreaccount1",
+            world.environ()[setting],
+        )
+    monkeypatch.setenv(setting, value)
+    assert main(["release"]) == 1
+    err = capsys.readouterr().err
+    assert expected in err
+    if setting == "AZURE_STORAGE_CONNECTION_STRING":
+        assert value not in err
+    assert world.github.token not in err
