@@ -20,10 +20,11 @@ from bot import runner
 from bot.adapters.git import GitRepo, PushRejectedError
 from bot.adapters.github import ForgeConflictError, ForgeError, GitHubForge, PullRequestInfo
 from bot.adapters.registry import RegistryClient
-from bot.core.model import EnvState
+from bot.core.model import EnvState, ImagePin
 from bot.core.plan import Plan, plan
 from bot.deploy_check import validate_overlays
 from bot.errors import BotError, RegistryError
+from bot.imagespec import split_registry
 from bot.lock import LeaseHandle, run_lock
 from bot.release import (
     ISSUE_LABEL,
@@ -263,6 +264,7 @@ def release(settings: Settings, *, today: date) -> ReleaseDecision:
             services.repo,
             checks=[_check_overlays, lambda repo: _check_artifacts(services, repo)],
             today=today,
+            base=settings.base_branch,
             before_write=ensure_held,
         )
         ensure_held()  # the issue is a remote write too
@@ -334,6 +336,26 @@ def _check_overlays(repo: GitRepo) -> list[ReleaseProblem]:
     ]
 
 
+def _check_image(
+    registry: RegistryClient, registry_host: str, where: str, pin: ImagePin
+) -> list[ReleaseProblem]:
+    """The pinned digest exists in the repository the overlay names (on the bot's registry)."""
+    host, repository = split_registry(pin.new_name or pin.name)
+    if host != registry_host:
+        return [
+            ReleaseProblem(
+                where,
+                f"image {pin.reference}: pinned to registry {host or '(none)'}, but the bot "
+                f"checks {registry_host} (promotion.yaml registry.host / REGISTRY_HOST)",
+            )
+        ]
+    try:
+        registry.manifest_digest(repository, str(pin.digest))
+    except RegistryError as exc:
+        return [ReleaseProblem(where, f"image {pin.reference}: {exc}")]
+    return []
+
+
 def _check_artifacts(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
     """Every pinned digest exists in the registry; every pinned model has the pinned sha."""
     ref = "HEAD"
@@ -347,10 +369,7 @@ def _check_artifacts(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
         pins = state.get(env.name)
         where = env.overlay
         if pins.image is not None and pins.image.digest:
-            try:
-                registry.manifest_digest(policy.image_repository, pins.image.digest)
-            except RegistryError as exc:
-                problems.append(ReleaseProblem(where, f"image {pins.image.reference}: {exc}"))
+            problems += _check_image(registry, policy.registry.host, where, pins.image)
         if pins.model is not None:
             try:
                 manifest = services.store.get_manifest(pins.model.name, pins.model.version)

@@ -95,3 +95,15 @@ def parse_set_specs(
         seen_literals[key] = spec
         literal_sets.append(lit)
     return image_sets, literal_sets
+
+
+def split_registry(name: str) -> tuple[str | None, str]:
+    """`host[:port]/path` -> (host[:port], path); a name without a registry host -> (None, name).
+
+    The first component is a host when it has a `.` or a `:` or is `localhost` (the rule the
+    Docker/OCI reference grammar uses).
+    """
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return None, name

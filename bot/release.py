@@ -122,16 +122,17 @@ def run_release(
     checks: Sequence[Check],
     today: date,
     *,
+    base: str = "main",
     before_write: Callable[[], None] = lambda: None,
 ) -> ReleaseDecision:
-    """Fetch, validate the checkout of origin/main with every check, then act on the decision.
+    """Fetch, validate the checkout of origin/<base> with every check, then act on it.
 
     `before_write` runs right before the push (the run lock's `ensure_held`): raising stops it.
     """
     repo.fetch()
-    main_sha = repo.remote_sha("main")
+    main_sha = repo.remote_sha(base)
     if main_sha is None:
-        return ReleaseDecision("blocked", "origin has no main branch")
+        return ReleaseDecision("blocked", f"origin has no {base} branch")
     release_sha = repo.remote_sha(RELEASE_BRANCH)
     if release_sha == main_sha:
         tagged = bool(repo.remote_tags_at(main_sha, f"{TAG_PREFIX}*"))
@@ -146,7 +147,7 @@ def run_release(
         )
         _apply(repo, decision, release_sha, before_write)
         return decision
-    repo.checkout_fresh("release-candidate", "main")
+    repo.checkout_fresh("release-candidate", base)
     problems = [problem for check in checks for problem in check(repo)]
     decision = decide_release(
         main_sha=main_sha,

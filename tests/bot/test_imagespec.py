@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import SpecError
-from bot.imagespec import parse_image_spec, parse_literal_spec
+from bot.imagespec import parse_image_spec, parse_literal_spec, split_registry
 from bot.kustomize import ImageSet, LiteralSet
 
 D = "sha256:" + "a" * 64
@@ -70,3 +70,18 @@ def test_parse_literal_spec():
 def test_parse_literal_spec_refuses(spec: str):
     with pytest.raises(SpecError, match="want GENERATOR:KEY=VALUE"):
         parse_literal_spec(spec)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("127.0.0.1:5000/modelops-app", ("127.0.0.1:5000", "modelops-app")),
+        ("acr.azurecr.io/team/app", ("acr.azurecr.io", "team/app")),
+        ("localhost/app", ("localhost", "app")),
+        ("registry:443/app", ("registry:443", "app")),
+        ("team/app", (None, "team/app")),
+        ("modelops-app", (None, "modelops-app")),
+    ],
+)
+def test_split_registry_follows_the_reference_grammar(name, expected):
+    assert split_registry(name) == expected

@@ -278,3 +278,17 @@ def test_a_lost_lock_stops_the_release_before_it_writes(tmp_path: Path, bare_rem
     with pytest.raises(LockError):
         run_release(repo, checks=[], today=TODAY, before_write=lost)
     assert git(bare_remote, "for-each-ref") == refs
+
+
+def test_run_release_follows_the_configured_base_branch(tmp_path: Path, bare_remote: Path):
+    repo = _seeded(tmp_path, bare_remote)
+    seed = tmp_path / "seed"
+    git(seed, "checkout", "-q", "-b", "trunk")
+    (seed / "a.txt").write_text("trunk only\n")
+    git(seed, "commit", "-q", "-am", "on trunk")
+    git(seed, "push", "-q", "origin", "trunk")
+    decision = run_release(repo, checks=[], today=TODAY, base="trunk")
+    assert decision.action == "release"
+    trunk = git(bare_remote, "rev-parse", "trunk").strip()
+    assert git(bare_remote, "rev-parse", "release").strip() == trunk
+    assert git(bare_remote, "rev-parse", "main").strip() != trunk

@@ -17,12 +17,15 @@ import requests
 
 from bot import api
 from bot.errors import BotError, RegistryUnavailableError
+from bot.imagespec import parse_image_spec
+from bot.kustomize import set_pins
 from bot.lock import LockHeldError, run_lock
 from bot.pr_body import read_marker
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld, literal
 from tests.conftest import git
+from tests.oci import push_image
 
 NOW = datetime.now(UTC)
 
@@ -324,3 +327,41 @@ def test_a_registry_outage_on_a_pinned_digest_ends_the_run_and_keeps_open_prs(
     assert world.github.writes(since) == []
     assert git(world.remote, "for-each-ref") == refs
     assert forge.get_pr(staging_pr.number).state == "open"
+
+
+def test_release_checks_each_digest_in_the_repository_its_overlay_names(world: GitOpsWorld):
+    _, tag2 = _seeded(world, dev_automerge=False)
+    other = f"{world.image_repo}-hotfix"
+    hotfix_digest = push_image(world.registry.url, other, "hotfix-1", {})
+    world.pull()
+    overlay = "deploy/overlays/prod/kustomization.yaml"
+    set_pins(
+        world.seed / overlay,
+        images=[
+            parse_image_spec(f"modelops-app={world.registry.host}/{other}:hotfix-1@{hotfix_digest}")
+        ],
+    )
+    git(world.seed, "commit", "-q", "-am", "prod: hotfix image by hand")
+    git(world.seed, "push", "-q", "origin", "main")
+    assert api.release(world.settings(), today=date(2026, 11, 25)).action == "release"
+
+    world.pull()
+    missing = "sha256:" + "d" * 64
+    set_pins(
+        world.seed / overlay,
+        images=[parse_image_spec(f"modelops-app={world.registry.host}/{other}:hotfix-2@{missing}")],
+    )
+    staging = "deploy/overlays/staging/kustomization.yaml"
+    set_pins(
+        world.seed / staging,
+        images=[
+            parse_image_spec(f"modelops-app=elsewhere.example:5000/app:1@{world.digests[tag2]}")
+        ],
+    )
+    git(world.seed, "commit", "-q", "-am", "two bad pins")
+    git(world.seed, "push", "-q", "origin", "main")
+    decision = api.release(world.settings(), today=date(2026, 11, 25))
+    assert decision.action == "blocked"
+    by_file = {p.where: p.message for p in decision.problems}
+    assert "dddddddd" in by_file[overlay]
+    assert "pinned to registry elsewhere.example:5000" in by_file[staging]
