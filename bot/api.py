@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -138,11 +138,12 @@ def make_plan(services: Services, now: datetime) -> tuple[runner.World, Plan]:
 
 def run(settings: Settings, *, now: datetime, dry_run: bool = False) -> runner.RunReport:
     """One scheduled run. Retries from a fresh read when the remote moved under us."""
-    with _locked(settings, enabled=not dry_run):
+    with _locked(settings, enabled=not dry_run) as lock:
+        ensure_held = lock.ensure_held if lock is not None else (lambda: None)
         services = connect(settings)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return _run_once(services, now=now, dry_run=dry_run)
+                return _run_once(services, now=now, dry_run=dry_run, ensure_held=ensure_held)
             except (PushRejectedError, ForgeConflictError):
                 # someone moved a branch or a PR head under us: start again from a fresh read
                 if attempt == MAX_ATTEMPTS:
@@ -152,7 +153,13 @@ def run(settings: Settings, *, now: datetime, dry_run: bool = False) -> runner.R
     raise BotError("unreachable")  # pragma: no cover
 
 
-def _run_once(services: Services, *, now: datetime, dry_run: bool) -> runner.RunReport:
+def _run_once(
+    services: Services,
+    *,
+    now: datetime,
+    dry_run: bool,
+    ensure_held: Callable[[], None] = lambda: None,
+) -> runner.RunReport:
     world, result = make_plan(services, now)
     report = runner.RunReport(result, dry_run=dry_run)
     open_prs = services.forge.open_prs(world.base, runner.BRANCH_PREFIX)
@@ -177,6 +184,7 @@ def _run_once(services: Services, *, now: datetime, dry_run: bool) -> runner.Run
                 runner.EnvOutcome(action.env, action.kind, action.reason, number, diff)
             )
             continue
+        ensure_held()  # never write for an environment once the run lock is lost
         outcome = runner.execute(
             action,
             repo=services.repo,
