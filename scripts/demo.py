@@ -165,8 +165,9 @@ def pin_everything(demo: Demo) -> None:
         f"modelops-app={demo.env['REGISTRY_HOST']}/modelops-app:"
         f"{demo.facts['image1_tag']}@{demo.facts['image1_digest']}"
     )
-    sha = json.loads(demo.run([tool("modelstore"), "show", "digits", "1", "--json"], show=False))
-    sha256 = sha["primary_sha256"] if "primary_sha256" in sha else _primary_sha(sha)
+    from modelstore import ModelStore
+
+    sha256 = ModelStore.from_env(demo.env).get_manifest("digits", 1).primary_sha256
     for env in ("dev", "staging", "prod"):
         demo.run(
             [
@@ -196,16 +197,6 @@ def pin_everything(demo: Demo) -> None:
         ]
     )
     demo.run(["git", "-C", str(work), "push", "--quiet", "origin", "main"])
-
-
-def _primary_sha(manifest: dict[str, object]) -> str:
-    files = manifest.get("files")
-    primary = manifest.get("primary")
-    if isinstance(files, list):
-        for entry in files:
-            if isinstance(entry, dict) and entry.get("path") == primary:
-                return str(entry["sha256"])
-    raise DemoError("manifest has no primary file sha256")
 
 
 def developer_commit(demo: Demo) -> None:
