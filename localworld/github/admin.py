@@ -15,10 +15,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
-from localworld.github.app import APIError, ctx, json_response
 from localworld.github.state import FAULT_KINDS, Fault, Token
+from localworld.github.web import APIError, json_response, server_state
 
 admin = Blueprint("localworld_admin", __name__)
 
@@ -37,7 +37,7 @@ def health() -> Response:
 
 @admin.get("/requests")
 def requests_log() -> Response:
-    state = ctx(current_app).state
+    state = server_state()
     since = request.args.get("since", 0, type=int)
     bodies = request.args.get("bodies") == "1"
     with state.lock:
@@ -54,7 +54,7 @@ def requests_log() -> Response:
 
 @admin.delete("/requests")
 def clear_requests() -> Response:
-    state = ctx(current_app).state
+    state = server_state()
     with state.lock:
         state.log.clear()
     return Response(status=204)
@@ -62,7 +62,7 @@ def clear_requests() -> Response:
 
 @admin.get("/faults")
 def list_faults() -> Response:
-    state = ctx(current_app).state
+    state = server_state()
     with state.lock:
         return json_response([dataclasses.asdict(f) for f in state.faults])
 
@@ -76,7 +76,7 @@ def add_fault() -> Response:
         raise APIError(
             422, f"bad fault: kind must be one of {sorted(FAULT_KINDS)}; unknown keys {unknown}"
         )
-    state = ctx(current_app).state
+    state = server_state()
     fault = Fault(**data, id=state.ids.next())
     with state.lock:
         state.faults.append(fault)
@@ -85,7 +85,7 @@ def add_fault() -> Response:
 
 @admin.delete("/faults")
 def clear_faults() -> Response:
-    state = ctx(current_app).state
+    state = server_state()
     with state.lock:
         state.faults.clear()
     return Response(status=204)
@@ -98,7 +98,7 @@ def add_token() -> Response:
     if not isinstance(data.get("token"), str) or not isinstance(repos, list) or not repos:
         raise APIError(422, "expected {token: str, login: str, repos: [owner/name, ...]}")
     token = Token(str(data["token"]), str(data.get("login") or "localworld-bot"), tuple(repos))
-    ctx(current_app).state.add_token(token)
+    server_state().add_token(token)
     return json_response({"token": token.value, "login": token.login, "repos": repos}, 201)
 
 
@@ -107,7 +107,7 @@ def add_user() -> Response:
     login = _body().get("login")
     if not isinstance(login, str) or not login:
         raise APIError(422, "expected {login: str}")
-    state = ctx(current_app).state
+    state = server_state()
     with state.lock:
         state.users.add(login)
     return json_response({"login": login}, 201)

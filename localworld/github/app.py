@@ -12,84 +12,27 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from localworld.github import payloads
+from localworld.github import payloads, routes
+from localworld.github.admin import admin
 from localworld.github.state import LogEntry, RateWindow, ServerState
+from localworld.github.web import APIError, init_app, json_response, operation_id
 
 ADMIN_PREFIX = "/_localworld"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 API_VERSION = "2022-11-28"
 
 
-class APIError(Exception):
-    """An answer GitHub gives as a JSON error body."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        errors: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-        doc: str = "https://docs.github.com/rest",
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors
-        self.headers = headers or {}
-        self.doc = doc
-
-    def to_dict(self) -> dict[str, Any]:
-        return payloads.error(self.message, self.doc, self.status, self.errors)
-
-
-def validation_failed(
-    resource: str, code: str, *, field: str | None = None, message: str | None = None
-) -> APIError:
-    err: dict[str, Any] = {"resource": resource, "code": code}
-    if field is not None:
-        err["field"] = field
-    if message is not None:
-        err["message"] = message
-    return APIError(422, "Validation Failed", errors=[err])
-
-
-@dataclass
-class Context:
-    root: Path
-    state: ServerState
-
-
-def ctx(app: Flask) -> Context:
-    context: Context = app.extensions["localworld_github"]
-    return context
-
-
-def json_response(
-    data: object, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    resp = Response(body, status=status, content_type="application/json; charset=utf-8")
-    for key, value in (headers or {}).items():
-        resp.headers[key] = value
-    return resp
-
-
 def create_app(root: Path, state: ServerState) -> Flask:
-    from localworld.github.admin import admin
-    from localworld.github.routes import register_routes
-
-    app = Flask("localworld.github")
-    app.extensions["localworld_github"] = Context(root, state)
+    """A fresh app serving the bare repositories under `root` with `state`."""
+    app = Flask("localworld.github", static_folder=None)
+    init_app(app, root, state)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    register_routes(app)
+    routes.register(app)
     app.register_blueprint(admin, url_prefix=ADMIN_PREFIX)
 
     @app.before_request
@@ -148,7 +91,7 @@ def _gate(state: ServerState) -> Response | None:
         g.fault = "rate_limit"
         g.rate_override = (0, int(time.time()) + forced.reset_in)
         return _rate_limited(login)
-    if request.endpoint == "rate-limit/get":
+    if operation_id(request.endpoint) == "rate-limit/get":
         return None
     with state.lock:
         if window.remaining == 0:
@@ -200,7 +143,7 @@ def _decorate(state: ServerState, resp: Response) -> Response:
         if etag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
             resp = Response(status=304)
             resp.headers["ETag"] = etag
-            if g.login and request.endpoint != "rate-limit/get":
+            if g.login and operation_id(request.endpoint) != "rate-limit/get":
                 with state.lock:
                     window.used = max(window.used - 1, 0)  # GitHub does not count 304s
     remaining, reset = getattr(g, "rate_override", (window.remaining, window.reset))
@@ -228,7 +171,7 @@ def _record(state: ServerState, resp: Response) -> None:
             path=request.path,
             query=request.query_string.decode(),
             status=resp.status_code,
-            operation=request.endpoint if request.url_rule is not None else None,
+            operation=operation_id(request.endpoint) if request.url_rule is not None else None,
             login=g.login,
             fault=g.fault,
             request_body=request_body,

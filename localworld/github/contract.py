@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from flask import Flask
 
+from localworld.github.app import ADMIN_PREFIX, create_app
 from localworld.github.errors import ContractError
+from localworld.github.state import ServerState
+from localworld.github.web import operation_id
 from localworld.services import PROJECT_ROOT
 
 SPEC_PATH = PROJECT_ROOT / "node_modules/@octokit/openapi/generated/api.github.com.deref.json"
@@ -36,11 +40,26 @@ _REQUEST_AMENDMENTS = {
 }
 
 
-def served_operations() -> dict[str, tuple[str, str]]:
-    """operationId → (method, Flask rule) of every GitHub route the server has."""
-    from localworld.github.routes import _ROUTES
+def served_operations(app: Flask | None = None) -> dict[str, tuple[str, str]]:
+    """operationId → (method, OpenAPI path) of every GitHub route, read from the URL map of
+    `app` (by default a fresh app, which has every route). `/_localworld/*` is not GitHub's."""
+    if app is None:
+        app = create_app(CACHE_DIR / "no-repositories", ServerState())
+    served: dict[str, tuple[str, str]] = {}
+    for rule in app.url_map.iter_rules():
+        op = operation_id(rule.endpoint)
+        if op is None or rule.rule.startswith(ADMIN_PREFIX):
+            continue
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        if len(methods) != 1 or op in served:
+            raise ContractError(f"{op}: one operation must be one method on one rule")
+        served[op] = (methods[0], _openapi_path(rule.rule))
+    return served
 
-    return {op: (method, rule) for method, rule, op, _ in _ROUTES}
+
+def _openapi_path(rule: str) -> str:
+    """A Flask rule as an OpenAPI path: `/pulls/<int:pull_number>` → `/pulls/{pull_number}`."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 
 def to_json_schema(node: Any) -> Any:
@@ -142,6 +161,11 @@ class Contract:
         tmp.replace(cached)
         return cls(subset)
 
+    def matches(self, operation_id: str, method: str, path: str) -> bool:
+        """Whether `method path` is a request to the described operation `operation_id`."""
+        op = self.operations[operation_id]
+        return op.method == method and self._paths[operation_id].match(path) is not None
+
     def check(self, entry: dict[str, Any]) -> list[str]:
         """Violations of GitHub's description by one logged exchange (empty when it conforms)."""
         where = f"{entry['method']} {entry['path']} -> {entry['status']}"
@@ -152,7 +176,7 @@ class Contract:
                 return _validate(self.basic_error, body, f"{where} (unrouted)")
             return [f"{where}: unrouted request answered with {status}"]
         problems: list[str] = []
-        if op.method != entry["method"] or not self._paths[op.operation_id].match(entry["path"]):
+        if not self.matches(op.operation_id, entry["method"], entry["path"]):
             problems.append(f"{where}: does not match {op.operation_id} ({op.method} {op.path})")
         if op.request is not None and entry.get("request_body") is not None:
             problems += _validate(op.request, entry["request_body"], f"{where} request body")

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from localworld.github.errors import BadTokenSpecError
 
 DEFAULT_LOGIN = "localworld-bot"
+CLOSED_REASONS = ("completed", "not_planned", "duplicate")
 
 
 def now_iso() -> str:
@@ -138,6 +139,80 @@ class RepoState:
             self.labels[key] = Label(ids.next(), name)
         return self.labels[key]
 
+    # Every change of an issue's or pull request's state is one of the methods below; the
+    # routes validate a request, then call one of them under `ServerState.lock`.
+
+    def take_number(self) -> int:
+        number = self.next_number
+        self.next_number += 1
+        return number
+
+    def add(self, item: Issue | Pull) -> None:
+        if isinstance(item, Pull):
+            self.pulls[item.number] = item
+        else:
+            self.issues[item.number] = item
+
+    def open_pull_for(self, head_ref: str, base_ref: str) -> Pull | None:
+        """The open pull request from `head_ref` into `base_ref`, if there is one."""
+        for pr in self.pulls.values():
+            if pr.state == "open" and pr.head_ref == head_ref and pr.base_ref == base_ref:
+                return pr
+        return None
+
+    def apply_labels(
+        self, item: Issue | Pull, names: list[str], ids: IdCounter, *, replace: bool
+    ) -> None:
+        """Add (or with `replace`, set) labels by name, creating repository labels on first
+        use; names match case-insensitively and keep the repository label's spelling."""
+        if replace:
+            item.labels = []
+        for name in names:
+            canonical = self.label(name, ids).name
+            if canonical.lower() not in {n.lower() for n in item.labels}:
+                item.labels.append(canonical)
+
+    @staticmethod
+    def remove_label(item: Issue | Pull, name: str) -> bool:
+        """Remove one label by name (case-insensitive); False when the item did not carry it."""
+        kept = [n for n in item.labels if n.lower() != name.lower()]
+        removed = len(kept) != len(item.labels)
+        item.labels = kept
+        return removed
+
+    @staticmethod
+    def close(item: Issue | Pull, login: str, reason: str | None = None) -> None:
+        """Close an issue (`reason`: completed, not_planned, duplicate) or a pull request."""
+        item.state, item.closed_at = "closed", now_iso()
+        if isinstance(item, Issue):
+            item.closed_by = login
+            item.state_reason = reason if reason in CLOSED_REASONS else "completed"
+
+    @staticmethod
+    def reopen(item: Issue | Pull) -> None:
+        item.state, item.closed_at = "open", None
+        if isinstance(item, Issue):
+            item.state_reason, item.closed_by = "reopened", None
+
+    @staticmethod
+    def add_comment(item: Issue | Pull, comment: Comment) -> None:
+        item.comments.append(comment)
+        item.updated_at = comment.created_at
+
+    @staticmethod
+    def request_reviews(pr: Pull, logins: list[str]) -> None:
+        pr.reviewers += [login for login in dict.fromkeys(logins) if login not in pr.reviewers]
+
+    @staticmethod
+    def remove_review_requests(pr: Pull, logins: list[str]) -> None:
+        pr.reviewers = [login for login in pr.reviewers if login not in logins]
+
+    @staticmethod
+    def mark_merged(pr: Pull, sha: str, login: str) -> None:
+        stamp = now_iso()
+        pr.state, pr.closed_at, pr.merged_at, pr.updated_at = "closed", stamp, stamp, stamp
+        pr.merge_commit_sha, pr.merged_by = sha, login
+
 
 class IdCounter:
     def __init__(self, start: int = 1000) -> None:
@@ -233,7 +308,13 @@ class ServerState:
     log: list[LogEntry] = field(default_factory=list)
     ids: IdCounter = field(default_factory=IdCounter)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    merge_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _seq: int = 0
+
+    def merge_lock(self, full_name: str) -> threading.Lock:
+        """One lock per repository: merges into it run one at a time."""
+        with self.lock:
+            return self.merge_locks.setdefault(full_name.lower(), threading.Lock())
 
     def add_token(self, token: Token) -> None:
         with self.lock:

@@ -12,6 +12,7 @@ import pytest
 from github.Repository import Repository
 
 from localworld.github import LocalGitHub
+from localworld.github.app import create_app
 from localworld.github.contract import (
     CACHE_DIR,
     SPEC_PATH,
@@ -20,6 +21,8 @@ from localworld.github.contract import (
     to_json_schema,
 )
 from localworld.github.errors import ContractError
+from localworld.github.state import ServerState
+from localworld.github.web import operation_id
 from tests.localworld.github.conftest import Checkout
 
 
@@ -28,6 +31,31 @@ def test_every_served_operation_is_in_githubs_description(github_openapi: Contra
     merge = github_openapi.operations["pulls/merge"]
     assert (merge.method, merge.path) == ("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge")
     assert {"200", "405", "409"} <= set(merge.responses)
+
+
+def test_served_routes_are_read_from_the_apps_url_map_and_match_the_description(
+    github_openapi: Contract, tmp_path: Path
+):
+    app = create_app(tmp_path, ServerState())
+    served = served_operations(app)
+    assert served["pulls/get"] == ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}")
+    assert "health" not in served  # /_localworld/* is the admin side, not GitHub's
+    urls = app.url_map.bind("localhost")
+    examples = {"pull_number": 7, "issue_number": 7, "basehead": "main...dev", "ref": "heads/a/b"}
+    for rule in app.url_map.iter_rules():
+        op = operation_id(rule.endpoint)
+        if op not in served:
+            continue
+        method = served[op][0]
+        path = urls.build(rule.endpoint, {a: examples.get(a, "x") for a in rule.arguments})
+        assert github_openapi.matches(op, method, path), (op, path)
+
+
+def test_an_operation_routed_twice_is_refused(tmp_path: Path):
+    app = create_app(tmp_path, ServerState())
+    app.add_url_rule("/again", endpoint="extra.pulls/get", view_func=lambda: "")
+    with pytest.raises(ContractError, match="pulls/get"):
+        served_operations(app)
 
 
 def test_the_subset_is_cached_under_the_hash_of_the_description(github_openapi: Contract):

@@ -1,0 +1,50 @@
+"""GitHub's JSON shapes, built from plain data (no I/O). Field sets follow the OpenAPI schemas
+the contract test checks; one module per resource family, every shape re-exported here."""
+
+from localworld.github.payloads.issues import (
+    issue,
+    issue_comment,
+    label,
+    pull,
+    pull_ref,
+    reactions,
+)
+from localworld.github.payloads.repos import (
+    EPOCH,
+    JSON,
+    branch_commit,
+    branch_with_protection,
+    commit,
+    comparison,
+    diff_entry,
+    error,
+    git_ref,
+    private_user,
+    rate_limit,
+    repository,
+    short_branch,
+    user,
+)
+
+__all__ = [
+    "EPOCH",
+    "JSON",
+    "branch_commit",
+    "branch_with_protection",
+    "commit",
+    "comparison",
+    "diff_entry",
+    "error",
+    "git_ref",
+    "issue",
+    "issue_comment",
+    "label",
+    "private_user",
+    "pull",
+    "pull_ref",
+    "rate_limit",
+    "reactions",
+    "repository",
+    "short_branch",
+    "user",
+]
