@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import math
 import warnings
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
+from app import jsonio
 from app.errors import APIError
 
 FORMATS = ("PNG", "JPEG")
@@ -42,8 +42,10 @@ def _decode_list(value: Any) -> list[Any]:
         stripped = value.strip()
         if stripped.startswith("["):
             try:
-                decoded = json.loads(stripped)
-            except ValueError:
+                # orjson, like the body parser: its depth limit answers a deeply nested
+                # string with JSONDecodeError where the stdlib's raises RecursionError.
+                decoded = jsonio.loads(stripped)
+            except jsonio.JSONDecodeError:
                 raise APIError(
                     "'input' is a string that starts like a JSON list but is not one"
                 ) from None

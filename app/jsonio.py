@@ -14,7 +14,7 @@ def dumps(payload: Any) -> bytes:
     return orjson.dumps(payload, option=_DUMP_OPTIONS)
 
 
-def loads(data: bytes) -> Any:
+def loads(data: bytes | str) -> Any:
     """Parse strict JSON (NaN/Infinity are not JSON: rejected). Raises JSONDecodeError."""
     return orjson.loads(data)
 

@@ -165,3 +165,13 @@ def test_score_pixel_limit_is_configurable(make_app: Callable[..., Flask]) -> No
     assert ok.status_code == 200
     big = client.post("/score", json={"input": [b64((DATA / "digit-7-32px.png").read_bytes())]})
     assert big.status_code == 413
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_score_refuses_a_deeply_nested_input_string_with_400(
+    client: FlaskClient, depth: int
+) -> None:
+    """A JSON-encoded `input` string nested past the parser's depth is bad input, not a 500."""
+    response = client.post("/score", json={"input": "[" * depth + "]" * depth})
+    assert response.status_code == 400
+    assert "'input'" in _error(response)["message"]
