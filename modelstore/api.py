@@ -405,12 +405,34 @@ class ModelStore:
         )
 
     def list_versions(self, name: str, *, include_archived: bool = True) -> list[Manifest]:
-        """Every published version's manifest, oldest first (a listing, then parallel reads)."""
+        """Every published version's manifest, oldest first (a listing, then parallel reads).
+
+        Strict: the first untrustworthy manifest raises `ManifestCorruptError`; see
+        `list_version_entries` for a listing that reports it and goes on.
+        """
+        entries = self.list_version_entries(name, include_archived=include_archived)
+        for entry in entries:
+            if isinstance(entry, ManifestCorruptError):
+                raise entry
+        return [e for e in entries if isinstance(e, Manifest)]
+
+    def list_version_entries(
+        self, name: str, *, include_archived: bool = True
+    ) -> list[Manifest | ManifestCorruptError]:
+        """Every published version, oldest first: its manifest, or the `ManifestCorruptError`
+        saying why it cannot be trusted (one bad manifest does not hide the others)."""
         numbers = self.list_version_numbers(name, include_archived=include_archived)
         if not numbers and self._read_index(name)[0] is None:
             raise ModelNotFoundError(name)
+
+        def entry(version: int) -> Manifest | ManifestCorruptError:
+            try:
+                return self._load_manifest(name, version)[0]
+            except ManifestCorruptError as exc:
+                return exc
+
         with ThreadPoolExecutor(max_workers=8) as pool:
-            return list(pool.map(lambda v: self._load_manifest(name, v)[0], numbers))
+            return list(pool.map(entry, numbers))
 
     # --- aliases -------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from modelstore.api import DEFAULT_CONTAINER, ModelStore
 from modelstore.errors import (
     ConfigurationError,
     InvalidInputError,
+    ManifestCorruptError,
     ModelNotFoundError,
     ModelStoreError,
 )
@@ -68,6 +69,12 @@ def _emit_json(data: Any) -> None:
 
 def _manifest_json(manifest: Manifest) -> dict[str, Any]:
     return manifest.model_dump(mode="json")
+
+
+def _entry_json(entry: Manifest | ManifestCorruptError) -> dict[str, Any]:
+    if isinstance(entry, ManifestCorruptError):
+        return {"name": entry.name, "version": entry.version, "corrupt": entry.reason}
+    return _manifest_json(entry)
 
 
 def _event_json(event: AliasEvent) -> dict[str, Any]:
@@ -197,14 +204,22 @@ def list_(ctx: click.Context, name: str | None, as_json: bool) -> None:
             shown = " ".join(f"@{a}={v}" for a, v in aliases.items())
             click.echo(f"{model}\tlatest={latest}\t{shown}".rstrip())
         return
-    manifests = store.list_versions(name)
+    entries = store.list_version_entries(name)
+    corrupt = [e for e in entries if isinstance(e, ManifestCorruptError)]
+    for bad in corrupt:
+        click.echo(f"warning: {bad}", err=True)
+    if corrupt:
+        click.echo(f"warning: {len(corrupt)} version(s) of {name} listed as corrupt", err=True)
     if as_json:
-        _emit_json([_manifest_json(m) for m in manifests])
+        _emit_json([_entry_json(e) for e in entries])
         return
     by_version: dict[int, list[str]] = {}
     for alias, version in store.get_aliases(name).items():
         by_version.setdefault(version, []).append(f"@{alias}")
-    for m in manifests:
+    for m in entries:
+        if isinstance(m, ManifestCorruptError):
+            click.echo(f"{m.version}\t-\t-\t\tcorrupt manifest: {m.reason}")
+            continue
         metrics = " ".join(f"{k}={v:g}" for k, v in sorted(m.metrics.items()))
         flags = " ".join([*by_version.get(m.version, []), *(["archived"] if m.archived else [])])
         click.echo(

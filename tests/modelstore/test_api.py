@@ -688,3 +688,21 @@ def test_malformed_connection_string_raises_configuration_error() -> None:
         assert "SECRETKEY" not in str(caught.value)
     with pytest.raises(ConfigurationError, match="is malformed"):
         ModelStore.from_connection_string("")
+
+
+def test_listing_versions_marks_a_corrupt_manifest_and_keeps_the_rest(
+    store: ModelStore, onnx_file: Path
+) -> None:
+    for _ in range(3):
+        store.register("digits", onnx_file)
+    garbage = b"{not json"
+    store.backend.put(
+        manifest_path("digits", 2), garbage, metadata={"manifest_sha256": sha256_hex(garbage)}
+    )
+    entries = store.list_version_entries("digits")
+    assert [e.version for e in entries] == [1, 2, 3]
+    assert isinstance(entries[0], Manifest) and isinstance(entries[2], Manifest)
+    assert isinstance(entries[1], ManifestCorruptError)
+    assert "invalid manifest" in str(entries[1])
+    with pytest.raises(ManifestCorruptError):  # the strict listing still says so
+        store.list_versions("digits")

@@ -13,7 +13,7 @@ import pytest
 from localworld.process import free_port
 from modelstore import ModelStore
 from modelstore.cli import main
-from modelstore.state import file_path
+from modelstore.state import file_path, manifest_path
 from tests.modelstore.test_backend import AZURITE_DOWN
 
 MANIFEST_KEYS = {
@@ -256,3 +256,22 @@ def test_malformed_connection_string_is_a_configuration_error_that_hides_the_key
     code, out, err = run(capsys, "list")
     assert (code, out) == (1, "")  # the README's code for configuration errors
     assert err == "error: AZURE_STORAGE_CONNECTION_STRING is malformed\n"
+
+
+def test_list_shows_the_other_versions_when_one_manifest_is_corrupt(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], onnx_file: Path
+) -> None:
+    for _ in range(3):
+        run(capsys, "register", "digits", str(onnx_file))
+    store = ModelStore.from_connection_string(env["connection_string"], env["container"])
+    store.backend.put(manifest_path("digits", 2), b"{}")  # rewritten outside the store
+    code, out, err = run(capsys, "list", "digits")
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["1", "2", "3"]
+    assert "corrupt manifest" in lines[1] and "recorded digest is gone" in lines[1]
+    assert "digits v2" in err and "1 version" in err
+    listed = run_json(capsys, "list", "digits")
+    assert [entry["version"] for entry in listed] == [1, 2, 3]
+    assert listed[0]["name"] == "digits"
+    assert listed[1]["version"] == 2 and "recorded digest is gone" in listed[1]["corrupt"]
