@@ -20,13 +20,14 @@ import getpass
 import os
 import random
 import re
+import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -41,6 +42,7 @@ from modelstore.errors import (
     BlobTooLargeError,
     ChecksumMismatchError,
     ConfigurationError,
+    DestinationError,
     FileChangedError,
     InvalidInputError,
     ManifestCorruptError,
@@ -569,29 +571,37 @@ class ModelStore:
     # --- download / verify ---------------------------------------------------------------------
 
     def download(self, name: str, ref: str | int, dest_dir: Path) -> Manifest:
-        """Write the version's files and `manifest.json` into `dest_dir`.
+        """Write the version's files and `manifest.json` into `dest_dir`, all or nothing.
 
-        Each file streams into a temporary file beside its target while its sha256 and size are
-        checked; only when every file matched are they renamed into place.
+        Every file streams into a staging directory beside `dest_dir` while its sha256 and
+        size are checked; only when every file matched is anything put in place. A missing or
+        empty `dest_dir` is replaced by the staging directory in one rename; into a directory
+        that holds other files, each file is renamed into place (the manifest last) and a
+        failure part way puts back what was there (`DestinationError`). On any failure the
+        destination is as it was and the staging directory is removed.
         """
         manifest = self.resolve(name, ref)
         dest = Path(dest_dir)
-        dest.mkdir(parents=True, exist_ok=True)
-        targets = [_target_inside(dest, manifest, entry.path) for entry in manifest.files]
-        staged: list[tuple[Path, Path]] = []
+        if dest.exists() and not dest.is_dir():
+            raise DestinationError(str(dest), "it is not a directory")
+        paths = [entry.path for entry in manifest.files]
+        if dest.is_dir():
+            for path in paths:
+                _target_inside(dest, manifest, path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
         try:
-            for entry, target in zip(manifest.files, targets, strict=True):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with _temp_beside(target, staged) as out:
+            for entry in manifest.files:
+                staged = staging / entry.path
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                with staged.open("wb") as out:
                     self._stream_verified(manifest, entry, out.write)
-            with _temp_beside(dest / "manifest.json", staged) as out:
-                out.write(manifest.model_dump_json(indent=2).encode("utf-8") + b"\n")
-            for temp, target in staged:
-                temp.replace(target)
-            staged.clear()
+            (staging / "manifest.json").write_bytes(
+                manifest.model_dump_json(indent=2).encode("utf-8") + b"\n"
+            )
+            _install(staging, dest, [*paths, "manifest.json"])
         finally:
-            for temp, _target in staged:
-                temp.unlink(missing_ok=True)
+            shutil.rmtree(staging, ignore_errors=True)
         return manifest
 
     def verify(self, name: str, ref: str | int) -> Manifest:
@@ -764,18 +774,66 @@ def _target_inside(dest: Path, manifest: Manifest, path: str) -> Path:
     return target
 
 
+def _install(staging: Path, dest: Path, paths: list[str]) -> None:
+    """Move the verified files from `staging` into `dest`, all or nothing."""
+    if not dest.exists() or not any(dest.iterdir()):
+        staging.chmod(0o755)  # mkdtemp made it 0700; a model directory is read by the service
+        try:
+            staging.rename(dest)  # atomic; rename(2) replaces an empty directory
+        except OSError as exc:
+            raise DestinationError(str(dest), exc.strerror or str(exc)) from None
+        return
+    moves = _Moves(dest, staging / ".previous")
+    try:
+        for path in paths:
+            moves.put(staging / path, path)
+    except BaseException as exc:
+        moves.undo()
+        if isinstance(exc, OSError):
+            raise DestinationError(str(dest), exc.strerror or str(exc)) from None
+        raise
+
+
+class _Moves:
+    """Renames into a filled directory, each undoable: what was at a target goes to `backup`."""
+
+    def __init__(self, dest: Path, backup: Path) -> None:
+        self.dest, self.backup = dest, backup
+        self.done: list[tuple[Path, Path | None]] = []  # (target, where its old entry went)
+        self.made: list[Path] = []  # directories created under dest, parents first
+
+    def put(self, source: Path, path: str) -> None:
+        target = self.dest / path
+        for parent in reversed(Path(path).parents[:-1]):
+            folder = self.dest / parent
+            if not folder.is_dir():
+                folder.mkdir()
+                self.made.append(folder)
+        if target.is_dir() and not target.is_symlink():
+            raise DestinationError(str(self.dest), f"{path} is a directory there")
+        previous: Path | None = None
+        if target.exists() or target.is_symlink():
+            previous = self.backup / path
+            previous.parent.mkdir(parents=True, exist_ok=True)
+            target.rename(previous)
+        self.done.append((target, previous))
+        source.rename(target)
+
+    def undo(self) -> None:
+        for target, previous in reversed(self.done):
+            with contextlib.suppress(OSError):
+                if previous is not None:
+                    previous.rename(target)
+                else:
+                    target.unlink(missing_ok=True)
+        for folder in reversed(self.made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
 def _backoff(attempt: int) -> None:
     """Short jittered sleep between optimistic-concurrency retries."""
     time.sleep(random.uniform(0, 0.005 * min(attempt + 1, 20)))  # noqa: S311 - jitter only
-
-
-@contextlib.contextmanager
-def _temp_beside(target: Path, staged: list[tuple[Path, Path]]) -> Iterator[BinaryIO]:
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    temp = Path(name)
-    staged.append((temp, target))
-    with os.fdopen(fd, "wb") as handle:
-        yield handle
 
 
 def _is_model_name(name: str) -> bool:

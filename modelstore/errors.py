@@ -57,6 +57,14 @@ class ConfigurationError(ModelStoreError):
     """Settings are missing or contradictory (no connection string and no account URL, ...)."""
 
 
+class DestinationError(ModelStoreError):
+    """A verified download could not be put in place; the destination was left as it was."""
+
+    def __init__(self, dest: str, reason: str) -> None:
+        self.dest, self.reason = dest, reason
+        super().__init__(f"cannot download into {dest}: {reason}; it was left as it was")
+
+
 # --- not found ---------------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from modelstore.errors import (
     BlobConflictError,
     ChecksumMismatchError,
     ConfigurationError,
+    DestinationError,
     InvalidInputError,
     InvalidMetricError,
     InvalidModelFileError,
@@ -706,3 +707,54 @@ def test_listing_versions_marks_a_corrupt_manifest_and_keeps_the_rest(
     assert "invalid manifest" in str(entries[1])
     with pytest.raises(ManifestCorruptError):  # the strict listing still says so
         store.list_versions("digits")
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every entry under root: file -> bytes, directory -> None (what 'as it was' compares)."""
+    return {
+        p.relative_to(root).as_posix(): (None if p.is_dir() else p.read_bytes())
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _two_file_version(store: ModelStore, tmp_path: Path) -> tuple[Manifest, Path]:
+    src = tmp_path / "two"
+    make_onnx(src / "model.onnx")
+    (src / "sub").mkdir()
+    (src / "sub" / "labels.json").write_text('["0", "1"]')
+    return store.register("digits", src), src
+
+
+def test_download_after_an_integrity_failure_leaves_no_destination_behind(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    _two_file_version(store, tmp_path)
+    store.backend.put(file_path("digits", 1, "sub/labels.json"), b"tampered")
+    dest = tmp_path / "fresh" / "models"
+    with pytest.raises(ChecksumMismatchError, match=r"sub/labels\.json"):
+        store.download("digits", 1, dest)
+    assert not dest.exists()
+    assert list((tmp_path / "fresh").iterdir()) == []  # no staging directory left either
+
+
+def test_download_into_a_filled_directory_is_all_or_nothing(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    manifest, src = _two_file_version(store, tmp_path)
+    dest = tmp_path / "models"
+    (dest / "model.onnx").parent.mkdir()
+    (dest / "model.onnx").write_bytes(b"previous model")
+    (dest / "keep.txt").write_bytes(b"not ours")
+    (dest / "sub" / "labels.json").mkdir(parents=True)  # a directory where a file must go
+    before = _tree(dest)
+    with pytest.raises(DestinationError, match=r"sub/labels\.json"):
+        store.download("digits", 1, dest)
+    assert _tree(dest) == before  # model.onnx was not replaced and then left behind
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+    (dest / "sub" / "labels.json").rmdir()
+    assert store.download("digits", 1, dest) == manifest
+    assert (dest / "model.onnx").read_bytes() == (src / "model.onnx").read_bytes()
+    assert (dest / "sub" / "labels.json").read_text() == '["0", "1"]'
+    assert (dest / "keep.txt").read_bytes() == b"not ours"
+    assert Manifest.model_validate_json((dest / "manifest.json").read_bytes()) == manifest
