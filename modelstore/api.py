@@ -32,7 +32,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from modelstore import state
-from modelstore.backend import AzureBlobBackend, Backend, RetryPolicy
+from modelstore.backend import MAX_SMALL_BLOB, AzureBlobBackend, Backend, RetryPolicy
 from modelstore.errors import (
     AliasConflictError,
     AliasNotFoundError,
@@ -46,6 +46,7 @@ from modelstore.errors import (
     FileChangedError,
     InvalidInputError,
     ManifestCorruptError,
+    ManifestTooLargeError,
     ModelNotFoundError,
     ModelStoreError,
     NoLatestVersionError,
@@ -77,6 +78,7 @@ GIT_COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
 MAX_CLAIM_PROBES = 10_000
 MAX_CAS_ATTEMPTS = 200
 MAX_DESCRIPTION = 10_000
+LARGEST_VERSION = 10**18 - 1  # the longest number a ref may name (names.VERSION_RE)
 INDEX_ATTEMPTS = 3  # on top of the backend's own retries of each request
 
 
@@ -177,13 +179,8 @@ class ModelStore:
         )
         who = author or self._default_author()
 
-        self._ensure_container()
-        index = self._read_index(name)[0]
-        version, token = self._claim(name, (index.max_version if index else 0) + 1, who)
-        try:
-            for local in artifact.files:
-                self._upload(name, version, local)
-            manifest = Manifest(
+        def draft(version: int) -> Manifest:
+            return Manifest(
                 name=name,
                 version=version,
                 created_at=utc_now(),
@@ -199,6 +196,18 @@ class ModelStore:
                 tags=clean_tags,
                 description=description,
             )
+
+        # Readers refuse a manifest over the small-blob cap: never write one they cannot read.
+        _check_manifest_size(draft(LARGEST_VERSION))
+
+        self._ensure_container()
+        index = self._read_index(name)[0]
+        version, token = self._claim(name, (index.max_version if index else 0) + 1, who)
+        try:
+            for local in artifact.files:
+                self._upload(name, version, local)
+            manifest = draft(version)
+            _check_manifest_size(manifest)
         except BaseException:
             self._abandon(name, version, [f.path for f in artifact.files], token)
             raise
@@ -756,6 +765,12 @@ class ModelStore:
             return getpass.getuser()
         except (KeyError, OSError):  # no passwd entry (e.g. arbitrary uid in a container)
             return None
+
+
+def _check_manifest_size(manifest: Manifest) -> None:
+    size = len(manifest.to_canonical_json())
+    if size > MAX_SMALL_BLOB:
+        raise ManifestTooLargeError(manifest.name, size, MAX_SMALL_BLOB)
 
 
 def _check_unchanged(source: Path, sent: str, hashed: str) -> None:

@@ -53,6 +53,21 @@ class InvalidModelFileError(InvalidInputError):
         super().__init__(f"cannot register {path}: {reason}")
 
 
+class TooManyEntriesError(InvalidInputError):
+    def __init__(self, kind: str, count: int, limit: int) -> None:
+        self.kind, self.count, self.limit = kind, count, limit
+        super().__init__(f"{count} {kind} given: at most {limit} {kind} per version")
+
+
+class ManifestTooLargeError(InvalidInputError):
+    def __init__(self, name: str, size: int, limit: int) -> None:
+        self.name, self.size, self.limit = name, size, limit
+        super().__init__(
+            f"the manifest of {name} would be {size} bytes, over the {limit}-byte limit that "
+            "readers accept: register fewer or shorter files, tags, metrics or description"
+        )
+
+
 class ConfigurationError(ModelStoreError):
     """Settings are missing or contradictory (no connection string and no account URL, ...)."""
 

@@ -30,10 +30,14 @@ from modelstore.errors import (
     InvalidModelFileError,
     InvalidNameError,
     InvalidTagError,
+    TooManyEntriesError,
 )
 from modelstore.names import validate_file_path, validate_key
 
 SCHEMA_VERSION = 1
+MAX_TAGS = 100
+MAX_METRICS = 100
+MAX_TAG_VALUE = 1024
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
@@ -159,6 +163,8 @@ def parse_manifest(data: bytes) -> Manifest:
 
 def normalize_metrics(metrics: Mapping[str, object] | None) -> dict[str, float]:
     """Metrics must be real, finite numbers (bools and numeric strings are refused)."""
+    if len(metrics or {}) > MAX_METRICS:
+        raise TooManyEntriesError("metrics", len(metrics or {}), MAX_METRICS)
     result: dict[str, float] = {}
     for key, value in (metrics or {}).items():
         validate_key("metric name", key)
@@ -172,13 +178,15 @@ def normalize_metrics(metrics: Mapping[str, object] | None) -> dict[str, float]:
 
 
 def normalize_tags(tags: Mapping[str, object] | None) -> dict[str, str]:
+    if len(tags or {}) > MAX_TAGS:
+        raise TooManyEntriesError("tags", len(tags or {}), MAX_TAGS)
     result: dict[str, str] = {}
     for key, value in (tags or {}).items():
         validate_key("tag name", key)
         if not isinstance(value, str):
             raise InvalidTagError(key, f"must be a string, got {type(value).__name__}")
-        if len(value) > 1024:
-            raise InvalidTagError(key, "is longer than 1024 characters")
+        if len(value) > MAX_TAG_VALUE:
+            raise InvalidTagError(key, f"is longer than {MAX_TAG_VALUE} characters")
         result[key] = value
     return result
 

@@ -27,6 +27,7 @@ from modelstore.errors import (
     InvalidNameError,
     InvalidReferenceError,
     ManifestCorruptError,
+    ManifestTooLargeError,
     ModelNotFoundError,
     NoLatestVersionError,
     RegistrationIncompleteError,
@@ -758,3 +759,19 @@ def test_download_into_a_filled_directory_is_all_or_nothing(
     assert (dest / "sub" / "labels.json").read_text() == '["0", "1"]'
     assert (dest / "keep.txt").read_bytes() == b"not ours"
     assert Manifest.model_validate_json((dest / "manifest.json").read_bytes()) == manifest
+
+
+def test_register_refuses_a_manifest_readers_could_not_read_before_claiming_a_version(
+    store: ModelStore, counter: RequestCounter, tmp_path: Path
+) -> None:
+    """Every file adds a line to the manifest: enough long paths pass the small-blob read cap,
+    which would leave a version that `show`, `list`, `verify` and the bot can never read."""
+    src = tmp_path / "wide"
+    make_onnx(src / "model.onnx")
+    deep = src / ("d" * 200) / ("e" * 200)
+    deep.mkdir(parents=True)
+    for i in range(2_000):
+        (deep / f"{i:04d}{'f' * 200}").write_bytes(b"x")
+    with pytest.raises(ManifestTooLargeError, match="bytes, over the 1048576"):
+        store.register("wide", src)
+    assert counter.count == 0  # refused before any request: no claim, no upload

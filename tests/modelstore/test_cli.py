@@ -275,3 +275,27 @@ def test_list_shows_the_other_versions_when_one_manifest_is_corrupt(
     assert [entry["version"] for entry in listed] == [1, 2, 3]
     assert listed[0]["name"] == "digits"
     assert listed[1]["version"] == 2 and "recorded digest is gone" in listed[1]["corrupt"]
+
+
+@pytest.mark.parametrize(
+    ("option", "values", "message"),
+    [
+        ("--tag", [f"k{i}={'v' * 1000}" for i in range(1_100)], "at most 100 tags"),
+        ("--metric", [f"m{i}=0.5" for i in range(101)], "at most 100 metrics"),
+        ("--tag", [f"k={'v' * 1025}"], "longer than 1024"),
+    ],
+)
+def test_register_refuses_too_many_or_too_long_tags_and_metrics_as_usage_errors(
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    onnx_file: Path,
+    option: str,
+    values: list[str],
+    message: str,
+) -> None:
+    argv = [arg for value in values for arg in (option, value)]
+    code, out, err = run(capsys, "register", "huge", str(onnx_file), *argv)
+    assert (code, out) == (2, "")
+    assert message in err and err.count("\n") == 1
+    code, _, err = run(capsys, "list", "huge")
+    assert code == 1 and "not found" in err  # no version was claimed

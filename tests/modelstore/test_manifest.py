@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 from onnx import TensorProto, helper
 
-from modelstore.errors import InvalidMetricError, InvalidModelFileError, InvalidTagError
+from modelstore.errors import (
+    InvalidMetricError,
+    InvalidModelFileError,
+    InvalidTagError,
+    TooManyEntriesError,
+)
 from modelstore.manifest import (
+    MAX_METRICS,
+    MAX_TAGS,
     FileEntry,
     Manifest,
     Signature,
@@ -151,3 +158,12 @@ def test_parse_manifest_refuses_an_unlisted_primary_and_duplicate_paths() -> Non
     doc["files"].append(doc["files"][0])
     with pytest.raises(ValueError, match="more than once"):
         parse_manifest(json.dumps(doc).encode())
+
+
+def test_tags_and_metrics_are_capped_in_number() -> None:
+    many = {f"k{i}": "v" for i in range(MAX_TAGS + 1)}
+    with pytest.raises(TooManyEntriesError, match=f"at most {MAX_TAGS} tags"):
+        normalize_tags(many)
+    assert len(normalize_tags(dict(list(many.items())[:MAX_TAGS]))) == MAX_TAGS
+    with pytest.raises(TooManyEntriesError, match=f"at most {MAX_METRICS} metrics"):
+        normalize_metrics({f"m{i}": 1.0 for i in range(MAX_METRICS + 1)})
