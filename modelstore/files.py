@@ -74,6 +74,10 @@ def _walk(root: Path) -> Iterator[Path]:
             raise InvalidModelFileError(str(item), "symbolic links are not registered")
         if item.is_file():
             yield item
+        elif not item.is_dir():  # a FIFO, socket or device: reading it would block or lie
+            raise InvalidModelFileError(
+                str(item), "not a regular file (a FIFO, socket or device); remove it"
+            )
 
 
 def _relative(item: Path, root: Path) -> str:

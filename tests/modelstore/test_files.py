@@ -79,3 +79,10 @@ def test_hidden_files_and_symlinks_in_a_directory_are_refused(tmp_path: Path) ->
     (tmp_path / "link.onnx").symlink_to(tmp_path / "model.onnx")
     with pytest.raises(InvalidModelFileError, match="symbolic links"):
         collect(tmp_path)
+
+
+def test_a_fifo_in_a_directory_is_refused_not_skipped(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    os.mkfifo(tmp_path / "weights.bin")
+    with pytest.raises(InvalidModelFileError, match=r"weights\.bin.*not a regular file"):
+        collect(tmp_path)
