@@ -28,6 +28,7 @@ from modelstore.errors import (
 )
 from modelstore.manifest import Manifest
 from modelstore.state import AliasEvent
+from modelstore.terminal import printable
 
 EXIT_OK, EXIT_DOMAIN, EXIT_USAGE, EXIT_UNEXPECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -251,17 +252,17 @@ def show(ctx: click.Context, name: str, ref: str, as_json: bool) -> None:
         f"name:        {manifest.name}",
         f"version:     {manifest.version}{'  (archived)' if manifest.archived else ''}",
         f"created_at:  {manifest.created_at.isoformat()}",
-        f"author:      {manifest.author or '-'}",
+        f"author:      {printable(manifest.author or '-')}",
         f"git_commit:  {manifest.git_commit or '-'}",
         f"framework:   {manifest.framework}",
         f"primary:     {manifest.primary} sha256 {manifest.primary_sha256}",
         f"signature:   {manifest.signature.input_key() if manifest.signature else '-'}",
         *(f"metric:      {k}={v:g}" for k, v in sorted(manifest.metrics.items())),
-        *(f"tag:         {k}={v}" for k, v in sorted(manifest.tags.items())),
+        *(f"tag:         {k}={printable(v)}" for k, v in sorted(manifest.tags.items())),
         *(f"file:        {f.path} {f.size} bytes sha256 {f.sha256}" for f in manifest.files),
     ]
     if manifest.description:
-        lines.append(f"description: {manifest.description}")
+        lines.append(f"description: {printable(manifest.description)}")
     click.echo("\n".join(lines))
 
 
@@ -325,7 +326,8 @@ def alias_history(ctx: click.Context, name: str, alias_name: str, as_json: bool)
         return
     for e in events:
         before = "-" if e.from_version is None else str(e.from_version)
-        click.echo(f"{e.at:%Y-%m-%dT%H:%M:%SZ}\t{e.by or '-'}\t{before} -> {e.to_version}")
+        by = printable(e.by or "-")
+        click.echo(f"{e.at:%Y-%m-%dT%H:%M:%SZ}\t{by}\t{before} -> {e.to_version}")
 
 
 @cli.command()

@@ -299,3 +299,31 @@ def test_register_refuses_too_many_or_too_long_tags_and_metrics_as_usage_errors(
     assert message in err and err.count("\n") == 1
     code, _, err = run(capsys, "list", "huge")
     assert code == 1 and "not found" in err  # no version was claimed
+
+
+def test_show_prints_no_terminal_control_characters_from_the_manifest(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], onnx_file: Path
+) -> None:
+    hostile = "ok\x1b]52;c;cHduZWQ=\x07\x1b[2J\rversion:     99\u202etxt.exe\x9b31m"
+    run(
+        capsys,
+        "register",
+        "digits",
+        str(onnx_file),
+        "--tag",
+        f"team={hostile}",
+        "--description",
+        f"line one\n{hostile}",
+        "--author",
+        hostile,
+    )
+    code, out, _ = run(capsys, "show", "digits", "1")
+    assert code == 0
+    assert not [c for c in out if c != "\n" and (c < " " or "\x7f" <= c < "\xa0" or c == "\u202e")]
+    assert "tag:         team=ok\\x1b]52;c;cHduZWQ=\\x07" in out
+    assert "description: line one\\nok" in out
+    assert len(out.splitlines()) == 11  # one line per field: nothing injected a line
+    code, out, _ = run(capsys, "alias", "set", "digits", "champion", "1", "--author", hostile)
+    code, out, _ = run(capsys, "alias", "history", "digits", "champion")
+    assert "\x1b" not in out and "\\x1b" in out
+    assert run_json(capsys, "show", "digits", "1")["tags"]["team"] == hostile  # JSON: exact
