@@ -3,6 +3,10 @@
 Manifests and alias records are written by whoever can write to the container: their free text
 (descriptions, tags, authors) may carry escape sequences that retitle, clear or rewrite the
 terminal, set its clipboard (OSC 52), or fake lines (CR, LF, bidi overrides). Pure function.
+
+The bot's `bot.untrusted.terminal` does the same for one-line, length-capped bot output; the
+store is a package of its own (the bot depends on it, not the reverse), and `show` must print a
+whole description, so escapes here stay visible (`\x1b`) and nothing is cut.
 """
 
 from __future__ import annotations
