@@ -13,17 +13,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from azure.core.exceptions import AzureError
-from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRetry
-
 from bot import runner
+from bot.adapters.forges import make_forge
 from bot.adapters.git import GitRepo, PushRejectedError
-from bot.adapters.github import ForgeConflictError, ForgeError, GitHubForge, PullRequestInfo
+from bot.adapters.lockstore import lock_container
 from bot.adapters.registry import RegistryClient
 from bot.core.model import EnvState, ImagePin
 from bot.core.plan import Plan, plan
 from bot.deploy_check import validate_overlays
 from bot.errors import BotError, RegistryError
+from bot.forge import Forge, ForgeConflictError, ForgeError, PullRequest
 from bot.imagespec import split_registry
 from bot.lock import LeaseHandle, run_lock
 from bot.release import (
@@ -49,7 +48,7 @@ class Services:
     repo: GitRepo
     store: ModelStore
     registries: dict[str, RegistryClient] = field(default_factory=dict)
-    _forge: GitHubForge | None = None
+    _forge: Forge | None = None
 
     def registry(self, host: str) -> RegistryClient:
         if host not in self.registries:
@@ -62,13 +61,9 @@ class Services:
         return self.registries[host]
 
     @property
-    def forge(self) -> GitHubForge:
+    def forge(self) -> Forge:
         if self._forge is None:
-            self._forge = GitHubForge(
-                self.settings.github_api_url,
-                self.settings.require_token(),
-                self.settings.github_repository,
-            )
+            self._forge = make_forge(self.settings)
         return self._forge
 
     def read_world(self) -> runner.World:
@@ -89,36 +84,6 @@ def connect(settings: Settings) -> Services:
         raise SettingsError(f"model store settings: {exc}") from exc
     repo = runner.prepare_checkout(settings.gitops_remote, settings.checkout_dir())
     return Services(settings, repo, store)
-
-
-def lock_container(settings: Settings) -> ContainerClient:
-    env = settings.environ
-    # few, short retries: an unreachable lock store fails in seconds, not after a minute
-    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2)
-    if env.get("AZURE_STORAGE_CONNECTION_STRING"):
-        try:
-            service = BlobServiceClient.from_connection_string(
-                env["AZURE_STORAGE_CONNECTION_STRING"], retry_policy=retry
-            )
-        except (ValueError, AzureError) as exc:  # the message may quote the string: not shown
-            raise SettingsError(
-                "AZURE_STORAGE_CONNECTION_STRING is not a valid storage connection string"
-            ) from exc
-    elif env.get("MODELSTORE_ACCOUNT_URL"):
-        from azure.identity import DefaultAzureCredential
-
-        try:
-            service = BlobServiceClient(
-                env["MODELSTORE_ACCOUNT_URL"], DefaultAzureCredential(), retry_policy=retry
-            )
-        except (ValueError, AzureError) as exc:
-            raise SettingsError(f"MODELSTORE_ACCOUNT_URL is not a valid URL: {exc}") from exc
-    else:
-        raise SettingsError(
-            "set AZURE_STORAGE_CONNECTION_STRING or MODELSTORE_ACCOUNT_URL (the run lock lives "
-            "in Blob storage next to the model store)"
-        )
-    return service.get_container_client(settings.lock_container)
 
 
 @contextlib.contextmanager
@@ -231,8 +196,8 @@ def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
         released_state, _ = runner.read_state(
             services.repo, "refs/remotes/origin/release", world.policy
         )
-    prs: dict[str, PullRequestInfo] = {}
-    if settings.github_token:
+    prs: dict[str, PullRequest] = {}
+    if settings.forge_token:
         prs = services.forge.open_prs(world.base, runner.BRANCH_PREFIX)
     rows = []
     for env_plan in result.envs:
@@ -286,9 +251,12 @@ REPORT_MAX_RATE_LIMIT_WAIT = 10.0
 
 def report_release(settings: Settings, decision: ReleaseDecision) -> ForgeReport:
     """Keep the one `release-blocked` issue in step with the decision (see `decide_issue`)."""
-    if not settings.github_token:
+    if not settings.forge_token:
         what = "the blocked release" if decision.action == "blocked" else "the release"
-        return ForgeReport("skipped", f"GITHUB_TOKEN is not set: {what} was not reported on GitHub")
+        token = settings.forge_variable("TOKEN")
+        return ForgeReport(
+            "skipped", f"{token} is not set: {what} was not reported on {settings.forge_name}"
+        )
     secrets = settings.secrets()
     clean = dataclasses.replace(
         decision,
@@ -298,12 +266,8 @@ def report_release(settings: Settings, decision: ReleaseDecision) -> ForgeReport
             for p in decision.problems
         ),
     )
-    forge = GitHubForge(
-        settings.github_api_url,
-        settings.github_token,
-        settings.github_repository,
-        retries=REPORT_RETRIES,
-        max_rate_limit_wait=REPORT_MAX_RATE_LIMIT_WAIT,
+    forge = make_forge(
+        settings, retries=REPORT_RETRIES, max_rate_limit_wait=REPORT_MAX_RATE_LIMIT_WAIT
     )
     try:
         action = decide_issue(clean, forge.find_open_issue(label=ISSUE_LABEL, marker=ISSUE_MARKER))
@@ -311,28 +275,28 @@ def report_release(settings: Settings, decision: ReleaseDecision) -> ForgeReport
     except ForgeError as exc:
         return ForgeReport(
             "failed",
-            "could not post the report to GitHub (the release outcome above stands): "
+            f"could not post the report to {forge.name} (the release outcome above stands): "
             + runner.redact(str(exc), secrets),
         )
 
 
-def _apply_issue_action(forge: GitHubForge, action: IssueAction) -> ForgeReport:
+def _apply_issue_action(forge: Forge, action: IssueAction) -> ForgeReport:
     where = f"issue #{action.number} {action.url}"
     if action.kind == "create" and action.body is not None:
         issue = forge.create_issue(ISSUE_TITLE, action.body, [ISSUE_LABEL])
         url = issue.url
         return ForgeReport(
-            "created", f"reported on GitHub: opened issue #{issue.number} {url}", url
+            "created", f"reported on {forge.name}: opened issue #{issue.number} {url}", url
         )
     if action.kind == "update" and action.number is not None and action.body is not None:
         forge.update_issue(action.number, action.body)
-        return ForgeReport("updated", f"reported on GitHub: updated {where}", action.url)
+        return ForgeReport("updated", f"reported on {forge.name}: updated {where}", action.url)
     if action.kind == "close" and action.number is not None and action.comment is not None:
         forge.close_issue(action.number, action.comment)
-        return ForgeReport("closed", f"closed {where} on GitHub", action.url)
+        return ForgeReport("closed", f"closed {where} on {forge.name}", action.url)
     if action.number is not None:
         return ForgeReport(
-            "unchanged", f"already reported on GitHub, nothing written: {where}", action.url
+            "unchanged", f"already reported on {forge.name}, nothing written: {where}", action.url
         )
     return ForgeReport("none", action.reason)
 

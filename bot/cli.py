@@ -78,8 +78,15 @@ def _settings(overrides: dict[str, object]) -> Settings:
 
 settings_options = [
     click.option("--remote", "gitops_remote", help="GitOps repo (git URL or path) [GITOPS_REMOTE]"),
-    click.option("--repository", "github_repository", help="owner/name [GITHUB_REPOSITORY]"),
-    click.option("--api-url", "github_api_url", help="GitHub API base URL [GITHUB_API_URL]"),
+    click.option("--forge", "forge", help="where the PRs live: github [BOT_FORGE]"),
+    click.option(
+        "--repository", "repository", help="owner/name [FORGE_REPOSITORY, GITHUB_REPOSITORY]"
+    ),
+    click.option(
+        "--api-url",
+        "forge_api_url",
+        help="the forge's API base URL [FORGE_API_URL, GITHUB_API_URL]",
+    ),
     click.option("--registry-host", "registry_host", help="registry host[:port] [REGISTRY_HOST]"),
     click.option(
         "--workdir",
@@ -96,7 +103,7 @@ def with_settings(fn: Callable[..., None]) -> Callable[..., None]:
 
 
 def _overrides(kwargs: dict[str, object]) -> dict[str, object]:
-    keys = ("gitops_remote", "github_repository", "github_api_url", "registry_host", "workdir")
+    keys = ("gitops_remote", "forge", "repository", "forge_api_url", "registry_host", "workdir")
     return {k: kwargs.pop(k) for k in keys if k in kwargs}
 
 

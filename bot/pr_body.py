@@ -12,28 +12,12 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from bot.core.model import ImagePin, ModelPin
 from bot.core.plan import Promotion
+from bot.forge import CommitRange
 
 MARKER_RE = re.compile(r"<!-- promotion-bot: (\{.*?\}) -->", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class CommitLine:
-    sha: str
-    subject: str
-
-
-@dataclass(frozen=True)
-class CommitRange:
-    """Commits between the running and the proposed image revisions (or why unknown)."""
-
-    base: str | None
-    head: str | None
-    commits: tuple[CommitLine, ...] = ()
-    unavailable: str | None = None
 
 
 def title(promotion: Promotion) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from bot.adapters.git import GitRepo, PushRejectedError
-from bot.adapters.github import IssueInfo
+from bot.forge import Issue
 
 RELEASE_BRANCH = "release"
 TAG_PREFIX = "release-"
@@ -266,7 +266,7 @@ def render_issue_body(decision: ReleaseDecision) -> str:
     )
 
 
-def decide_issue(decision: ReleaseDecision, open_issue: IssueInfo | None) -> IssueAction:
+def decide_issue(decision: ReleaseDecision, open_issue: Issue | None) -> IssueAction:
     """Create, update, close or leave the one release-blocked issue (pure)."""
     if decision.action == "blocked":
         body = render_issue_body(decision)

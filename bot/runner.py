@@ -17,12 +17,12 @@ from pathlib import Path
 
 from bot import pr_body
 from bot.adapters.git import BOT_EMAIL, GitRepo
-from bot.adapters.github import ForgeConflictError, ForgeError, GitHubForge, PullRequestInfo
 from bot.adapters.modelstore import discover_models
 from bot.adapters.registry import RegistryClient
 from bot.core.model import Candidates, EnvState, ImageCandidate, State
 from bot.core.plan import EnvPlan, Plan, Promotion, tags_to_inspect
 from bot.errors import BotError, RegistryNotFoundError
+from bot.forge import Comment, CommitRange, Forge, ForgeConflictError, ForgeError, PullRequest
 from bot.kustomize import OverlayPins, edit_text, promotion_edits, read_pins_text
 from bot.policy import PromotionPolicy, parse_policy
 from modelstore import ModelStore
@@ -187,7 +187,7 @@ class PrAction:
     env: str
     kind: str
     reason: str
-    pr: PullRequestInfo | None = None
+    pr: PullRequest | None = None
     promotion: Promotion | None = None
     new_text: str | None = None
     title: str | None = None
@@ -196,7 +196,7 @@ class PrAction:
 
 def decide_pr_action(  # noqa: PLR0911 (a decision table: one early return per row)
     env_plan: EnvPlan,
-    pr: PullRequestInfo | None,
+    pr: PullRequest | None,
     branch: RemoteBranch,
     *,
     new_text: str | None,
@@ -298,23 +298,21 @@ def remote_branch(repo: GitRepo, env: str, overlay: str, main_sha: str) -> Remot
     )
 
 
-CommitRangeFn = Callable[[Promotion], pr_body.CommitRange | None]
+CommitRangeFn = Callable[[Promotion], CommitRange | None]
 
 
-def commit_range_via(forge: GitHubForge) -> CommitRangeFn:
-    def fetch(promotion: Promotion) -> pr_body.CommitRange | None:
+def commit_range_via(forge: Forge) -> CommitRangeFn:
+    def fetch(promotion: Promotion) -> CommitRange | None:
         change = promotion.image
         if change is None:
             return None
         before, after = change.revision_before, change.revision_after
         if not before or not after:
-            return pr_body.CommitRange(before, after, unavailable="an image has no revision label")
+            return CommitRange(before, after, unavailable="an image has no revision label")
         try:
-            commits = forge.compare(before, after)
+            return forge.compare(before, after)
         except ForgeError as exc:
-            return pr_body.CommitRange(before, after, unavailable=str(exc))
-        lines = tuple(pr_body.CommitLine(c.sha, c.message) for c in commits)
-        return pr_body.CommitRange(before, after, lines)
+            return CommitRange(before, after, unavailable=str(exc))
 
     return fetch
 
@@ -324,10 +322,10 @@ def plan_actions(
     plan_result: Plan,
     *,
     repo: GitRepo,
-    open_prs: dict[str, PullRequestInfo],
+    open_prs: dict[str, PullRequest],
     commit_range: CommitRangeFn,
-    comments_of: Callable[[int], Sequence[str]],
-    closed_prs_of: Callable[[str], Sequence[PullRequestInfo]] = lambda _head: (),
+    comments_of: Callable[[int], Sequence[Comment]],
+    closed_prs_of: Callable[[str], Sequence[PullRequest]] = lambda _head: (),
 ) -> list[PrAction]:
     """`closed_prs_of(head)` (closed unmerged PRs) is asked only when a create is about to
     happen, so a run with nothing new pays nothing for it."""
@@ -354,7 +352,7 @@ def plan_actions(
             body = pr_body.render(promotion, commit_range(promotion))
             branch = remote_branch(repo, env_plan.env, promotion.overlay, world.main_sha)
             if branch.foreign_authors and pr is not None:
-                posted = any(HUMAN_MARKER in c for c in comments_of(pr.number))
+                posted = any(HUMAN_MARKER in c.body for c in comments_of(pr.number))
 
         decide = functools.partial(
             decide_pr_action,
@@ -384,7 +382,7 @@ def execute(
     action: PrAction,
     *,
     repo: GitRepo,
-    forge: GitHubForge,
+    forge: Forge,
     world: World,
     automerge: bool,
     validate: Callable[[GitRepo, str], list[str]],
@@ -443,9 +441,7 @@ def execute(
     return outcome
 
 
-def _merge(
-    forge: GitHubForge, outcome: EnvOutcome, head_sha: str, *, already_proposed: bool
-) -> None:
+def _merge(forge: Forge, outcome: EnvOutcome, head_sha: str, *, already_proposed: bool) -> None:
     assert outcome.pr_number is not None  # noqa: S101 (execute checks it)
     try:
         forge.merge_pr(outcome.pr_number, sha=head_sha, method="squash")

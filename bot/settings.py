@@ -1,7 +1,13 @@
 """Run settings of the bot, from the environment (12-factor) with CLI flags on top.
 
-Secrets (`GITHUB_TOKEN`, `REGISTRY_PASSWORD`, storage keys) are kept out of `repr` and out of
+Secrets (the forge token, `REGISTRY_PASSWORD`, storage keys) are kept out of `repr` and out of
 every message; `Settings.secrets()` lists them so output can be checked for leaks.
+
+The forge (where the GitOps repository's pull requests live) is named by `BOT_FORGE` (`github`,
+the default and today the only one). Its settings have neutral names, `FORGE_REPOSITORY`,
+`FORGE_API_URL` and `FORGE_TOKEN`; the forge's own names, which its CI sets
+(`GITHUB_REPOSITORY`, `GITHUB_API_URL`, `GITHUB_TOKEN`), keep working. When both are set, the
+neutral name wins (GitHub Actions sets `GITHUB_*` for every job).
 """
 
 from __future__ import annotations
@@ -20,11 +26,33 @@ class SettingsError(BotError):
 
 
 @dataclass(frozen=True)
+class ForgeKind:
+    """How one forge's settings are named and defaulted (not how it is reached: see adapters)."""
+
+    display: str  # how messages name it
+    env_prefix: str  # its own variables: <PREFIX>_REPOSITORY, _API_URL, _TOKEN
+    default_api_url: str | None = None
+
+
+FORGES: dict[str, ForgeKind] = {
+    "github": ForgeKind("GitHub", "GITHUB", "https://api.github.com"),
+}
+
+
+def _forge_setting(env: Mapping[str, str], kind: ForgeKind | None, key: str) -> str | None:
+    """`FORGE_<key>`, else the forge's own `<PREFIX>_<key>`, else None (empty counts as unset)."""
+    if env.get(f"FORGE_{key}"):
+        return env[f"FORGE_{key}"]
+    return (env.get(f"{kind.env_prefix}_{key}") or None) if kind is not None else None
+
+
+@dataclass(frozen=True)
 class Settings:
     gitops_remote: str
-    github_repository: str
-    github_api_url: str = "https://api.github.com"
-    github_token: str | None = field(default=None, repr=False)
+    repository: str  # owner/name on the forge
+    forge: str = "github"
+    forge_api_url: str = "https://api.github.com"
+    forge_token: str | None = field(default=None, repr=False)
     base_branch: str = "main"
     registry_host: str | None = None
     registry_username: str | None = None
@@ -37,11 +65,17 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = dict(os.environ if environ is None else environ)
+        forge = str(overrides.get("forge") or env.get("BOT_FORGE") or "github")
+        kind = FORGES.get(forge)
+        if kind is None:
+            known = ", ".join(sorted(FORGES))
+            raise SettingsError(f"BOT_FORGE: unknown forge {forge!r} (known: {known})")
         values: dict[str, object] = {
             "gitops_remote": env.get("GITOPS_REMOTE", ""),
-            "github_repository": env.get("GITHUB_REPOSITORY", ""),
-            "github_api_url": env.get("GITHUB_API_URL", "https://api.github.com"),
-            "github_token": env.get("GITHUB_TOKEN") or None,
+            "forge": forge,
+            "repository": _forge_setting(env, kind, "REPOSITORY") or "",
+            "forge_api_url": _forge_setting(env, kind, "API_URL") or kind.default_api_url or "",
+            "forge_token": _forge_setting(env, kind, "TOKEN"),
             "base_branch": env.get("GITOPS_BASE_BRANCH", "main"),
             "registry_host": env.get("REGISTRY_HOST") or None,
             "registry_username": env.get("REGISTRY_USERNAME") or None,
@@ -51,10 +85,10 @@ class Settings:
             "environ": env,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if not values["gitops_remote"] and values["github_repository"]:
-            api = str(values["github_api_url"])
+        if not values["gitops_remote"] and values["repository"] and forge == "github":
+            api = str(values["forge_api_url"])
             if api.rstrip("/") == "https://api.github.com":
-                values["gitops_remote"] = f"https://github.com/{values['github_repository']}.git"
+                values["gitops_remote"] = f"https://github.com/{values['repository']}.git"
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
         return settings
@@ -66,15 +100,30 @@ class Settings:
             raise SettingsError(
                 "GITOPS_REMOTE must not embed credentials; use a git credential helper"
             )
-        if self.github_repository.count("/") != 1:
+        if self.repository.count("/") != 1:
             raise SettingsError(
-                f"GITHUB_REPOSITORY must be owner/name, got {self.github_repository!r}"
+                f"{self.forge_variable('REPOSITORY')} (or FORGE_REPOSITORY) must be owner/name, "
+                f"got {self.repository!r}"
             )
+        if not self.forge_api_url:
+            raise SettingsError("FORGE_API_URL is not set (the forge's API base URL)")
+
+    @property
+    def forge_name(self) -> str:
+        """How messages name the forge (`GitHub`)."""
+        return FORGES[self.forge].display
+
+    def forge_variable(self, key: str) -> str:
+        """The forge's own name of a setting (`GITHUB_TOKEN`), as messages name it."""
+        return f"{FORGES[self.forge].env_prefix}_{key}"
 
     def require_token(self) -> str:
-        if not self.github_token:
-            raise SettingsError("GITHUB_TOKEN is not set (needed to open pull requests)")
-        return self.github_token
+        if not self.forge_token:
+            raise SettingsError(
+                f"{self.forge_variable('TOKEN')} is not set (needed to open pull requests; "
+                "FORGE_TOKEN works too)"
+            )
+        return self.forge_token
 
     def checkout_dir(self) -> Path:
         """Where the bot keeps its clone (one per remote)."""
@@ -85,7 +134,7 @@ class Settings:
         return cache / "promotion-bot" / key
 
     def secrets(self) -> list[str]:
-        found = [s for s in (self.github_token, self.registry_password) if s]
+        found = [s for s in (self.forge_token, self.registry_password) if s]
         conn = self.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
         found += [
             part.split("=", 1)[1]

@@ -1,4 +1,4 @@
-"""Thin PyGithub adapter: the pull-request and issue operations the bot needs, typed and retried.
+"""The GitHub forge (`bot.forge.Forge`) on PyGithub: pull requests, issues, statuses, retried.
 
 PyGithub's own `GithubRetry` (urllib3) honours `Retry-After`, `X-RateLimit-Reset` and secondary
 rate limits; we bound it (count and wait) and allow it on every method, because the runner makes
@@ -8,27 +8,30 @@ each write idempotent (find-before-create, compare-before-update).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
-from github.Issue import Issue
-from github.PullRequest import PullRequest
+from github.CommitStatus import CommitStatus as GithubStatus
+from github.Issue import Issue as GithubIssue
+from github.PullRequest import PullRequest as GithubPull
 from github.Repository import Repository
 
-from bot.errors import BotError
+from bot.forge import (
+    Comment,
+    Commit,
+    CommitRange,
+    CommitStatus,
+    ForgeConflictError,
+    ForgeError,
+    ForgeUnreachableError,
+    Issue,
+    PullRequest,
+    StatusState,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class ForgeError(BotError):
-    """The forge (GitHub) refused or failed a request (`status`: HTTP status, if any)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class _NoBlindPostRetry(GithubRetry):
@@ -48,44 +51,10 @@ class _NoBlindPostRetry(GithubRetry):
         return super().is_retry(method, status_code, has_retry_after)
 
 
-class ForgeConflictError(ForgeError):
-    """409: the request raced another writer (e.g. the PR head moved before the merge)."""
-
-
-@dataclass(frozen=True)
-class PullRequestInfo:
-    number: int
-    title: str
-    body: str
-    head_ref: str
-    head_sha: str
-    base_ref: str
-    state: str
-    merged: bool
-    labels: tuple[str, ...]
-    url: str
-
-
-@dataclass(frozen=True)
-class IssueInfo:
-    number: int
-    title: str
-    body: str
-    state: str
-    labels: tuple[str, ...]
-    url: str
-
-
-@dataclass(frozen=True)
-class CompareCommit:
-    sha: str
-    message: str
-
-
-def _info(pr: PullRequest, *, listed_open: bool = False) -> PullRequestInfo:
+def _info(pr: GithubPull, *, listed_open: bool = False) -> PullRequest:
     """`listed_open`: the PR came from an open-PR listing, which has no `merged` field (reading
     it would cost one GET per PR); an open PR is never merged."""
-    return PullRequestInfo(
+    return PullRequest(
         number=pr.number,
         title=pr.title,
         body=pr.body or "",
@@ -99,14 +68,24 @@ def _info(pr: PullRequest, *, listed_open: bool = False) -> PullRequestInfo:
     )
 
 
-def _issue_info(issue: Issue) -> IssueInfo:
-    return IssueInfo(
+def _issue_info(issue: GithubIssue) -> Issue:
+    return Issue(
         number=issue.number,
         title=issue.title,
         body=issue.body or "",
         state=issue.state,
         labels=tuple(sorted(label.name for label in issue.labels)),
         url=issue.html_url,
+    )
+
+
+def _status(status: GithubStatus) -> CommitStatus:
+    return CommitStatus(
+        context=status.context,
+        state=StatusState(status.state),
+        description=status.description or "",
+        target_url=status.target_url or None,
+        created_at=status.created_at,
     )
 
 
@@ -117,6 +96,10 @@ def _describe(exc: GithubException) -> str:
 
 
 class GitHubForge:
+    """One GitHub repository (`owner/name`) through the REST API at `api_url`."""
+
+    name = "GitHub"
+
     def __init__(
         self,
         api_url: str,
@@ -159,11 +142,16 @@ class GitHubForge:
             self._repo_obj = self._call("get repository", self._gh.get_repo, self.repository)
         return self._repo_obj
 
-    def _issue(self, number: int) -> Issue:
-        """Issue `number` without reading it first: the write that follows is the only call."""
+    @property
+    def _lazy_repo(self) -> Repository:
+        """The repository without reading it: objects from it cost no GET until used."""
         if self._lazy_repo_obj is None:
             self._lazy_repo_obj = self._gh.withLazy(True).get_repo(self.repository)
-        return self._lazy_repo_obj.get_issue(number)
+        return self._lazy_repo_obj
+
+    def _issue(self, number: int) -> GithubIssue:
+        """Issue `number` without reading it first: the write that follows is the only call."""
+        return self._lazy_repo.get_issue(number)
 
     def _call(self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
@@ -173,12 +161,12 @@ class GitHubForge:
             message = f"{what} on {self.repository} failed: {_describe(exc)}"
             raise kind(message, exc.status) from exc
         except requests.RequestException as exc:  # unreachable after the bounded retries
-            raise ForgeError(
+            raise ForgeUnreachableError(
                 f"{what} on {self.repository} failed: GitHub unreachable ({type(exc).__name__})"
             ) from exc
 
-    def find_open_pr(self, head_branch: str, base: str) -> PullRequestInfo | None:
-        def find() -> PullRequestInfo | None:
+    def find_open_pr(self, head_branch: str, base: str) -> PullRequest | None:
+        def find() -> PullRequest | None:
             pulls = self._repo.get_pulls(
                 state="open", head=f"{self._owner}:{head_branch}", base=base
             )
@@ -188,11 +176,11 @@ class GitHubForge:
 
         return self._call(f"list pulls for {head_branch}", find)
 
-    def open_prs(self, base: str, head_prefix: str = "") -> dict[str, PullRequestInfo]:
+    def open_prs(self, base: str, head_prefix: str = "") -> dict[str, PullRequest]:
         """Open PRs into `base` by head branch, in one paged listing (not one call per env)."""
 
-        def listing() -> dict[str, PullRequestInfo]:
-            found: dict[str, PullRequestInfo] = {}
+        def listing() -> dict[str, PullRequest]:
+            found: dict[str, PullRequest] = {}
             for pr in self._repo.get_pulls(state="open", base=base):
                 if pr.head.ref.startswith(head_prefix):
                     found.setdefault(pr.head.ref, _info(pr, listed_open=True))
@@ -200,11 +188,11 @@ class GitHubForge:
 
         return self._call(f"list open pulls into {base}", listing)
 
-    def closed_prs(self, head_branch: str, base: str) -> list[PullRequestInfo]:
+    def closed_prs(self, head_branch: str, base: str) -> list[PullRequest]:
         """PRs from `head_branch` into `base` closed without merging, newest first (one listing;
         `merged_at` in the listing tells merged from rejected without a GET per PR)."""
 
-        def listing() -> list[PullRequestInfo]:
+        def listing() -> list[PullRequest]:
             pulls = self._repo.get_pulls(
                 state="closed", head=f"{self._owner}:{head_branch}", base=base,
                 sort="created", direction="desc",
@@ -213,7 +201,7 @@ class GitHubForge:
 
         return self._call(f"list closed pulls for {head_branch}", listing)
 
-    def get_pr(self, number: int) -> PullRequestInfo:
+    def get_pr(self, number: int) -> PullRequest:
         return _info(self._call(f"get pull #{number}", self._repo.get_pull, number))
 
     def create_pr(
@@ -225,14 +213,14 @@ class GitHubForge:
         base: str,
         labels: Sequence[str] = (),
         reviewers: Sequence[str] = (),
-    ) -> PullRequestInfo:
-        def create() -> PullRequest:
+    ) -> PullRequest:
+        def create() -> GithubPull:
             return self._repo.create_pull(
                 title=title, body=body, head=head, base=base, maintainer_can_modify=True
             )
 
         try:
-            pr: PullRequest = self._call(f"create pull {head} -> {base}", create)
+            pr: GithubPull = self._call(f"create pull {head} -> {base}", create)
         except ForgeError as exc:
             if exc.status is None or exc.status < 500:
                 raise
@@ -253,44 +241,48 @@ class GitHubForge:
     def update_pr(
         self, number: int, *, title: str, body: str, add_labels: Sequence[str] = ()
     ) -> None:
-        pr: PullRequest = self._call(f"get pull #{number}", self._repo.get_pull, number)
+        pr: GithubPull = self._call(f"get pull #{number}", self._repo.get_pull, number)
         self._call(f"edit pull #{number}", pr.edit, title=title, body=body)
         if add_labels:
             self._call(f"label pull #{number}", pr.add_to_labels, *add_labels)
 
     def comment(self, number: int, body: str) -> None:
-        pr: PullRequest = self._call(f"get pull #{number}", self._repo.get_pull, number)
+        pr: GithubPull = self._call(f"get pull #{number}", self._repo.get_pull, number)
         self._call(f"comment on #{number}", pr.create_issue_comment, body)
 
-    def comments(self, number: int) -> list[str]:
-        pr: PullRequest = self._call(f"get pull #{number}", self._repo.get_pull, number)
-        return [c.body for c in self._call(f"list comments on #{number}", pr.get_issue_comments)]
+    def comments(self, number: int) -> list[Comment]:
+        def listing() -> list[Comment]:
+            found = self._lazy_repo.get_issue(number).get_comments()
+            return [Comment(c.id, c.body, c.user.login if c.user else None) for c in found]
+
+        return self._call(f"list comments on #{number}", listing)
 
     def close_pr(self, number: int, comment: str) -> None:
-        pr: PullRequest = self._call(f"get pull #{number}", self._repo.get_pull, number)
+        pr: GithubPull = self._call(f"get pull #{number}", self._repo.get_pull, number)
         self._call(f"comment on #{number}", pr.create_issue_comment, comment)
         self._call(f"close pull #{number}", pr.edit, state="closed")
 
     def merge_pr(self, number: int, *, sha: str, method: str = "squash") -> str:
-        pr: PullRequest = self._call(f"get pull #{number}", self._repo.get_pull, number)
+        pr: GithubPull = self._call(f"get pull #{number}", self._repo.get_pull, number)
         status = self._call(f"merge pull #{number}", pr.merge, merge_method=method, sha=sha)
         if not status.merged:
             raise ForgeError(f"merge of #{number} refused: {status.message}")
         return str(status.sha)
 
-    def compare(self, base: str, head: str) -> list[CompareCommit]:
+    def compare(self, base: str, head: str) -> CommitRange:
         cmp = self._call(f"compare {base}...{head}", self._repo.compare, base, head)
-        return [CompareCommit(c.sha, c.commit.message.splitlines()[0]) for c in cmp.commits]
+        commits = tuple(Commit(c.sha, c.commit.message.splitlines()[0]) for c in cmp.commits)
+        return CommitRange(base, head, commits)
 
     # ------------------------------------------------------------------ issues
 
-    def find_open_issue(self, *, label: str, marker: str = "") -> IssueInfo | None:
+    def find_open_issue(self, *, label: str, marker: str = "") -> Issue | None:
         """The oldest open issue (not PR) labelled `label` whose body holds `marker`, if any.
 
         One paged listing filtered by label on the server; GitHub's listing includes pull
         requests, which are skipped here."""
 
-        def find() -> IssueInfo | None:
+        def find() -> Issue | None:
             issues = self._repo.get_issues(
                 state="open", labels=[label], sort="created", direction="asc"
             )
@@ -301,8 +293,8 @@ class GitHubForge:
 
         return self._call(f"list open issues labelled {label}", find)
 
-    def create_issue(self, title: str, body: str, labels: Sequence[str] = ()) -> IssueInfo:
-        issue: Issue = self._call(
+    def create_issue(self, title: str, body: str, labels: Sequence[str] = ()) -> Issue:
+        issue: GithubIssue = self._call(
             "create issue", self._repo.create_issue, title=title, body=body, labels=list(labels)
         )
         return _issue_info(issue)
@@ -311,12 +303,32 @@ class GitHubForge:
         issue = self._issue(number)
         self._call(f"edit issue #{number}", issue.edit, body=body)
 
-    def comment_issue(self, number: int, body: str) -> None:
-        issue = self._issue(number)
-        self._call(f"comment on issue #{number}", issue.create_comment, body)
-
     def close_issue(self, number: int, comment: str) -> None:
         """Comment (the why), then close as completed."""
         issue = self._issue(number)
         self._call(f"comment on issue #{number}", issue.create_comment, comment)
         self._call(f"close issue #{number}", issue.edit, state="closed", state_reason="completed")
+
+    # ------------------------------------------------------------------ commit statuses
+
+    def list_statuses(self, ref: str) -> list[CommitStatus]:
+        """One paged listing of `ref`'s statuses (the lazy commit costs no GET of its own)."""
+
+        def listing() -> list[CommitStatus]:
+            return [_status(s) for s in self._lazy_repo.get_commit(ref).get_statuses()]
+
+        return self._call(f"list statuses of {ref}", listing)
+
+    def create_status(self, sha: str, status: CommitStatus) -> CommitStatus:
+        """Report `status` on commit `sha` (a POST: never repeated blindly after a 5xx)."""
+        commit = self._lazy_repo.get_commit(sha)
+        extra: dict[str, str] = {"description": status.description, "context": status.context}
+        if status.target_url:
+            extra["target_url"] = status.target_url
+        created = self._call(
+            f"create status {status.context} on {sha[:12]}",
+            commit.create_status,
+            status.state.value,
+            **extra,
+        )
+        return _status(created)

@@ -87,7 +87,7 @@ def test_a_merge_refused_because_someone_moved_the_head_is_not_forced(world: Git
     assert head_author != "promotion-bot@users.noreply.invalid"
     forge = api.connect(world.settings()).forge
     assert dev.pr_number is not None
-    assert "will not overwrite" in forge.comments(dev.pr_number)[-1]
+    assert "will not overwrite" in forge.comments(dev.pr_number)[-1].body
 
 
 def _dev_automerges(world: GitOpsWorld) -> None:

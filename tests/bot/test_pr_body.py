@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot import pr_body
 from bot.core.model import ImagePin, ModelPin
 from bot.core.plan import Check, ImageChange, ModelChange, Promotion
+from bot.forge import Commit, CommitRange
 
 OLD_DIGEST = "sha256:" + "a" * 64
 NEW_DIGEST = "sha256:" + "b" * 64
@@ -67,15 +68,15 @@ def test_image_only_promotion_says_model_unchanged_and_has_no_model_rows():
 
 
 def test_commit_range_lists_commits_or_says_why_not():
-    commits = pr_body.CommitRange(
+    commits = CommitRange(
         "1" * 40,
         "2" * 40,
-        (pr_body.CommitLine("3" * 40, "Faster predict"), pr_body.CommitLine("4" * 40, "Fix")),
+        (Commit("3" * 40, "Faster predict"), Commit("4" * 40, "Fix")),
     )
     text = pr_body.section_commits(commits)
     assert "`111111111111..222222222222`, 2 commit(s)" in text
     assert "- `333333333333` Faster predict" in text
-    missing = pr_body.section_commits(pr_body.CommitRange(None, None, unavailable="no label"))
+    missing = pr_body.section_commits(CommitRange(None, None, unavailable="no label"))
     assert "Commit range unavailable: no label." in missing
 
 

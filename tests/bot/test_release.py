@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.adapters.git import GitError, GitRepo
-from bot.adapters.github import IssueInfo
+from bot.forge import Issue
 from bot.lock import LockError
 from bot.release import (
     ISSUE_LABEL,
@@ -191,8 +191,8 @@ def _blocked(*problems: ReleaseProblem) -> ReleaseDecision:
     return _decide(main_sha=MAIN, problems=list(problems))
 
 
-def _open(body: str, number: int = 7) -> IssueInfo:
-    return IssueInfo(number, ISSUE_TITLE, body, "open", (ISSUE_LABEL,), f"http://gh/i/{number}")
+def _open(body: str, number: int = 7) -> Issue:
+    return Issue(number, ISSUE_TITLE, body, "open", (ISSUE_LABEL,), f"http://gh/i/{number}")
 
 
 def test_a_first_block_opens_an_issue_listing_file_field_sha_and_how_to_rerun():

@@ -191,7 +191,7 @@ def test_github_down_changes_neither_outcome_nor_exit_code(
 def test_an_unreachable_github_is_reported_as_such(world: GitOpsWorld):
     _pin_missing_digest(world, PROD, "e")
     closed_port = f"http://{LOOPBACK}:{free_port()}"  # nothing listens there
-    decision = api.release(world.settings(github_api_url=closed_port), today=TODAY)
+    decision = api.release(world.settings(forge_api_url=closed_port), today=TODAY)
     assert decision.action == "blocked"
     assert decision.report is not None
     assert decision.report.action == "failed"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot import pr_body
-from bot.adapters.github import PullRequestInfo
 from bot.core.model import ImagePin
 from bot.core.plan import EnvPlan, ImageChange, Promotion
+from bot.forge import PullRequest
 from bot.runner import RejectedPr, RemoteBranch, decide_pr_action
 
 TEXT = "images:\n  - name: modelops-app\n    newTag: '2'\n"
@@ -21,8 +21,8 @@ TITLE = pr_body.title(PROMOTION)
 BODY = pr_body.render(PROMOTION, None)
 
 
-def _pr(title: str = TITLE, body: str = BODY) -> PullRequestInfo:
-    return PullRequestInfo(
+def _pr(title: str = TITLE, body: str = BODY) -> PullRequest:
+    return PullRequest(
         7, title, body, "promote/dev", "f" * 40, "main", "open", False, (), "http://x/7"
     )
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.github import ForgeError, GitHubForge
+from bot.adapters.github import GitHubForge
+from bot.forge import ForgeError
 from localworld.github import LocalGitHub
 from tests.conftest import GITHUB_REVIEWERS, git, seed_remote
 
@@ -47,7 +48,7 @@ def test_pr_lifecycle_create_find_update_comment_merge(github: LocalGitHub, repo
     forge.update_pr(pr.number, title="Promote dev (2)", body="body v2")
     assert forge.get_pr(pr.number).body == "body v2"
     forge.comment(pr.number, "hello reviewers")
-    assert forge.comments(pr.number) == ["hello reviewers"]
+    assert [c.body for c in forge.comments(pr.number)] == ["hello reviewers"]
     merged_sha = forge.merge_pr(pr.number, sha=pr.head_sha, method="squash")
     assert git(github.remote_path(repo_name), "rev-parse", "main").strip() == merged_sha
     assert forge.find_open_pr("promote/dev", "main") is None
@@ -59,7 +60,7 @@ def test_close_with_comment(github: LocalGitHub, repo_name: str):
     forge.close_pr(pr.number, "stale: target already reached")
     closed = forge.get_pr(pr.number)
     assert closed.state == "closed"
-    assert forge.comments(pr.number) == ["stale: target already reached"]
+    assert [c.body for c in forge.comments(pr.number)] == ["stale: target already reached"]
 
 
 def test_transient_5xx_and_rate_limits_are_retried(github: LocalGitHub, repo_name: str):
@@ -101,7 +102,7 @@ def test_a_post_refused_by_a_rate_limit_is_repeated_after_the_wait(
     pr = forge.create_pr(title="t", body="b", head="promote/dev", base="main")
     github.inject("status", status=429, retry_after=1, method="POST", path="/comments$", times=1)
     forge.comment(pr.number, "after the wait")
-    assert forge.comments(pr.number) == ["after the wait"]
+    assert [c.body for c in forge.comments(pr.number)] == ["after the wait"]
 
 
 def test_create_pr_after_a_5xx_looks_before_creating_again(github: LocalGitHub, repo_name: str):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from github import Auth, Github
 
-from bot.adapters.github import ForgeError, GitHubForge
+from bot.adapters.github import GitHubForge
+from bot.forge import ForgeError
 from localworld.github import LocalGitHub
 from tests.bot.adapters.test_github import repo_name  # noqa: F401 - the fixture
 
@@ -29,14 +30,14 @@ def test_issue_lifecycle_find_create_update_comment_close(
     assert found == issue
 
     forge.update_issue(issue.number, f"{MARKER}\nv2")
-    forge.comment_issue(issue.number, "still blocked")
+    gh = Github(base_url=github.url, auth=Auth.Token(github.token), retry=None)
+    gh.get_repo(repo_name).get_issue(issue.number).create_comment("still blocked")  # a person
     again = forge.find_open_issue(label="release-blocked", marker=MARKER)
     assert again is not None
     assert again.body == f"{MARKER}\nv2"
 
     forge.close_issue(issue.number, "released as release-20261125")
     assert forge.find_open_issue(label="release-blocked", marker=MARKER) is None
-    gh = Github(base_url=github.url, auth=Auth.Token(github.token), retry=None)
     closed = gh.get_repo(repo_name).get_issue(issue.number)
     assert (closed.state, closed.state_reason) == ("closed", "completed")
     assert [c.body for c in closed.get_comments()] == [

@@ -1,0 +1,39 @@
+"""The one place that knows every forge adapter: build the `Forge` the `forge` setting names.
+
+Like Flux notification-controller's provider factory: the kind is checked up front
+(`check_kind`, called when the services are wired), so a typo in `BOT_FORGE` fails before any
+read, not at the first write. A new forge is one adapter module plus one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.adapters.github import GitHubForge
+from bot.forge import Forge
+from bot.settings import Settings, SettingsError
+
+
+def _github(settings: Settings, retries: int, max_rate_limit_wait: float) -> Forge:
+    return GitHubForge(
+        settings.forge_api_url,
+        settings.require_token(),
+        settings.repository,
+        retries=retries,
+        max_rate_limit_wait=max_rate_limit_wait,
+    )
+
+
+_BUILDERS: dict[str, Callable[[Settings, int, float], Forge]] = {"github": _github}
+
+
+def check_kind(kind: str) -> None:
+    if kind not in _BUILDERS:
+        known = ", ".join(sorted(_BUILDERS))
+        raise SettingsError(f"BOT_FORGE: unknown forge {kind!r} (known: {known})")
+
+
+def make_forge(settings: Settings, *, retries: int = 5, max_rate_limit_wait: float = 60.0) -> Forge:
+    """The forge of `settings.repository`; needs the token (`SettingsError` without it)."""
+    check_kind(settings.forge)
+    return _BUILDERS[settings.forge](settings, retries, max_rate_limit_wait)

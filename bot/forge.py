@@ -1,0 +1,185 @@
+"""The forge seam: what the bot needs from the service hosting its GitOps repository.
+
+One Protocol (`Forge`), its errors and neutral frozen data, and nothing forge-specific: the bot's
+core, `bot.release`, `bot.runner` and `bot.api` import only this module. Each forge is one
+adapter behind it (`bot.adapters.github` today), built by `bot.adapters.forges.make_forge` from
+the `forge` setting — the shape of Renovate's `Platform` interface with one folder per platform,
+and of Flux notification-controller's small notifier interface picked by a factory.
+
+Adapters translate their library's failures into `ForgeError` (or a subclass), always with a
+one-line message naming the operation and the repository, and never a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from bot.errors import BotError
+
+
+class ForgeError(BotError):
+    """The forge refused or failed a request (`status`: its HTTP status, if any)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ForgeConflictError(ForgeError):
+    """The request raced another writer (e.g. the PR head moved before the merge)."""
+
+
+class ForgeUnreachableError(ForgeError):
+    """No answer from the forge after the adapter's bounded retries."""
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    title: str
+    body: str
+    head_ref: str
+    head_sha: str
+    base_ref: str
+    state: str
+    merged: bool
+    labels: tuple[str, ...]
+    url: str
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    title: str
+    body: str
+    state: str
+    labels: tuple[str, ...]
+    url: str
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment on a pull request or issue (`author`: the forge's login, if known)."""
+
+    id: int
+    body: str
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class CommitRange:
+    """Commits from `base` (exclusive) to `head`, oldest first, or why they are unknown."""
+
+    base: str | None
+    head: str | None
+    commits: tuple[Commit, ...] = ()
+    unavailable: str | None = None
+
+
+class StatusState(StrEnum):
+    """A commit status, as GitHub and Azure Repos both know it."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    """One status on a commit: `context` names who reports (e.g. `deploy/prod`)."""
+
+    context: str
+    state: StatusState
+    description: str = ""
+    target_url: str | None = None
+    created_at: datetime | None = None
+
+
+class Forge(Protocol):
+    """Pull requests, issues, comments, commit ranges and commit statuses of ONE repository.
+
+    Writes may be retried by the adapter only where repeating them cannot duplicate anything;
+    the callers make each write idempotent (find-before-create, compare-before-update).
+    """
+
+    @property
+    def name(self) -> str:
+        """How messages name the forge (`GitHub`)."""
+        ...
+
+    # ------------------------------------------------------------ pull requests
+    def open_prs(self, base: str, head_prefix: str = "") -> dict[str, PullRequest]:
+        """Open PRs into `base` whose head branch starts with `head_prefix`, by head branch."""
+        ...
+
+    def find_open_pr(self, head_branch: str, base: str) -> PullRequest | None: ...
+
+    def closed_prs(self, head_branch: str, base: str) -> list[PullRequest]:
+        """PRs from `head_branch` into `base` closed WITHOUT merging, newest first."""
+        ...
+
+    def get_pr(self, number: int) -> PullRequest: ...
+
+    def create_pr(
+        self,
+        *,
+        title: str,
+        body: str,
+        head: str,
+        base: str,
+        labels: Sequence[str] = (),
+        reviewers: Sequence[str] = (),
+    ) -> PullRequest: ...
+
+    def update_pr(
+        self, number: int, *, title: str, body: str, add_labels: Sequence[str] = ()
+    ) -> None: ...
+
+    def comment(self, number: int, body: str) -> None:
+        """Comment on pull request `number`."""
+        ...
+
+    def comments(self, number: int) -> list[Comment]:
+        """The comments on pull request `number`, oldest first."""
+        ...
+
+    def close_pr(self, number: int, comment: str) -> None:
+        """Comment (the why), then close without merging."""
+        ...
+
+    def merge_pr(self, number: int, *, sha: str, method: str = "squash") -> str:
+        """Merge only if the head is still `sha` (else `ForgeConflictError`); the merge sha."""
+        ...
+
+    def compare(self, base: str, head: str) -> CommitRange: ...
+
+    # ------------------------------------------------------------ issues
+    def find_open_issue(self, *, label: str, marker: str = "") -> Issue | None:
+        """The oldest open issue (not PR) labelled `label` whose body holds `marker`."""
+        ...
+
+    def create_issue(self, title: str, body: str, labels: Sequence[str] = ()) -> Issue: ...
+
+    def update_issue(self, number: int, body: str) -> None: ...
+
+    def close_issue(self, number: int, comment: str) -> None:
+        """Comment (the why), then close as completed."""
+        ...
+
+    # ------------------------------------------------------------ commit statuses
+    def list_statuses(self, ref: str) -> list[CommitStatus]:
+        """Every status reported on `ref` (a sha, branch or tag), newest first."""
+        ...
+
+    def create_status(self, sha: str, status: CommitStatus) -> CommitStatus: ...
