@@ -26,6 +26,7 @@ RUN set -- /wheels/pip-*.whl \
  && find /opt/venv -name '*.pyi' -delete
 COPY app /opt/service/app
 COPY modelstore /opt/service/modelstore
+COPY cliexit /opt/service/cliexit
 RUN /opt/venv/bin/python -m compileall -q /opt/service
 
 # --- runtime stage: the base, the venv and the code; nothing else -----------------------------------

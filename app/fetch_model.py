@@ -18,15 +18,14 @@ model is left alone (restarts are cheap). Exit codes: 0 done, 1 the store or the
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from app.logging import configure as configure_logging
 from app.logging import parse_level
+from cliexit import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ErrorCodes, run_argparse
 
 if TYPE_CHECKING:
     from modelstore import ModelStore
@@ -184,36 +184,24 @@ def run(environ: Mapping[str, str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    show_traceback = "--traceback" in args  # hidden: for debugging only
-    unknown = [a for a in args if a != "--traceback"]
-    if unknown:
-        print(
-            f"fetch_model: takes no arguments (settings come from the environment), got {unknown}",
-            file=sys.stderr,
-        )
-        return 2
+    parser = argparse.ArgumentParser(
+        prog="fetch_model", description="Takes no arguments: settings come from the environment."
+    )
     env = os.environ if environ is None else environ
     from modelstore.errors import ConfigurationError, ModelStoreError
 
-    try:
+    def fetch(_args: argparse.Namespace) -> int:
         configure_logging(read_log_level(env))
         run(env)
-    except KeyboardInterrupt:
-        print("fetch_model: interrupted", file=sys.stderr)
-        return 130
-    except (FetchConfigError, ConfigurationError) as exc:
-        print(f"fetch_model: {exc}", file=sys.stderr)
-        return 2
-    except (FetchError, ModelStoreError) as exc:
-        print(f"fetch_model: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        if show_traceback:
-            traceback.print_exc()
-        print(f"fetch_model: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 3
-    return 0
+        return EXIT_OK
+
+    codes: ErrorCodes = {
+        FetchConfigError: EXIT_USAGE,
+        ConfigurationError: EXIT_USAGE,
+        FetchError: EXIT_ERROR,
+        ModelStoreError: EXIT_ERROR,
+    }
+    return run_argparse(parser, argv, fetch, tag="fetch_model", codes=codes)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,14 @@
 """`promotion-bot`: a thin click layer over the bot's Python API.
 
-Exit codes are decided in one place (`main`): domain error 1, usage error 2, unexpected 3
-(the hidden `--traceback` flag shows the stack), Ctrl-C 130. Commands are click commands on
-the `cli` group, so more (`run`, `status`, `release`) plug in with `@cli.command()`.
+Exit codes are decided in one place (`main`, through `cliexit`): domain error 1, usage or
+configuration error 2 (bad flags, specs, settings, `promotion.yaml`), unexpected 3 (the hidden
+`--traceback` flag shows the stack), Ctrl-C 130. Commands are click commands on the `cli`
+group, so more (`run`, `status`, `release`) plug in with `@cli.command()`.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -18,28 +17,31 @@ import click
 
 from bot import api
 from bot.adapters.git import drop_redirecting_git_env
-from bot.errors import BotError, SpecError
+from bot.errors import BotError, PolicyError, SpecError
 from bot.imagespec import parse_set_specs
 from bot.kustomize import set_pins
 from bot.lock import LockHeldError
 from bot.runner import now_utc, redact
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
+from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click, traceback_option
 
 
 class ReleaseBlockedError(BotError):
     """Validation of main failed; `release` was not moved."""
 
 
-EXIT_OK = 0
-EXIT_DOMAIN = 1
-EXIT_USAGE = 2
-EXIT_UNEXPECTED = 3
-EXIT_INTERRUPTED = 130
+# The bot's exceptions and their exit codes (first match wins); the rest is cliexit's.
+ERROR_CODES: ErrorCodes = {
+    SpecError: EXIT_USAGE,
+    SettingsError: EXIT_USAGE,
+    PolicyError: EXIT_USAGE,
+    BotError: EXIT_ERROR,
+}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--traceback", "show_traceback", is_flag=True, hidden=True)
-def cli(show_traceback: bool) -> None:
+@traceback_option
+def cli() -> None:
     """Promote images and model versions through GitOps overlays."""
 
 
@@ -196,29 +198,4 @@ def release_command(**kwargs: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    code = EXIT_OK
-    try:
-        cli.main(args=args, prog_name="promotion-bot", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        code = int(exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("interrupted", err=True)
-        code = EXIT_INTERRUPTED
-    except click.UsageError as exc:
-        exc.show()
-        code = EXIT_USAGE
-    except BotError as exc:
-        click.echo(f"error: {exc}", err=True)
-        code = EXIT_USAGE if isinstance(exc, SpecError) else EXIT_DOMAIN
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
-    except Exception as exc:  # the one place unexpected errors become exit 3
-        if "--traceback" in args:
-            traceback.print_exc()
-        click.echo(
-            f"unexpected error: {type(exc).__name__}: {exc} (rerun with --traceback)", err=True
-        )
-        code = EXIT_UNEXPECTED
-    return code
+    return run_click(cli, argv, prog_name="promotion-bot", codes=ERROR_CODES)

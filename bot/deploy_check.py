@@ -15,7 +15,8 @@ The checks are pure functions over parsed YAML (``check_pins``, ``check_manifest
 
 CLI: ``python -m bot.deploy_check [DEPLOY_DIR] [--render-to DIR]`` (``make validate``,
 ``make validate RENDER_DIR=DIR``) prints one line per problem and exits 1 if there is any, 2 on a
-usage error; with ``--render-to`` a valid tree's overlays are written to ``DIR/<env>.yaml``.
+usage error, 3 on an unexpected one (``--traceback`` shows it); with ``--render-to`` a valid
+tree's overlays are written to ``DIR/<env>.yaml``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from referencing import Registry, Resource
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from cliexit import EXIT_ERROR, EXIT_OK, run_argparse
 from modelstore.names import MODEL_NAME_RE
 
 #: Environments an overlay may be named after (the order of promotion).
@@ -535,26 +537,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--render-to", type=Path, help="when valid, write each rendered overlay to DIR/<env>.yaml"
     )
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
-        return int(exc.code or 0)
+    return run_argparse(parser, argv, _validate, codes={DeployValidationError: EXIT_ERROR})
+
+
+def _validate(args: argparse.Namespace) -> int:
     deploy_dir: Path = args.deploy_dir
     problems = validate_overlays(deploy_dir)
     for problem in problems:
         sys.stdout.write(f"{problem}\n")
     if problems:
         sys.stdout.write(f"{len(problems)} problem(s) in {deploy_dir}\n")
-        return 1
+        return EXIT_ERROR
     sys.stdout.write(f"ok: every overlay in {deploy_dir}/overlays renders, validates and pins\n")
     if args.render_to is not None:
         try:
             written = render_overlays(deploy_dir, args.render_to)
         except (DeployValidationError, OSError) as exc:
             sys.stderr.write(f"cannot write rendered manifests: {exc}\n")
-            return 1
+            return EXIT_ERROR
         sys.stdout.write("rendered: " + " ".join(str(p) for p in written) + "\n")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

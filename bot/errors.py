@@ -12,7 +12,7 @@ class BotError(Exception):
 
 
 class PolicyError(BotError):
-    """`promotion.yaml` is missing, malformed or invalid; the message names the field."""
+    """`promotion.yaml` is missing, malformed or invalid; the message names the field (exit 2)."""
 
 
 class OverlayError(BotError):

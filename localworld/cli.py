@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cliexit import EXIT_ERROR, run_click, traceback_option
 from localworld.errors import LocalWorldError
 from localworld.world import read_env, running, start_world, stop_recorded, write_state
 
@@ -22,6 +23,7 @@ dir_option = click.option(
 
 
 @click.group()
+@traceback_option
 def cli() -> None:
     """Start and stop the local stand-ins for Azure Blob, ACR, Git remotes and GitHub."""
 
@@ -69,18 +71,7 @@ def env(root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cli.main(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except LocalWorldError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        return 1
-    return 0
+    return run_click(cli, argv, prog_name="localworld", codes={LocalWorldError: EXIT_ERROR})
 
 
 if __name__ == "__main__":

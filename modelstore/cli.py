@@ -1,16 +1,15 @@
 """`modelstore` CLI: a thin click layer over `modelstore.api.ModelStore`.
 
-Exit codes (only here): 0 ok; 1 domain error (not found, integrity, conflict, storage down);
-2 usage error (bad flags, and argument values the store refuses: names, refs, metrics, files);
-3 unexpected (`--traceback` shows it); 130 interrupted.
+Exit codes (only here, through `cliexit`): 0 ok; 1 domain error (not found, integrity, conflict,
+storage down); 2 usage or configuration error (bad flags, argument values the store refuses:
+names, refs, metrics, files; no or contradictory store settings); 3 unexpected (`--traceback`
+shows it); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import click
 
+from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click, traceback_option
 from modelstore.api import DEFAULT_CONTAINER, ModelStore
 from modelstore.errors import (
     ConfigurationError,
@@ -30,7 +30,12 @@ from modelstore.manifest import Manifest
 from modelstore.state import AliasEvent
 from modelstore.terminal import printable
 
-EXIT_OK, EXIT_DOMAIN, EXIT_USAGE, EXIT_UNEXPECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# The store's exceptions and their exit codes (first match wins); the rest is cliexit's.
+ERROR_CODES: ErrorCodes = {
+    InvalidInputError: EXIT_USAGE,  # a bad argument value: a usage error
+    ConfigurationError: EXIT_USAGE,
+    ModelStoreError: EXIT_ERROR,
+}
 
 
 @dataclass
@@ -130,14 +135,13 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 @click.option(
     "--container", envvar="MODELSTORE_CONTAINER", default=DEFAULT_CONTAINER, show_default=True
 )
-@click.option("--traceback", is_flag=True, hidden=True, help="Show tracebacks of crashes.")
+@traceback_option
 @click.pass_context
 def cli(
     ctx: click.Context,
     connection_string: str | None,
     account_url: str | None,
     container: str,
-    traceback: bool,
 ) -> None:
     """Register, find, alias and fetch verified model versions in Azure Blob Storage."""
     ctx.obj = Settings(connection_string or None, account_url or None, container)
@@ -388,35 +392,4 @@ def reindex(ctx: click.Context, name: str, as_json: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; every outcome becomes an exit code here and nowhere else."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        result = cli.main(args=args, prog_name="modelstore", standalone_mode=False)
-    except BaseException as exc:  # every outcome maps to an exit code (SystemExit re-raised)
-        return _exit_code(exc, show_traceback="--traceback" in args)
-    return result if isinstance(result, int) else EXIT_OK
-
-
-def _exit_code(exc: BaseException, *, show_traceback: bool) -> int:
-    if isinstance(exc, click.exceptions.Exit):
-        return int(exc.exit_code)
-    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
-        click.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
-    if isinstance(exc, click.ClickException):
-        exc.show()
-        return EXIT_USAGE if isinstance(exc, click.UsageError) else int(exc.exit_code)
-    if isinstance(exc, InvalidInputError):  # a bad argument value: a usage error
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_USAGE
-    if isinstance(exc, ModelStoreError):
-        click.echo(f"error: {exc}", err=True)
-        return EXIT_DOMAIN
-    if not isinstance(exc, Exception):  # SystemExit and friends keep their meaning
-        raise exc
-    if show_traceback:
-        traceback.print_exception(exc)
-    else:
-        click.echo(
-            f"unexpected error: {type(exc).__name__}: {exc} (rerun with --traceback)", err=True
-        )
-    return EXIT_UNEXPECTED
+    return run_click(cli, argv, prog_name="modelstore", codes=ERROR_CODES)

@@ -1,7 +1,8 @@
 """One exception hierarchy for the model store; each class builds its own one-line message.
 
-The CLI maps every `ModelStoreError` to exit code 1 and prints `str(error)`, so messages are
-written for a data scientist reading a terminal: what failed, for which model, and what to do.
+The CLI maps a `ModelStoreError` to exit code 1 (bad input and configuration: 2) and prints
+`str(error)`, so messages are written for a data scientist reading a terminal: what failed, for
+which model, and what to do.
 Messages never contain credentials (endpoints are shown without query strings).
 """
 

@@ -16,6 +16,7 @@ No Docker daemon and no Docker Hub here, so:
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import fcntl
 import hashlib
@@ -30,6 +31,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from cliexit import EXIT_ERROR, EXIT_OK, run_argparse
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "image"
@@ -395,19 +398,24 @@ def _registry_from_localworld() -> str | None:
         return None
 
 
-def spec_from_args(argv: Sequence[str] | None) -> BuildSpec:
-    import argparse
-
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scripts.build_image", description=__doc__)
     parser.add_argument("--registry", help="host:port (default: REGISTRY_HOST of .localworld/env)")
     parser.add_argument("--tag", help="default: <version>-<build>-<short sha>")
     parser.add_argument("--repository", default=REPOSITORY)
     parser.add_argument("--signature", default=DEFAULT_SIGNATURE)
     parser.add_argument("--no-push", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def spec_from_args(argv: Sequence[str] | None) -> BuildSpec:
+    return spec_from_namespace(_parser().parse_args(argv))
+
+
+def spec_from_namespace(args: argparse.Namespace) -> BuildSpec:
     registry = args.registry or os.environ.get("REGISTRY_HOST") or _registry_from_localworld()
     if not registry:
-        parser.error("no registry: pass --registry host:port or run `make services-up` first")
+        _parser().error("no registry: pass --registry host:port or run `make services-up` first")
     revision = _git("rev-parse", "HEAD")
     version = _project_version()
     build = os.environ.get("BUILD_NUMBER") or _git("rev-list", "--count", "HEAD")
@@ -424,19 +432,16 @@ def spec_from_args(argv: Sequence[str] | None) -> BuildSpec:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        spec = spec_from_args(argv)
-        result = build_and_push(spec)
-    except BuildError as exc:
-        print(f"build_image: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_argparse(_parser(), argv, _build, tag="build_image", codes={BuildError: EXIT_ERROR})
+
+
+def _build(args: argparse.Namespace) -> int:
+    result = build_and_push(spec_from_namespace(args))
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     print(f"built {result.reference} ({timing})")
     if result.digest:
         print(f"pushed {result.reference}@{result.digest}")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

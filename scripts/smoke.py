@@ -4,7 +4,8 @@ CI's smoke stage (and a laptop) run it after the build: a fresh model is trained
 bundled digits dataset and registered in a throw-away Azurite; the image is pulled by digest;
 its init container fetches and verifies the model, its own command serves it on loopback;
 `/version` must name the expected revision (when given) and `/score` and `/predict` must
-classify the known digits in `tests/data/` correctly. Exit 0 ok, 1 a failed check.
+classify the known digits in `tests/data/` correctly. Exit 0 ok, 1 a failed check (exit codes
+as every entry point: see `cliexit`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from cliexit import EXIT_ERROR, ErrorCodes, run_argparse
+from localworld.errors import LocalWorldError
 from localworld.services import start_azurite
+from modelstore.errors import ModelStoreError
 from scripts.run_image import RunImageError, by_digest_reference, predict_with_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,12 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.smoke", description=__doc__)
     parser.add_argument("--image", required=True, help="image reference pinned by digest")
     parser.add_argument("--revision", help="the git sha /version must report")
-    args = parser.parse_args(argv)
-    try:
-        by_digest_reference(args.image)  # refuse a tag-only reference before doing any work
-    except RunImageError as exc:
-        print(f"smoke: {exc}", file=sys.stderr)
-        return 1
+    codes: ErrorCodes = {
+        RunImageError: EXIT_ERROR,
+        LocalWorldError: EXIT_ERROR,
+        ModelStoreError: EXIT_ERROR,
+    }
+    return run_argparse(parser, argv, _smoke, tag="smoke", codes=codes)
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    by_digest_reference(args.image)  # refuse a tag-only reference before doing any work
 
     from examples.train import register, train, write_artifacts
 
@@ -60,9 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 env=env,
                 workdir=root / "serve",
             )
-        except RunImageError as exc:
-            print(f"smoke: {exc}", file=sys.stderr)
-            return 1
         finally:
             azurite.process.stop()
     for line in served.lines:

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import click
 
+from cliexit import EXIT_ERROR, run_click, traceback_option
 from localworld.github.errors import GitHubServerError
 from localworld.github.state import parse_token_spec
 
 
 @click.command()
+@traceback_option
 @click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -68,14 +70,9 @@ def command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        command.main(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except GitHubServerError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        return 1
-    return 0
+    return run_click(
+        command,
+        argv,
+        prog_name="python -m localworld.github",
+        codes={GitHubServerError: EXIT_ERROR},
+    )

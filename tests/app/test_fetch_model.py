@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from app import fetch_model
 from app.fetch_model import main
 from examples.train import register
 from tests.app.conftest import sha256_of
@@ -185,3 +186,37 @@ def test_fetch_model_module_runs_as_the_init_container_does(
     )
     assert bad.returncode == 1
     assert "sha256 mismatch" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "fetch_model: interrupted"),
+        (
+            RuntimeError("boom"),
+            3,
+            "fetch_model: unexpected error: RuntimeError: boom (rerun with --traceback)",
+        ),
+    ],
+)
+def test_fetch_shares_the_exit_codes_of_every_entry_point(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    raised: BaseException,
+    code: int,
+    line: str,
+) -> None:
+    def crash(_environ: object) -> str:
+        raise raised
+
+    monkeypatch.setattr(fetch_model, "run", crash)  # injected: neither happens on demand
+    assert main([], {}) == code
+    assert capsys.readouterr().err == line + "\n"
+    assert main(["--traceback"], {}) == code
+    err = capsys.readouterr().err
+    assert ("Traceback (most recent call last)" in err) == (code == 3)
+
+
+def test_fetch_takes_no_arguments_but_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--model", "digits"], {}) == 2
+    assert "unrecognized arguments: --model digits" in capsys.readouterr().err

@@ -10,7 +10,8 @@ import pytest
 
 from bot import cli as cli_module
 from bot.cli import cli, main
-from bot.errors import BotError
+from bot.errors import BotError, PolicyError
+from bot.settings import SettingsError
 
 ORIGINAL = Path(__file__).parent / "testdata" / "comments_everywhere" / "original"
 D = "sha256:" + "c" * 64
@@ -108,6 +109,18 @@ def test_bot_error_subclasses_map_to_1(monkeypatch, overlay: Path):
 
     monkeypatch.setattr(cli_module, "set_pins", domain)
     assert main(["set", str(overlay), "--image", "modelops-app:1"]) == 1
+
+
+@pytest.mark.parametrize(
+    "error", [PolicyError("promotion.yaml: bad"), SettingsError("GITOPS_REMOTE is not set")]
+)
+def test_configuration_errors_exit_2_with_one_line(monkeypatch, overlay: Path, capsys, error):
+    def misconfigured(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(cli_module, "set_pins", misconfigured)
+    assert main(["set", str(overlay), "--image", "modelops-app:1"]) == 2
+    assert capsys.readouterr().err == f"error: {error}\n"
 
 
 def test_group_accepts_new_commands():

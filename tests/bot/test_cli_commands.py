@@ -90,16 +90,16 @@ def test_run_while_another_holds_the_lock_exits_cleanly(world: GitOpsWorld, caps
     assert "another promotion-bot run holds the lock" in capsys.readouterr().out
 
 
-def test_missing_remote_setting_is_a_domain_error(
+def test_missing_remote_setting_is_a_configuration_error(
     world: GitOpsWorld, capsys, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.delenv("GITOPS_REMOTE")
-    assert main(["plan"]) == 1
+    assert main(["plan"]) == 2
     assert "GITOPS_REMOTE is not set" in capsys.readouterr().err
 
 
 def test_credentials_in_the_remote_url_are_refused(world: GitOpsWorld, capsys):
-    assert main(["plan", "--remote", "https://user:secret@github.example/x.git"]) == 1
+    assert main(["plan", "--remote", "https://user:secret@github.example/x.git"]) == 2
     err = capsys.readouterr().err
     assert "must not embed credentials" in err
     assert "secret" not in err

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import deploy_check
 from bot.deploy_check import (
     Problem,
     check_manifest,
@@ -371,6 +372,20 @@ def test_main_exit_codes(tree: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert f"{kfile(tree, 'dev')}: (yaml): malformed YAML" in out
     assert main(["--bogus"]) == 2
     capsys.readouterr()
+
+
+def test_main_unexpected_error_exits_3_and_traceback_is_a_flag(
+    tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(_deploy_dir: Path) -> list[Problem]:
+        raise RuntimeError("schemas missing")
+
+    monkeypatch.setattr(deploy_check, "validate_overlays", crash)  # injected: no real way
+    assert main([str(tree)]) == 3
+    err = capsys.readouterr().err
+    assert err == "unexpected error: RuntimeError: schemas missing (rerun with --traceback)\n"
+    assert main(["--traceback", str(tree)]) == 3
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
 
 
 def test_render_to_writes_one_file_per_env_only_when_valid(tree: Path, tmp_path: Path) -> None:

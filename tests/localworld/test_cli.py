@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from localworld import cli as cli_module
 from localworld.cli import main
 from localworld.process import pid_alive
 from localworld.world import read_env
@@ -29,3 +32,35 @@ def test_up_writes_env_and_down_stops_every_pid(tmp_path: Path):
 def test_env_without_services_is_a_clear_error(tmp_path: Path, capsys):
     assert main(["env", "--dir", str(tmp_path)]) == 1
     assert "run `make services-up` first" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (RuntimeError("boom"), 3, "unexpected error: RuntimeError: boom (rerun with --traceback)"),
+    ],
+)
+def test_shared_exit_codes_for_ctrl_c_and_crashes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, raised, code: int, line: str
+):
+    def crash(_root: Path) -> None:
+        raise raised
+
+    monkeypatch.setattr(cli_module, "running", crash)  # a crash cannot be provoked for real
+    assert main(["status", "--dir", str(tmp_path)]) == code
+    assert capsys.readouterr().err.splitlines()[-1] == line
+
+
+def test_usage_error_exits_2_and_traceback_is_a_real_flag(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+):
+    assert main(["frobnicate"]) == 2
+    assert "No such command 'frobnicate'" in capsys.readouterr().err
+
+    def crash(_root: Path) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli_module, "running", crash)
+    assert main(["--traceback", "status", "--dir", str(tmp_path)]) == 3
+    assert "Traceback (most recent call last)" in capsys.readouterr().err

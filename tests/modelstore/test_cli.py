@@ -192,14 +192,14 @@ def test_storage_down_exits_1_quickly(
     assert "AccountKey" not in err
 
 
-def test_missing_configuration_exits_1(
+def test_missing_configuration_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
     monkeypatch.delenv("MODELSTORE_ACCOUNT_URL", raising=False)
     code, _, err = run(capsys, "list")
-    assert code == 1
-    assert "no model store configured" in err
+    assert code == 2
+    assert err.startswith("error: no model store configured") and err.count("\n") == 1
 
 
 def test_unexpected_errors_exit_3_and_traceback_is_opt_in(
@@ -254,7 +254,7 @@ def test_malformed_connection_string_is_a_configuration_error_that_hides_the_key
 ) -> None:
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", "garbage;AccountKey=SECRETKEY")
     code, out, err = run(capsys, "list")
-    assert (code, out) == (1, "")  # the README's code for configuration errors
+    assert (code, out) == (2, "")  # the README's code for configuration errors
     assert err == "error: AZURE_STORAGE_CONNECTION_STRING is malformed\n"
 
 

@@ -45,3 +45,11 @@ def test_smoke_passes_on_a_good_image_and_fails_on_a_wrong_revision(registry: An
 def test_smoke_of_an_image_not_pinned_by_digest_fails_clearly(capsys):
     assert main(["--image", "127.0.0.1:1/modelops-app:latest"]) == 1
     assert "not pinned by digest" in capsys.readouterr().err
+
+
+def test_smoke_shares_the_exit_codes_of_every_entry_point(capsys):
+    assert main(["--traceback", "--image", "127.0.0.1:1/modelops-app:latest"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("smoke: ") and err.count("\n") == 1
+    assert main([]) == 2
+    assert "the following arguments are required: --image" in capsys.readouterr().err
