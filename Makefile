@@ -8,8 +8,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LW_DIR ?= .localworld
 PYTEST_ARGS ?=
+# Arguments only `make test` (the full suite CI runs) adds, e.g. a coverage gate that a partial
+# run such as `make test-fast` could not meet.
+COV_ARGS ?=
 
-.PHONY: help setup setup-debian demo test lint fmt bench services-up services-down validate image smoke clean
+.PHONY: help setup setup-debian demo test test-fast lint fmt bench services-up services-down validate image smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -29,9 +32,17 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: setup ## run the test suite against the real local services
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+# pytest exits 5 when it collected nothing; a test target fails then.
+define run_pytest
+@rc=0; $(BIN)/pytest $(1) || rc=$$?; \
+if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+endef
+
+test: setup ## run the whole test suite against the real local services (what CI runs)
+	$(call run_pytest,$(COV_ARGS) $(PYTEST_ARGS))
+
+test-fast: setup ## the developer loop: every test but the `slow` ones (image builds, demo)
+	$(call run_pytest,-m "not slow" $(PYTEST_ARGS))
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
