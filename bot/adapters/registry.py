@@ -9,6 +9,9 @@ and would still need all of that around them.
 Auth: an anonymous request that gets `401` with `WWW-Authenticate: Bearer realm=…,service=…,
 scope=…` fetches a token from the realm (with basic credentials when given) and retries; a
 `Basic` challenge is answered with the credentials. Tokens are cached per scope.
+Credentials go to the registry's own origin only: a tags page whose `Link` points elsewhere
+(or back to a page already read) ends the listing with an error instead of being followed;
+`requests` drops the Authorization header itself on a redirect to another host.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from tenacity import (
@@ -87,6 +90,7 @@ class RegistryClient:
     backoff: float = 0.2
     max_backoff: float = 5.0
     page_size: int = 100
+    max_pages: int = 10_000  # a million tags at the default page size
     session: requests.Session = field(default_factory=requests.Session, repr=False)
     requests_made: int = 0
     _tokens: dict[str, str] = field(default_factory=dict, repr=False)
@@ -101,15 +105,44 @@ class RegistryClient:
     # ------------------------------------------------------------------ public API
 
     def list_tags(self, repository: str) -> list[str]:
-        """Every tag of a repository, following `Link: <…>; rel="next"` pages."""
+        """Every tag of a repository, following `Link: <…>; rel="next"` pages.
+
+        A next link is followed only on the registry's own origin (scheme, host and port: the
+        credentials are for it alone), never back to a page already read, and for at most
+        `max_pages` pages; anything else ends the listing with a `RegistryProtocolError`.
+        """
         url: str | None = f"{self.base_url}/v2/{repository}/tags/list?n={self.page_size}"
         tags: list[str] = []
+        read: set[str] = set()
         while url is not None:
+            if len(read) >= self.max_pages:
+                raise RegistryProtocolError(
+                    f"{self.base_url}: tags of {repository} run to more than {self.max_pages} "
+                    "pages; stopped there"
+                )
+            read.add(url)
             resp = self._request("GET", url, repository)
             tags.extend(self._json(resp, url).get("tags") or [])
-            match = _LINK_NEXT.search(resp.headers.get("Link", ""))
-            url = urljoin(self.base_url + "/", match.group(1)) if match else None
+            url = self._next_page(resp, url, read)
         return tags
+
+    def _next_page(self, resp: requests.Response, url: str, read: set[str]) -> str | None:
+        match = _LINK_NEXT.search(resp.headers.get("Link", ""))
+        if match is None:
+            return None
+        # RFC 8288: a relative reference resolves against the URL of the page that sent it.
+        target = urljoin(url, str(match.group(1)).strip())
+        if _origin(target) != _origin(self.base_url):
+            raise RegistryProtocolError(
+                f"{url}: the next page link points to another host ({_origin(target)}); not "
+                f"followed: credentials are only for {_origin(self.base_url)}"
+            )
+        if target in read:
+            raise RegistryProtocolError(
+                f"{url}: the next page link leads back to a page already read ({target}); "
+                "the registry's paging loops"
+            )
+        return target
 
     def manifest_digest(self, repository: str, reference: str) -> str:
         """The digest of a tag's manifest (or index), by HEAD with the manifest media types."""
@@ -222,6 +255,8 @@ class RegistryClient:
     def _once(
         self, method: str, url: str, repository: str, headers: dict[str, str]
     ) -> requests.Response:
+        if _origin(url) != _origin(self.base_url):  # every URL is built from base_url
+            raise RegistryProtocolError(f"{url}: not on {_origin(self.base_url)}; not requested")
         resp = self._send(method, url, {**headers, **self._auth_header(repository)})
         if resp.status_code == 401:
             self._answer_challenge(resp, url, repository)
@@ -277,6 +312,17 @@ class RegistryClient:
         if not isinstance(data, dict):
             raise RegistryProtocolError(f"{url}: answer is not a JSON object")
         return data
+
+
+def _origin(url: str) -> str:
+    """`scheme://host:port` in lowercase, with the scheme's default port made explicit."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is not a number
+        port = None
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 def _raise_for_status(resp: requests.Response, method: str, url: str) -> None:

@@ -437,3 +437,131 @@ def test_registry_url():
     assert registry_url("localhost") == "http://localhost"
     assert registry_url("modelopsacr.azurecr.io") == "https://modelopsacr.azurecr.io"
     assert registry_url("https://r.example/") == "https://r.example"
+
+
+# ------------------------------------------------------------------ hostile Link headers
+
+
+class _LinkInjector:
+    """A proxy on 127.0.0.1 in front of a real registry that adds a `Link: rel="next"` header
+    (as a compromised or misbehaving registry or front end could) and records what it saw."""
+
+    def __init__(self, upstream: str, link: Callable[[str, str], str]) -> None:
+        self.seen: list[tuple[str, str | None]] = []
+        injector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                import urllib.error
+                import urllib.request
+
+                injector.seen.append((self.path, self.headers.get("Authorization")))
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() in ("authorization", "accept")
+                }
+                request = urllib.request.Request(upstream + self.path, headers=headers)  # noqa: S310
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+                        status, body, extra = resp.status, resp.read(), dict(resp.headers)
+                except urllib.error.HTTPError as exc:
+                    status, body, extra = exc.code, exc.read(), dict(exc.headers)
+                self.send_response(status)
+                for key, value in extra.items():
+                    if key.lower() in ("content-type", "www-authenticate"):
+                        self.send_header(key, value)
+                if status == 200:
+                    self.send_header("Link", f'<{link(injector.url, self.path)}>; rel="next"')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server, self.url = _serve(Handler)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Recorder:
+    """Another host (another port on loopback is another origin): records every request."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                recorder.seen.append((self.path, self.headers.get("Authorization")))
+                body = b'{"tags": ["planted"]}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server, self.url = _serve(Handler)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def private_repo(basic_registry: Registry) -> str:
+    auth = {"Authorization": "Basic " + base64.b64encode(b"bot:s3cret").decode()}
+    push_image(basic_registry.url, "bot/linked", "1.0.0", {SIGNATURE_LABEL: SIG}, auth)
+    return "bot/linked"
+
+
+@pytest.mark.parametrize("form", ["absolute", "scheme-relative"])
+def test_credentials_never_follow_a_next_link_to_another_host(
+    basic_registry: Registry, private_repo: str, form: str
+) -> None:
+    other = _Recorder()
+    target = other.url if form == "absolute" else other.url.removeprefix("http:")
+    proxy = _LinkInjector(basic_registry.url, lambda _me, path: f"{target}{path}&last=x")
+    try:
+        client = RegistryClient(proxy.url, username="bot", password="s3cret")
+        with pytest.raises(RegistryProtocolError, match="another host") as caught:
+            client.list_tags(private_repo)
+        assert other.url.removeprefix("http://") in str(caught.value)
+        assert other.seen == []  # not even an anonymous request
+        assert any(auth for _path, auth in proxy.seen)  # the registry itself did get them
+    finally:
+        proxy.close()
+        other.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_next_link_back_to_a_page_already_read_stops_with_a_clear_error(
+    basic_registry: Registry, private_repo: str
+) -> None:
+    proxy = _LinkInjector(basic_registry.url, lambda _me, path: path)  # "next" is this page
+    try:
+        client = RegistryClient(proxy.url, username="bot", password="s3cret")
+        with pytest.raises(RegistryProtocolError, match="already read"):
+            client.list_tags(private_repo)
+        assert len([p for p, auth in proxy.seen if auth]) == 1
+    finally:
+        proxy.close()
+
+
+def test_paging_stops_after_a_bounded_number_of_pages(scripted):
+    # every page links to a new one: a registry that never ends must not keep the bot forever
+    url, seen = scripted(
+        [
+            (200, {"Link": f'</v2/r/tags/list?n=1&last={i}>; rel="next"'}, b'{"tags": []}')
+            for i in range(12)
+        ]
+    )
+    client = RegistryClient(url, page_size=1, max_pages=5)
+    with pytest.raises(RegistryProtocolError, match="more than 5 pages"):
+        client.list_tags("r")
+    assert len(seen) == 5
