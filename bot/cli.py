@@ -23,7 +23,7 @@ from bot.kustomize import set_pins
 from bot.lock import LockHeldError
 from bot.runner import now_utc, redact
 from bot.settings import Settings, SettingsError
-from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click, traceback_option
+from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click
 
 
 class ReleaseBlockedError(BotError):
@@ -40,7 +40,6 @@ ERROR_CODES: ErrorCodes = {
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@traceback_option
 def cli() -> None:
     """Promote images and model versions through GitOps overlays."""
 

@@ -9,11 +9,13 @@
 Each package keeps its own exception hierarchy and passes an ordered mapping of exception
 types to exit codes (the first ``isinstance`` match wins, so list subclasses first). The line
 is red on a terminal and plain otherwise (click drops the colour when stderr is not a TTY).
-Messages are the exceptions' own text: secrets are redacted where the message is built, and a
-caller with secrets at hand passes ``redact`` as well (applied to every line, stacks included).
+Messages are the exceptions' own text: secrets are redacted where the message is built; here
+every line (stacks included) also loses storage keys, SAS signatures and URL passwords
+(``redact_secrets``, for the unexpected errors nobody wrote a message for), and a caller with
+its own secrets at hand passes ``redact`` as well.
 
-``run_click`` runs a click command (``--traceback`` is the click option ``traceback_option``
-on the root group); ``run_argparse`` runs an argparse program (it adds ``--traceback``).
+``run_click`` runs a click command and gives it, and every subcommand, a hidden ``--traceback``
+click option; ``run_argparse`` runs an argparse program and adds a hidden ``--traceback`` flag.
 Lives in its own top-level package because every entry point needs it, including the
 container's init container (``app.fetch_model``); it depends on click and the standard library.
 """
@@ -21,11 +23,11 @@ container's init container (``app.fetch_model``); it depends on click and the st
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar
 
 import click
 
@@ -37,7 +39,6 @@ EXIT_INTERRUPTED = 130
 
 ErrorCodes = Mapping[type[BaseException], int]
 Redact = Callable[[str], str]
-F = TypeVar("F", bound=Callable[..., Any])
 
 _SHOW_TRACEBACK: ContextVar[bool] = ContextVar("cliexit_show_traceback", default=False)
 
@@ -50,8 +51,16 @@ def exit_code_for(exc: BaseException, codes: ErrorCodes) -> int | None:
     return None
 
 
-def _no_redaction(text: str) -> str:
-    return text
+# Connection-string keys and SAS signatures up to the next separator; a URL's user:password@.
+_KEY_VALUE = re.compile(
+    r"\b(AccountKey|SharedAccessKey|SharedAccessSignature|sig)=[^;&\s'\"]+", re.IGNORECASE
+)
+_URL_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/\s@]+@", re.IGNORECASE)
+
+
+def redact_secrets(text: str) -> str:
+    """`text` without storage account keys, SAS signatures and credentials in URLs."""
+    return _URL_USERINFO.sub(r"\1***@", _KEY_VALUE.sub(r"\1=***", text))
 
 
 def _say(line: str, redact: Redact) -> None:
@@ -71,7 +80,10 @@ def report(  # noqa: PLR0911 - one return per kind of outcome: the table of exit
     `tag` names a tool run as ``python -m …`` (its lines start ``tag:``); without it, a mapped
     error reads ``error: …``. Anything other than Exception, Ctrl-C and SystemExit is re-raised.
     """
-    clean = redact or _no_redaction
+
+    def clean(text: str) -> str:
+        return redact_secrets(redact(text) if redact else text)
+
     lead = f"{tag}: " if tag else ""
     if isinstance(exc, KeyboardInterrupt | click.exceptions.Abort):
         _say(f"{lead}interrupted", clean)
@@ -106,18 +118,23 @@ def _remember_traceback(_ctx: click.Context, _param: click.Parameter, value: boo
     return value
 
 
-def traceback_option(fn: F) -> F:
-    """The hidden ``--traceback`` flag for a click root group or command (read by run_click)."""
-    option = click.option(
-        "--traceback",
-        is_flag=True,
-        hidden=True,
-        is_eager=True,
-        expose_value=False,
-        callback=_remember_traceback,
-        help="Show the stack of an unexpected error.",
-    )
-    return option(fn)
+def _accept_traceback_everywhere(command: click.Command) -> None:
+    """Give every command of the tree the hidden ``--traceback`` flag (before or after a
+    subcommand, wherever the hint's reader types it); run_click reads it."""
+    if not any("--traceback" in getattr(param, "opts", ()) for param in command.params):
+        command.params.append(
+            click.Option(
+                ["--traceback"],
+                is_flag=True,
+                hidden=True,
+                is_eager=True,
+                expose_value=False,
+                callback=_remember_traceback,
+                help="Show the stack of an unexpected error.",
+            )
+        )
+    for sub in getattr(command, "commands", {}).values():
+        _accept_traceback_everywhere(sub)
 
 
 def run_click(
@@ -128,8 +145,9 @@ def run_click(
     codes: ErrorCodes = {},  # noqa: B006 - read only
     redact: Redact | None = None,
 ) -> int:
-    """Run a click command (decorated with `traceback_option`) and return the exit code."""
+    """Run a click command (and its hidden ``--traceback`` flag); return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    _accept_traceback_everywhere(command)
     token = _SHOW_TRACEBACK.set(False)
     try:
         result = command.main(args=args, prog_name=prog_name, standalone_mode=False)

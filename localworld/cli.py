@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cliexit import EXIT_ERROR, run_click, traceback_option
+from cliexit import EXIT_ERROR, run_click
 from localworld.errors import LocalWorldError
 from localworld.world import read_env, running, start_world, stop_recorded, write_state
 
@@ -23,7 +23,6 @@ dir_option = click.option(
 
 
 @click.group()
-@traceback_option
 def cli() -> None:
     """Start and stop the local stand-ins for Azure Blob, ACR, Git remotes and GitHub."""
 

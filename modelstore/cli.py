@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click, traceback_option
+from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click
 from modelstore.api import DEFAULT_CONTAINER, ModelStore
 from modelstore.errors import (
     ConfigurationError,
@@ -135,7 +135,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 @click.option(
     "--container", envvar="MODELSTORE_CONTAINER", default=DEFAULT_CONTAINER, show_default=True
 )
-@traceback_option
 @click.pass_context
 def cli(
     ctx: click.Context,

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import click
 
-from cliexit import EXIT_ERROR, run_click, traceback_option
+from cliexit import EXIT_ERROR, run_click
 from localworld.github.errors import GitHubServerError
 from localworld.github.state import parse_token_spec
 
 
 @click.command()
-@traceback_option
 @click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),

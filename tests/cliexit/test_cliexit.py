@@ -20,9 +20,9 @@ from cliexit import (
     EXIT_USAGE,
     ErrorCodes,
     exit_code_for,
+    redact_secrets,
     run_argparse,
     run_click,
-    traceback_option,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,6 @@ RAISED: dict[str, BaseException] = {
 
 
 @click.group()
-@traceback_option
 def tool() -> None:
     """A tool whose `do WHAT` raises what it is told to."""
 
@@ -148,6 +147,12 @@ def test_traceback_flag_prints_the_stack_of_an_unexpected_error(
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_traceback_flag_may_follow_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_tool("do", "crash", "--traceback") == EXIT_UNEXPECTED
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+    assert run_tool("do", "ok", "--traceback") == EXIT_OK
+
+
 def test_traceback_flag_does_not_change_mapped_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_tool("--traceback", "do", "domain") == EXIT_ERROR
     assert capsys.readouterr().err == "error: the thing is not there\n"
@@ -176,6 +181,43 @@ def test_redact_applies_to_every_line_and_the_stack(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "Traceback" in err
     assert "hunter2" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=Eby8v/K1S==;BlobEndpoint=x",
+            "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=***;BlobEndpoint=x",
+        ),
+        (
+            "GET https://acct.blob.core.windows.net/c?sv=2024&sig=abc%2Bdef&se=1 failed",
+            "GET https://acct.blob.core.windows.net/c?sv=2024&sig=***&se=1 failed",
+        ),
+        ("Endpoint=sb://x/;SharedAccessKey=k3y", "Endpoint=sb://x/;SharedAccessKey=***"),
+        (
+            "cannot clone https://bot:ghp_t0ken@github.example/x.git",
+            "cannot clone https://***@github.example/x.git",
+        ),
+        ("model 'digits' v3: signature mismatch", "model 'digits' v3: signature mismatch"),
+    ],
+)
+def test_secrets_never_reach_an_error_line(text: str, shown: str) -> None:
+    assert redact_secrets(text) == shown
+
+
+def test_an_unexpected_error_quoting_a_connection_string_hides_the_key(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def body(_args: argparse.Namespace) -> int:
+        raise ValueError("bad connection string 'AccountName=dev;AccountKey=s3cr3t=='")
+
+    for argv in ([], ["--traceback"]):
+        parser = argparse.ArgumentParser(prog="script")
+        assert run_argparse(parser, argv, body) == EXIT_UNEXPECTED
+        err = capsys.readouterr().err
+        assert "AccountKey=***" in err
+        assert "s3cr3t" not in err
 
 
 def test_an_error_line_is_red_on_a_terminal_only(tmp_path: Path) -> None:
