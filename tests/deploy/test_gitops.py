@@ -655,6 +655,13 @@ def test_fixture_contexts_map_back_to_their_environment_and_state() -> None:
         assert not any(re.fullmatch(p["pattern"], other) for p in patterns.values())
 
 
+def test_the_document_states_the_same_context_rules_as_the_fixtures() -> None:
+    doc = (REPO / "docs" / "deployment-confirmation.md").read_text(encoding="utf-8")
+    for rule in statuses_fixture()["contexts"].values():
+        assert f"`{rule['pattern']}`" in doc
+    assert f"`commitStatusExpr: \"{FLUX_COMMIT_STATUS_EXPR}\"`" in doc
+
+
 # --------------------------------------------------------------------------------------------
 # Delivering the credentials from Azure Key Vault
 # --------------------------------------------------------------------------------------------
