@@ -3,7 +3,7 @@
     0    ok
     1    an operational (domain) error: the package's own exceptions, mapped by the caller
     2    a usage or configuration error: bad flags (click or argparse), or mapped exceptions
-    3    unexpected: one line with a hint; ``--traceback`` prints the stack instead
+    3    unexpected: one line with a hint to rerun with ``--traceback``, which adds the stack
     130  interrupted (Ctrl-C)
 
 Each package keeps its own exception hierarchy and passes an ordered mapping of exception
