@@ -659,7 +659,7 @@ def test_the_document_states_the_same_context_rules_as_the_fixtures() -> None:
     doc = (REPO / "docs" / "deployment-confirmation.md").read_text(encoding="utf-8")
     for rule in statuses_fixture()["contexts"].values():
         assert f"`{rule['pattern']}`" in doc
-    assert f"`commitStatusExpr: \"{FLUX_COMMIT_STATUS_EXPR}\"`" in doc
+    assert f'`commitStatusExpr: "{FLUX_COMMIT_STATUS_EXPR}"`' in doc
 
 
 # --------------------------------------------------------------------------------------------
