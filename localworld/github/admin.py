@@ -8,6 +8,9 @@ POST   /faults   {kind, ...}        -> 201 the fault (see state.Fault for the fi
 DELETE /faults                      -> remove every pending fault
 POST   /tokens   {token, login, repos: [...]}  -> 201
 POST   /users    {login}            -> 201 (a collaborator that can be requested as reviewer)
+GET    /clock                       -> {"offset_seconds": S, "now": "...Z"}
+POST   /clock    {offset_seconds}   -> 200: every timestamp the server writes from now on is
+                                       real time + S seconds (a test seam; S may be negative)
 """
 
 from __future__ import annotations
@@ -111,3 +114,20 @@ def add_user() -> Response:
     with state.lock:
         state.users.add(login)
     return json_response({"login": login}, 201)
+
+
+@admin.get("/clock")
+def get_clock() -> Response:
+    state = server_state()
+    return json_response({"offset_seconds": state.clock.offset, "now": state.now()})
+
+
+@admin.post("/clock")
+def set_clock() -> Response:
+    offset = _body().get("offset_seconds")
+    if isinstance(offset, bool) or not isinstance(offset, int | float):
+        raise APIError(422, "expected {offset_seconds: number}")
+    state = server_state()
+    with state.lock:
+        state.clock.offset = float(offset)
+    return json_response({"offset_seconds": state.clock.offset, "now": state.now()})

@@ -3,10 +3,11 @@
 The description (npm `@octokit/openapi`, `generated/api.github.com.deref.json`, 73 MB) is read
 once; only the operations the server routes are kept, their OpenAPI 3.0 schemas turned into
 JSON Schema (`nullable`), and cached under `build/github-openapi/` keyed by the file's sha256.
-`Contract.check(entry)` then judges one logged exchange: the request body against the request
-schema, the response body against the schema of its status. Statuses GitHub can send on any
-route (401, 5xx/429 and rate-limit 403s, 304 to conditional GETs) are held to GitHub's
-"Basic Error" shape; any other undocumented status is a violation.
+`Contract.check(entry)` then judges one logged exchange: the request body of an accepted (2xx)
+request against the request schema, the response body against the schema of its status.
+Statuses GitHub can send on any route (400 for a body that is not JSON, 401, 5xx/429 and
+rate-limit 403s, 304 to conditional GETs) are held to GitHub's "Basic Error" shape; any other
+undocumented status is a violation.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from localworld.services import PROJECT_ROOT
 
 SPEC_PATH = PROJECT_ROOT / "node_modules/@octokit/openapi/generated/api.github.com.deref.json"
 CACHE_DIR = PROJECT_ROOT / "build" / "github-openapi"
-_ANY_ROUTE_STATUSES = {401, 429, 500, 502, 503}
+# 400: "Problems parsing JSON", which GitHub answers on any route for a body that is not JSON.
+_ANY_ROUTE_STATUSES = {400, 401, 429, 500, 502, 503}
 _GREEDY_PARAMS = {"ref", "branch", "basehead", "base", "head", "name"}  # may contain "/"
 # Where the description's prose allows more than its schema, and clients (PyGithub's
 # `add_to_labels`/`set_labels`) rely on it: "You can also pass an `array` of labels directly".
@@ -38,11 +40,30 @@ _REQUEST_AMENDMENTS = {
     "issues/add-labels": _BARE_LABEL_ARRAY,
     "issues/set-labels": _BARE_LABEL_ARRAY,
 }
+# Answers GitHub gives that an operation's `responses` leave out, each with its reason. The
+# schemas are the description's own: "basic" is its Basic Error, "validation" its Validation
+# Error. Creating a status: the description's text says more than 1000 statuses per sha and
+# context "will result in a validation error" (and GitHub answers 422 for an unknown sha or a bad
+# field); like every repository route, both status routes answer 404 for a repository the token
+# cannot see.
+_RESPONSE_AMENDMENTS = {
+    "repos/create-commit-status": {"404": "basic", "422": "validation"},
+    "repos/list-commit-statuses-for-ref": {"404": "basic"},
+}
+
+
+# Older paths GitHub still serves for an operation, as its description's text names them
+# ("This resource is also available via a legacy route"); PyGithub's `Commit.get_statuses()`
+# calls this one.
+LEGACY_PATHS = {
+    "repos/list-commit-statuses-for-ref": "/repos/{owner}/{repo}/statuses/{ref}",
+}
 
 
 def served_operations(app: Flask | None = None) -> dict[str, tuple[str, str]]:
     """operationId → (method, OpenAPI path) of every GitHub route, read from the URL map of
-    `app` (by default a fresh app, which has every route). `/_localworld/*` is not GitHub's."""
+    `app` (by default a fresh app, which has every route). `/_localworld/*` is not GitHub's;
+    a rule on an operation's legacy path (`LEGACY_PATHS`) is not listed separately."""
     if app is None:
         app = create_app(CACHE_DIR / "no-repositories", ServerState())
     served: dict[str, tuple[str, str]] = {}
@@ -51,9 +72,14 @@ def served_operations(app: Flask | None = None) -> dict[str, tuple[str, str]]:
         if op is None or rule.rule.startswith(ADMIN_PREFIX):
             continue
         methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
-        if len(methods) != 1 or op in served:
+        path = _openapi_path(rule.rule)
+        if len(methods) != 1:
+            raise ContractError(f"{op}: one operation must be one method")
+        if path == LEGACY_PATHS.get(op):
+            continue
+        if op in served:
             raise ContractError(f"{op}: one operation must be one method on one rule")
-        served[op] = (methods[0], _openapi_path(rule.rule))
+        served[op] = (methods[0], path)
     return served
 
 
@@ -108,10 +134,16 @@ def _extract(spec: dict[str, Any], wanted: set[str]) -> dict[str, Any]:
     if missing:
         raise ContractError(f"operations not in GitHub's description: {sorted(missing)}")
     basic = spec["paths"]["/repos/{owner}/{repo}"]["get"]["responses"]["404"]
-    return {
-        "operations": operations,
-        "basic_error": to_json_schema(basic["content"]["application/json"]["schema"]),
+    validation = spec["paths"]["/repos/{owner}/{repo}/pulls"]["post"]["responses"]["422"]
+    shared = {
+        "basic": to_json_schema(basic["content"]["application/json"]["schema"]),
+        "validation": to_json_schema(validation["content"]["application/json"]["schema"]),
     }
+    for op_id, extra in _RESPONSE_AMENDMENTS.items():
+        if op_id in operations:
+            for status, name in extra.items():
+                operations[op_id]["responses"].setdefault(status, shared[name])
+    return {"operations": operations, "basic_error": shared["basic"]}
 
 
 def _path_regex(template: str) -> re.Pattern[str]:
@@ -143,6 +175,7 @@ class Contract:
         }
         self.basic_error: dict[str, Any] = subset["basic_error"]
         self._paths = {op_id: _path_regex(o.path) for op_id, o in self.operations.items()}
+        self._legacy = {op_id: _path_regex(path) for op_id, path in LEGACY_PATHS.items()}
 
     @classmethod
     def load(cls, spec_path: Path = SPEC_PATH, cache_dir: Path = CACHE_DIR) -> Contract:
@@ -150,7 +183,8 @@ class Contract:
             raise ContractError(f"{spec_path} not found: run `make setup` (npm ci installs it)")
         wanted = set(served_operations())
         digest = hashlib.sha256(spec_path.read_bytes()).hexdigest()
-        ops_key = hashlib.sha256("\n".join(sorted(wanted)).encode()).hexdigest()[:12]
+        amendments = json.dumps([_REQUEST_AMENDMENTS, _RESPONSE_AMENDMENTS], sort_keys=True)
+        ops_key = hashlib.sha256("\n".join([*sorted(wanted), amendments]).encode()).hexdigest()[:12]
         cached = cache_dir / f"{digest[:24]}-{ops_key}.json"
         if cached.is_file():
             return cls(json.loads(cached.read_text()))
@@ -162,9 +196,12 @@ class Contract:
         return cls(subset)
 
     def matches(self, operation_id: str, method: str, path: str) -> bool:
-        """Whether `method path` is a request to the described operation `operation_id`."""
+        """Whether `method path` is a request to the described operation `operation_id` (on
+        its path or on a legacy path of it)."""
         op = self.operations[operation_id]
-        return op.method == method and self._paths[operation_id].match(path) is not None
+        legacy = self._legacy.get(operation_id)
+        on_path = self._paths[operation_id].match(path) is not None
+        return op.method == method and (on_path or bool(legacy and legacy.match(path)))
 
     def check(self, entry: dict[str, Any]) -> list[str]:
         """Violations of GitHub's description by one logged exchange (empty when it conforms)."""
@@ -178,7 +215,8 @@ class Contract:
         problems: list[str] = []
         if not self.matches(op.operation_id, entry["method"], entry["path"]):
             problems.append(f"{where}: does not match {op.operation_id} ({op.method} {op.path})")
-        if op.request is not None and entry.get("request_body") is not None:
+        # A request GitHub's description forbids must not be accepted; refusing it is fine.
+        if op.request is not None and entry.get("request_body") is not None and status < 300:
             problems += _validate(op.request, entry["request_body"], f"{where} request body")
         if str(status) in op.responses:
             schema = op.responses[str(status)]

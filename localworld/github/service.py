@@ -82,6 +82,12 @@ class LocalGitHub:
     def add_user(self, login: str) -> None:
         self._admin("POST", "/users", {"login": login})
 
+    def set_clock_offset(self, seconds: float) -> str:
+        """Shift the server's clock: timestamps it writes from now on are real time + `seconds`
+        (statuses, PRs, comments, merges). Returns the server's new "now"."""
+        now: str = self._admin("POST", "/clock", {"offset_seconds": seconds})["now"]
+        return now
+
 
 def start_github(
     root: Path,

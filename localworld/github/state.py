@@ -1,5 +1,5 @@
 """What the server keeps besides Git: tokens, users, issues, pull requests, comments, labels,
-faults.
+commit statuses, faults.
 
 Git data (branches, commits) is never copied here; it is read from the bare repositories on
 every request, so a `git push` by file path is visible at once. Everything here lives in memory
@@ -16,14 +16,26 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from localworld.github.commit_status import MAX_PER_CONTEXT, CommitStatus, count_for_context
 from localworld.github.errors import BadTokenSpecError
 
 DEFAULT_LOGIN = "localworld-bot"
 CLOSED_REASONS = ("completed", "not_planned", "duplicate")
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now_iso(offset: float = 0.0) -> str:
+    return datetime.fromtimestamp(time.time() + offset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Clock:
+    """The server's clock: real time plus `offset` seconds, which tests move forward (a test
+    seam, `POST /_localworld/clock`) to see timestamps of the future without sleeping."""
+
+    offset: float = 0.0
+
+    def now(self) -> str:
+        return now_iso(self.offset)
 
 
 def stable_id(*parts: str) -> int:
@@ -131,6 +143,8 @@ class RepoState:
     pulls: dict[int, Pull] = field(default_factory=dict)
     issues: dict[int, Issue] = field(default_factory=dict)
     labels: dict[str, Label] = field(default_factory=dict)  # by lower-cased name
+    statuses: dict[str, list[CommitStatus]] = field(default_factory=dict)  # by commit sha
+    clock: Clock = field(default_factory=Clock)
 
     def label(self, name: str, ids: IdCounter) -> Label:
         """The repository label `name`, created on first use as GitHub does."""
@@ -180,10 +194,9 @@ class RepoState:
         item.labels = kept
         return removed
 
-    @staticmethod
-    def close(item: Issue | Pull, login: str, reason: str | None = None) -> None:
+    def close(self, item: Issue | Pull, login: str, reason: str | None = None) -> None:
         """Close an issue (`reason`: completed, not_planned, duplicate) or a pull request."""
-        item.state, item.closed_at = "closed", now_iso()
+        item.state, item.closed_at = "closed", self.clock.now()
         if isinstance(item, Issue):
             item.closed_by = login
             item.state_reason = reason if reason in CLOSED_REASONS else "completed"
@@ -207,9 +220,17 @@ class RepoState:
     def remove_review_requests(pr: Pull, logins: list[str]) -> None:
         pr.reviewers = [login for login in pr.reviewers if login not in logins]
 
-    @staticmethod
-    def mark_merged(pr: Pull, sha: str, login: str) -> None:
-        stamp = now_iso()
+    def add_status(self, status: CommitStatus, limit: int = MAX_PER_CONTEXT) -> bool:
+        """Record a commit status; False (nothing recorded) when its sha and context already
+        have `limit` statuses, which GitHub refuses."""
+        existing = self.statuses.setdefault(status.sha, [])
+        if count_for_context(existing, status.context) >= limit:
+            return False
+        existing.append(status)
+        return True
+
+    def mark_merged(self, pr: Pull, sha: str, login: str) -> None:
+        stamp = self.clock.now()
         pr.state, pr.closed_at, pr.merged_at, pr.updated_at = "closed", stamp, stamp, stamp
         pr.merge_commit_sha, pr.merged_by = sha, login
 
@@ -309,6 +330,7 @@ class ServerState:
     ids: IdCounter = field(default_factory=IdCounter)
     lock: threading.RLock = field(default_factory=threading.RLock)
     merge_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    clock: Clock = field(default_factory=Clock)
     _seq: int = 0
 
     def merge_lock(self, full_name: str) -> threading.Lock:
@@ -323,7 +345,11 @@ class ServerState:
 
     def repo(self, full_name: str) -> RepoState:
         with self.lock:
-            return self.repos.setdefault(full_name.lower(), RepoState(full_name))
+            return self.repos.setdefault(full_name.lower(), RepoState(full_name, clock=self.clock))
+
+    def now(self) -> str:
+        """Now on the server's clock (what every timestamp the server writes is)."""
+        return self.clock.now()
 
     def rate(self, login: str) -> RateWindow:
         with self.lock:

@@ -6,6 +6,7 @@ blueprints, the admin side and the app factory all import this module and nothin
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from localworld.github.git import BareRepo
 from localworld.github.state import RepoState, ServerState
 
 EXTENSION = "localworld_github"
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
+_REF = re.compile(r"^[A-Za-z0-9._/-]+$")  # names only: no `~`, `^`, `:` or `@{` revision syntax
 
 
 class APIError(Exception):
@@ -162,6 +166,23 @@ def open_repo(owner: str, name: str) -> Repo:
     if "/" in name or owner.startswith(".") or not g.token.may_see(full_name) or not bare.exists():
         raise not_found("https://docs.github.com/rest/repos/repos#get-a-repository")
     return Repo(full_name, bare, context.state.repo(full_name))
+
+
+def resolve_ref(r: Repo, ref: str) -> str | None:
+    """The commit sha a ref names: a sha (or an unambiguous prefix), a branch or a tag name
+    (`main`, `heads/main`, `v1`, `tags/v1`); None when it names nothing."""
+    if _SHA.match(ref):
+        return ref if r.git.object_type(ref) == "commit" else None
+    if not _REF.match(ref) or ".." in ref:
+        return None
+    if ref.startswith(("heads/", "tags/")):
+        candidates = [f"refs/{ref}"]
+    else:
+        candidates = [f"refs/heads/{ref}", f"refs/tags/{ref}"]
+    for refname in candidates:
+        if r.git.ref_sha(refname) is not None:
+            return r.git.resolve(refname)
+    return r.git.resolve(ref) if _SHORT_SHA.match(ref) else None
 
 
 def split_head(repo: Repo, head: str) -> str | None:

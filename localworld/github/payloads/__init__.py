@@ -25,13 +25,16 @@ from localworld.github.payloads.repos import (
     short_branch,
     user,
 )
+from localworld.github.payloads.statuses import combined_status, commit_status
 
 __all__ = [
     "EPOCH",
     "JSON",
     "branch_commit",
     "branch_with_protection",
+    "combined_status",
     "commit",
+    "commit_status",
     "comparison",
     "diff_entry",
     "error",

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from localworld.github.routes import compare, issues, labels, meta, pulls, refs, reviewers
+from localworld.github.routes import (
+    commits,
+    compare,
+    issues,
+    labels,
+    meta,
+    pulls,
+    refs,
+    reviewers,
+    statuses,
+)
 
 BLUEPRINTS: tuple[Blueprint, ...] = (
     meta.bp,
@@ -20,6 +30,8 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     labels.bp,
     reviewers.bp,
     compare.bp,
+    statuses.bp,
+    commits.bp,
 )
 
 

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, request
 
 from localworld.github import payloads
 from localworld.github.routes.items import change_state, get_issue, issue_json, label_names
-from localworld.github.state import CLOSED_REASONS, Comment, Issue, Pull, now_iso
+from localworld.github.state import CLOSED_REASONS, Comment, Issue, Pull
 from localworld.github.web import (
     api_base,
     body,
@@ -106,7 +106,7 @@ def create_issue(owner: str, repo: str) -> Response:
     names = label_names({"labels": data.get("labels") or []})
     state = server_state()
     with state.lock:
-        stamp = now_iso()
+        stamp = server_state().now()
         item = Issue(
             number=r.state.take_number(),
             id=state.ids.next(),
@@ -153,7 +153,7 @@ def update_issue(owner: str, repo: str, issue_number: int) -> Response:
             item.body = text
         if names is not None:
             r.state.apply_labels(item, names, state.ids, replace=True)
-        item.updated_at = now_iso()
+        item.updated_at = server_state().now()
     return json_response(issue_json(r, item))
 
 
@@ -180,7 +180,7 @@ def create_comment(owner: str, repo: str, issue_number: int) -> Response:
     if not isinstance(text, str) or not text:
         raise validation_failed("IssueComment", "missing_field", field="body")
     state = server_state()
-    stamp = now_iso()
+    stamp = server_state().now()
     comment = Comment(state.ids.next(), text, g.login, stamp, stamp)
     with state.lock:
         r.state.add_comment(item, comment)

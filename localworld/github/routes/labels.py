@@ -6,7 +6,6 @@ from flask import Blueprint, Response
 
 from localworld.github import payloads
 from localworld.github.routes.items import get_issue, label_names, labels_json
-from localworld.github.state import now_iso
 from localworld.github.web import (
     APIError,
     api_base,
@@ -48,7 +47,7 @@ def _apply_labels(owner: str, repo: str, issue_number: int, *, replace: bool) ->
     state = server_state()
     with state.lock:
         r.state.apply_labels(item, names, state.ids, replace=replace)
-        item.updated_at = now_iso()
+        item.updated_at = server_state().now()
     return json_response(labels_json(r, item))
 
 

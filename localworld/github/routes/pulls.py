@@ -15,7 +15,7 @@ from localworld.github.routes.items import (
     pull_json,
     refresh,
 )
-from localworld.github.state import Pull, now_iso
+from localworld.github.state import Pull
 from localworld.github.web import (
     APIError,
     Repo,
@@ -79,7 +79,7 @@ def create_pull(owner: str, repo: str) -> Response:
         if r.state.open_pull_for(head, data["base"]) is not None:
             message = f"A pull request already exists for {r.owner}:{head}."
             raise validation_failed("PullRequest", "custom", message=message)
-        stamp = now_iso()
+        stamp = server_state().now()
         pr = Pull(
             number=r.state.take_number(),
             id=state.ids.next(),
@@ -125,7 +125,7 @@ def update_pull(owner: str, repo: str, pull_number: int) -> Response:
                 setattr(pr, key, data[key])
         if "maintainer_can_modify" in data:
             pr.maintainer_can_modify = bool(data["maintainer_can_modify"])
-        pr.updated_at = now_iso()
+        pr.updated_at = server_state().now()
     return json_response(pull_json(r, pr))
 
 
@@ -174,7 +174,7 @@ def _merge_commit(
     r: Repo, pr: Pull, data: dict[str, Any], *, method: str, base: str, head: str
 ) -> str | None:
     """The new base-branch tip for `method`, or None when git cannot merge cleanly."""
-    now = now_iso()
+    now = server_state().now()
     merger = Person(
         g.login, f"{payloads.user('', g.login)['id']}+{g.login}@users.noreply.github.com", now
     )
@@ -205,6 +205,6 @@ def _push_concurrent_commit(r: Repo, branch: str) -> None:
     if old is None:
         return
     info: CommitInfo = r.git.commit(old)
-    who = Person("concurrent pusher", "pusher@example.invalid", now_iso())
+    who = Person("concurrent pusher", "pusher@example.invalid", server_state().now())
     new = r.git.commit_tree(info.tree, [old], "concurrent push (localworld fault)", who, who)
     r.git.update_ref(f"refs/heads/{branch}", new, old)
