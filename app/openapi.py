@@ -82,12 +82,17 @@ def build_openapi(info: ModelInfo, settings: Settings) -> dict[str, Any]:
                     "oneOf": [
                         {
                             "type": "array",
-                            "items": {"type": "string", "contentEncoding": "base64"},
+                            "items": {
+                                "type": "string",
+                                "contentEncoding": "base64",
+                                "minLength": 1,
+                            },
                             "minItems": 1,
                             "maxItems": settings.score_max_images,
                         },
                         {
                             "type": "string",
+                            "minLength": 1,
                             "description": "a JSON-encoded list of base64 images, or one image",
                         },
                     ]

@@ -173,3 +173,14 @@ def test_each_request_is_logged_as_one_json_line_with_its_id(
     assert entry["status"] == 200
     assert entry["rows"] == 3
     assert entry["duration_ms"] > 0
+
+
+@pytest.mark.parametrize("body", [{"input": [""]}, {"input": ""}])
+def test_openapi_document_refuses_the_empty_image_the_service_refuses(
+    client: FlaskClient, body: dict[str, Any]
+) -> None:
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    schema = {**schemas["ScoreRequest"], "components": {"schemas": schemas}}
+    validator = jsonschema.Draft202012Validator(schema, registry=_registry(schemas))
+    assert not validator.is_valid(body)
+    assert client.post("/score", json=body).status_code == 400
