@@ -28,11 +28,20 @@ from PIL import Image, UnidentifiedImageError
 
 from app import jsonio
 from app.errors import APIError
+from app.validation import BOUNDS_SLACK, check_body_bounds
 
 FORMATS = ("PNG", "JPEG")
 PIXEL_SCALE = 16.0 / 255.0
 # 16-bit grayscale as Pillow opens it (a 16-bit PNG is `I;16`; `I` is its 32-bit widening).
 WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def score_body_bounds(raw: bytes, max_images: int) -> None:
+    """`check_body_bounds` for `/score`: `{"input": [...]}` (or its string form) holds at most
+    `max_images` strings, and base64 has no commas."""
+    check_body_bounds(
+        raw, max_values=2 * max_images + BOUNDS_SLACK, limits=f"a request of {max_images} images"
+    )
 
 
 def _decode_list(value: Any) -> list[Any]:

@@ -19,6 +19,7 @@ from app.errors import APIError
 MAX_REPORTED = 20
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 ALLOWED_KEYS = frozenset({"instances"})
+BOUNDS_SLACK = 16  # values a body may hold beyond twice a full batch before it is parsed
 
 
 def _type_name(value: object) -> str:
@@ -33,6 +34,37 @@ def _type_name(value: object) -> str:
     if isinstance(value, dict):
         return "object"
     return type(value).__name__
+
+
+def check_body_bounds(raw: bytes, *, max_values: int, limits: str) -> None:
+    """Refuse (413) a body that holds far more values than any acceptable one, before it is
+    parsed.
+
+    Parsing allocates a Python object per value: a 4 MiB body of `{}` is 1.4 million dicts
+    (~100 MiB), so a few such bodies at once would exhaust a worker whatever the size limit.
+    JSON separates the items of an array or object with commas, so the comma count bounds the
+    number of values (nesting depth is bounded by the parser: 1,024 levels). The count is one
+    byte scan and an upper bound (a comma inside a string counts too); the bound given is
+    generous (twice the largest acceptable body), so that bodies just over a limit still get
+    the exact check, with its message, after parsing.
+    """
+    values = raw.count(b",") + 1
+    if values > max_values:
+        raise APIError(
+            f"the body holds about {values} values, far more than {limits} can",
+            status_code=413,
+            code="too_many_values",
+        )
+
+
+def predict_body_bounds(raw: bytes, n_features: int, max_batch: int) -> None:
+    """`check_body_bounds` for `/predict`: `{"instances": [[n numbers], ...]}` holds at most
+    `max_batch * n_features` values."""
+    check_body_bounds(
+        raw,
+        max_values=2 * max_batch * n_features + BOUNDS_SLACK,
+        limits=f"a batch of {max_batch} rows of {n_features} numbers",
+    )
 
 
 def _batch(doc: Any, max_batch: int) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import IO, Any
 
 from flask import current_app, g, request
@@ -50,8 +51,12 @@ def read_body() -> bytes:
     return body
 
 
-def read_json_body() -> Any:
-    """The request body parsed as strict JSON; 415 for another content type, 400 if invalid."""
+def read_json_body(bounds: Callable[[bytes], None] | None = None) -> Any:
+    """The request body parsed as strict JSON; 415 for another content type, 400 if invalid.
+
+    `bounds` sees the raw bytes first and raises (413) for a body that would cost more to
+    parse than any acceptable one (see `app.validation.check_body_bounds`).
+    """
     mimetype = request.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise APIError(
@@ -60,6 +65,8 @@ def read_json_body() -> Any:
             code="unsupported_media_type",
         )
     body = read_body()
+    if bounds is not None:
+        bounds(body)
     try:
         return jsonio.loads(body)
     except jsonio.JSONDecodeError as exc:

@@ -9,7 +9,7 @@ from app.config import Settings
 from app.jsonio import json_response
 from app.metrics import get_metrics
 from app.model import get_model
-from app.validation import check_outputs, parse_instances
+from app.validation import check_outputs, parse_instances, predict_body_bounds
 
 bp = Blueprint("predict", __name__)
 
@@ -18,7 +18,9 @@ bp = Blueprint("predict", __name__)
 def predict() -> Response:
     model = get_model()
     settings: Settings = current_app.extensions["settings"]
-    doc = read_json_body()
+    doc = read_json_body(
+        lambda raw: predict_body_bounds(raw, model.info.n_features, settings.max_batch)
+    )
     raw = read_body()
     rows = parse_instances(
         doc,

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, g
 
 from app.api import read_json_body
 from app.config import Settings
-from app.imaging import decode_images, images_to_rows, top_k
+from app.imaging import decode_images, images_to_rows, score_body_bounds, top_k
 from app.jsonio import json_response
 from app.metrics import get_metrics
 from app.model import get_model
@@ -22,7 +22,8 @@ def score() -> Response:
     started = time.perf_counter()
     model = get_model()
     settings: Settings = current_app.extensions["settings"]
-    images = decode_images(read_json_body(), settings.score_max_images)
+    doc = read_json_body(lambda raw: score_body_bounds(raw, settings.score_max_images))
+    images = decode_images(doc, settings.score_max_images)
     rows = images_to_rows(images, model.info.n_features, settings.score_max_pixels)
     _, probabilities = model.predict(rows)
     check_outputs(probabilities)

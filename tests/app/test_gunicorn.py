@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -191,3 +192,81 @@ def test_gunicorn_refuses_to_start_on_a_sha_mismatch(
     )
     assert result.returncode != 0
     assert "sha256 mismatch" in result.stdout + result.stderr
+
+
+def _workers(master: int) -> set[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def _vm_size(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmSize for {pid}")
+
+
+def _post_raw(port: int, body: bytes) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_eight_concurrent_worst_case_bodies_get_4xx_within_a_worker_memory_budget(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    """The deployment gives the pod 512 Mi for 2 workers; each worker here may grow by at most
+    128 MiB of address space past its warmed-up size (RLIMIT_AS, set on the running workers).
+    Before the bound on work, one 4 MiB body of `{}` parsed into ~1.4M objects (~100 MiB):
+    MemoryError (500) here, an OOM-killed worker in the pod."""
+    from tests.app.test_predict import worst_case_bodies
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "gunicorn.log").open("wb")
+    proc = subprocess.Popen(
+        [*GUNICORN, "app:create_app()"],
+        cwd=ROOT,
+        env=_env(trained_model_dir, port, tmp_path),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_ready(base, proc)
+        row = {"instances": [[0.0] * 64] * 64}
+        for _ in range(20):  # warm every worker thread (malloc arenas, onnxruntime buffers)
+            assert _post(f"{base}/predict", row)[0] == 200
+        workers = _workers(proc.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            limit = _vm_size(pid) + 128 * 1024 * 1024
+            resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
+        bodies = list(worst_case_bodies().values()) * 2
+        results: list[tuple[int, Any]] = []
+        lock = threading.Lock()
+
+        def send(body: bytes) -> None:
+            try:
+                outcome = _post_raw(port, body)
+            except (OSError, http.client.HTTPException) as exc:  # e.g. the worker died
+                outcome = (0, repr(exc))
+            with lock:
+                results.append(outcome)
+
+        threads = [threading.Thread(target=send, args=(body,)) for body in bodies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert len(results) == 8
+        assert sorted(status for status, _ in results) == [413] * 8, results
+        assert _workers(proc.pid) == workers  # no worker died or was replaced
+        assert _post(f"{base}/predict", row)[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()

@@ -203,3 +203,49 @@ def test_predict_refuses_rows_the_model_cannot_score(client: FlaskClient) -> Non
     error = _error(response)
     assert error["code"] == "unscorable_input"
     assert error["details"] == [{"instance": 1, "message": "the model's output is not finite"}]
+
+
+MIB = 1024 * 1024
+
+
+def worst_case_bodies(size: int = 4 * MIB) -> dict[str, bytes]:
+    """Bodies just under the 4 MiB limit whose parse would allocate the most Python objects."""
+
+    def fill(head: bytes, item: bytes, tail: bytes) -> bytes:
+        count = (size - len(head) - len(tail) + 1) // (len(item) + 1)
+        return head + b",".join([item] * count) + tail
+
+    return {
+        "empty objects": fill(b'{"instances": [', b"{}", b"]}"),
+        "empty rows": fill(b'{"instances": [', b"[]", b"]}"),
+        "one long row": fill(b'{"instances": [', b"1.5", b"]}"),
+        "strings": fill(b'{"instances": [[', b'"a"', b"]]}"),
+    }
+
+
+@pytest.mark.parametrize("shape", list(worst_case_bodies(64 * 1024)))
+def test_predict_refuses_a_body_with_more_values_than_any_batch_before_parsing_it(
+    client: FlaskClient, shape: str
+) -> None:
+    """A 4 MiB body of `{}` parsed into ~1.4M objects before the batch check (issue 16.5):
+    the work a body can cause is now bounded by the batch limit, not only by its size."""
+    import tracemalloc
+
+    body = worst_case_bodies()[shape]
+    assert len(body) <= 4 * MIB
+    tracemalloc.start()
+    try:
+        response = client.post("/predict", data=body, content_type="application/json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 413
+    assert _error(response)["code"] == "too_many_values"
+    assert peak < 3 * len(body), f"{peak / MIB:.1f} MiB allocated for a {len(body)} byte body"
+
+
+def test_a_full_batch_at_the_limits_is_still_served(make_app: Callable[..., Flask]) -> None:
+    client = make_app(MAX_BATCH=1024).test_client()
+    response = client.post("/predict", json={"instances": [[16.0] * 64] * 1024})
+    assert response.status_code == 200
+    assert len(response.get_json()["predictions"]) == 1024

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from tests.app.conftest import DATA
+from tests.app.test_predict import MIB, worst_case_bodies
 
 
 def b64(data: bytes) -> str:
@@ -175,3 +176,20 @@ def test_score_refuses_a_deeply_nested_input_string_with_400(
     response = client.post("/score", json={"input": "[" * depth + "]" * depth})
     assert response.status_code == 400
     assert "'input'" in _error(response)["message"]
+
+
+@pytest.mark.parametrize("shape", list(worst_case_bodies(64 * 1024)))
+def test_score_refuses_a_body_with_more_values_than_any_request_before_parsing_it(
+    client: FlaskClient, shape: str
+) -> None:
+    import tracemalloc
+
+    body = worst_case_bodies()[shape].replace(b'"instances"', b'"input"', 1)
+    tracemalloc.start()
+    try:
+        response = client.post("/score", data=body, content_type="application/json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 413
+    assert peak < 3 * len(body), f"{peak / MIB:.1f} MiB allocated for a {len(body)} byte body"
