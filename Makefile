@@ -73,7 +73,7 @@ clean: services-down ## remove local state (venv and node_modules stay)
 	rm -rf $(LW_DIR) .pytest_cache .mypy_cache .ruff_cache build
 
 validate: setup ## render every overlay, validate against Kubernetes schemas offline, check pins + PSS
-	$(BIN)/python -m bot.deploy_check deploy $(if $(RENDER_DIR),--render-to "$(RENDER_DIR)")
+	$(BIN)/promotion-bot validate . $(if $(RENDER_DIR),--render-to "$(RENDER_DIR)")
 
 image: setup ## build the service image (buildah, local Debian base), push it to the local registry, record the digest
 	$(BIN)/python -m scripts.build_image $(IMAGE_ARGS)

@@ -20,11 +20,11 @@ from bot.adapters.lockstore import lock_container
 from bot.adapters.registry import RegistryClient
 from bot.core.model import EnvState, ImagePin
 from bot.core.plan import Plan, plan
-from bot.deploy_check import validate_overlays
 from bot.errors import BotError, RegistryError
 from bot.forge import Forge, ForgeConflictError, ForgeError, PullRequest
 from bot.imagespec import split_registry
 from bot.lock import LeaseHandle, run_lock
+from bot.overlay.validate import OverlayPolicy, validate_overlays
 from bot.release import (
     ISSUE_LABEL,
     ISSUE_MARKER,
@@ -156,17 +156,21 @@ def _run_once(
             forge=services.forge,
             world=world,
             automerge=world.policy.environment(action.env).automerge,
-            validate=_validate_env,
+            validate=_overlay_validator(world.policy),
         )
         outcome.diff = diff
         report.outcomes.append(outcome)
     return report
 
 
-def _validate_env(repo: GitRepo, env: str) -> list[str]:
+def _overlay_validator(policy: OverlayPolicy) -> Callable[[GitRepo, str], list[str]]:
     """The automerge check: the overlays on the pushed branch render and validate."""
-    del env  # every overlay is checked: a broken base breaks them all
-    return [str(p) for p in validate_overlays(repo.path / "deploy")]
+
+    def validate(repo: GitRepo, env: str) -> list[str]:
+        del env  # every overlay is checked: a broken base breaks them all
+        return [str(p) for p in validate_overlays(repo.path, policy)]
+
+    return validate
 
 
 # --------------------------------------------------------------------------- status
@@ -235,7 +239,10 @@ def release(settings: Settings, *, today: date) -> ReleaseDecision:
         services = connect(settings)
         decision = run_release(
             services.repo,
-            checks=[_check_overlays, lambda repo: _check_artifacts(services, repo)],
+            checks=[
+                lambda repo: _check_overlays(services, repo),
+                lambda repo: _check_artifacts(services, repo),
+            ],
             today=today,
             base=settings.base_branch,
             before_write=ensure_held,
@@ -301,10 +308,12 @@ def _apply_issue_action(forge: Forge, action: IssueAction) -> ForgeReport:
     return ForgeReport("none", action.reason)
 
 
-def _check_overlays(repo: GitRepo) -> list[ReleaseProblem]:
+def _check_overlays(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
+    """Every environment's overlay on the checked-out main renders and validates."""
+    policy = runner.read_policy(repo, "HEAD", services.settings.policy_file, None)
     return [
         ReleaseProblem(p.file, f"{p.field}: {p.message}")
-        for p in validate_overlays(repo.path / "deploy")
+        for p in validate_overlays(repo.path, policy)
     ]
 
 

@@ -21,6 +21,9 @@ from bot.errors import BotError, PolicyError, SpecError
 from bot.imagespec import parse_set_specs
 from bot.kustomize import set_pins
 from bot.lock import LockHeldError
+from bot.overlay.render import DeployValidationError
+from bot.overlay.validate import render_overlays, validate_overlays
+from bot.policy import DEFAULT_POLICY_FILE, load_policy
 from bot.runner import now_utc, redact
 from bot.settings import Settings, SettingsError
 from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click
@@ -28,6 +31,10 @@ from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click
 
 class ReleaseBlockedError(BotError):
     """Validation of main failed; `release` was not moved."""
+
+
+class OverlaysInvalidError(BotError):
+    """`validate` found problems in the overlays."""
 
 
 # The bot's exceptions and their exit codes (first match wins); the rest is cliexit's.
@@ -70,6 +77,38 @@ def set_command(file: Path, images: tuple[str, ...], literals: tuple[str, ...]) 
         click.echo(f"{file}: already pinned as asked, nothing changed")
     for line in result.lines():
         click.echo(line)
+
+
+@cli.command("validate")
+@click.argument("root", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--policy",
+    "policy_file",
+    default=DEFAULT_POLICY_FILE,
+    show_default=True,
+    help="the promotion policy naming the environments and their overlays (relative to ROOT)",
+)
+@click.option(
+    "--render-to",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="when valid, write each environment's rendered overlay to DIR/<env>.yaml",
+)
+def validate_command(root: Path, policy_file: str, render_to: Path | None) -> None:
+    """Check every environment's overlay in the repository ROOT: pins, render, schemas, PSS."""
+    policy = load_policy(root / policy_file)
+    problems = validate_overlays(root, policy)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        raise OverlaysInvalidError(f"{len(problems)} problem(s) in the overlays of {root}")
+    envs = ", ".join(env.name for env in policy.environments)
+    click.echo(f"ok: every overlay in {root / policy_file} renders, validates and pins ({envs})")
+    if render_to is not None:
+        try:
+            written = render_overlays(root, policy, render_to)
+        except (DeployValidationError, OSError) as exc:
+            raise OverlaysInvalidError(f"cannot write rendered manifests: {exc}") from None
+        click.echo("rendered: " + " ".join(str(p) for p in written))
 
 
 def _settings(overrides: dict[str, object]) -> Settings:

@@ -3,7 +3,7 @@
 No cluster is reachable here, so these are static checks of the rendered objects (the CRDs'
 controllers are not running); each assertion is a property the engines rely on. Custom resources
 are validated against the real CRD schemas checked into `testdata/crds/` (source and version in
-each file); built-in kinds against the Kubernetes JSON schemas `bot.deploy_check` uses.
+each file); built-in kinds against the Kubernetes JSON schemas `promotion-bot validate` uses.
 
 The deployment-confirmation part (docs/deployment-confirmation.md) checks that the shipped
 notification config produces exactly the commit statuses recorded in
@@ -26,7 +26,8 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
-from bot.deploy_check import check_schema, parse_rendered, render
+from bot.overlay.render import parse_rendered, render
+from bot.overlay.schema import check_schema
 
 REPO = Path(__file__).resolve().parents[2]
 GITOPS = REPO / "deploy" / "gitops"

@@ -1,37 +1,46 @@
-"""`bot.deploy_check` on the real deploy tree and on broken copies of it (real kubectl)."""
+"""`promotion-bot validate` on the shipped deploy tree and policy, and on broken copies of them
+(real kubectl)."""
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
-from bot import deploy_check
-from bot.deploy_check import (
-    Problem,
-    check_manifest,
-    check_pins,
-    check_schema,
-    main,
-    parse_rendered,
-    render,
-    validate_overlays,
-)
+from bot import cli
+from bot.cli import main
+from bot.overlay.pins import check_pins
+from bot.overlay.pss import check_manifest
+from bot.overlay.render import parse_rendered, render
+from bot.overlay.schema import check_schema
+from bot.overlay.validate import Problem, validate_overlays
+from bot.policy import load_policy
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
-ENVS = ("dev", "staging", "prod")
+POLICY = load_policy(REPO / "promotion.yaml")
+ENVS = tuple(POLICY.names)
+IMAGE, PIN = POLICY.image_name, POLICY.model_pin
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """A private copy of deploy/ to break."""
+    """A private copy of deploy/ (and promotion.yaml beside it) to break."""
     dest = tmp_path / "deploy"
     shutil.copytree(DEPLOY, dest)
+    shutil.copy(REPO / "promotion.yaml", tmp_path / "promotion.yaml")
     return dest
+
+
+def validate(tree: Path, kubectl: str = "kubectl") -> list[Problem]:
+    """`validate_overlays` of the repository holding `tree` (a deploy/ copy), shipped policy."""
+    return validate_overlays(tree.parent, POLICY, kubectl=kubectl)
 
 
 def kfile(tree: Path, env: str) -> Path:
@@ -49,7 +58,7 @@ def fields(problems: list[Problem]) -> set[str]:
 
 
 def test_repository_overlays_have_no_problems() -> None:
-    assert validate_overlays(DEPLOY) == []
+    assert validate_overlays(REPO, POLICY) == []
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -86,7 +95,7 @@ def test_model_pin_change_changes_configmap_name_so_pods_roll(tree: Path) -> Non
 def test_missing_digest_names_file_and_field(tree: Path) -> None:
     path = kfile(tree, "staging")
     path.write_text(re.sub(r"\n    digest: sha256:[0-9a-f]{64}", "", path.read_text()))
-    problems = validate_overlays(tree)
+    problems = validate(tree)
     assert (
         Problem(
             str(path),
@@ -109,7 +118,7 @@ def test_missing_digest_names_file_and_field(tree: Path) -> None:
 def test_malformed_digest_is_refused(tree: Path, bad: str, field: str) -> None:
     path = kfile(tree, "dev")
     path.write_text(re.sub(r"digest: sha256:[0-9a-f]{64}", bad, path.read_text()))
-    problems = validate_overlays(tree)
+    problems = validate(tree)
     assert field in fields(problems)
     assert all(p.file.startswith(str(path)) for p in problems)
 
@@ -131,7 +140,7 @@ def test_bad_model_pin_names_the_literal(
 ) -> None:
     path = kfile(tree, "dev")
     edit(path, old, new)
-    problems = [p for p in validate_overlays(tree) if p.file == str(path)]
+    problems = [p for p in validate(tree) if p.file == str(path)]
     [problem] = problems
     assert problem.field == f"configMapGenerator[model-pin].literals.{field}"
     assert fragment in problem.message
@@ -140,21 +149,21 @@ def test_bad_model_pin_names_the_literal(
 def test_model_literal_given_twice_is_refused(tree: Path) -> None:
     path = kfile(tree, "prod")
     edit(path, "      - MODEL_VERSION=1\n", "      - MODEL_VERSION=1\n      - MODEL_VERSION=2\n")
-    problems = validate_overlays(tree)
+    problems = validate(tree)
     assert "configMapGenerator[model-pin].literals.MODEL_VERSION" in fields(problems)
 
 
 def test_missing_image_entry_is_refused(tree: Path) -> None:
     path = kfile(tree, "dev")
     edit(path, "  - name: modelops-app\n", "  - name: other-app\n")
-    problems = validate_overlays(tree)
+    problems = validate(tree)
     assert Problem(str(path), "images", "no entry with name: modelops-app") in problems
 
 
 def test_malformed_yaml_names_file_and_line(tree: Path) -> None:
     path = kfile(tree, "prod")
     edit(path, "images:\n", "images:\n  - name: [unclosed\n")
-    problems = validate_overlays(tree)
+    problems = validate(tree)
     [problem] = problems
     assert problem.file == str(path)
     assert problem.field == "(yaml)"
@@ -163,7 +172,7 @@ def test_malformed_yaml_names_file_and_line(tree: Path) -> None:
 
 def test_unknown_environment_is_refused(tree: Path) -> None:
     shutil.copytree(tree / "overlays" / "dev", tree / "overlays" / "qa")
-    problems = validate_overlays(tree)
+    problems = validate(tree)
     assert problems == [
         Problem(
             str(tree / "overlays" / "qa"),
@@ -175,35 +184,35 @@ def test_unknown_environment_is_refused(tree: Path) -> None:
 
 def test_missing_environment_is_reported(tree: Path) -> None:
     shutil.rmtree(tree / "overlays" / "prod")
-    assert validate_overlays(tree) == [
+    assert validate(tree) == [
         Problem(str(tree / "overlays" / "prod"), "overlays", "environment missing")
     ]
 
 
 def test_overlay_without_kustomization_file_is_reported(tree: Path) -> None:
     kfile(tree, "staging").unlink()
-    [problem] = validate_overlays(tree)
+    [problem] = validate(tree)
     assert problem.file == str(kfile(tree, "staging"))
     assert "missing" in problem.message
 
 
 def test_render_failure_is_reported_with_kustomize_message(tree: Path) -> None:
     edit(kfile(tree, "dev"), "  - namespace.yaml\n", "  - does-not-exist.yaml\n")
-    [problem] = validate_overlays(tree)
+    [problem] = validate(tree)
     assert problem.file == str(kfile(tree, "dev"))
     assert problem.field == "(kustomize build)"
     assert "does-not-exist.yaml" in problem.message
 
 
 def test_missing_kubectl_is_a_clear_problem(tree: Path) -> None:
-    problems = validate_overlays(tree, kubectl=str(tree / "no-kubectl"))
+    problems = validate(tree, kubectl=str(tree / "no-kubectl"))
     assert len(problems) == 3
     assert all("not found on PATH" in p.message for p in problems)
 
 
 def test_schema_catches_misspelt_field_in_sizing(tree: Path) -> None:
     edit(tree / "overlays" / "staging" / "sizing.yaml", "  minReplicas: 2", "  minReplica: 2")
-    problems = validate_overlays(tree)
+    problems = validate(tree)
     [problem] = problems
     assert problem.file == f"{kfile(tree, 'staging')} (rendered)"
     assert problem.field == "HorizontalPodAutoscaler/modelops-app"
@@ -213,7 +222,7 @@ def test_schema_catches_misspelt_field_in_sizing(tree: Path) -> None:
 
 def test_schema_catches_wrong_type(tree: Path) -> None:
     edit(tree / "overlays" / "prod" / "sizing.yaml", "  maxReplicas: 10", "  maxReplicas: ten")
-    problems = validate_overlays(tree)
+    problems = validate(tree)
     assert any(
         p.field == "HorizontalPodAutoscaler/modelops-app" and "spec.maxReplicas" in p.message
         for p in problems
@@ -229,7 +238,7 @@ def test_privilege_escalation_patch_is_refused(tree: Path) -> None:
         "          securityContext:\n"
         "            allowPrivilegeEscalation: true\n",
     )
-    problems = validate_overlays(tree)
+    problems = validate(tree)
     assert [p.field for p in problems] == [
         "Deployment/modelops-app: spec.template.spec.containers[app]"
         ".securityContext.allowPrivilegeEscalation"
@@ -247,7 +256,7 @@ def test_overlay_that_unplugs_the_model_pin_is_refused(tree: Path) -> None:
         "      - op: remove\n"
         "        path: /spec/template/spec/containers/0/envFrom\n",
     )
-    problems = validate_overlays(tree)
+    problems = validate(tree)
     assert [(p.field, p.message) for p in problems] == [
         (
             "Deployment/modelops-app: containers[app].envFrom",
@@ -257,8 +266,10 @@ def test_overlay_that_unplugs_the_model_pin_is_refused(tree: Path) -> None:
 
 
 def test_check_pins_refuses_non_mapping_and_other_kinds() -> None:
-    assert check_pins(["a"]) == [("(document)", "expected a mapping (a Kustomization), got list")]
-    problems = check_pins({"kind": "Component"})
+    assert check_pins(["a"], IMAGE, PIN) == [
+        ("(document)", "expected a mapping (a Kustomization), got list")
+    ]
+    problems = check_pins({"kind": "Component"}, IMAGE, PIN)
     assert ("kind", "expected Kustomization, got 'Component'") in problems
     assert {f for f, _ in problems} == {"kind", "images", "configMapGenerator"}
 
@@ -275,7 +286,7 @@ def test_check_pins_refuses_model_pin_from_files() -> None:
         ],
         "configMapGenerator": [{"name": "model-pin", "envs": ["pin.env"]}],
     }
-    assert check_pins(doc) == [
+    assert check_pins(doc, IMAGE, PIN) == [
         ("configMapGenerator[model-pin]", "pins must be plain literals, not envs")
     ]
 
@@ -286,7 +297,7 @@ def test_check_pins_refuses_numeric_tag() -> None:
             {"name": "modelops-app", "newName": "r.example/app", "newTag": 7.0, "digest": "x"}
         ]
     }
-    fields_ = {f for f, _ in check_pins(doc)}
+    fields_ = {f for f, _ in check_pins(doc, IMAGE, PIN)}
     assert {"images[modelops-app].newTag", "images[modelops-app].digest"} <= fields_
 
 
@@ -364,48 +375,48 @@ def test_check_schema_reports_unknown_kind() -> None:
 
 
 def test_main_exit_codes(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(tree)]) == 0
+    assert main(["validate", str(tree.parent)]) == 0
     assert "ok:" in capsys.readouterr().out
     kfile(tree, "dev").write_text("images: [\n")
-    assert main([str(tree)]) == 1
+    assert main(["validate", str(tree.parent)]) == 1
     out = capsys.readouterr().out
     assert f"{kfile(tree, 'dev')}: (yaml): malformed YAML" in out
-    assert main(["--bogus"]) == 2
+    assert main(["validate", "--bogus"]) == 2
     capsys.readouterr()
 
 
 def test_main_unexpected_error_exits_3_and_traceback_is_a_flag(
     tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crash(_deploy_dir: Path) -> list[Problem]:
+    def crash(_root: Path, _policy: object) -> list[Problem]:
         raise RuntimeError("schemas missing")
 
-    monkeypatch.setattr(deploy_check, "validate_overlays", crash)  # injected: no real way
-    assert main([str(tree)]) == 3
+    monkeypatch.setattr(cli, "validate_overlays", crash)  # injected: no real way
+    assert main(["validate", str(tree.parent)]) == 3
     err = capsys.readouterr().err
     assert err == "unexpected error: RuntimeError: schemas missing (rerun with --traceback)\n"
-    assert main(["--traceback", str(tree)]) == 3
+    assert main(["--traceback", "validate", str(tree.parent)]) == 3
     assert "Traceback (most recent call last)" in capsys.readouterr().err
 
 
 def test_render_to_writes_one_file_per_env_only_when_valid(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "rendered"
-    assert main([str(tree), "--render-to", str(out)]) == 0
+    assert main(["validate", str(tree.parent), "--render-to", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["dev.yaml", "prod.yaml", "staging.yaml"]
     kinds = {o["kind"] for o in parse_rendered((out / "prod.yaml").read_text())}
     assert {"Deployment", "Service", "HorizontalPodAutoscaler", "Namespace"} <= kinds
     broken_out = tmp_path / "broken"
     edit(kfile(tree, "dev"), "MODEL_VERSION=1", "MODEL_VERSION=zero")
-    assert main([str(tree), "--render-to", str(broken_out)]) == 1
+    assert main(["validate", str(tree.parent), "--render-to", str(broken_out)]) == 1
     assert not broken_out.exists()
 
 
-def test_make_validate_target_exists_and_runs_the_module() -> None:
+def test_make_validate_target_exists_and_runs_the_command() -> None:
     done = subprocess.run(
         ["make", "-n", "validate"], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert "-m bot.deploy_check deploy" in done.stdout
+    assert "promotion-bot validate ." in done.stdout
     done = subprocess.run(
         ["make", "-n", "validate", "RENDER_DIR=out dir"],
         cwd=REPO,
@@ -474,4 +485,65 @@ def test_model_names_the_store_accepts_can_be_pinned(name: str) -> None:
              "literals": [f"MODEL_NAME={name}", "MODEL_VERSION=1", "MODEL_SHA256=" + "a" * 64]}
         ],
     }  # fmt: skip
-    assert check_pins(doc) == []
+    assert check_pins(doc, IMAGE, PIN) == []
+
+
+def _policy_with(tmp_path: Path, edit_envs: Any) -> Any:
+    """The shipped policy, its environments passed through `edit_envs`, loaded from tmp_path."""
+    yaml = YAML()
+    data = yaml.load((REPO / "promotion.yaml").read_text())
+    edit_envs(data["environments"])
+    with (tmp_path / "promotion.yaml").open("w") as fh:
+        yaml.dump(data, fh)
+    return load_policy(tmp_path / "promotion.yaml")
+
+
+def test_a_new_environment_is_an_overlay_and_a_policy_entry(tree: Path, tmp_path: Path) -> None:
+    shutil.copytree(tree / "overlays" / "staging", tree / "overlays" / "qa")
+
+    def add_qa(envs: Any) -> None:
+        qa = copy.deepcopy(envs[1])
+        qa["name"], qa["overlay"] = "qa", "deploy/overlays/qa/kustomization.yaml"
+        qa["source"]["previous"] = "staging"
+        envs[2]["source"]["previous"] = "qa"
+        envs.insert(2, qa)
+
+    policy = _policy_with(tmp_path, add_qa)
+    assert validate_overlays(tmp_path, policy) == []
+    kfile(tree, "qa").write_text(kfile(tree, "qa").read_text().replace("digest: sha256:", "#"))
+    problems = validate_overlays(tmp_path, policy)
+    assert "images[modelops-app].digest" in fields(problems)
+    assert all(p.file.startswith(str(kfile(tree, "qa"))) for p in problems)
+
+
+def test_overlays_live_where_the_policy_says(tree: Path, tmp_path: Path) -> None:
+    (tree / "overlays").rename(tree / "envs")
+
+    def move(envs: Any) -> None:
+        for env in envs:
+            env["overlay"] = f"deploy/envs/{env['name']}/kustomization.yaml"
+
+    assert validate_overlays(tmp_path, _policy_with(tmp_path, move)) == []
+    assert validate_overlays(tmp_path, POLICY) == sorted(
+        Problem(str(tree / "overlays" / env), "overlays", "environment missing") for env in ENVS
+    )
+
+
+def test_an_alias_in_an_overlay_is_a_problem_naming_the_line(tree: Path) -> None:
+    path = kfile(tree, "dev")
+    edit(path, "namespace: modelops-dev", "namespace: &ns modelops-dev")
+    [problem] = validate(tree)
+    assert problem == Problem(
+        str(path),
+        "(yaml)",
+        "namespace is written as a YAML anchor, alias or tag (line 4: anchor &ns); "
+        "anchors and aliases have no place in an overlay",
+    )
+
+
+def test_validate_names_the_policy_file_when_it_is_broken(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tree.parent / "promotion.yaml").write_text("version: 1\nenvironments: []\n")
+    assert main(["validate", str(tree.parent)]) == 2  # a configuration error
+    assert f"{tree.parent / 'promotion.yaml'}: " in capsys.readouterr().err

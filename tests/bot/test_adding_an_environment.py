@@ -1,0 +1,87 @@
+"""Adding an environment is an overlay and a policy entry, nothing else: a `qa` environment
+between staging and prod goes through plan, run, validate and release on the local world."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from bot import api
+from bot.cli import main
+from localworld.github import LocalGitHub
+from localworld.services import Azurite, Registry
+from tests.bot.gitops_world import GitOpsWorld
+from tests.conftest import git
+
+NOW = datetime.now(UTC)
+
+
+def _add_qa(world: GitOpsWorld, tag: str, model_version: int) -> None:
+    """Copy the staging overlay to `qa` and put `qa` between staging and prod in the policy."""
+    overlays = world.seed / "deploy" / "overlays"
+    shutil.copytree(overlays / "staging", overlays / "qa")
+    for path in (overlays / "qa").iterdir():
+        path.write_text(path.read_text().replace("staging", "qa"))
+    yaml = YAML()
+    policy_path = world.seed / "promotion.yaml"
+    policy = yaml.load(policy_path.read_text())
+    envs = policy["environments"]
+    names = [env["name"] for env in envs]
+    staging = envs[names.index("staging")]
+    qa = copy.deepcopy(staging)
+    qa["name"], qa["overlay"] = "qa", "deploy/overlays/qa/kustomization.yaml"
+    qa["source"] = {"previous": "staging"}
+    qa["labels"] = ["promotion", "env/qa"]
+    envs[names.index("prod")]["source"]["previous"] = "qa"
+    envs.insert(names.index("prod"), qa)
+    for env in envs[:-1]:  # no reviewer in the loop up to qa; prod keeps its review
+        env["automerge"] = True
+    with policy_path.open("w") as fh:
+        yaml.dump(policy, fh)
+    world.pin("qa", tag, model_version)
+    git(world.seed, "add", ".")
+    git(world.seed, "commit", "-q", "-m", "add the qa environment")
+    git(world.seed, "push", "-q", "origin", "main")
+
+
+@pytest.fixture
+def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azurite) -> GitOpsWorld:
+    world = GitOpsWorld(tmp_path, github, registry, azurite)
+    tag1 = world.push_image(world.init_repo())
+    world.register_model(0.95)
+    world.seed_repo(dev_automerge=True, tag=tag1, model_version=1)
+    _add_qa(world, tag1, 1)
+    return world
+
+
+def test_qa_between_staging_and_prod_is_planned_run_validated_and_released(
+    world: GitOpsWorld, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["validate", str(world.seed)]) == 0
+    assert "(dev, staging, qa, prod)" in capsys.readouterr().out
+
+    tag2 = world.push_image(world.app_commit("app: faster predict"))
+    _, result = api.make_plan(api.connect(world.settings()), NOW)
+    assert [p.env for p in result.envs] == ["dev", "staging", "qa", "prod"]
+
+    steps = [("dev", NOW), ("staging", NOW + timedelta(hours=2)), ("qa", NOW + timedelta(hours=4))]
+    for env, now in steps:  # each automerged: the overlays validate on every pushed branch
+        report = api.run(world.settings(), now=now)
+        outcome = next(o for o in report.outcomes if o.env == env)
+        assert outcome.action == "push+create+merged", outcome.reason
+        assert f"newTag: {tag2}" in world.overlay_on("main", env)
+
+    report = api.run(world.settings(), now=NOW + timedelta(hours=30))
+    prod = next(o for o in report.outcomes if o.env == "prod")
+    assert prod.action == "push+create", prod.reason  # prod follows qa, not staging
+    assert f"newTag: {tag2}" in world.overlay_on("promote/prod", "prod")
+
+    decision = api.release(world.settings(), today=date(2026, 11, 25))
+    assert decision.action == "release", decision.problems
+    released = world.remote_file("release", "deploy/overlays/qa/kustomization.yaml")
+    assert f"newTag: {tag2}" in released
