@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from bot.core.model import ImagePin, ModelPin
 from bot.core.plan import Promotion
 from bot.forge import CommitRange
+from bot.overlay.pins import MODEL_SHA256, MODEL_VERSION
 
 MARKER_RE = re.compile(r"<!-- promotion-bot: (\{.*?\}) -->", re.DOTALL)
 
@@ -99,7 +100,8 @@ def section_checks(promotion: Promotion) -> str:
     return text
 
 
-def section_rollback(promotion: Promotion) -> str:
+def section_rollback(promotion: Promotion, model_pin: str) -> str:
+    """How to undo: revert the merge, or pin the old values (`model_pin`: the generator)."""
     steps = [
         "### How to roll back",
         "",
@@ -118,8 +120,8 @@ def section_rollback(promotion: Promotion) -> str:
         cmd += f" \\\n  --image {spec}"
     if promotion.model is not None and promotion.model.before is not None:
         pin_m = promotion.model.before
-        cmd += f" \\\n  --literal model-pin:MODEL_VERSION={pin_m.version}"
-        cmd += f" \\\n  --literal model-pin:MODEL_SHA256={pin_m.sha256}"
+        cmd += f" \\\n  --literal {model_pin}:{MODEL_VERSION}={pin_m.version}"
+        cmd += f" \\\n  --literal {model_pin}:{MODEL_SHA256}={pin_m.sha256}"
     steps += [cmd, "```"]
     return "\n".join(steps)
 
@@ -134,14 +136,15 @@ def marker_data(promotion: Promotion) -> dict[str, object]:
     return data
 
 
-def render(promotion: Promotion, commits: CommitRange | None) -> str:
+def render(promotion: Promotion, commits: CommitRange | None, *, model_pin: str) -> str:
+    """The PR body; `model_pin` is the policy's model pin generator (for the rollback)."""
     sections: Sequence[str] = (
         f"Promotes **{promotion.env}** (`{promotion.overlay}`), opened by promotion-bot.",
         section_changes(promotion),
         section_metrics(promotion),
         section_commits(commits),
         section_checks(promotion),
-        section_rollback(promotion),
+        section_rollback(promotion, model_pin),
     )
     text = "\n\n".join(sections)
     data = marker_data(promotion)

@@ -349,7 +349,9 @@ def plan_actions(
                 path=promotion.overlay,
             )
             title = pr_body.title(promotion)
-            body = pr_body.render(promotion, commit_range(promotion))
+            body = pr_body.render(
+                promotion, commit_range(promotion), model_pin=world.policy.model_pin
+            )
             branch = remote_branch(repo, env_plan.env, promotion.overlay, world.main_sha)
             if branch.foreign_authors and pr is not None:
                 posted = any(HUMAN_MARKER in c.body for c in comments_of(pr.number))

@@ -47,7 +47,7 @@ def test_title_names_env_and_both_moves():
 
 
 def test_change_table_shows_before_and_after_of_every_pin():
-    body = pr_body.render(_promotion(), None)
+    body = pr_body.render(_promotion(), None, model_pin="model-pin")
     assert "| image tag | `0.1.0-41-aaaaaaa` | **`0.1.0-42-bbbbbbb`** |" in body
     assert "| image digest | `sha256:aaaaaaaaaaaa…` | **`sha256:bbbbbbbbbbbb…`** |" in body
     assert "| model version | digits v3 | **digits v4** |" in body
@@ -62,7 +62,7 @@ def test_metric_diff_has_deltas_and_marks_missing_values():
 
 
 def test_image_only_promotion_says_model_unchanged_and_has_no_model_rows():
-    body = pr_body.render(_promotion(model=False), None)
+    body = pr_body.render(_promotion(model=False), None, model_pin="model-pin")
     assert "The model does not change." in body
     assert "model version" not in body
 
@@ -94,7 +94,7 @@ def test_gates_show_pass_and_fail_with_evidence():
 
 
 def test_rollback_pins_the_previous_values_exactly():
-    text = pr_body.section_rollback(_promotion())
+    text = pr_body.section_rollback(_promotion(), "model-pin")
     assert "promotion-bot set deploy/overlays/staging/kustomization.yaml" in text
     assert f"--image modelops-app=acr.io/modelops-app:0.1.0-41-aaaaaaa@{OLD_DIGEST}" in text
     assert "--literal model-pin:MODEL_VERSION=3" in text
@@ -102,12 +102,21 @@ def test_rollback_pins_the_previous_values_exactly():
 
 
 def test_marker_round_trips_and_detects_changes():
-    body = pr_body.render(_promotion(), None)
+    body = pr_body.render(_promotion(), None, model_pin="model-pin")
     marker = pr_body.read_marker(body)
     assert marker is not None
     assert marker["env"] == "staging"
     assert marker["image"] == {"tag": "0.1.0-42-bbbbbbb", "digest": NEW_DIGEST}
-    assert pr_body.same_body(body, pr_body.render(_promotion(), None))
-    assert not pr_body.same_body(body, pr_body.render(_promotion(model=False), None))
+    assert pr_body.same_body(body, pr_body.render(_promotion(), None, model_pin="model-pin"))
+    assert not pr_body.same_body(
+        body, pr_body.render(_promotion(model=False), None, model_pin="model-pin")
+    )
     assert not pr_body.same_body("written by a human", body)
     assert pr_body.read_marker("<!-- promotion-bot: {not json} -->") is None
+
+
+def test_rollback_pins_the_generator_the_policy_names():
+    text = pr_body.section_rollback(_promotion(), "weights")
+    assert "--literal weights:MODEL_VERSION=3" in text
+    assert f"--literal weights:MODEL_SHA256={'c' * 64}" in text
+    assert "model-pin" not in text

@@ -18,7 +18,7 @@ PROMOTION = Promotion(
     model=None,
 )
 TITLE = pr_body.title(PROMOTION)
-BODY = pr_body.render(PROMOTION, None)
+BODY = pr_body.render(PROMOTION, None, model_pin="model-pin")
 
 
 def _pr(title: str = TITLE, body: str = BODY) -> PullRequest:
@@ -91,7 +91,7 @@ def test_writes_carry_everything_execute_needs():
 
 
 def _rejected(promotion: Promotion, number: int = 5) -> RejectedPr:
-    marker = pr_body.read_marker(pr_body.render(promotion, None))
+    marker = pr_body.read_marker(pr_body.render(promotion, None, model_pin="model-pin"))
     assert marker is not None
     return RejectedPr(number, marker)
 
