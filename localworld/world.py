@@ -16,6 +16,8 @@ from localworld.services import start_azurite, start_registry
 GITHUB_REPOSITORY = "modelops/gitops"
 GITHUB_LOGIN = "promotion-bot"
 GITHUB_REVIEWERS = ("reviewer",)
+# The reviewer teams the shipped promotion.yaml names, seeded in the repository's organization.
+GITHUB_TEAMS = ("modelops/ml-reviewers:reviewer", "modelops/sre:reviewer")
 
 ENV_FILE = "env"
 PIDS_FILE = "pids.json"
@@ -60,6 +62,7 @@ def start_world(root: Path) -> World:
             logs,
             [f"{token}:{GITHUB_LOGIN}:{GITHUB_REPOSITORY}"],
             users=GITHUB_REVIEWERS,
+            teams=GITHUB_TEAMS,
             repos=[GITHUB_REPOSITORY],
         )
         world.processes.append(github.process)

@@ -91,6 +91,9 @@ def seed_remote(work: Path, remote: Path, files: dict[str, str], message: str = 
 
 GITHUB_TEST_TOKEN = "lw-test-token"  # a fake token of the local server
 GITHUB_REVIEWERS = ("reviewer-1", "reviewer-2")
+# The reviewer teams the shipped promotion.yaml names, in the organization of the local world's
+# GitOps repository (tests/localworld/github/test_teams.py keeps the two in step).
+GITHUB_TEAMS = ("modelops/ml-reviewers:reviewer-1", "modelops/sre:reviewer-2")
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +110,7 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGitHub]:
         root / "logs",
         [f"{GITHUB_TEST_TOKEN}:localworld-bot:*/*"],
         users=GITHUB_REVIEWERS,
+        teams=GITHUB_TEAMS,
     )
     yield service
     service.process.stop()

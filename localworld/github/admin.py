@@ -8,6 +8,8 @@ POST   /faults   {kind, ...}        -> 201 the fault (see state.Fault for the fi
 DELETE /faults                      -> remove every pending fault
 POST   /tokens   {token, login, repos: [...]}  -> 201
 POST   /users    {login}            -> 201 (a collaborator that can be requested as reviewer)
+POST   /teams    {org, slug, members: [login, ...]}  -> 201 the team (members replaced if it
+                                       exists; members become collaborators)
 GET    /clock                       -> {"offset_seconds": S, "now": "...Z"}
 POST   /clock    {offset_seconds}   -> 200: every timestamp the server writes from now on is
                                        real time + S seconds (a test seam; S may be negative)
@@ -20,7 +22,9 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from localworld.github.errors import BadTeamSpecError
 from localworld.github.state import FAULT_KINDS, Fault, Token
+from localworld.github.teams import check_team_fields
 from localworld.github.web import APIError, json_response, server_state
 
 admin = Blueprint("localworld_admin", __name__)
@@ -131,3 +135,18 @@ def set_clock() -> Response:
     with state.lock:
         state.clock.offset = float(offset)
     return json_response({"offset_seconds": state.clock.offset, "now": state.now()})
+
+
+@admin.post("/teams")
+def add_team() -> Response:
+    data = _body()
+    try:
+        org, slug, members = check_team_fields(
+            data.get("org"), data.get("slug"), data.get("members")
+        )
+    except BadTeamSpecError as exc:
+        raise APIError(422, str(exc)) from exc
+    team = server_state().seed_team(org, slug, members)
+    return json_response(
+        {"org": team.org, "slug": team.slug, "id": team.id, "members": list(team.members)}, 201
+    )

@@ -9,6 +9,7 @@ import click
 from cliexit import EXIT_ERROR, run_click
 from localworld.github.errors import GitHubServerError
 from localworld.github.state import parse_token_spec
+from localworld.github.teams import parse_team_spec
 
 
 @click.command()
@@ -31,6 +32,13 @@ from localworld.github.state import parse_token_spec
 )
 @click.option("--user", "users", multiple=True, help="Another collaborator (reviewer) login.")
 @click.option(
+    "--team",
+    "teams",
+    multiple=True,
+    metavar="ORG/SLUG[:LOGIN,...]",
+    help="A team of organization ORG and its members (who become collaborators too).",
+)
+@click.option(
     "--repo",
     "repos",
     multiple=True,
@@ -50,6 +58,7 @@ def command(
     port: int,
     tokens: tuple[str, ...],
     users: tuple[str, ...],
+    teams: tuple[str, ...],
     repos: tuple[str, ...],
     rate_limit: int,
 ) -> None:
@@ -58,6 +67,7 @@ def command(
     from localworld.services import init_bare_repo
 
     parsed = [parse_token_spec(spec) for spec in tokens]
+    seeded = [parse_team_spec(spec) for spec in teams]
     for full_name in repos:
         owner, _, name = full_name.partition("/")
         if not owner or not name or "/" in name:
@@ -65,7 +75,7 @@ def command(
         if not (root / owner / f"{name}.git").exists():
             init_bare_repo(root / owner / f"{name}.git")
     click.echo(f"localworld github on http://127.0.0.1:{port} serving {root}", err=True)
-    serve(root, port, parsed, users, rate_limit)
+    serve(root, port, parsed, users, rate_limit, teams=seeded)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,3 +22,7 @@ class BadTokenSpecError(GitHubServerError):
 
 class ContractError(GitHubServerError):
     """The OpenAPI description could not be loaded or lacks an operation we serve."""
+
+
+class BadTeamSpecError(GitHubServerError):
+    """A `--team` value (or a seeded team) is not `ORG/SLUG[:LOGIN,...]`."""

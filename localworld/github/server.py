@@ -20,12 +20,17 @@ def serve(
     tokens: Sequence[Token],
     users: Sequence[str] = (),
     rate_limit: int = 5000,
+    *,
+    teams: Sequence[tuple[str, str, tuple[str, ...]]] = (),
 ) -> None:
-    """Block serving GitHub's API for the bare repositories under `root/<owner>/<name>.git`."""
+    """Block serving GitHub's API for the bare repositories under `root/<owner>/<name>.git`;
+    `teams` are (org, slug, members) to seed."""
     state = ServerState(rate_limit=rate_limit)
     for token in tokens:
         state.add_token(token)
     state.users.update(users)
+    for org, slug, members in teams:
+        state.seed_team(org, slug, members)
     server = make_server(LOOPBACK, port, create_app(root.resolve(), state), threaded=True)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -82,6 +82,15 @@ class LocalGitHub:
     def add_user(self, login: str) -> None:
         self._admin("POST", "/users", {"login": login})
 
+    def add_team(self, team: str, members: Sequence[str] = ()) -> dict[str, Any]:
+        """Seed the team `org/slug` with `members` (replacing the members of an existing one);
+        members become collaborators. GitHub's `GET /orgs/{org}/teams/{slug}` then finds it
+        and it can be requested as a reviewer on that organization's repositories."""
+        org, _, slug = team.partition("/")
+        body = {"org": org, "slug": slug, "members": list(members)}
+        seeded: dict[str, Any] = self._admin("POST", "/teams", body)
+        return seeded
+
     def set_clock_offset(self, seconds: float) -> str:
         """Shift the server's clock: timestamps it writes from now on are real time + `seconds`
         (statuses, PRs, comments, merges). Returns the server's new "now"."""
@@ -96,10 +105,12 @@ def start_github(
     *,
     port: int | None = None,
     users: Sequence[str] = (),
+    teams: Sequence[str] = (),
     repos: Sequence[str] = (),
     rate_limit: int | None = None,
 ) -> LocalGitHub:
-    """Run `python -m localworld.github` on a free port; `tokens` as `TOKEN:[LOGIN:]REPOS`."""
+    """Run `python -m localworld.github` on a free port; `tokens` as `TOKEN:[LOGIN:]REPOS`,
+    `teams` as `ORG/SLUG[:LOGIN,...]`."""
     from localworld.github.state import parse_token_spec
 
     if not tokens:
@@ -112,6 +123,8 @@ def start_github(
     env = {**os.environ, "LOCALWORLD_GITHUB_TOKENS": " ".join(tokens)}
     for login in users:
         argv += ["--user", login]
+    for team in teams:
+        argv += ["--team", team]
     for full_name in repos:
         argv += ["--repo", full_name]
     if rate_limit is not None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from localworld.github.commit_status import MAX_PER_CONTEXT, CommitStatus, count_for_context
 from localworld.github.errors import BadTokenSpecError
+from localworld.github.teams import Team, team_key
 
 DEFAULT_LOGIN = "localworld-bot"
 CLOSED_REASONS = ("completed", "not_planned", "duplicate")
@@ -53,6 +54,11 @@ class Token:
     def may_see(self, full_name: str) -> bool:
         name = full_name.lower()
         return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in self.repos)
+
+    def may_see_owner(self, owner: str) -> bool:
+        """Whether any repository pattern is one of `owner`'s (its teams are visible then)."""
+        patterns = [pattern.split("/", 1)[0].lower() for pattern in self.repos]
+        return any(fnmatch.fnmatchcase(owner.lower(), pattern) for pattern in patterns)
 
 
 _TOKEN_RE = re.compile(r"^(?P<token>[^:\s]+):(?:(?P<login>[A-Za-z0-9-]+):)?(?P<repos>\S+)$")
@@ -110,6 +116,7 @@ class Pull:
     merged_by: str | None = None
     labels: list[str] = field(default_factory=list)
     reviewers: list[str] = field(default_factory=list)
+    team_reviewers: list[str] = field(default_factory=list)  # team slugs of the repo's owner
     comments: list[Comment] = field(default_factory=list)
 
     @property
@@ -213,12 +220,18 @@ class RepoState:
         item.updated_at = comment.created_at
 
     @staticmethod
-    def request_reviews(pr: Pull, logins: list[str]) -> None:
-        pr.reviewers += [login for login in dict.fromkeys(logins) if login not in pr.reviewers]
+    def request_reviews(pr: Pull, logins: list[str], slugs: list[str]) -> None:
+        """Add review requests; a login or team already requested is not added twice."""
+        have = {login.lower() for login in pr.reviewers}
+        pr.reviewers += [x for x in dict.fromkeys(logins) if x.lower() not in have]
+        have_teams = {slug.lower() for slug in pr.team_reviewers}
+        pr.team_reviewers += [x for x in dict.fromkeys(slugs) if x.lower() not in have_teams]
 
     @staticmethod
-    def remove_review_requests(pr: Pull, logins: list[str]) -> None:
-        pr.reviewers = [login for login in pr.reviewers if login not in logins]
+    def remove_review_requests(pr: Pull, logins: list[str], slugs: list[str]) -> None:
+        gone, gone_teams = {x.lower() for x in logins}, {x.lower() for x in slugs}
+        pr.reviewers = [x for x in pr.reviewers if x.lower() not in gone]
+        pr.team_reviewers = [x for x in pr.team_reviewers if x.lower() not in gone_teams]
 
     def add_status(self, status: CommitStatus, limit: int = MAX_PER_CONTEXT) -> bool:
         """Record a commit status; False (nothing recorded) when its sha and context already
@@ -330,6 +343,7 @@ class ServerState:
     ids: IdCounter = field(default_factory=IdCounter)
     lock: threading.RLock = field(default_factory=threading.RLock)
     merge_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    teams: dict[tuple[str, str], Team] = field(default_factory=dict)  # by team_key(org, slug)
     clock: Clock = field(default_factory=Clock)
     _seq: int = 0
 
@@ -342,6 +356,21 @@ class ServerState:
         with self.lock:
             self.tokens[token.value] = token
             self.users.add(token.login)
+
+    def seed_team(self, org: str, slug: str, members: tuple[str, ...]) -> Team:
+        """Create the team `org/slug`, or replace its members; members become known users."""
+        with self.lock:
+            old = self.teams.get(team_key(org, slug))
+            team = Team(
+                org, slug, slug, old.id if old else stable_id("team", *team_key(org, slug)), members
+            )
+            self.teams[team.key] = team
+            self.users.update(members)
+            return team
+
+    def team(self, org: str, slug: str) -> Team | None:
+        with self.lock:
+            return self.teams.get(team_key(org, slug))
 
     def repo(self, full_name: str) -> RepoState:
         with self.lock:

@@ -26,6 +26,7 @@ from localworld.github.payloads.repos import (
     user,
 )
 from localworld.github.payloads.statuses import combined_status, commit_status
+from localworld.github.payloads.teams import full_team, organization, team
 
 __all__ = [
     "EPOCH",
@@ -38,10 +39,12 @@ __all__ = [
     "comparison",
     "diff_entry",
     "error",
+    "full_team",
     "git_ref",
     "issue",
     "issue_comment",
     "label",
+    "organization",
     "private_user",
     "pull",
     "pull_ref",
@@ -49,5 +52,6 @@ __all__ = [
     "reactions",
     "repository",
     "short_branch",
+    "team",
     "user",
 ]

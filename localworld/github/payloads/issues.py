@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from localworld.github.payloads.repos import JSON, repository, user
+from localworld.github.payloads.teams import team
 from localworld.github.state import Comment, Issue, Label, Pull
+from localworld.github.teams import Team
 
 
 def label(api: str, full_name: str, lab: Label) -> JSON:
@@ -124,6 +128,7 @@ def pull(
     mergeable: bool | None = None,
     mergeable_state: str = "unknown",
     stats: tuple[int, int, int, int] = (0, 0, 0, 0),
+    teams: Sequence[Team] = (),
 ) -> JSON:
     """A pull request; `detail` adds the fields only GET/create/update return (not list)."""
     owner = full_name.split("/", 1)[0]
@@ -160,7 +165,7 @@ def pull(
         "assignee": None,
         "assignees": [],
         "requested_reviewers": [user(api, login) for login in pr.reviewers],
-        "requested_teams": [],
+        "requested_teams": [team(api, t) for t in teams],
         "head": pull_ref(
             api, full_name, owner=owner, ref=pr.head_ref, sha=pr.head_sha, default=default_branch
         ),

@@ -20,6 +20,7 @@ from localworld.github.routes import (
     refs,
     reviewers,
     statuses,
+    teams,
 )
 
 BLUEPRINTS: tuple[Blueprint, ...] = (
@@ -32,6 +33,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     compare.bp,
     statuses.bp,
     commits.bp,
+    teams.bp,
 )
 
 

@@ -10,7 +10,8 @@ from flask import g
 
 from localworld.github import payloads
 from localworld.github.state import Issue, Pull
-from localworld.github.web import Repo, api_base, not_found, validation_failed
+from localworld.github.teams import Team
+from localworld.github.web import Repo, api_base, not_found, server_state, validation_failed
 
 ISSUE_DOC = "https://docs.github.com/rest/issues/issues"
 PULL_DOC = "https://docs.github.com/rest/pulls/pulls"
@@ -67,12 +68,22 @@ def _refuse_reopen(repo: Repo, pr: Pull) -> None:
         refused(f"A pull request already exists for {repo.owner}:{pr.head_ref}.", None)
 
 
+def requested_teams(repo: Repo, pr: Pull) -> list[Team]:
+    """The teams (of the repository's owner) a review is requested from."""
+    state = server_state()
+    found = [state.team(repo.owner, slug) for slug in pr.team_reviewers]
+    return [t for t in found if t is not None]
+
+
 def pull_json(repo: Repo, pr: Pull, *, detail: bool = True) -> dict[str, Any]:
     refresh(repo, pr)
     labels = [repo.state.labels[name.lower()] for name in pr.labels]
     default = repo.git.default_branch()
+    teams = requested_teams(repo, pr)
     if not detail:
-        return payloads.pull(api_base(), repo.full_name, default, pr, labels, detail=False)
+        return payloads.pull(
+            api_base(), repo.full_name, default, pr, labels, detail=False, teams=teams
+        )
     mergeable: bool | None = None
     mergeable_state = "unknown"
     if pr.state == "open":
@@ -98,6 +109,7 @@ def pull_json(repo: Repo, pr: Pull, *, detail: bool = True) -> dict[str, Any]:
         mergeable=mergeable,
         mergeable_state=mergeable_state,
         stats=stats,
+        teams=teams,
     )
 
 

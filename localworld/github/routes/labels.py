@@ -44,6 +44,14 @@ def _apply_labels(owner: str, repo: str, issue_number: int, *, replace: bool) ->
     r = open_repo(owner, repo)
     item = get_issue(r, issue_number)
     names = label_names(raw_body([]))
+    if not names and not replace:
+        # The description: add-labels' `labels` has minItems 1 (set-labels' text allows an empty
+        # array, "to remove all labels"). The wording of this refusal is ours.
+        raise APIError(
+            422,
+            "Invalid request.\n\nFor 'properties/labels', [] has fewer than the minimum of 1 item.",
+            doc="https://docs.github.com/rest/issues/labels#add-labels-to-an-issue",
+        )
     state = server_state()
     with state.lock:
         r.state.apply_labels(item, names, state.ids, replace=replace)

@@ -32,7 +32,7 @@ def test_missing_option_exits_2(tmp_path: Path, capsys):
 def test_ctrl_c_while_serving_exits_130_and_a_crash_3(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, raised, code: int, last_line: str
 ):
-    def serve(*_args: object) -> None:
+    def serve(*_args: object, **_kwargs: object) -> None:
         raise raised
 
     monkeypatch.setattr(server, "serve", serve)  # Ctrl-C cannot be typed into a test

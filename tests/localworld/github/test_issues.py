@@ -130,3 +130,14 @@ def test_issue_errors_are_github_shaped(repo: Repository):
     with pytest.raises(GithubException) as nothing:
         repo.get_issue(99).create_comment("into the void")
     assert nothing.value.status == 404
+
+
+def test_adding_no_labels_is_refused_and_setting_none_clears_them(repo: Repository):
+    issue = repo.create_issue(title="labelled", labels=["bot"])
+    with pytest.raises(GithubException) as err:
+        issue.add_to_labels()  # PyGithub posts a bare []: the description's minItems 1 refuses it
+    assert err.value.status == 422
+    assert err.value.data["message"].startswith("Invalid request.")
+    assert [label.name for label in repo.get_issue(issue.number).labels] == ["bot"]
+    issue.set_labels()  # set-labels' text: "You can pass an empty array to remove all labels"
+    assert list(repo.get_issue(issue.number).labels) == []

@@ -199,10 +199,14 @@ def test_head_filter_without_owner_is_ignored_like_github(checkout: Checkout, re
 
 def test_reviewers_must_be_collaborators_and_not_the_author(checkout: Checkout, repo: Repository):
     pr = open_promotion(checkout, repo)
-    for reviewers in (["stranger"], ["localworld-bot"]):
+    for reviewers, message in (
+        (["stranger"], "Reviews may only be requested from collaborators."),
+        (["localworld-bot"], "Review cannot be requested from pull request author."),
+    ):
         with pytest.raises(GithubException) as err:
             pr.create_review_request(reviewers=reviewers)
         assert err.value.status == 422
+        assert err.value.data["message"].startswith(message)
     pr.create_review_request(reviewers=["reviewer-1", "reviewer-2"])
     pr.delete_review_request(reviewers=["reviewer-1"])
     assert [u.login for u in repo.get_pull(pr.number).requested_reviewers] == ["reviewer-2"]

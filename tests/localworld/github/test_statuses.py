@@ -19,9 +19,10 @@ from tests.localworld.github.conftest import Checkout
 # the description `formatNameAndDescription` = the event reason split at case changes and
 # lower-cased, the state "success" for info events and "failure" for error events; before
 # posting it lists the commit's statuses (`ListStatuses`, per_page 50) and skips a post whose
-# context's latest status has the same state and description. No target_url is sent.
-FLUX_PROVIDER_UID = "0c9c2e41-d2f9-4f9b-9c41-bebc1984d67a"
-FLUX_CONTEXT = "kustomization/apps-dev/0c9c2e41"
+# context's latest status has the same state and description. No target_url is sent. The shipped
+# Provider (deploy/gitops/flux/notification-provider.yaml) sets `commitStatusExpr` to the same
+# shape with the Alert's `cluster` in place of the UID block.
+FLUX_CONTEXT = "kustomization/modelops-dev/aks-modelops"
 
 # Argo CD Notifications, argoproj/notifications-engine pkg/services/github.go (`Send`) with the
 # `github.status` template of docs/services/github.md: context = the template's label

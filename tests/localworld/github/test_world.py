@@ -29,6 +29,8 @@ def test_start_world_serves_the_gitops_repository_with_its_token(tmp_path: Path)
         repo = gh.get_repo(env["GITHUB_REPOSITORY"])
         assert repo.get_branch("main").commit.sha == git(work, "rev-parse", "HEAD").strip()
         assert gh.get_user().login == "promotion-bot"
+        org = gh.get_organization("modelops")
+        assert [org.get_team_by_slug(s).members_count for s in ("ml-reviewers", "sre")] == [1, 1]
         assert not any(env["GITHUB_TOKEN"] in arg for p in world.processes for arg in p.argv)
     finally:
         world.stop()
@@ -39,3 +41,5 @@ def test_cli_rejects_bad_token_specs_and_repo_names(tmp_path: Path, capsys):
     assert "bad token spec" in capsys.readouterr().err
     assert main(["--root", str(tmp_path), "--port", "1", "--token", "t:o/r", "--repo", "x"]) == 2
     assert main(["--root", str(tmp_path)]) == 2
+    assert main(["--root", str(tmp_path), "--port", "1", "--token", "t:o/r", "--team", "sre"]) == 1
+    assert "bad team spec 'sre'" in capsys.readouterr().err
