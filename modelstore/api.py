@@ -1,6 +1,7 @@
 """The model store API: register, resolve, alias, download, verify, archive, list.
 
-Blob layout inside the container (default `models`):
+Blob layout inside the container (default `models`); evaluation sets use the same layout
+under `_datasets/` (see `modelstore.kinds`):
 
     <name>/index.json                     pointer blob: latest, max_version, archived (ETag CAS)
     <name>/versions/<n>/.claim            created with If-None-Match: * -> allocates number n
@@ -57,13 +58,13 @@ from modelstore.errors import (
     VersionNotFoundError,
 )
 from modelstore.files import LocalFile, collect
+from modelstore.kinds import DATASET, MODEL, ArtifactKind
 from modelstore.manifest import (
     FileEntry,
     Manifest,
     canonical_json,
     normalize_metrics,
     normalize_tags,
-    onnx_signature,
     parse_manifest,
     sha256_hex,
     utc_now,
@@ -83,12 +84,25 @@ INDEX_ATTEMPTS = 3  # on top of the backend's own retries of each request
 
 
 class ModelStore:
-    """A model registry in one Blob container. Thread-safe: share one instance across threads."""
+    """A model registry in one Blob container. Thread-safe: share one instance across threads.
 
-    def __init__(self, backend: Backend, *, author: str | None = None) -> None:
+    The same machinery stores every kind of artifact: `kind` says where (`Layout`) and how a
+    registration is checked; `store.datasets` is the evaluation-set registry beside the models.
+    """
+
+    def __init__(
+        self, backend: Backend, *, author: str | None = None, kind: ArtifactKind = MODEL
+    ) -> None:
         self.backend = backend
+        self.kind = kind
+        self._layout = kind.layout
         self._author = author
         self._container_ready = False
+
+    @property
+    def datasets(self) -> ModelStore:
+        """The registry of evaluation sets in the same container (`_datasets/<name>/...`)."""
+        return ModelStore(self.backend, author=self._author, kind=DATASET)
 
     # --- construction --------------------------------------------------------------------------
 
@@ -164,7 +178,7 @@ class ModelStore:
         Every input is validated and hashed before anything is written; on failure the files
         uploaded so far are removed again and no version appears.
         """
-        validate_model_name(name)
+        validate_model_name(name, self.kind.noun)
         if alias is not None:
             validate_alias(alias)
         clean_metrics = normalize_metrics(metrics)
@@ -173,10 +187,8 @@ class ModelStore:
             raise InvalidInputError(f"git commit {git_commit!r} is not a lowercase hex object id")
         if description is not None and len(description) > MAX_DESCRIPTION:
             raise InvalidInputError(f"description is longer than {MAX_DESCRIPTION} characters")
-        artifact = collect(Path(path))
-        signature = (
-            onnx_signature(artifact.primary_source) if artifact.framework == "onnx" else None
-        )
+        artifact = collect(Path(path), self.kind.primary_name)
+        framework, signature = self.kind.describe(artifact)
         who = author or self._default_author()
 
         def draft(version: int) -> Manifest:
@@ -190,7 +202,7 @@ class ModelStore:
                     FileEntry(path=f.path, sha256=f.sha256, size=f.size) for f in artifact.files
                 ],
                 primary=artifact.primary,
-                framework=artifact.framework,
+                framework=framework,
                 signature=signature,
                 metrics=clean_metrics,
                 tags=clean_tags,
@@ -239,7 +251,7 @@ class ModelStore:
 
     def _upload(self, name: str, version: int, local: LocalFile) -> None:
         """Create-only upload; a retried upload that finds its own bytes already there is fine."""
-        path = state.file_path(name, version, local.path)
+        path = self._layout.file_path(name, version, local.path)
         try:
             sent = self.backend.put_file(path, local.source, metadata={"sha256": local.sha256})
         except BlobConflictError:
@@ -276,7 +288,7 @@ class ModelStore:
         """
         name, version = manifest.name, manifest.version
         data = manifest.to_canonical_json()
-        path = state.manifest_path(name, version)
+        path = self._layout.manifest_path(name, version)
         try:
             self.backend.put(
                 path, data, metadata={MANIFEST_SHA_KEY: sha256_hex(data)}, create_only=True
@@ -327,7 +339,7 @@ class ModelStore:
         version = start
         for attempt in range(1, MAX_CLAIM_PROBES + 1):
             try:
-                self.backend.put(state.claim_path(name, version), body, create_only=True)
+                self.backend.put(self._layout.claim_path(name, version), body, create_only=True)
                 return version, token
             except BlobConflictError:
                 if self._claim_token(name, version) == token:  # our retried write had landed
@@ -341,7 +353,7 @@ class ModelStore:
 
     def _claim_token(self, name: str, version: int) -> str | None:
         try:
-            data = self.backend.get(state.claim_path(name, version)).data
+            data = self.backend.get(self._layout.claim_path(name, version)).data
         except BlobNotFoundError:
             return None
         try:
@@ -355,21 +367,21 @@ class ModelStore:
         """Best-effort removal of a failed registration's files; the claim goes last."""
         with contextlib.suppress(StorageError):
             for path in paths:
-                self.backend.delete(state.file_path(name, version, path))
+                self.backend.delete(self._layout.file_path(name, version, path))
             if self._claim_token(name, version) == token:
-                self.backend.delete(state.claim_path(name, version))
+                self.backend.delete(self._layout.claim_path(name, version))
 
     # --- read ----------------------------------------------------------------------------------
 
     def get_manifest(self, name: str, version: int) -> Manifest:
         """One request: the manifest blob, checked against the digest recorded at creation."""
-        validate_model_name(name)
+        validate_model_name(name, self.kind.noun)
         validate_version(version)
         return self._load_manifest(name, version)[0]
 
     def resolve(self, name: str, ref: str | int) -> Manifest:
         """`3`, `"latest"` (newest not archived) or `"@alias"` -> manifest, in O(1) requests."""
-        validate_model_name(name)
+        validate_model_name(name, self.kind.noun)
         parsed = parse_ref(ref)
         if parsed.kind == "version":
             assert parsed.version is not None  # noqa: S101 - parse_ref guarantees it
@@ -377,7 +389,7 @@ class ModelStore:
         if parsed.kind == "latest":
             latest = self._latest(name)
             if latest is None:
-                raise NoLatestVersionError(name)
+                raise NoLatestVersionError(name, kind=self.kind.noun)
             return self._load_manifest(name, latest)[0]
         assert parsed.alias is not None  # noqa: S101
         record = self._read_alias(name, parsed.alias)[0]
@@ -387,7 +399,7 @@ class ModelStore:
 
     def latest_version(self, name: str) -> int | None:
         """The version `latest` resolves to (None when every version is archived); 1 request."""
-        validate_model_name(name)
+        validate_model_name(name, self.kind.noun)
         return self._latest(name)
 
     def _latest(self, name: str) -> int | None:
@@ -397,18 +409,19 @@ class ModelStore:
             # between leaves versions without one: fall back to a listing (only on this path).
             published = self._published_from_listing(name)
             if not published:
-                raise ModelNotFoundError(name)
+                raise ModelNotFoundError(name, kind=self.kind.noun)
             index = state.rebuilt_index(name, published)
         return index.latest
 
     def list_models(self) -> list[str]:
-        """Names of the models in the container (one paged listing of top-level folders)."""
-        names = (p.rstrip("/") for p in self.backend.list_prefixes(""))
+        """Names of the models (datasets) in the container (one paged listing of folders)."""
+        root = self._layout.root
+        names = (p.removeprefix(root).rstrip("/") for p in self.backend.list_prefixes(root))
         return sorted(n for n in names if _is_model_name(n))
 
     def list_version_numbers(self, name: str, *, include_archived: bool = True) -> list[int]:
         """Published versions from a paged listing (no manifest reads)."""
-        validate_model_name(name)
+        validate_model_name(name, self.kind.noun)
         return sorted(
             v
             for v, archived in self._published_from_listing(name).items()
@@ -434,7 +447,7 @@ class ModelStore:
         saying why it cannot be trusted (one bad manifest does not hide the others)."""
         numbers = self.list_version_numbers(name, include_archived=include_archived)
         if not numbers and self._read_index(name)[0] is None:
-            raise ModelNotFoundError(name)
+            raise ModelNotFoundError(name, kind=self.kind.noun)
 
         def entry(version: int) -> Manifest | ManifestCorruptError:
             try:
@@ -461,12 +474,14 @@ class ModelStore:
         With `expected_version`, refuse (AliasConflictError) unless the alias is at that version
         when written. Setting the version it already has writes nothing and returns the last move.
         """
-        validate_model_name(name)
+        validate_model_name(name, self.kind.noun)
         validate_alias(alias)
         validate_version(version)
         target = self._load_manifest(name, version)[0]
         if target.archived:
-            raise ArchivedVersionError(name, version, f"point alias {alias!r} at it")
+            raise ArchivedVersionError(
+                name, version, f"point alias {alias!r} at it", kind=self.kind.noun
+            )
         event = AliasEvent(
             alias=alias,
             from_version=None,
@@ -481,7 +496,9 @@ class ModelStore:
                 return landed  # an earlier attempt of ours was written (response lost, retried)
             current = record.version if record else None
             if expected_version is not None and current != expected_version:
-                raise AliasConflictError(name, alias, expected_version, current)
+                raise AliasConflictError(
+                    name, alias, expected_version, current, kind=self.kind.noun
+                )
             if record is not None and current == version:
                 return record.history[-1]
             move = event.model_copy(update={"from_version": current})
@@ -489,7 +506,7 @@ class ModelStore:
             try:
                 self._ensure_container()
                 self.backend.put(
-                    state.alias_path(name, alias),
+                    self._layout.alias_path(name, alias),
                     canonical_json(new.model_dump(mode="json")),
                     metadata={"version": str(version)},
                     create_only=etag is None,
@@ -502,10 +519,10 @@ class ModelStore:
 
     def get_aliases(self, name: str) -> dict[str, int]:
         """alias -> version, from one listing (the version is kept in blob metadata)."""
-        validate_model_name(name)
+        validate_model_name(name, self.kind.noun)
         result: dict[str, int] = {}
-        for info in self.backend.list_blobs(state.aliases_prefix(name), metadata=True):
-            alias = info.name.removeprefix(state.aliases_prefix(name)).removesuffix(".json")
+        for info in self.backend.list_blobs(self._layout.aliases_prefix(name), metadata=True):
+            alias = info.name.removeprefix(self._layout.aliases_prefix(name)).removesuffix(".json")
             if not _is_alias(alias):
                 continue
             raw = info.metadata.get("version")
@@ -519,7 +536,7 @@ class ModelStore:
 
     def alias_history(self, name: str, alias: str) -> list[AliasEvent]:
         """Every move of the alias, oldest first."""
-        validate_model_name(name)
+        validate_model_name(name, self.kind.noun)
         validate_alias(alias)
         record = self._read_alias(name, alias)[0]
         if record is None:
@@ -530,7 +547,7 @@ class ModelStore:
 
     def archive(self, name: str, version: int) -> Manifest:
         """Hide a version from `latest` (still fetchable by number). Idempotent."""
-        validate_model_name(name)
+        validate_model_name(name, self.kind.noun)
         validate_version(version)
         for attempt in range(MAX_CAS_ATTEMPTS):
             manifest, blob_etag, data = self._load_manifest(name, version)
@@ -539,7 +556,7 @@ class ModelStore:
             metadata = {MANIFEST_SHA_KEY: sha256_hex(data), ARCHIVED_KEY: "true"}
             try:
                 self.backend.set_metadata(
-                    state.manifest_path(name, version), metadata, if_match=blob_etag
+                    self._layout.manifest_path(name, version), metadata, if_match=blob_etag
                 )
                 break
             except BlobConflictError:
@@ -571,10 +588,10 @@ class ModelStore:
 
     def reindex(self, name: str) -> Index:
         """Rebuild the pointer blob from a full listing (repair after an interrupted register)."""
-        validate_model_name(name)
+        validate_model_name(name, self.kind.noun)
         published = self._published_from_listing(name)
         if not published:
-            raise ModelNotFoundError(name)
+            raise ModelNotFoundError(name, kind=self.kind.noun)
         return self._update_index(name, lambda _idx: state.rebuilt_index(name, published))
 
     # --- download / verify ---------------------------------------------------------------------
@@ -627,7 +644,7 @@ class ModelStore:
 
         digest = hashlib.sha256()
         size = 0
-        path = state.file_path(manifest.name, manifest.version, entry.path)
+        path = self._layout.file_path(manifest.name, manifest.version, entry.path)
         try:
             for chunk in self.backend.read_chunks(path):
                 size += len(chunk)
@@ -656,7 +673,7 @@ class ModelStore:
     # --- internals -----------------------------------------------------------------------------
 
     def _load_manifest(self, name: str, version: int) -> tuple[Manifest, str, bytes]:
-        path = state.manifest_path(name, version)
+        path = self._layout.manifest_path(name, version)
         try:
             blob = self.backend.get(path)
         except BlobNotFoundError:
@@ -688,24 +705,29 @@ class ModelStore:
     def _version_missing(self, name: str, version: int) -> Exception:
         """Explain a missing manifest (only on the error path, so reads stay O(1))."""
         index = self._read_index(name)[0]
-        if index is None and not self.backend.list_blobs(state.versions_prefix(name)):
-            return ModelNotFoundError(name)
+        if index is None and not self.backend.list_blobs(self._layout.versions_prefix(name)):
+            return ModelNotFoundError(name, kind=self.kind.noun)
         if self._claim_token(name, version) is not None:
             return VersionNotFoundError(
-                name, version, "it has no manifest: an unfinished or failed registration"
+                name,
+                version,
+                "it has no manifest: an unfinished or failed registration",
+                kind=self.kind.noun,
             )
         if index is not None and index.max_version:
-            return VersionNotFoundError(name, version, f"newest is {index.max_version}")
-        return VersionNotFoundError(name, version)
+            return VersionNotFoundError(
+                name, version, f"newest is {index.max_version}", kind=self.kind.noun
+            )
+        return VersionNotFoundError(name, version, kind=self.kind.noun)
 
     def _alias_missing(self, name: str, alias: str) -> Exception:
         if self._read_index(name)[0] is None:
-            return ModelNotFoundError(name)
-        return AliasNotFoundError(name, alias, list(self.get_aliases(name)))
+            return ModelNotFoundError(name, kind=self.kind.noun)
+        return AliasNotFoundError(name, alias, list(self.get_aliases(name)), kind=self.kind.noun)
 
     def _read_index(self, name: str) -> tuple[Index | None, str | None]:
         try:
-            blob = self.backend.get(state.index_path(name))
+            blob = self.backend.get(self._layout.index_path(name))
         except BlobNotFoundError:
             return None, None
         try:
@@ -723,7 +745,7 @@ class ModelStore:
                 return new
             try:
                 self.backend.put(
-                    state.index_path(name),
+                    self._layout.index_path(name),
                     canonical_json(new.model_dump(mode="json")),
                     create_only=etag is None,
                     if_match=etag,
@@ -735,7 +757,7 @@ class ModelStore:
 
     def _read_alias(self, name: str, alias: str) -> tuple[AliasRecord | None, str | None]:
         try:
-            blob = self.backend.get(state.alias_path(name, alias))
+            blob = self.backend.get(self._layout.alias_path(name, alias))
         except BlobNotFoundError:
             return None, None
         try:
@@ -745,8 +767,8 @@ class ModelStore:
 
     def _published_from_listing(self, name: str) -> dict[int, bool]:
         published: dict[int, bool] = {}
-        for info in self.backend.list_blobs(state.versions_prefix(name), metadata=True):
-            version = state.version_of_manifest_blob(name, info.name)
+        for info in self.backend.list_blobs(self._layout.versions_prefix(name), metadata=True):
+            version = self._layout.version_of_manifest_blob(name, info.name)
             if version is not None:
                 published[version] = info.metadata.get(ARCHIVED_KEY) == "true"
         return published

@@ -54,6 +54,14 @@ class InvalidModelFileError(InvalidInputError):
         super().__init__(f"cannot register {path}: {reason}")
 
 
+class InvalidDatasetError(InvalidInputError):
+    """A file is not an evaluation set in the documented `.npz` format (modelstore.datasets)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"cannot use {path} as an evaluation set: {reason}")
+
+
 class TooManyEntriesError(InvalidInputError):
     def __init__(self, kind: str, count: int, limit: int) -> None:
         self.kind, self.count, self.limit = kind, count, limit
@@ -89,29 +97,34 @@ class NotFoundError(ModelStoreError):
 
 
 class ModelNotFoundError(NotFoundError):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"model {name!r} not found (register a first version with `register`)")
+    """No model (or, with `kind="dataset"`, no evaluation set) of that name."""
+
+    def __init__(self, name: str, *, kind: str = "model") -> None:
+        self.name, self.kind = name, kind
+        command = "register" if kind == "model" else f"{kind} register"
+        super().__init__(f"{kind} {name!r} not found (register a first version with `{command}`)")
 
 
 class VersionNotFoundError(NotFoundError):
-    def __init__(self, name: str, version: int, detail: str = "") -> None:
-        self.name, self.version = name, version
+    def __init__(self, name: str, version: int, detail: str = "", *, kind: str = "model") -> None:
+        self.name, self.version, self.kind = name, version, kind
         suffix = f" ({detail})" if detail else ""
-        super().__init__(f"version {version} of model {name!r} not found{suffix}")
+        super().__init__(f"version {version} of {kind} {name!r} not found{suffix}")
 
 
 class AliasNotFoundError(NotFoundError):
-    def __init__(self, name: str, alias: str, known: list[str] | None = None) -> None:
-        self.name, self.alias = name, alias
+    def __init__(
+        self, name: str, alias: str, known: list[str] | None = None, *, kind: str = "model"
+    ) -> None:
+        self.name, self.alias, self.kind = name, alias, kind
         hint = f"; known aliases: {', '.join(known)}" if known else ""
-        super().__init__(f"alias {alias!r} of model {name!r} not found{hint}")
+        super().__init__(f"alias {alias!r} of {kind} {name!r} not found{hint}")
 
 
 class NoLatestVersionError(NotFoundError):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"model {name!r} has no version that is not archived")
+    def __init__(self, name: str, *, kind: str = "model") -> None:
+        self.name, self.kind = name, kind
+        super().__init__(f"{kind} {name!r} has no version that is not archived")
 
 
 # --- integrity ---------------------------------------------------------------------------------
@@ -152,18 +165,26 @@ class ConflictError(ModelStoreError):
 
 
 class AliasConflictError(ConflictError):
-    def __init__(self, name: str, alias: str, expected: int | None, actual: int | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        alias: str,
+        expected: int | None,
+        actual: int | None,
+        *,
+        kind: str = "model",
+    ) -> None:
         self.name, self.alias, self.expected, self.actual = name, alias, expected, actual
         super().__init__(
-            f"alias {alias!r} of model {name!r} is at {_v(actual)}, not at {_v(expected)} as "
+            f"alias {alias!r} of {kind} {name!r} is at {_v(actual)}, not at {_v(expected)} as "
             "expected: someone moved it meanwhile; re-read and retry"
         )
 
 
 class ArchivedVersionError(ConflictError):
-    def __init__(self, name: str, version: int, action: str) -> None:
+    def __init__(self, name: str, version: int, action: str, *, kind: str = "model") -> None:
         self.name, self.version = name, version
-        super().__init__(f"cannot {action}: version {version} of model {name!r} is archived")
+        super().__init__(f"cannot {action}: version {version} of {kind} {name!r} is archived")
 
 
 class TooMuchContentionError(ConflictError):

@@ -37,16 +37,18 @@ class Artifact:
         return next(f.source for f in self.files if f.path == self.primary)
 
 
-def collect(path: Path) -> Artifact:
+def collect(path: Path, primary_name: str = ONNX_PRIMARY) -> Artifact:
     """A single file, or every regular file under a directory (recursively).
 
-    A single `*.onnx` file is stored as `model.onnx` (the name the service expects); in a
-    directory the primary file is `model.onnx`, or the only file there is.
+    A single file with the suffix of `primary_name` is stored as `primary_name` (a `*.onnx`
+    file as `model.onnx`, the name the service expects); in a directory the primary file is
+    `primary_name`, or the only file there is.
     """
     if not path.exists():
         raise InvalidModelFileError(str(path), "no such file or directory")
     if path.is_file():
-        stored = ONNX_PRIMARY if path.suffix.lower() == ".onnx" else path.name
+        suffix = Path(primary_name).suffix
+        stored = primary_name if path.suffix.lower() == suffix else path.name
         files: tuple[LocalFile, ...] = (_local_file(stored, path),)
         primary = stored
     elif path.is_dir():
@@ -54,13 +56,13 @@ def collect(path: Path) -> Artifact:
         if not files:
             raise InvalidModelFileError(str(path), "the directory holds no files")
         names = {f.path for f in files}
-        if ONNX_PRIMARY in names:
-            primary = ONNX_PRIMARY
+        if primary_name in names:
+            primary = primary_name
         elif len(files) == 1:
             primary = files[0].path
         else:
             raise InvalidModelFileError(
-                str(path), f"several files and no {ONNX_PRIMARY}: cannot tell the primary file"
+                str(path), f"several files and no {primary_name}: cannot tell the primary file"
             )
     else:
         raise InvalidModelFileError(str(path), "not a regular file or directory")

@@ -25,9 +25,10 @@ MODEL_RULE = "use 1-63 characters: lowercase letters, digits, '-' or '_', starti
 ALIAS_RULE = "use 1-63 characters: lowercase letters, digits or '-', starting alphanumeric"
 
 
-def validate_model_name(name: str) -> str:
+def validate_model_name(name: str, kind: str = "model") -> str:
+    """A model's (or, with `kind="dataset"`, an evaluation set's) name."""
     if not isinstance(name, str) or not MODEL_NAME_RE.fullmatch(name):
-        raise InvalidNameError("model name", str(name), MODEL_RULE)
+        raise InvalidNameError(f"{kind} name", str(name), MODEL_RULE)
     return name
 
 

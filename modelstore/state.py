@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -21,45 +22,57 @@ class _Frozen(BaseModel):
 # --- layout ------------------------------------------------------------------------------------
 
 
-def index_path(name: str) -> str:
-    return f"{name}/index.json"
+@dataclass(frozen=True)
+class Layout:
+    """Where one kind of artifact lives in the container: models at the top, datasets under
+    `_datasets/` (a prefix no model name can take, so the two never collide)."""
+
+    root: str = ""
+
+    def index_path(self, name: str) -> str:
+        return f"{self.root}{name}/index.json"
+
+    def versions_prefix(self, name: str) -> str:
+        return f"{self.root}{name}/versions/"
+
+    def version_prefix(self, name: str, version: int) -> str:
+        return f"{self.versions_prefix(name)}{version}/"
+
+    def manifest_path(self, name: str, version: int) -> str:
+        return f"{self.version_prefix(name, version)}manifest.json"
+
+    def claim_path(self, name: str, version: int) -> str:
+        return f"{self.version_prefix(name, version)}.claim"
+
+    def file_path(self, name: str, version: int, path: str) -> str:
+        return f"{self.version_prefix(name, version)}{path}"
+
+    def aliases_prefix(self, name: str) -> str:
+        return f"{self.root}{name}/aliases/"
+
+    def alias_path(self, name: str, alias: str) -> str:
+        return f"{self.aliases_prefix(name)}{alias}.json"
+
+    def version_of_manifest_blob(self, name: str, blob_name: str) -> int | None:
+        """`digits/versions/12/manifest.json` -> 12; anything else -> None."""
+        prefix = self.versions_prefix(name)
+        if not blob_name.startswith(prefix) or not blob_name.endswith("/manifest.json"):
+            return None
+        middle = blob_name[len(prefix) : -len("/manifest.json")]
+        return int(middle) if middle.isdigit() and not middle.startswith("0") else None
 
 
-def versions_prefix(name: str) -> str:
-    return f"{name}/versions/"
-
-
-def version_prefix(name: str, version: int) -> str:
-    return f"{name}/versions/{version}/"
-
-
-def manifest_path(name: str, version: int) -> str:
-    return f"{version_prefix(name, version)}manifest.json"
-
-
-def claim_path(name: str, version: int) -> str:
-    return f"{version_prefix(name, version)}.claim"
-
-
-def file_path(name: str, version: int, path: str) -> str:
-    return f"{version_prefix(name, version)}{path}"
-
-
-def aliases_prefix(name: str) -> str:
-    return f"{name}/aliases/"
-
-
-def alias_path(name: str, alias: str) -> str:
-    return f"{aliases_prefix(name)}{alias}.json"
-
-
-def version_of_manifest_blob(name: str, blob_name: str) -> int | None:
-    """`digits/versions/12/manifest.json` -> 12; anything else -> None."""
-    prefix = versions_prefix(name)
-    if not blob_name.startswith(prefix) or not blob_name.endswith("/manifest.json"):
-        return None
-    middle = blob_name[len(prefix) : -len("/manifest.json")]
-    return int(middle) if middle.isdigit() and not middle.startswith("0") else None
+MODELS = Layout()
+# The models' paths as plain functions (tests and tools address model blobs directly).
+index_path = MODELS.index_path
+versions_prefix = MODELS.versions_prefix
+version_prefix = MODELS.version_prefix
+manifest_path = MODELS.manifest_path
+claim_path = MODELS.claim_path
+file_path = MODELS.file_path
+aliases_prefix = MODELS.aliases_prefix
+alias_path = MODELS.alias_path
+version_of_manifest_blob = MODELS.version_of_manifest_blob
 
 
 # --- index -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 import pytest
 from azure.core.exceptions import ServiceResponseError
@@ -39,6 +40,18 @@ def make_onnx(path: Path, *, features: int = 64, classes: int = 10, seed: float 
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
+    return path
+
+
+def make_npz(
+    path: Path, *, rows: int = 40, features: int = 64, classes: int = 10, seed: int = 0
+) -> Path:
+    """A small evaluation set in the documented format: X float32 [rows, features], y int64."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 16, size=(rows, features)).astype(np.float32)
+    y = (np.arange(rows) % classes).astype(np.int64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, X=x, y=y)
     return path
 
 
@@ -84,6 +97,11 @@ def store(azurite: Any, container: str, counter: RequestCounter) -> ModelStore:
 @pytest.fixture
 def onnx_file(tmp_path: Path) -> Path:
     return make_onnx(tmp_path / "src" / "digits.onnx")
+
+
+@pytest.fixture
+def npz_file(tmp_path: Path) -> Path:
+    return make_npz(tmp_path / "sets" / "holdout.npz")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from modelstore.state import (
     Index,
+    Layout,
     rebuilt_index,
     version_of_manifest_blob,
     with_archived,
@@ -54,3 +55,12 @@ def test_version_of_manifest_blob_parses_only_manifests() -> None:
     assert version_of_manifest_blob("m", "m/versions/12/model.onnx") is None
     assert version_of_manifest_blob("m", "m/versions/012/manifest.json") is None
     assert version_of_manifest_blob("m", "mm/versions/1/manifest.json") is None
+
+
+def test_a_layout_roots_every_path_of_its_kind() -> None:
+    datasets = Layout("_datasets/")
+    assert datasets.manifest_path("d", 3) == "_datasets/d/versions/3/manifest.json"
+    assert datasets.alias_path("d", "gold") == "_datasets/d/aliases/gold.json"
+    assert datasets.version_of_manifest_blob("d", "_datasets/d/versions/3/manifest.json") == 3
+    assert datasets.version_of_manifest_blob("d", "d/versions/3/manifest.json") is None
+    assert Layout().index_path("d") == "d/index.json"
