@@ -8,10 +8,14 @@ the same library versions give the same `model.onnx` bytes.
 
     python -m examples.train --out build/model   # model.onnx, labels.json, metrics.json
     python -m examples.train --out build/model --register --name digits --alias candidate
+    python -m examples.train --out build/model --register-holdout digits-holdout
 
 `--register` publishes exactly the three files this run wrote (never anything else lying in
-`--out`). Exit codes: 0 done, 1 the model store refused, 2 bad usage (an invalid name or alias
-is caught before training), 3 unexpected (hidden `--traceback` prints the trace), 130 Ctrl-C.
+`--out`). `--register-holdout NAME` also writes the held-out split as `holdout.npz` (the
+evaluation-set format of `modelstore.datasets`, the same bytes for the same split) and registers
+it as dataset NAME once: when NAME's latest version already holds these bytes, it is reused.
+Exit codes: 0 done, 1 the model store refused, 2 bad usage (an invalid name or alias is caught
+before training), 3 unexpected (hidden `--traceback` prints the trace), 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ TEST_SIZE = 0.25
 MODEL_FILE = "model.onnx"
 LABELS_FILE = "labels.json"
 METRICS_FILE = "metrics.json"
+HOLDOUT_FILE = "holdout.npz"
 ARTIFACT_FILES = (MODEL_FILE, LABELS_FILE, METRICS_FILE)
 
 
@@ -47,6 +52,7 @@ class TrainResult:
     onnx_bytes: bytes
     labels: list[int]
     metrics: dict[str, float]
+    holdout_npz: bytes = b""  # the held-out split as an evaluation set (modelstore.datasets)
 
 
 def train(seed: int = SEED) -> TrainResult:
@@ -91,7 +97,14 @@ def train(seed: int = SEED) -> TrainResult:
         "n_test": float(len(y_test)),
     }
     labels = [int(c) for c in pipeline.classes_]
-    return TrainResult(onnx_bytes=onnx_bytes, labels=labels, metrics=metrics)
+    from modelstore.datasets import npz_bytes
+
+    return TrainResult(
+        onnx_bytes=onnx_bytes,
+        labels=labels,
+        metrics=metrics,
+        holdout_npz=npz_bytes(x_test, y_test),
+    )
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -152,6 +165,32 @@ def register(
         )
 
 
+def register_holdout(result: TrainResult, out_dir: Path, name: str) -> tuple[Manifest, bool]:
+    """Write `holdout.npz` and register it as dataset `name`, unless the dataset's latest
+    version already holds the same bytes; returns (manifest, whether a version was added)."""
+    from modelstore import ModelStore
+    from modelstore.errors import ModelNotFoundError, NoLatestVersionError
+    from modelstore.manifest import sha256_hex
+
+    path = out_dir / HOLDOUT_FILE
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, result.holdout_npz)
+    registry = ModelStore.from_env().datasets
+    try:
+        latest = registry.resolve(name, "latest")
+    except (ModelNotFoundError, NoLatestVersionError):
+        latest = None
+    if latest is not None and latest.primary_sha256 == sha256_hex(result.holdout_npz):
+        return latest, False
+    manifest = registry.register(
+        name,
+        path,
+        tags={"source": "sklearn-digits", "split": "test"},
+        description=f"held-out split of examples/train.py (test_size={TEST_SIZE}, stratified)",
+    )
+    return manifest, True
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--out",
@@ -165,24 +204,43 @@ def register(
 @click.option("--register", "do_register", is_flag=True, help="Register via the model store.")
 @click.option("--name", default="digits", show_default=True, help="Model name when registering.")
 @click.option("--alias", default=None, help="Alias to point at the new version (e.g. candidate).")
+@click.option(
+    "--register-holdout",
+    "holdout_name",
+    default=None,
+    metavar="NAME",
+    help="Register the held-out split as evaluation set NAME (once: same bytes, no new version).",
+)
 @click.option("--traceback", "_traceback", is_flag=True, hidden=True)
-def cli(
-    out_dir: Path, seed: int, do_register: bool, name: str, alias: str | None, _traceback: bool
+def cli(  # noqa: PLR0917 - click passes options positionally
+    out_dir: Path,
+    seed: int,
+    do_register: bool,
+    name: str,
+    alias: str | None,
+    holdout_name: str | None,
+    _traceback: bool,
 ) -> None:
-    """Train the digits classifier, export ONNX, optionally register it."""
-    if do_register:
-        # A bad name must not cost a training run first.
-        from modelstore.names import validate_alias, validate_model_name
+    """Train the digits classifier, export ONNX, optionally register it and its test split."""
+    # A bad name must not cost a training run first.
+    from modelstore.names import validate_alias, validate_model_name
 
+    if do_register:
         validate_model_name(name)
         if alias is not None:
             validate_alias(alias)
+    if holdout_name is not None:
+        validate_model_name(holdout_name, "dataset")
     result = train(seed)
     write_artifacts(result, out_dir)
     click.echo(f"wrote {out_dir / MODEL_FILE} (accuracy {result.metrics['accuracy']:.4f})")
     if do_register:
         manifest = register(out_dir, name, result.metrics, alias=alias)
         click.echo(f"registered {manifest.name} version {manifest.version}")
+    if holdout_name is not None:
+        holdout, added = register_holdout(result, out_dir, holdout_name)
+        verb = "registered" if added else "unchanged:"
+        click.echo(f"{verb} dataset {holdout.name} version {holdout.version}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

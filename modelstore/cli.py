@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,14 @@ from modelstore.errors import (
     ModelNotFoundError,
     ModelStoreError,
 )
+from modelstore.kinds import DATASET_FRAMEWORK
 from modelstore.manifest import Manifest
 from modelstore.state import AliasEvent
 from modelstore.terminal import printable
 
 # The store's exceptions and their exit codes (first match wins); the rest is cliexit's.
+KIND_KEY = "modelstore.kind"  # ctx.meta: which registry the shared commands act on
+
 ERROR_CODES: ErrorCodes = {
     InvalidInputError: EXIT_USAGE,  # a bad argument value: a usage error
     ConfigurationError: EXIT_USAGE,
@@ -64,9 +67,11 @@ class Settings:
 
 
 def _store(ctx: click.Context) -> ModelStore:
+    """The model registry, or the dataset registry under `modelstore dataset ...`."""
     settings = ctx.find_object(Settings)
     assert settings is not None  # noqa: S101 - the group always creates it
-    return settings.store()
+    store = settings.store()
+    return store.datasets if ctx.meta.get(KIND_KEY) == "dataset" else store
 
 
 def _emit_json(data: Any) -> None:
@@ -146,48 +151,46 @@ def cli(
     ctx.obj = Settings(connection_string or None, account_url or None, container)
 
 
+def _registration(func: Any) -> Any:
+    """The arguments and options of `register`, for models and datasets alike."""
+    decorators: list[Callable[[Any], Any]] = [
+        click.argument("name"),
+        click.argument("path", type=click.Path(path_type=Path)),
+        click.option("--tag", "tags", multiple=True, callback=_parse_tags, metavar="K=V"),
+        click.option("--description"),
+        click.option("--alias", help="Also point this alias at the new version."),
+        click.option("--author", help="Defaults to $MODELSTORE_AUTHOR or the login name."),
+        click.option("--git-commit", help="Commit of the code that made it."),
+        json_option,
+        click.pass_context,
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
 @cli.command()
-@click.argument("name")
-@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--metric", "metrics", multiple=True, callback=_parse_metrics, metavar="K=V")
-@click.option("--tag", "tags", multiple=True, callback=_parse_tags, metavar="K=V")
-@click.option("--description")
-@click.option("--alias", help="Also point this alias at the new version.")
-@click.option("--author", help="Defaults to $MODELSTORE_AUTHOR or the login name.")
-@click.option("--git-commit", help="Commit of the training code.")
-@json_option
-@click.pass_context
-def register(  # noqa: PLR0917 - click passes options positionally
-    ctx: click.Context,
-    name: str,
-    path: Path,
-    metrics: dict[str, float],
-    tags: dict[str, str],
-    description: str | None,
-    alias: str | None,
-    author: str | None,
-    git_commit: str | None,
-    as_json: bool,
-) -> None:
+@_registration
+def register(ctx: click.Context, as_json: bool, **options: Any) -> None:
     """Register PATH (an ONNX file or a directory) as the next version of NAME."""
-    manifest = _store(ctx).register(
-        name,
-        path,
-        metrics=metrics,
-        tags=tags,
-        description=description,
-        alias=alias,
-        author=author,
-        git_commit=git_commit,
-    )
+    _register(ctx, as_json, options)
+
+
+def _register(ctx: click.Context, as_json: bool, options: dict[str, Any]) -> None:
+    manifest = _store(ctx).register(**options)
     if as_json:
         _emit_json(_manifest_json(manifest))
         return
     click.echo(str(manifest.version))
-    signature = manifest.signature.input_key() if manifest.signature else "none"
+    if manifest.framework == DATASET_FRAMEWORK:
+        what, detail = f"dataset {manifest.name}", _summary(manifest)
+    else:
+        signature = manifest.signature.input_key() if manifest.signature else "none"
+        what, detail = manifest.name, f"signature {signature}"
     click.echo(
-        f"registered {name} v{manifest.version} ({manifest.primary} sha256 "
-        f"{manifest.primary_sha256}, signature {signature})",
+        f"registered {what} v{manifest.version} ({manifest.primary} sha256 "
+        f"{manifest.primary_sha256}, {detail})",
         err=True,
     )
 
@@ -224,12 +227,20 @@ def list_(ctx: click.Context, name: str | None, as_json: bool) -> None:
         if isinstance(m, ManifestCorruptError):
             click.echo(f"{m.version}\t-\t-\t\tcorrupt manifest: {m.reason}")
             continue
-        metrics = " ".join(f"{k}={v:g}" for k, v in sorted(m.metrics.items()))
+        metrics = _summary(m)
         flags = " ".join([*by_version.get(m.version, []), *(["archived"] if m.archived else [])])
         click.echo(
             f"{m.version}\t{m.created_at:%Y-%m-%dT%H:%M:%SZ}\t{m.primary_sha256[:12]}"
             f"\t{metrics}\t{flags}".rstrip()
         )
+
+
+def _summary(manifest: Manifest) -> str:
+    """The list column: a model's claimed metrics, a dataset's size."""
+    if manifest.framework == DATASET_FRAMEWORK and manifest.signature is not None:
+        shape = manifest.signature.inputs[0].shape or []
+        return "rows=" + "x".join(str(d) for d in shape)
+    return " ".join(f"{k}={v:g}" for k, v in sorted(manifest.metrics.items()))
 
 
 def _latest_or_none(store: ModelStore, name: str) -> int | None:
@@ -387,6 +398,27 @@ def reindex(ctx: click.Context, name: str, as_json: bool) -> None:
         _emit_json(index.model_dump(mode="json"))
         return
     click.echo(f"{name}: latest={index.latest} max_version={index.max_version}")
+
+
+@cli.group()
+@click.pass_context
+def dataset(ctx: click.Context) -> None:
+    """Evaluation sets: versioned, sha256-verified .npz files (X float32, y int labels).
+
+    `list`, `show`, `verify`, `download` and `alias` work as they do for models.
+    """
+    ctx.meta[KIND_KEY] = "dataset"
+
+
+@dataset.command("register")
+@_registration
+def dataset_register(ctx: click.Context, as_json: bool, **options: Any) -> None:
+    """Register PATH (an .npz file, or a directory holding data.npz) as the next version."""
+    _register(ctx, as_json, options)
+
+
+for _shared in (list_, show, verify, download, alias):
+    dataset.add_command(_shared)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

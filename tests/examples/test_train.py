@@ -135,8 +135,9 @@ def test_register_publishes_only_the_files_it_wrote(
         (["--name", "Digits Model"], "invalid model name 'Digits Model'"),
         (["--name", "../digits"], "invalid model name '../digits'"),
         (["--alias", "latest"], "invalid alias 'latest'"),
+        (["--register-holdout", "Hold Out"], "invalid dataset name 'Hold Out'"),
     ],
-    ids=["spaces-and-uppercase", "path", "reserved-alias"],
+    ids=["spaces-and-uppercase", "path", "reserved-alias", "holdout-name"],
 )
 def test_cli_refuses_a_bad_name_before_training_with_exit_2(
     azurite: Any,
@@ -167,3 +168,24 @@ def test_cli_reports_an_unexpected_error_in_one_line_with_exit_3(
     assert len(err.strip().splitlines()) == 1
     assert main(["--out", str(out), "--traceback"]) == 3
     assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_register_holdout_registers_the_test_split_once(
+    azurite: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from modelstore import ModelStore
+    from modelstore.datasets import check
+
+    container = _use_store(azurite, monkeypatch)
+    out = tmp_path / "model"
+    assert main(["--out", str(out), "--register-holdout", "digits-holdout"]) == 0
+    assert "registered dataset digits-holdout version 1" in capsys.readouterr().out
+    info = check(out / "holdout.npz")
+    assert (info.rows, info.features) == (450, 64)
+    assert main(["--out", str(out), "--register-holdout", "digits-holdout"]) == 0
+    assert "unchanged: dataset digits-holdout version 1" in capsys.readouterr().out
+    store = ModelStore.from_connection_string(azurite.connection_string, container=container)
+    manifest = store.datasets.resolve("digits-holdout", "latest")
+    assert manifest.version == 1
+    assert manifest.primary_sha256 == hashlib.sha256((out / "holdout.npz").read_bytes()).hexdigest()
+    assert store.list_models() == []  # no model was registered without --register

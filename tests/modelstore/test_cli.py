@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from localworld.process import free_port
@@ -327,3 +328,54 @@ def test_show_prints_no_terminal_control_characters_from_the_manifest(
     code, out, _ = run(capsys, "alias", "history", "digits", "champion")
     assert "\x1b" not in out and "\\x1b" in out
     assert run_json(capsys, "show", "digits", "1")["tags"]["team"] == hostile  # JSON: exact
+
+
+def test_dataset_commands_register_list_show_verify_alias_and_download(
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    npz_file: Path,
+    onnx_file: Path,
+    tmp_path: Path,
+) -> None:
+    code, out, err = run(capsys, "dataset", "register", "holdout", str(npz_file), "--alias", "gold")
+    assert (code, out) == (0, "1\n")
+    assert err.startswith("registered dataset holdout v1 (data.npz sha256 ")
+    assert err.rstrip().endswith("rows=40x64)")
+    registered = run_json(capsys, "dataset", "show", "holdout", "@gold")
+    assert set(registered) == MANIFEST_KEYS
+    assert (registered["framework"], registered["primary"]) == ("npz", "data.npz")
+    assert registered["signature"]["inputs"] == [
+        {"name": "X", "dtype": "float32", "shape": [40, 64]}
+    ]
+    assert run_json(capsys, "dataset", "verify", "holdout", "1") == registered
+    assert run_json(capsys, "dataset", "list") == [
+        {"name": "holdout", "latest": 1, "aliases": {"gold": 1}}
+    ]
+    line = run(capsys, "dataset", "list", "holdout")[1]
+    assert line.startswith("1\t") and line.rstrip().endswith("rows=40x64\t@gold")
+    assert run(capsys, "dataset", "alias", "set", "holdout", "next", "1")[1] == (
+        "holdout@next: - -> 1\n"
+    )
+    assert run_json(capsys, "dataset", "alias", "list", "holdout") == {"gold": 1, "next": 1}
+    run(capsys, "dataset", "download", "holdout", "1", str(tmp_path / "d"))
+    assert (tmp_path / "d" / "data.npz").read_bytes() == npz_file.read_bytes()
+    # The model registry beside it is separate.
+    assert run_json(capsys, "list") == []
+    run(capsys, "register", "holdout", str(onnx_file))
+    assert run_json(capsys, "show", "holdout", "1")["framework"] == "onnx"
+
+
+def test_dataset_errors_exit_1_or_2_and_name_the_dataset(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "dataset", "show", "nope", "latest")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: dataset 'nope' not found (register a first version with `dataset register`)\n"
+    )
+    pickled = tmp_path / "p.npz"
+    np.savez(pickled, X=np.array([[object()]], dtype=object), y=np.zeros(1, np.int64))
+    code, out, err = run(capsys, "dataset", "register", "holdout", str(pickled))
+    assert (code, out) == (2, "")
+    assert "X holds Python objects, which need pickle: not accepted" in err
+    assert run_json(capsys, "dataset", "list") == []
