@@ -1,29 +1,38 @@
 # syntax=docker/dockerfile:1
 # The prediction service image (also the init container: `python -m app.fetch_model`).
 #
-# Hermetic: Python packages come only from a wheelhouse built on the host
-# (`python -m scripts.build_image` runs `pip wheel` with versions pinned to the tested venv);
-# no index, no pip config and no host certificates are used or copied during the build.
-# `make image` builds it with buildah from a local Debian bookworm base (python3.11) made by
-# mmdebstrap; elsewhere the default base is the official python:3.11-slim.
+# Two ways to fill the venv, chosen by what the build context holds:
+# - hermetic (`make image`, CI): `build/image/wheelhouse/` exists (`make wheelhouse` runs
+#   `pip wheel` with versions pinned to the tested venv): pip installs from it with --no-index;
+#   no index, no pip config and no host certificates are used or copied during the build.
+#   `make image` builds it with buildah from a local Debian bookworm base (python3.11) made by
+#   mmdebstrap; CI's Docker@2 build uses the default base below.
+# - plain `docker build .` on a laptop (no wheelhouse): the ranges of requirements-image.txt are
+#   installed from the package index into the same venv.
 ARG BASE_IMAGE=python:3.11-slim
 ARG WHEELHOUSE=build/image/wheelhouse
 
-# --- build stage: a virtualenv filled from the wheelhouse -----------------------------------------
+# --- build stage: a virtualenv filled from the wheelhouse (or the index) ---------------------------
 FROM ${BASE_IMAGE} AS build
 ARG WHEELHOUSE
-ENV PIP_CONFIG_FILE=/dev/null \
-    PIP_NO_CACHE_DIR=1 \
+ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-COPY ${WHEELHOUSE} /wheels
-# The venv gets no pip of its own: pip runs from its wheel, so the runtime image has no installer.
-RUN set -- /wheels/pip-*.whl \
- && python3 -m venv --without-pip /opt/venv \
- && /opt/venv/bin/python "$1/pip" install --no-index --no-cache-dir \
-        --find-links /wheels --no-compile --only-binary=:all: -r /wheels/requirements.txt \
- && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib \
- && find /opt/venv -name '*.pyi' -delete
+# The wildcard lets the wheelhouse be absent; requirements-image.txt is always there.
+COPY requirements-image.txt ${WHEELHOUSE}* /wheels/
+# The venv gets no pip of its own: pip runs from its wheel (or the base's pip), so the runtime
+# image has no installer.
+RUN set -eu; python3 -m venv --without-pip /opt/venv; \
+    if [ -f /wheels/requirements.txt ]; then \
+      set -- /wheels/pip-*.whl; \
+      PIP_CONFIG_FILE=/dev/null /opt/venv/bin/python "$1/pip" install --no-index \
+        --find-links /wheels --no-compile --only-binary=:all: -r /wheels/requirements.txt; \
+    else \
+      python3 -m pip --python /opt/venv/bin/python install --no-compile --only-binary=:all: \
+        -r /wheels/requirements-image.txt; \
+    fi; \
+    /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib; \
+    find /opt/venv -name '*.pyi' -delete
 COPY app /opt/service/app
 COPY modelstore /opt/service/modelstore
 COPY cliexit /opt/service/cliexit
@@ -35,7 +44,7 @@ ARG MODEL_INPUT_SIGNATURE="input:float32[?,64]"
 ARG REVISION=unknown
 ARG VERSION=dev
 ARG CREATED=unknown
-ARG SOURCE=https://github.com/modelops/modelops
+ARG SOURCE=unknown
 LABEL org.opencontainers.image.title="modelops-app" \
       org.opencontainers.image.description="ONNX prediction service (Flask + gunicorn + onnxruntime)" \
       org.opencontainers.image.revision="${REVISION}" \

@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # run such as `make test-fast` could not meet.
 COV_ARGS ?=
 
-.PHONY: help setup setup-debian demo test test-fast lint fmt bench services-up services-down validate image smoke clean
+.PHONY: help setup setup-debian demo test test-fast lint fmt bench services-up services-down validate image wheelhouse smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -75,5 +75,19 @@ clean: services-down ## remove local state (venv and node_modules stay)
 validate: setup ## render every overlay, validate against Kubernetes schemas offline, check pins + PSS
 	$(BIN)/promotion-bot validate . $(if $(RENDER_DIR),--render-to "$(RENDER_DIR)")
 
-image: setup ## build the service image (buildah, local Debian base), push it to the local registry, record the digest
-	$(BIN)/python -m scripts.build_image $(IMAGE_ARGS)
+# make image [IMAGE_REPO=host/repo] [IMAGE_TAG=t] [IMAGE_DIGEST_FILE=f] [APP_VERSION=v]
+#            [APP_REVISION=sha] [IMAGE_SOURCE=url] [MODEL_INPUT_SIGNATURE=s] [IMAGE_ARGS=flags]
+# Unset ones take the script's defaults (local registry, <version>-<build>-<sha7>, git HEAD).
+image: setup ## build the service image (buildah, local Debian base), push it, record the digest
+	$(BIN)/python -m scripts.build_image \
+	  $(if $(IMAGE_REPO),--image "$(IMAGE_REPO)") \
+	  $(if $(IMAGE_TAG),--tag "$(IMAGE_TAG)") \
+	  $(if $(IMAGE_DIGEST_FILE),--digest-file "$(IMAGE_DIGEST_FILE)") \
+	  $(if $(APP_VERSION),--version "$(APP_VERSION)") \
+	  $(if $(APP_REVISION),--revision "$(APP_REVISION)") \
+	  $(if $(IMAGE_SOURCE),--source "$(IMAGE_SOURCE)") \
+	  $(if $(MODEL_INPUT_SIGNATURE),--signature "$(MODEL_INPUT_SIGNATURE)") \
+	  $(IMAGE_ARGS)
+
+wheelhouse: $(VENV)/.installed ## only the image's pinned wheelhouse (build/image/wheelhouse), for `docker build .`
+	$(BIN)/python -m scripts.build_image --wheelhouse-only

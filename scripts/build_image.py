@@ -2,6 +2,14 @@
 
     python -m scripts.build_image                      # registry from .localworld/env
     python -m scripts.build_image --registry 127.0.0.1:5000 --tag 0.1.0-42-abc1234
+    python -m scripts.build_image --image myacr.azurecr.io/modelops-app --tag T \
+        --digest-file out/digest --revision SHA --version 0.1.0 --source URL
+    python -m scripts.build_image --wheelhouse-only    # only build/image/wheelhouse (CI's
+                                                       # Docker build then copies it)
+
+`make image` maps IMAGE_REPO, IMAGE_TAG, IMAGE_DIGEST_FILE, APP_VERSION, APP_REVISION,
+IMAGE_SOURCE and MODEL_INPUT_SIGNATURE onto these flags. TLS is verified for every registry
+except one on loopback (the local world's plain-HTTP registry).
 
 No Docker daemon and no Docker Hub here, so:
 1. the base image is Debian bookworm (its python3 is 3.11) made by `mmdebstrap` and imported
@@ -21,13 +29,15 @@ import datetime as dt
 import fcntl
 import hashlib
 import importlib.metadata
+import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +48,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "image"
 REPOSITORY = "modelops-app"
 DEFAULT_SIGNATURE = "input:float32[?,64]"
-SOURCE_URL = "https://github.com/modelops/modelops"
 
 # The base: Debian bookworm, python3 (3.11), CA certificates for Azure, libstdc++ for
 # onnxruntime. Docs, man pages and translations are left out to keep it small.
@@ -57,22 +66,22 @@ BASE_DPKG_OPTS = (
     "path-include=/usr/share/doc/*/copyright",
 )
 
-# What the image runs: the service (app) and the init container (app.fetch_model ->
-# modelstore). Pinned below to the versions installed here.
-RUNTIME_DISTRIBUTIONS = (
-    "flask",
-    "gunicorn",
-    "onnxruntime",
-    "numpy",
-    "pillow",
-    "prometheus-client",
-    "orjson",
-    "pydantic",
-    "azure-storage-blob",
-    "azure-identity",
-    "tenacity",
-    "click",
-)
+# What the image runs (requirements-image.txt, also what a plain `docker build .` installs),
+# pinned below to the versions installed here.
+IMAGE_REQUIREMENTS = ROOT / "requirements-image.txt"
+
+
+def runtime_distributions(text: str) -> tuple[str, ...]:
+    """The distribution names of requirements-image.txt (comments and ranges dropped)."""
+    names = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            names.append(re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0])
+    return tuple(names)
+
+
+RUNTIME_DISTRIBUTIONS = runtime_distributions(IMAGE_REQUIREMENTS.read_text())
 
 
 class BuildError(Exception):
@@ -88,12 +97,17 @@ class BuildSpec:
     created: str
     repository: str = REPOSITORY
     signature: str = DEFAULT_SIGNATURE
+    # org.opencontainers.image.source: where the revision can be fetched (the CI's repository
+    # URL, or this checkout's `origin`); "unknown" when neither is known, never a made-up URL.
+    source: str = "unknown"
     cache: Path = CACHE
     context: Path = ROOT
     push: bool = True
     # Keep the built image in buildah's storage after pushing (the slow test runs it); otherwise
     # it is removed once pushed, so only the base image stays cached under build/.
     keep_local: bool = False
+    # Where the pushed manifest digest is written (CI publishes it as an artifact).
+    digest_file: Path | None = None
 
     @property
     def reference(self) -> str:
@@ -170,7 +184,7 @@ def bud_argv(spec: BuildSpec, base: str, wheelhouse: Path) -> list[str]:
         "REVISION": spec.revision,
         "VERSION": spec.version,
         "CREATED": spec.created,
-        "SOURCE": SOURCE_URL,
+        "SOURCE": spec.source,
     }
     argv = ["buildah", *storage_args(spec.cache), "bud", "--isolation", "chroot"]
     argv += ["--format", "docker", "--pull=never", "--layers=false", "--quiet"]
@@ -184,6 +198,41 @@ def bud_argv(spec: BuildSpec, base: str, wheelhouse: Path) -> list[str]:
 def default_tag(version: str, build: str, revision: str) -> str:
     """`<semver>-<build>-<short sha>`: the form promotion.yaml's dev tag policy orders by."""
     return f"{version}-{build}-{revision[:7]}"
+
+
+def is_loopback_registry(registry: str) -> bool:
+    """`127.x.x.x[:port]`, `localhost[:port]` or `[::1][:port]`: the only registries pushed to
+    or pulled from without TLS verification (the local world's registry speaks plain HTTP)."""
+    host = registry.split("/", 1)[0]
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_verify_flag(registry: str) -> str:
+    """buildah's `--tls-verify`: on by default, off only for a loopback registry."""
+    return f"--tls-verify={'false' if is_loopback_registry(registry) else 'true'}"
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """`host[:port]/path/name` -> (`host[:port]`, `path/name`); the registry part is required."""
+    registry, slash, repository = image.partition("/")
+    if (
+        not slash
+        or not repository
+        or not ("." in registry or ":" in registry or registry == "localhost")
+    ):
+        raise BuildError(f"--image {image!r} must be <registry host>/<repository>")
+    if ":" in repository or "@" in repository:
+        raise BuildError(f"--image {image!r} must not carry a tag or digest (use --tag)")
+    return registry, repository
 
 
 # --- shell ------------------------------------------------------------------------------------
@@ -359,7 +408,7 @@ def build_and_push(spec: BuildSpec) -> BuildResult:
                     *storage_args(spec.cache),
                     "push",
                     "--quiet",
-                    "--tls-verify=false",  # the local registry speaks plain HTTP on loopback
+                    tls_verify_flag(spec.registry),
                     "--digestfile",
                     str(digest_file),
                     spec.reference,
@@ -374,7 +423,17 @@ def build_and_push(spec: BuildSpec) -> BuildResult:
         result = BuildResult(spec.reference, digest, image_id, base, timings)
         record = spec.cache / "last-build.json"
         record.write_text(json.dumps(asdict(result), indent=2) + "\n")
+        if digest and spec.digest_file is not None:
+            write_atomically(spec.digest_file, digest + "\n")
         return result
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all (a reader never sees half a digest)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def _git(*args: str) -> str:
@@ -388,6 +447,20 @@ def _project_version() -> str:
     return str(data["project"]["version"])
 
 
+def _origin_url() -> str:
+    """This checkout's `origin` when it is a plain https URL (no credentials), else unknown."""
+    result = subprocess.run(
+        ["git", "-C", str(ROOT), "remote", "get-url", "origin"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    url = result.stdout.strip()
+    if result.returncode == 0 and url.startswith("https://") and "@" not in url:
+        return url
+    return "unknown"
+
+
 def _registry_from_localworld() -> str | None:
     from localworld.world import read_env
 
@@ -398,13 +471,38 @@ def _registry_from_localworld() -> str | None:
         return None
 
 
+def build_number(environ: Mapping[str, str]) -> str | None:
+    """Azure DevOps' `Build.BuildId` (env BUILD_BUILDID), or BUILD_NUMBER; None locally."""
+    return environ.get("BUILD_BUILDID") or environ.get("BUILD_NUMBER") or None
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m scripts.build_image", description=__doc__)
-    parser.add_argument("--registry", help="host:port (default: REGISTRY_HOST of .localworld/env)")
-    parser.add_argument("--tag", help="default: <version>-<build>-<short sha>")
-    parser.add_argument("--repository", default=REPOSITORY)
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.build_image",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--registry", help="host:port (default: REGISTRY_HOST of .localworld/env)")
+    where.add_argument("--image", help="<registry>/<repository> (make image: IMAGE_REPO)")
+    parser.add_argument("--repository", help=f"with --registry (default {REPOSITORY})")
+    parser.add_argument(
+        "--tag", help="default <version>-<Build.BuildId or commit count>-<short sha>"
+    )
+    parser.add_argument("--digest-file", type=Path, help="write the pushed digest here")
+    parser.add_argument("--version", dest="app_version", help="default: pyproject's version")
+    parser.add_argument("--revision", help="default: git rev-parse HEAD")
+    parser.add_argument("--source", help="default: origin's https URL, else 'unknown'")
     parser.add_argument("--signature", default=DEFAULT_SIGNATURE)
     parser.add_argument("--no-push", action="store_true")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be built as JSON and stop"
+    )
+    parser.add_argument(
+        "--wheelhouse-only",
+        action="store_true",
+        help="only make build/image/wheelhouse (for a Docker build elsewhere), print its path",
+    )
     return parser
 
 
@@ -413,21 +511,46 @@ def spec_from_args(argv: Sequence[str] | None) -> BuildSpec:
 
 
 def spec_from_namespace(args: argparse.Namespace) -> BuildSpec:
-    registry = args.registry or os.environ.get("REGISTRY_HOST") or _registry_from_localworld()
+    parser = _parser()
+    if args.image:
+        if args.repository:
+            parser.error("--repository goes with --registry; --image already names it")
+        try:
+            registry, repository = split_image(args.image)
+        except BuildError as exc:
+            parser.error(str(exc))
+    else:
+        registry = (
+            args.registry or os.environ.get("REGISTRY_HOST") or _registry_from_localworld() or ""
+        )
+        repository = args.repository or REPOSITORY
     if not registry:
-        _parser().error("no registry: pass --registry host:port or run `make services-up` first")
-    revision = _git("rev-parse", "HEAD")
-    version = _project_version()
-    build = os.environ.get("BUILD_NUMBER") or _git("rev-list", "--count", "HEAD")
+        parser.error(
+            "no registry: pass --registry host:port (or --image host/repo), "
+            "or run `make services-up` first"
+        )
+    revision = args.revision or _git("rev-parse", "HEAD")
+    if not re.fullmatch(r"[0-9a-f]{40}", revision):
+        parser.error(f"--revision {revision!r} is not a full git sha")
+    version = args.app_version or _project_version()
+    if args.tag:
+        tag = args.tag
+    else:
+        build = build_number(os.environ) or _git("rev-list", "--count", "HEAD")
+        tag = default_tag(version, build, revision)
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag):
+        parser.error(f"--tag {tag!r} is not a valid image tag")
     return BuildSpec(
         registry=registry,
-        tag=args.tag or default_tag(version, build, revision),
+        tag=tag,
         revision=revision,
         version=version,
         created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        repository=args.repository,
+        repository=repository,
         signature=args.signature,
+        source=args.source or _origin_url(),
         push=not args.no_push,
+        digest_file=args.digest_file,
     )
 
 
@@ -436,11 +559,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    result = build_and_push(spec_from_namespace(args))
+    if args.wheelhouse_only:
+        with _locked(CACHE):
+            print(ensure_wheelhouse(CACHE))
+        return EXIT_OK
+    spec = spec_from_namespace(args)
+    if args.dry_run:
+        print(json.dumps({**asdict(spec), "reference": spec.reference}, default=str))
+        return EXIT_OK
+    result = build_and_push(spec)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     print(f"built {result.reference} ({timing})")
     if result.digest:
         print(f"pushed {result.reference}@{result.digest}")
+        if spec.digest_file is not None:
+            print(f"digest written to {spec.digest_file}")
     return EXIT_OK
 
 

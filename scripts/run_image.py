@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from localworld.process import free_port
-from scripts.build_image import storage_args
+from scripts.build_image import storage_args, tls_verify_flag
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "digits"
@@ -108,7 +108,7 @@ def predict_with_image(
     """Fetch the pinned model with the image's init command, serve it, classify test digits."""
     said: list[str] = []
     by_digest = by_digest_reference(image)
-    buildah(cache, "pull", "--quiet", "--tls-verify=false", f"docker://{by_digest}")
+    buildah(cache, "pull", "--quiet", tls_verify_flag(by_digest), f"docker://{by_digest}")
     said.append(f"pulled {by_digest} (the pinned digest, not the tag)")
     container = buildah(cache, "from", "--pull=never", "--quiet", by_digest)
     try:

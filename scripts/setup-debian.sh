@@ -23,11 +23,17 @@ fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
+# As root (this machine, CI) apt-get runs directly; a non-root user (a hosted agent, a laptop)
+# goes through sudo. The bot's CI stages need none of this (they only `pip install .`).
+apt=(apt-get)
 if [ "$(id -u)" -ne 0 ]; then
-  echo "missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
-  exit 1
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "missing Debian packages: ${missing[*]} (run as root: apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  apt=(sudo DEBIAN_FRONTEND=noninteractive apt-get)
 fi
 echo "installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+"${apt[@]}" update -qq
+"${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
