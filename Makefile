@@ -65,8 +65,11 @@ services-up: setup ## start Azurite, the registry and git remotes; settings in .
 services-down: ## stop the services started by services-up (by PID)
 	@if [ -x $(BIN)/localworld ]; then $(BIN)/localworld down --dir $(LW_DIR); fi
 
-smoke: setup ## pull IMAGE_REF (by digest), run it with a freshly trained model, classify tests/data
+# Needs a venv with the trainer (`make setup`, or CI's `pip install '.[train]'`), Azurite (npm ci)
+# and buildah; pulls with TLS verified unless the registry is on loopback.
+smoke: ## pull IMAGE_REF (by digest), run it with a freshly trained model, classify tests/data
 	@test -n "$(IMAGE_REF)" || { echo "usage: make smoke IMAGE_REF=<name>@sha256:<digest> [REVISION=<sha>]" >&2; exit 2; }
+	@test -x $(BIN)/python || { echo "make smoke: no $(VENV) here: run make setup first" >&2; exit 2; }
 	$(BIN)/python -m scripts.smoke --image "$(IMAGE_REF)" $(if $(REVISION),--revision "$(REVISION)")
 
 clean: services-down ## remove local state (venv and node_modules stay)

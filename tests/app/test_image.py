@@ -87,6 +87,7 @@ def test_image_builds_pushes_declares_its_signature_and_serves_digits(
         created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         cache=CACHE,
         keep_local=True,
+        source="https://github.com/modelops/modelops",
     )
     started = time.monotonic()
     result = build_and_push(spec)
@@ -101,7 +102,7 @@ def test_image_builds_pushes_declares_its_signature_and_serves_digits(
     assert labels["io.modelops.model.input-signature"] == "input:float32[?,64]"
     assert labels["org.opencontainers.image.revision"] == revision
     assert labels["org.opencontainers.image.version"] == "0.1.0"
-    assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert labels["org.opencontainers.image.source"] == spec.source
     assert labels["org.opencontainers.image.created"] == spec.created
     image_config = config["config"]
     assert image_config["User"] == "10001:10001"

@@ -58,7 +58,9 @@ def makefile_targets() -> set[str]:
 
 def test_pipeline_has_triggers_stages_jobs_and_steps(pipeline: dict[str, Any]) -> None:
     assert pipeline["trigger"]["branches"]["include"] == ["*"]
-    assert pipeline["pr"]["branches"]["include"] == ["*"]
+    # The bot's branches never trigger CI (its PRs are validated as PRs); PRs to main are.
+    assert pipeline["trigger"]["branches"]["exclude"] == ["promote/*", "release"]
+    assert pipeline["pr"]["branches"]["include"] == ["main"]
     names = [s["stage"] for s in pipeline["stages"]]
     assert names == ["Test", "Build", "Smoke", "Promote", "Release"]
     for stage in pipeline["stages"]:
@@ -131,11 +133,17 @@ def test_bot_commands_run_in_their_stages(pipeline: dict[str, Any]) -> None:
     assert "promotion-bot release" in text("Release")
     assert "make lint" in text("Test")
     assert "make test" in text("Test")
-    assert "make image" in text("Build")
+    assert "scripts.build_image --wheelhouse-only" in text("Build")
     assert "make smoke" in text("Smoke")
+    assert 'REVISION="$(Build.SourceVersion)"' in text("Smoke")
+    # The bot's stages install the package only: no Debian packages, npm, sudo or make setup.
+    for stage in ("Promote", "Release"):
+        assert "pip install --quiet .\n" in text(stage)
+        for banned in ("sudo", "apt", "npm", "make setup"):
+            assert banned not in text(stage), (stage, banned)
 
 
-def test_build_records_digest_and_labels_and_uses_service_connection(
+def test_build_records_digest_and_labels_and_uses_service_connections(
     pipeline: dict[str, Any],
 ) -> None:
     build = stages(pipeline)["Build"]
@@ -143,12 +151,17 @@ def test_build_records_digest_and_labels_and_uses_service_connection(
     tag_step = next(s for s in steps if "imageTag" in s.get("script", ""))
     assert "$(Build.BuildId)" in tag_step["script"]
     assert "git rev-parse --short=7 HEAD" in tag_step["script"]
+    docker = [s for s in steps if s.get("task") == "Docker@2"]
+    assert [s["inputs"]["command"] for s in docker] == ["login", "build", "push"]
+    assert {s["inputs"]["containerRegistry"] for s in docker} == {
+        "$(dockerRegistryServiceConnection)"
+    }
+    arguments = docker[1]["inputs"]["arguments"]
+    for arg in ("REVISION", "VERSION", "CREATED", "SOURCE", "MODEL_INPUT_SIGNATURE"):
+        assert f"--build-arg {arg}=" in arguments
     azure = [s for s in steps if s.get("task") == "AzureCLI@2"]
     assert [s["inputs"]["azureSubscription"] for s in azure] == ["$(azureServiceConnection)"]
-    script = azure[0]["inputs"]["inlineScript"]
-    for var in ("IMAGE_DIGEST_FILE", "APP_REVISION", "APP_VERSION", "MODEL_INPUT_SIGNATURE"):
-        assert f"{var}=" in script
-    assert "--password-stdin" in script
+    assert "az acr repository show" in azure[0]["inputs"]["inlineScript"]
     assert any(s.get("publish") and s.get("artifact") == "image" for s in steps)
     test_steps = [s for j in stages(pipeline)["Test"]["jobs"] for s in j["steps"]]
     assert any(s.get("artifact") == "manifests" for s in test_steps)
