@@ -63,7 +63,10 @@ logconfig_dict: dict[str, Any] = {
 
 
 def on_starting(_server: Any) -> None:
-    """Start every run with an empty Prometheus multiprocess directory."""
+    """JSON for gunicorn's own error answers; an empty Prometheus multiprocess directory."""
+    from app.gunicorn_errors import install
+
+    install()  # in the master, so every forked worker has it
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         path = Path(directory)

@@ -270,3 +270,46 @@ def test_eight_concurrent_worst_case_bodies_get_4xx_within_a_worker_memory_budge
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
+
+
+def _raw_exchange(port: int, request: bytes) -> tuple[int, str, bytes]:
+    """Send raw bytes, read the whole answer (the server closes): status, content type, body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+
+
+def test_gunicorn_answers_its_own_protocol_errors_as_json(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    """Over-long request lines (414) and headers (431) are refused by gunicorn before the app
+    runs; they leave in the same JSON shape as every other error, not as an HTML page."""
+    port = free_port()
+    log = (tmp_path / "gunicorn.log").open("wb")
+    proc = subprocess.Popen(
+        [*GUNICORN, "app:create_app()"],
+        cwd=ROOT,
+        env=_env(trained_model_dir, port, tmp_path, WEB_CONCURRENCY="1"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", proc)
+        long_line = b"GET /healthz?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        big_header = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n"
+        many = b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+        many_headers = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n"
+        for request, status in [(long_line, 414), (big_header, 431), (many_headers, 431)]:
+            answer, content_type, body = _raw_exchange(port, request)
+            assert (answer, content_type) == (status, "application/json"), body[:200]
+            error = json.loads(body)["error"]
+            assert error["status"] == status
+            assert error["code"] in {"uri_too_long", "request_header_fields_too_large"}
+            assert error["message"]
+        assert _get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
