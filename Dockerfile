@@ -53,6 +53,11 @@ LABEL org.opencontainers.image.title="modelops-app" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="MIT" \
       io.modelops.model.input-signature="${MODEL_INPUT_SIGNATURE}"
+# nginx runs the pod's buffering proxy container (deploy/base/nginx.conf). The local base has it
+# (scripts/build_image.py); on another base (python:3.11-slim) it is installed from Debian here.
+RUN command -v nginx >/dev/null 2>&1 || { apt-get update \
+ && apt-get install -y --no-install-recommends nginx-light \
+ && rm -rf /var/lib/apt/lists/*; }
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/service /opt/service
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

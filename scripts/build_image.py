@@ -50,9 +50,10 @@ REPOSITORY = "modelops-app"
 DEFAULT_SIGNATURE = "input:float32[?,64]"
 
 # The base: Debian bookworm, python3 (3.11), CA certificates for Azure, libstdc++ for
-# onnxruntime. Docs, man pages and translations are left out to keep it small.
+# onnxruntime, nginx for the pod's buffering proxy container (deploy/base/nginx.conf). Docs, man
+# pages and translations are left out to keep it small.
 BASE_SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "ca-certificates", "libstdc++6")
+BASE_PACKAGES = ("python3", "ca-certificates", "libstdc++6", "nginx-light")
 BASE_MIRRORS = (
     "deb http://deb.debian.org/debian bookworm main",
     "deb http://deb.debian.org/debian bookworm-updates main",

@@ -9,6 +9,7 @@ declare -A need=(
   [git]=git
   [npm]=npm                           # Azurite and GitHub's OpenAPI description
   [wrk]=wrk                           # C load generator for bench/
+  [nginx]=nginx-light                 # the pod's buffering proxy, run by tests/deploy/test_proxy.py
 )
 missing=()
 for tool in "${!need[@]}"; do

@@ -73,7 +73,7 @@ def test_overlay_renders_image_as_name_tag_at_digest(env: str) -> None:
     deployment = next(o for o in objs if o["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     images = [c["image"] for c in pod["initContainers"] + pod["containers"]]
-    assert images == [want, want]
+    assert images == [want, want, want]  # fetch-model, app and its proxy: one image, one pin
     assert deployment["metadata"]["namespace"] == f"modelops-{env}"
 
 

@@ -1,0 +1,300 @@
+"""The pod's front door as the Deployment runs it: nginx with deploy/base/nginx.conf in front of
+the real gunicorn (app.gunicorn_conf). The configuration is used unmodified except the listen
+address, the upstream port and the scratch directory, pointed at this test's loopback ports and
+temp dir."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localworld.process import free_port
+from tests.app.conftest import sha256_of
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "deploy" / "base" / "nginx.conf"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+SLOW_CLIENTS = 16
+ROW = {"instances": [[0.0] * 64]}
+
+
+@dataclass
+class Pod:
+    proxy_port: int
+    app_port: int
+
+
+def _render(conf: str, listen: int, upstream: int, scratch: Path) -> str:
+    out = conf.replace("/tmp/", f"{scratch}/")
+    out, listens = re.subn(r"listen 8080;", f"listen 127.0.0.1:{listen};", out)
+    out, upstreams = re.subn(r"server 127\.0\.0\.1:8081;", f"server 127.0.0.1:{upstream};", out)
+    assert (listens, upstreams) == (1, 1), "the shipped config changed shape"
+    return out
+
+
+def _wait(port: int, path: str, proc: subprocess.Popen[bytes], deadline: float = 60) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            if _request(port, "GET", path, timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"nothing answered {path} on {port}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def pod(trained_model_dir: Path, tmp_path: Path) -> Iterator[Pod]:
+    app_port, proxy_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "MODEL_DIR": str(trained_model_dir),
+        "MODEL_SHA256": sha256_of(trained_model_dir / "model.onnx"),
+        "MODEL_NAME": "digits",
+        "MODEL_VERSION": "1",
+        "BIND": f"127.0.0.1:{app_port}",  # the Deployment binds 127.0.0.1:8081
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+    }
+    scratch = tmp_path / "nginx"
+    scratch.mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(_render(CONF.read_text(), proxy_port, app_port, scratch))
+    app_log = (tmp_path / "gunicorn.log").open("wb")
+    proxy_log = (tmp_path / "nginx.log").open("wb")
+    gunicorn = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "app:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=app_log,
+        stderr=subprocess.STDOUT,
+    )
+    # As the proxy container runs it (-e: no default error log on the read-only filesystem).
+    nginx = subprocess.Popen(
+        [NGINX, "-c", str(conf), "-e", "stderr", "-g", "daemon off;"],
+        stdout=proxy_log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait(app_port, "/readyz", gunicorn)
+        _wait(proxy_port, "/proxy-healthz", nginx)
+        yield Pod(proxy_port, app_port)
+    finally:
+        _stop(nginx)
+        _stop(gunicorn)
+        app_log.close()
+        proxy_log.close()
+
+
+def _request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5,
+) -> tuple[int, str, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body, headers or {})
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+    finally:
+        conn.close()
+
+
+class SlowClients:
+    """Connections that send headers with a Content-Length, then drip the body a byte at a time
+    (each within nginx's 10 s body timeout), never finishing while the test runs."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.stop = threading.Event()
+        self.socks: list[socket.socket] = []
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: pod\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100000\r\n\r\n{"
+            )
+            self.socks.append(sock)
+        self.thread = threading.Thread(target=self._drip, daemon=True)
+        self.thread.start()
+
+    def _drip(self) -> None:
+        while not self.stop.wait(0.5):
+            for sock in self.socks:
+                with contextlib.suppress(OSError):  # the server may have closed it
+                    sock.sendall(b" ")
+
+    def alive(self) -> int:
+        """How many are still connected (the server has not closed them)."""
+        count = 0
+        for sock in self.socks:
+            sock.setblocking(False)
+            try:
+                count += sock.recv(1, socket.MSG_PEEK) != b""
+            except BlockingIOError:
+                count += 1
+            except OSError:
+                pass
+            finally:
+                sock.setblocking(True)
+        return count
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        for sock in self.socks:
+            sock.close()
+
+
+def test_health_and_predictions_keep_answering_while_slow_clients_hold_connections(
+    pod: Pod, digits_data: Any
+) -> None:
+    """Four slow clients used to take every gunicorn thread (2 workers x 2 threads): /healthz
+    timed out for 40 s and the liveness probe would have restarted the pod (issue 16.6)."""
+    data, target = digits_data
+    known = [458, 1170, 173, 0, 1, 2]  # rows the example model classifies correctly
+    slow = SlowClients(pod.proxy_port, SLOW_CLIENTS)
+    try:
+        time.sleep(1.0)  # let them settle on the server
+        started = time.monotonic()
+        checks = 0
+        while time.monotonic() - started < 6:
+            # The probes' own timeout is 2 s (deploy/base/deployment.yaml).
+            status, _, _ = _request(pod.proxy_port, "GET", "/healthz", timeout=2)
+            assert status == 200
+            status, _, body = _request(
+                pod.proxy_port,
+                "POST",
+                "/predict",
+                json.dumps({"instances": data[known].tolist()}).encode(),
+                {"Content-Type": "application/json"},
+                timeout=2,
+            )
+            assert status == 200
+            assert json.loads(body)["predictions"] == target[known].tolist()
+            checks += 1
+        assert checks >= 6
+        assert slow.alive() == SLOW_CLIENTS  # they were really still connected
+    finally:
+        slow.close()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"GET /healthz?" + b"a" * 40_000 + b" HTTP/1.1\r\nHost: pod\r\n\r\n", 414, "uri_too_long"),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: pod\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
+            400,
+            "bad_request",
+        ),
+        (
+            b"POST /predict HTTP/1.1\r\nHost: pod\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5000000\r\n\r\n",
+            413,
+            "request_entity_too_large",
+        ),
+        # Past nginx's line buffer but not gunicorn's limit: gunicorn's own (JSON) 414.
+        (b"GET /healthz?" + b"a" * 6000 + b" HTTP/1.1\r\nHost: pod\r\n\r\n", 414, "uri_too_long"),
+    ],
+)
+def test_refusals_before_the_app_are_json_too(
+    pod: Pod, request_bytes: bytes, status: int, code: str
+) -> None:
+    with socket.create_connection(("127.0.0.1", pod.proxy_port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read()
+    assert (response.status, response.getheader("Content-Type")) == (status, "application/json")
+    error = json.loads(body)["error"]
+    assert (error["status"], error["code"]) == (status, code)
+
+
+def test_the_proxy_passes_request_ids_and_chunked_bodies_through(
+    pod: Pod, digits_data: Any
+) -> None:
+    data, target = digits_data
+    known = [458, 1170, 173]
+    body = json.dumps({"instances": data[known].tolist()}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", pod.proxy_port, timeout=10)
+    try:
+        conn.putrequest("POST", "/predict")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.putheader("X-Request-ID", "trace-123")
+        conn.endheaders()
+        for start in range(0, len(body), 100):
+            chunk = body[start : start + 100]
+            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        conn.send(b"0\r\n\r\n")
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        conn.close()
+    assert response.status == 200
+    assert response.getheader("X-Request-ID") == "trace-123"
+    assert answer["predictions"] == target[known].tolist()
+
+
+def test_the_deployment_wires_the_proxy_as_this_test_runs_it() -> None:
+    """The rendered base runs nginx with this config on the Service's port and gunicorn on the
+    loopback port the config proxies to; probes reach the app through the proxy."""
+    from bot.deploy_check import parse_rendered, render
+
+    objs = parse_rendered(render(ROOT / "deploy" / "base"))
+    deployment = next(o for o in objs if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    proxy, app = containers["proxy"], containers["app"]
+    config_map = next(o for o in objs if o["kind"] == "ConfigMap" and "nginx.conf" in o["data"])
+    assert config_map["data"]["nginx.conf"] == CONF.read_text()
+    mounts = {m["name"]: m["mountPath"] for m in proxy["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert (
+        volumes[next(n for n, p in mounts.items() if p == "/etc/nginx-proxy")]["configMap"]["name"]
+        == config_map["metadata"]["name"]
+    )
+    assert proxy["command"][:3] == ["nginx", "-c", "/etc/nginx-proxy/nginx.conf"]
+    assert "emptyDir" in volumes[next(n for n, p in mounts.items() if p == "/tmp")]
+    assert proxy["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert "listen 8080;" in CONF.read_text()
+    assert {"name": "BIND", "value": "127.0.0.1:8081"} in app["env"]
+    assert "server 127.0.0.1:8081;" in CONF.read_text()
+    assert "ports" not in app
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert app[probe]["httpGet"]["port"] == 8080
+    assert proxy["livenessProbe"]["httpGet"]["path"] == "/proxy-healthz"
+    service = next(o for o in objs if o["kind"] == "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
