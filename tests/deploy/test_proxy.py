@@ -271,7 +271,7 @@ def test_the_proxy_passes_request_ids_and_chunked_bodies_through(
 def test_the_deployment_wires_the_proxy_as_this_test_runs_it() -> None:
     """The rendered base runs nginx with this config on the Service's port and gunicorn on the
     loopback port the config proxies to; probes reach the app through the proxy."""
-    from bot.deploy_check import parse_rendered, render
+    from bot.overlay.render import parse_rendered, render
 
     objs = parse_rendered(render(ROOT / "deploy" / "base"))
     deployment = next(o for o in objs if o["kind"] == "Deployment")
