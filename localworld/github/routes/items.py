@@ -9,6 +9,7 @@ from typing import Any
 from flask import g
 
 from localworld.github import payloads
+from localworld.github.commit_status import combined_state, latest_per_context
 from localworld.github.state import Issue, Pull
 from localworld.github.teams import Team
 from localworld.github.web import Repo, api_base, not_found, server_state, validation_failed
@@ -90,6 +91,8 @@ def pull_json(repo: Repo, pr: Pull, *, detail: bool = True) -> dict[str, Any]:
         tree, _conflicts = repo.git.merge_tree(pr.base_sha, pr.head_sha)
         mergeable = tree is not None
         mergeable_state = "draft" if pr.draft else ("clean" if mergeable else "dirty")
+        if mergeable_state == "clean" and _head_checks(repo, pr) in ("failure", "pending"):
+            mergeable_state = "unstable"  # GitHub: mergeable, but a status is failing or pending
     base = repo.git.merge_base(pr.base_sha, pr.head_sha) or pr.base_sha
     commits = repo.git.rev_list(pr.head_sha, base)
     files = repo.git.diff_files(base, pr.head_sha, patches=False)
@@ -111,6 +114,13 @@ def pull_json(repo: Repo, pr: Pull, *, detail: bool = True) -> dict[str, Any]:
         stats=stats,
         teams=teams,
     )
+
+
+def _head_checks(repo: Repo, pr: Pull) -> str | None:
+    """The combined state of the statuses on the PR's head (None when it has none)."""
+    with server_state().lock:
+        latest = latest_per_context(list(repo.state.statuses.get(pr.head_sha, [])))
+    return combined_state(latest) if latest else None
 
 
 def issue_json(repo: Repo, item: Issue | Pull) -> dict[str, Any]:

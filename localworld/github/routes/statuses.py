@@ -1,4 +1,5 @@
-"""Commit statuses: create one on a commit, list a ref's statuses, a ref's combined status.
+"""Commit statuses: create one on a commit, list a ref's statuses, a ref's combined status;
+and a ref's check runs (always none here).
 
 A ref is a commit sha, a branch or a tag name (`main`, `heads/main`, `v1`, `tags/v1`).
 Listing an unknown ref answers an empty list (the description documents no 404 there);
@@ -139,3 +140,11 @@ def combined_status(owner: str, repo: str, ref: str) -> Response:
         total_count=len(latest),
     )
     return json_response(data, 200, headers)
+
+
+@bp.get("/repos/<owner>/<repo>/commits/<path:ref>/check-runs", endpoint="checks/list-for-ref")
+def list_check_runs(owner: str, repo: str, ref: str) -> Response:
+    """The local GitHub has no GitHub Apps, so no check runs: every ref has none (a reader of a
+    commit's checks sees its commit statuses only)."""
+    open_repo(owner, repo)
+    return json_response({"total_count": 0, "check_runs": []})

@@ -248,6 +248,7 @@ def test_pygithub_creates_lists_and_combines_statuses(
     with pytest.raises(GithubException) as err:
         commit.create_status("bogus")
     assert err.value.status == 422
+    assert commit.get_check_runs().totalCount == 0  # no GitHub Apps here, so no check runs
 
 
 def test_the_server_clock_can_be_moved_for_timestamps_in_the_future(
@@ -265,3 +266,21 @@ def test_the_server_clock_can_be_moved_for_timestamps_in_the_future(
     assert (
         api.post(f"/statuses/{sha}", {"state": "success"}).json()["created_at"][:10] == before[:10]
     )
+
+
+def test_a_failing_or_pending_status_on_the_head_makes_a_pr_unstable(
+    api: Api, checkout: Checkout, repo: Repository
+):
+    checkout.start_branch("promote/dev")
+    head = checkout.commit("promote/dev", {"x": "x\n"}, "x")
+    checkout.push("promote/dev")
+    pr = repo.create_pull(base="main", head="promote/dev", title="t")
+    assert pr.mergeable_state == "clean"  # no statuses at all
+    for state, mergeable_state in [
+        ("pending", "unstable"),
+        ("success", "clean"),
+        ("failure", "unstable"),
+    ]:
+        api.post(f"/statuses/{head}", {"state": state, "context": "promotion/freeze"})
+        fresh = repo.get_pull(pr.number)
+        assert (fresh.mergeable, fresh.mergeable_state) == (True, mergeable_state), state
