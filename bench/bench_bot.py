@@ -66,7 +66,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot import api, runner
+from bot import api, runner, wiring, world
 from bot.adapters.git import GitRepo
 from bot.adapters.github import GitHubForge
 from bot.core.model import REVISION_LABEL, SIGNATURE_LABEL
@@ -146,14 +146,14 @@ class Probe:
     and keep the `Services` a run creates (their registry clients hold `requests_made`)."""
 
     PHASES = (
-        (runner, "prepare_checkout", "fetch"),
-        (runner, "read_policy", "policy"),
-        (runner, "read_state", "overlays"),
-        (runner, "discover_images", "registry"),
-        (runner, "discover_models", "store"),
-        (api, "plan", "plan"),
+        (wiring, "prepare_checkout", "fetch"),
+        (world, "read_policy", "policy"),
+        (world, "read_state", "overlays"),
+        (world, "discover_images", "registry"),
+        (world, "discover_models", "store"),
+        (runner, "plan", "plan"),
         (GitHubForge, "open_prs", "prs"),
-        (runner, "plan_actions", "actions"),
+        (runner, "read_env_facts", "actions"),
         (runner, "execute", "apply"),
     )
 
@@ -192,8 +192,8 @@ class Probe:
                 self.phase_s["git"] += time.perf_counter() - start
 
         patch(GitRepo, "_git_stdin", counted_stdin)
-        # runner imported read_pins_text by name: the YAML parse of every overlay
-        patch(runner, "read_pins_text", self._timed(read_pins_text, "yaml"))
+        # bot.world imported read_pins_text by name: the YAML parse of every overlay
+        patch(world, "read_pins_text", self._timed(read_pins_text, "yaml"))
         original_connect = api.connect
 
         @functools.wraps(original_connect)
@@ -635,7 +635,7 @@ class Meter:
         full_name, remote = self.bench.seed(envs, tags, changes)
         settings = self.bench.settings(full_name, remote)
         start = time.perf_counter()
-        runner.prepare_checkout(str(remote), settings.checkout_dir())
+        wiring.prepare_checkout(str(remote), settings.checkout_dir())
         clone_s = time.perf_counter() - start
         results = [self.run(settings, (envs, tags, changes, False), clone_s)]
         if rerun:
@@ -790,7 +790,7 @@ def measure_all(
         envs, tags = max(sizes)
         full_name, remote = bench.seed(envs, tags, most)
         settings = bench.settings(full_name, remote)
-        runner.prepare_checkout(str(remote), settings.checkout_dir())
+        wiring.prepare_checkout(str(remote), settings.checkout_dir())
         profiler = cProfile.Profile()
         meter.run(settings, (envs, tags, most, False), 0.0, profiler)
         return results, profiler

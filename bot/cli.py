@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from bot import api
+from bot import api, render
 from bot.adapters.git import drop_redirecting_git_env
 from bot.errors import BotError, PolicyError, SpecError
 from bot.imagespec import parse_set_specs
@@ -24,6 +23,7 @@ from bot.lock import LockHeldError
 from bot.overlay.render import DeployValidationError
 from bot.overlay.validate import render_overlays, validate_overlays
 from bot.policy import DEFAULT_POLICY_FILE, load_policy
+from bot.release import ReleaseAction, ReportOutcome
 from bot.runner import now_utc, redact
 from bot.settings import Settings, SettingsError
 from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click
@@ -157,15 +157,8 @@ def plan_command(as_json: bool, **kwargs: object) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return
-    for env_plan in result.envs:
-        if env_plan.promotion is not None:
-            click.echo(f"{env_plan.env}: PROMOTE {env_plan.promotion.summary.split(': ', 1)[1]}")
-        elif env_plan.held is not None:
-            click.echo(f"{env_plan.env}: HELD {env_plan.held.summary.split(': ', 1)[1]}")
-        else:
-            click.echo(f"{env_plan.env}: nothing to do")
-        for reason in env_plan.reasons:
-            click.echo(f"  - {reason}")
+    for line in render.plan_lines(result):
+        click.echo(line)
 
 
 @cli.command("run")
@@ -181,10 +174,7 @@ def run_command(dry_run: bool, **kwargs: object) -> None:
         return
     secrets = settings.secrets()
     for outcome in report.outcomes:
-        pr = f" (PR #{outcome.pr_number})" if outcome.pr_number else ""
-        passive = outcome.action in {"none", "noop", "hold"}
-        verb = f"would {outcome.action}" if dry_run and not passive else outcome.action
-        click.echo(redact(f"{outcome.env}: {verb}{pr}: {outcome.reason}", secrets))
+        click.echo(redact(render.outcome_line(outcome, dry_run=dry_run), secrets))
         if dry_run and outcome.diff:
             click.echo(redact(outcome.diff.rstrip("\n"), secrets))
     if dry_run:
@@ -201,14 +191,11 @@ def status_command(as_json: bool, **kwargs: object) -> None:
     settings = _settings(_overrides(kwargs))
     rows = api.status(settings, now=now_utc())
     if as_json:
-        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        click.echo(json.dumps([render.status_fields(r) for r in rows], indent=2))
         return
     for row in rows:
-        click.echo(f"{row.env}")
-        click.echo(f"  on main:    {row.on_main}")
-        click.echo(f"  released:   {row.released}")
-        click.echo(f"  pending PR: {row.pending_pr}")
-        click.echo(f"  next:       {row.next_step}")
+        for line in render.status_lines(row):
+            click.echo(line)
 
 
 @cli.command("release")
@@ -226,11 +213,11 @@ def release_command(**kwargs: object) -> None:
     if decision.tag:
         click.echo(f"tagged {decision.tag}")
     report = decision.report
-    if report is not None and report.action == "failed":
+    if report is not None and report.action is ReportOutcome.FAILED:
         click.echo(f"warning: {report.message}", err=True)
-    elif report is not None and report.action != "none":
+    elif report is not None and report.action is not ReportOutcome.NONE:
         click.echo(report.message)
-    if decision.action == "blocked":
+    if decision.action is ReleaseAction.BLOCKED:
         raise ReleaseBlockedError(f"release blocked: {len(decision.problems) or 1} problem(s)")
 
 

@@ -1,24 +1,19 @@
 """The promotion PR's title and body: one function per section, plus a hidden state marker.
 
-The marker (`<!-- promotion-bot: {...} -->`) carries the target pins and a hash of the rendered
-body, so a later run can tell "nothing changed" without diffing prose (Renovate's approach).
+The marker (`<!-- promotion-bot: {...} -->`, see `bot.core.marker`) carries the target pins and
+a hash of the rendered body, so a later run can tell "nothing changed" without diffing prose.
 Nothing secret is ever passed in: the body is built from pins, metrics, checks and commit
 subjects only.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from collections.abc import Sequence
 
-from bot.core.model import ImagePin, ModelPin
+from bot.core.marker import with_marker
 from bot.core.plan import Promotion
 from bot.forge import CommitRange
-from bot.overlay.pins import MODEL_SHA256, MODEL_VERSION
-
-MARKER_RE = re.compile(r"<!-- promotion-bot: (\{.*?\}) -->", re.DOTALL)
+from bot.kustomize import MODEL_NAME, MODEL_SHA256, MODEL_VERSION, UpdateResult
 
 
 def title(promotion: Promotion) -> str:
@@ -32,30 +27,53 @@ def _short(digest: str | None) -> str:
     return f"`{algo}:{hexpart[:12]}…`" if hexpart else f"`{digest[:12]}…`"
 
 
-def _image_cells(pin: ImagePin | None) -> tuple[str, str]:
-    if pin is None:
-        return "—", "—"
-    return f"`{pin.tag}`" if pin.tag else "—", _short(pin.digest)
+# How the "What changes" table names and shows each pinned field the edit changed.
+_IMAGE_ROWS = {"newName": "image name", "newTag": "image tag", "digest": "image digest"}
+_MODEL_ROWS = {
+    MODEL_NAME: "model name",
+    MODEL_VERSION: "model version",
+    MODEL_SHA256: "model sha256",
+}
+_ORDER = [*_IMAGE_ROWS.values(), *_MODEL_ROWS.values()]
 
 
-def _model_cells(pin: ModelPin | None) -> tuple[str, str]:
-    if pin is None:
-        return "—", "—"
-    return f"{pin.name} v{pin.version}", f"`{pin.sha256[:12]}…`"
+def _cell(label: str, value: str | None, model_name: str | None) -> str:
+    if value is None:
+        return "—"
+    if label == "image digest":
+        return _short(value)
+    if label == "model version":
+        return f"{model_name} v{value}" if model_name else f"v{value}"
+    if label == "model sha256":
+        return f"`{value[:12]}…`"
+    return f"`{value}`"
 
 
-def section_changes(promotion: Promotion) -> str:
+def change_rows(promotion: Promotion, changes: UpdateResult) -> list[tuple[str, str, str]]:
+    """(what, before, after) per changed field of the edit, pins first in a fixed order."""
+    model = promotion.model
+    before_name = model.before.name if model is not None and model.before else None
+    after_name = model.after.name if model is not None else None
+    rows: list[tuple[int, str, str, str]] = []
+    for objects in changes.files.values():
+        for obj, found in objects.items():
+            names = _IMAGE_ROWS if obj.startswith("images[") else _MODEL_ROWS
+            for change in found:
+                label = names.get(change.field, f"{obj}.{change.field}")
+                before = _cell(label, change.old, before_name)
+                after = _cell(label, change.new, after_name)
+                rank = _ORDER.index(label) if label in _ORDER else len(_ORDER)
+                rows.append((rank, label, before, after))
+    return [(label, before, after) for _, label, before, after in sorted(rows, key=lambda r: r[0])]
+
+
+def section_changes(promotion: Promotion, changes: UpdateResult) -> str:
+    """Before and after of every value the overlay edit changes (the edit's own result)."""
     rows = ["| | before | after |", "|---|---|---|"]
-    if promotion.image is not None:
-        b_tag, b_digest = _image_cells(promotion.image.before)
-        a_tag, a_digest = _image_cells(promotion.image.after)
-        rows.append(f"| image tag | {b_tag} | **{a_tag}** |")
-        rows.append(f"| image digest | {b_digest} | **{a_digest}** |")
-    if promotion.model is not None:
-        b_ver, b_sha = _model_cells(promotion.model.before)
-        a_ver, a_sha = _model_cells(promotion.model.after)
-        rows.append(f"| model version | {b_ver} | **{a_ver}** |")
-        rows.append(f"| model sha256 | {b_sha} | **{a_sha}** |")
+    rows += [
+        f"| {label} | {before} | **{after}** |"
+        for label, before, after in change_rows(promotion, changes)
+    ]
     return "### What changes\n\n" + "\n".join(rows)
 
 
@@ -126,45 +144,17 @@ def section_rollback(promotion: Promotion, model_pin: str) -> str:
     return "\n".join(steps)
 
 
-def marker_data(promotion: Promotion) -> dict[str, object]:
-    data: dict[str, object] = {"env": promotion.env}
-    if promotion.image is not None:
-        data["image"] = {"tag": promotion.image.after.tag, "digest": promotion.image.after.digest}
-    if promotion.model is not None:
-        after = promotion.model.after
-        data["model"] = {"name": after.name, "version": after.version, "sha256": after.sha256}
-    return data
-
-
-def render(promotion: Promotion, commits: CommitRange | None, *, model_pin: str) -> str:
-    """The PR body; `model_pin` is the policy's model pin generator (for the rollback)."""
+def render(
+    promotion: Promotion, commits: CommitRange | None, changes: UpdateResult, *, model_pin: str
+) -> str:
+    """The PR body; `changes`: what the overlay edit changed (`kustomize.edit_text`);
+    `model_pin`: the policy's model pin generator (for the rollback)."""
     sections: Sequence[str] = (
         f"Promotes **{promotion.env}** (`{promotion.overlay}`), opened by promotion-bot.",
-        section_changes(promotion),
+        section_changes(promotion, changes),
         section_metrics(promotion),
         section_commits(commits),
         section_checks(promotion),
         section_rollback(promotion, model_pin),
     )
-    text = "\n\n".join(sections)
-    data = marker_data(promotion)
-    data["body_sha256"] = hashlib.sha256(text.encode()).hexdigest()
-    return text + "\n\n<!-- promotion-bot: " + json.dumps(data, sort_keys=True) + " -->\n"
-
-
-def read_marker(body: str) -> dict[str, object] | None:
-    """The machine-readable state of a body we wrote, or None for a foreign body."""
-    match = MARKER_RE.search(body or "")
-    if match is None:
-        return None
-    try:
-        data = json.loads(match.group(1))
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def same_body(existing: str, proposed: str) -> bool:
-    """True when the PR already says what we would write (markers equal)."""
-    ours = read_marker(proposed)
-    return ours is not None and read_marker(existing) == ours
+    return with_marker(promotion, "\n\n".join(sections))

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 
 from bot.adapters.git import GitRepo, PushRejectedError
 from bot.forge import Issue
@@ -35,21 +36,43 @@ class ReleaseProblem:
         return f"{self.where}: {self.message}"
 
 
+class ReleaseAction(StrEnum):
+    NOOP = "noop"  # release is already at main
+    RELEASE = "release"  # move release to main and tag it
+    BLOCKED = "blocked"  # main failed a check, or release cannot fast-forward
+
+
+class IssueActionKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    CLOSE = "close"
+    NONE = "none"
+
+
+class ReportOutcome(StrEnum):
+    """What became of the release-blocked issue on the forge."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    CLOSED = "closed"
+    NONE = "none"  # no issue, none needed
+    SKIPPED = "skipped"  # no forge token
+    FAILED = "failed"  # the forge refused or is down; the decision stands
+
+
 @dataclass(frozen=True)
 class ForgeReport:
-    """What became of the release-blocked issue on the forge, in one line for the CLI.
+    """What became of the release-blocked issue on the forge, in one line for the CLI."""
 
-    action: "created" | "updated" | "unchanged" | "closed" | "none" (no issue, none needed) |
-    "skipped" (no GITHUB_TOKEN) | "failed" (GitHub refused or is down; the decision stands)."""
-
-    action: str
+    action: ReportOutcome
     message: str
     url: str | None = None
 
 
 @dataclass(frozen=True)
 class ReleaseDecision:
-    action: str  # "noop" | "release" | "blocked"
+    action: ReleaseAction
     reason: str
     tag: str | None = None
     problems: tuple[ReleaseProblem, ...] = field(default=())
@@ -83,25 +106,25 @@ def decide_release(
         # an earlier run moved the branch but its tag never arrived (pre-atomic push, or by hand)
         tag = next_release_tag(existing_tags, today)
         return ReleaseDecision(
-            "release",
+            ReleaseAction.RELEASE,
             f"release is at main ({main_sha[:12]}) but untagged: tagging it",
             tag=tag,
             main_sha=main_sha,
         )
     if release_sha == main_sha:
         return ReleaseDecision(
-            "noop", f"release is already at main ({main_sha[:12]})", main_sha=main_sha
+            ReleaseAction.NOOP, f"release is already at main ({main_sha[:12]})", main_sha=main_sha
         )
     if problems:
         return ReleaseDecision(
-            "blocked",
+            ReleaseAction.BLOCKED,
             f"main ({main_sha[:12]}) failed {len(problems)} check(s); release not moved",
             problems=tuple(problems),
             main_sha=main_sha,
         )
     if release_sha is not None and not main_descends_from_release:
         return ReleaseDecision(
-            "blocked",
+            ReleaseAction.BLOCKED,
             f"release ({release_sha[:12]}) is not an ancestor of main ({main_sha[:12]}): "
             "someone rewrote a branch; fix by hand",
             problems=(ReleaseProblem(RELEASE_BRANCH, "would not be a fast-forward"),),
@@ -110,7 +133,10 @@ def decide_release(
     tag = next_release_tag(existing_tags, today)
     moved = f"from {release_sha[:12]}" if release_sha else "(new branch)"
     return ReleaseDecision(
-        "release", f"fast-forward release {moved} to {main_sha[:12]}", tag=tag, main_sha=main_sha
+        ReleaseAction.RELEASE,
+        f"fast-forward release {moved} to {main_sha[:12]}",
+        tag=tag,
+        main_sha=main_sha,
     )
 
 
@@ -132,7 +158,7 @@ def run_release(
     repo.fetch()
     main_sha = repo.remote_sha(base)
     if main_sha is None:
-        return ReleaseDecision("blocked", f"origin has no {base} branch")
+        return ReleaseDecision(ReleaseAction.BLOCKED, f"origin has no {base} branch")
     release_sha = repo.remote_sha(RELEASE_BRANCH)
     if release_sha == main_sha:
         tagged = bool(repo.remote_tags_at(main_sha, f"{TAG_PREFIX}*"))
@@ -168,7 +194,11 @@ def _apply(
     before_write: Callable[[], None],
 ) -> None:
     """Move `release` and push its tag in ONE atomic push: both land, or neither does."""
-    if decision.action != "release" or decision.tag is None or decision.main_sha is None:
+    if (
+        decision.action is not ReleaseAction.RELEASE
+        or decision.tag is None
+        or decision.main_sha is None
+    ):
         return
     sha = decision.main_sha
     if release_sha is not None and not repo.is_ancestor(release_sha, sha):
@@ -195,7 +225,7 @@ MAX_LISTED_PROBLEMS = 100  # an issue body holds at most 65,536 characters
 
 @dataclass(frozen=True)
 class IssueAction:
-    kind: str  # "create" | "update" | "close" | "none"
+    kind: IssueActionKind
     reason: str
     number: int | None = None
     url: str | None = None
@@ -268,29 +298,31 @@ def render_issue_body(decision: ReleaseDecision) -> str:
 
 def decide_issue(decision: ReleaseDecision, open_issue: Issue | None) -> IssueAction:
     """Create, update, close or leave the one release-blocked issue (pure)."""
-    if decision.action == "blocked":
+    if decision.action is ReleaseAction.BLOCKED:
         body = render_issue_body(decision)
         if open_issue is None:
-            return IssueAction("create", "release blocked: opening an issue", body=body)
+            return IssueAction(
+                IssueActionKind.CREATE, "release blocked: opening an issue", body=body
+            )
         wanted = problems_fingerprint(blocking_problems(decision))
         if read_fingerprint(open_issue.body) == wanted:
             return IssueAction(
-                "none",
+                IssueActionKind.NONE,
                 f"issue #{open_issue.number} already lists these problems",
                 number=open_issue.number,
                 url=open_issue.url,
             )
         return IssueAction(
-            "update",
+            IssueActionKind.UPDATE,
             f"the problems changed: rewriting issue #{open_issue.number}",
             number=open_issue.number,
             url=open_issue.url,
             body=body,
         )
     if open_issue is None:
-        return IssueAction("none", "no release-blocked issue is open")
+        return IssueAction(IssueActionKind.NONE, "no release-blocked issue is open")
     sha = _code(decision.main_sha[:12]) if decision.main_sha else "`main`"
-    if decision.action == "release":
+    if decision.action is ReleaseAction.RELEASE:
         comment = (
             f"Released: `main` at {sha} passed every check; `release` fast-forwarded to it and "
             f"tagged {_code(decision.tag or '?')}. Closing."
@@ -298,7 +330,7 @@ def decide_issue(decision: ReleaseDecision, open_issue: Issue | None) -> IssueAc
     else:
         comment = f"`release` is already at `main` ({sha}): nothing is blocked any more. Closing."
     return IssueAction(
-        "close",
+        IssueActionKind.CLOSE,
         f"release is unblocked: closing issue #{open_issue.number}",
         number=open_issue.number,
         url=open_issue.url,

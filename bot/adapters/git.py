@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,25 +140,12 @@ class GitRepo:
                 ) from exc
             raise
 
-    def fast_forward(self, target_sha: str, branch: str, expected: str | None) -> None:
-        """Move origin/<branch> to `target_sha`, which must descend from `expected`."""
-        if expected is not None and not self.is_ancestor(expected, target_sha):
-            raise PushRejectedError(
-                f"{branch} at {expected[:12]} is not an ancestor of {target_sha[:12]}: "
-                "refusing a non-fast-forward"
-            )
-        self.push_with_lease(target_sha, branch, expected)
-
     def create_tag(self, tag: str, sha: str, message: str) -> None:
         """An annotated local tag; `-f` replaces a stale one left by an earlier failed push."""
         self._git(
             "-c", f"user.name={BOT_NAME}", "-c", f"user.email={BOT_EMAIL}",
             "tag", "-f", "-a", "-m", message, tag, sha,
         )  # fmt: skip
-
-    def push_tag(self, tag: str, sha: str, message: str) -> None:
-        self.create_tag(tag, sha, message)
-        self._git("push", "--quiet", "origin", f"refs/tags/{tag}")
 
     def push_atomic(self, refspecs: Sequence[str], leases: Mapping[str, str | None]) -> None:
         """Push every refspec or none (`--atomic`), each leased ref only if still as expected.
@@ -306,22 +292,6 @@ class GitRepo:
                 raise GitError(f"{ref}:{path} is a {kind}, not a file")
             found[path] = data.decode("utf-8", "surrogateescape")  # as GitPython decodes `show`
         return found
-
-    def commits_between(self, old: str, new: str, limit: int = 50) -> list[CommitInfo]:
-        out = self._git("log", f"--max-count={limit}", "--format=%H%x00%ct%x00%s", f"{old}..{new}")
-        result = []
-        for line in out.splitlines():
-            sha, ts, subject = line.split("\x00", 2)
-            result.append(CommitInfo(sha, datetime.fromtimestamp(int(ts), tz=UTC), subject))
-        return result
-
-    @contextmanager
-    def on_branch(self, branch: str, base: str) -> Iterator[None]:
-        self.checkout_fresh(branch, base)
-        try:
-            yield
-        finally:
-            self._git("checkout", "--quiet", "--force", "--detach", f"refs/remotes/origin/{base}")
 
 
 def _stderr(exc: git.GitCommandError) -> str:

@@ -82,6 +82,11 @@ class Promotion:
     @property
     def summary(self) -> str:
         """E.g. `dev: image 0.1.0-41-a → 0.1.0-42-b, model digits v3 → v4`."""
+        return f"{self.env}: {self.headline}"
+
+    @property
+    def headline(self) -> str:
+        """What moves, without the environment: `image 0.1.0-41-a → 0.1.0-42-b, ...`."""
         parts = []
         if self.image is not None:
             before = self.image.before.tag if self.image.before else None
@@ -90,7 +95,7 @@ class Promotion:
             after = self.model.after
             before_v = f"v{self.model.before.version}" if self.model.before else "(none)"
             parts.append(f"model {after.name} {before_v} → v{after.version}")
-        return f"{self.env}: " + ", ".join(parts)
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -43,18 +43,18 @@ def test_push_rejected_because_the_branch_moved_is_retried_from_a_fresh_read(
     calls: list[str] = []
     rival_sha: list[str] = []
 
-    def push_after_a_rival(repo, world_, promotion, new_text):
+    def push_after_a_rival(repo, base, proposal):
         if not calls:  # the first attempt: another bot run pushes first
             rival.fetch()
             rival.checkout_fresh("promote/dev", "main")
-            (rival.path / "deploy/overlays/dev/kustomization.yaml").write_text(new_text)
+            (rival.path / "deploy/overlays/dev/kustomization.yaml").write_text(proposal.new_text)
             sha = rival.commit(
                 [rival.path / "deploy/overlays/dev/kustomization.yaml"], "rival bot run"
             )
             rival.push_with_lease(sha, "promote/dev", rival.remote_sha("promote/dev"))
             rival_sha.append(sha)
-        calls.append(promotion.env)
-        return original(repo, world_, promotion, new_text)
+        calls.append(proposal.promotion.env)
+        return original(repo, base, proposal)
 
     monkeypatch.setattr(runner, "push_promotion", push_after_a_rival)
     report = api.run(world.settings(), now=NOW)
@@ -111,7 +111,7 @@ def test_an_automerge_that_failed_is_retried_by_the_next_run(world: GitOpsWorld)
 
     report = api.run(world.settings(), now=NOW)
     dev = next(o for o in report.outcomes if o.env == "dev")
-    assert dev.action == "merged"
+    assert dev.label == "merged"
     assert literal(world.overlay_on("main", "dev"), "MODEL_VERSION") == "2"
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from bot import pr_body
+from bot.core.marker import read_marker, same_body
 from bot.core.model import ImagePin, ModelPin
 from bot.core.plan import Check, ImageChange, ModelChange, Promotion
 from bot.forge import Commit, CommitRange
+from bot.kustomize import Change, UpdateResult
 
 OLD_DIGEST = "sha256:" + "a" * 64
 NEW_DIGEST = "sha256:" + "b" * 64
@@ -39,6 +41,25 @@ def _promotion(*, image: bool = True, model: bool = True) -> Promotion:
     )
 
 
+def _changes(*, image: bool = True, model: bool = True) -> UpdateResult:
+    """What the overlay edit of `_promotion()` reports (as `kustomize.edit_text` returns it)."""
+    result = UpdateResult()
+    overlay = "deploy/overlays/staging/kustomization.yaml"
+    if image:
+        result.add(
+            overlay,
+            "images[modelops-app]",
+            Change("newTag", "0.1.0-41-aaaaaaa", "0.1.0-42-bbbbbbb"),
+        )
+        result.add(overlay, "images[modelops-app]", Change("digest", OLD_DIGEST, NEW_DIGEST))
+    if model:
+        result.add(overlay, "configMapGenerator[model-pin]", Change("MODEL_VERSION", "3", "4"))
+        result.add(
+            overlay, "configMapGenerator[model-pin]", Change("MODEL_SHA256", "c" * 64, "d" * 64)
+        )
+    return result
+
+
 def test_title_names_env_and_both_moves():
     title = pr_body.title(_promotion())
     assert title.startswith("Promote staging:")
@@ -47,7 +68,7 @@ def test_title_names_env_and_both_moves():
 
 
 def test_change_table_shows_before_and_after_of_every_pin():
-    body = pr_body.render(_promotion(), None, model_pin="model-pin")
+    body = pr_body.render(_promotion(), None, _changes(), model_pin="model-pin")
     assert "| image tag | `0.1.0-41-aaaaaaa` | **`0.1.0-42-bbbbbbb`** |" in body
     assert "| image digest | `sha256:aaaaaaaaaaaa…` | **`sha256:bbbbbbbbbbbb…`** |" in body
     assert "| model version | digits v3 | **digits v4** |" in body
@@ -62,7 +83,9 @@ def test_metric_diff_has_deltas_and_marks_missing_values():
 
 
 def test_image_only_promotion_says_model_unchanged_and_has_no_model_rows():
-    body = pr_body.render(_promotion(model=False), None, model_pin="model-pin")
+    body = pr_body.render(
+        _promotion(model=False), None, _changes(model=False), model_pin="model-pin"
+    )
     assert "The model does not change." in body
     assert "model version" not in body
 
@@ -102,17 +125,18 @@ def test_rollback_pins_the_previous_values_exactly():
 
 
 def test_marker_round_trips_and_detects_changes():
-    body = pr_body.render(_promotion(), None, model_pin="model-pin")
-    marker = pr_body.read_marker(body)
+    body = pr_body.render(_promotion(), None, _changes(), model_pin="model-pin")
+    marker = read_marker(body)
     assert marker is not None
     assert marker["env"] == "staging"
     assert marker["image"] == {"tag": "0.1.0-42-bbbbbbb", "digest": NEW_DIGEST}
-    assert pr_body.same_body(body, pr_body.render(_promotion(), None, model_pin="model-pin"))
-    assert not pr_body.same_body(
-        body, pr_body.render(_promotion(model=False), None, model_pin="model-pin")
+    assert same_body(body, pr_body.render(_promotion(), None, _changes(), model_pin="model-pin"))
+    other = pr_body.render(
+        _promotion(model=False), None, _changes(model=False), model_pin="model-pin"
     )
-    assert not pr_body.same_body("written by a human", body)
-    assert pr_body.read_marker("<!-- promotion-bot: {not json} -->") is None
+    assert not same_body(body, other)
+    assert not same_body("written by a human", body)
+    assert read_marker("<!-- promotion-bot: {not json} -->") is None
 
 
 def test_rollback_pins_the_generator_the_policy_names():

@@ -16,6 +16,7 @@ from bot.release import (
     ISSUE_MARKER,
     ISSUE_TITLE,
     MAX_LISTED_PROBLEMS,
+    ReleaseAction,
     ReleaseDecision,
     ReleaseProblem,
     decide_issue,
@@ -232,7 +233,7 @@ def test_an_issue_body_edited_by_hand_is_rewritten():
 
 
 def test_a_block_without_listed_problems_reports_its_reason():
-    decision = ReleaseDecision("blocked", "origin has no main branch")
+    decision = ReleaseDecision(ReleaseAction.BLOCKED, "origin has no main branch")
     action = decide_issue(decision, None)
     assert action.body is not None
     assert "- `main`: origin has no main branch" in action.body

@@ -16,9 +16,9 @@ import pytest
 from github import Auth, Github
 from github.Issue import Issue
 
-from bot import api
+from bot import api, nightly
 from bot.cli import main
-from bot.release import ISSUE_LABEL, ReleaseDecision, ReleaseProblem
+from bot.release import ISSUE_LABEL, ReleaseAction, ReleaseDecision, ReleaseProblem
 from localworld.github import LocalGitHub
 from localworld.process import LOOPBACK, free_port
 from localworld.services import Azurite, Registry
@@ -217,12 +217,12 @@ def test_without_a_token_the_report_is_skipped_and_says_so(
 def test_secrets_never_reach_the_issue(world: GitOpsWorld):
     settings = world.settings(registry_password="s3cret-registry-password")
     leaky = ReleaseDecision(
-        "blocked",
+        ReleaseAction.BLOCKED,
         f"main failed with {world.github.token}",
         problems=(ReleaseProblem(PROD, "registry said: bad password s3cret-registry-password"),),
         main_sha="a" * 40,
     )
-    report = api.report_release(settings, leaky)
+    report = nightly.report_release(settings, leaky)
     assert report.action == "created"
     [issue] = _blocked_issues(world)
     assert world.github.token not in issue.body

@@ -17,11 +17,11 @@ import requests
 from github import Auth, Github
 
 from bot import api
+from bot.core.marker import read_marker
 from bot.errors import BotError, RegistryUnavailableError
 from bot.imagespec import parse_image_spec
 from bot.kustomize import set_pins
 from bot.lock import LockHeldError, run_lock
-from bot.pr_body import read_marker
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld, literal
@@ -188,7 +188,7 @@ def test_automerge_merges_dev_then_staging_waits_for_soak(world: GitOpsWorld):
     _, tag2 = _seeded(world, dev_automerge=True)
     report = api.run(world.settings(), now=NOW)
     dev = next(o for o in report.outcomes if o.env == "dev")
-    assert dev.action == "push+create+merged", dev.reason
+    assert dev.label == "push+create+merged", dev.reason
     assert f"newTag: {tag2}" in world.overlay_on("main", "dev")
 
     later = api.run(world.settings(), now=NOW + timedelta(minutes=5))

@@ -5,10 +5,19 @@ from __future__ import annotations
 import pytest
 
 from bot import pr_body
+from bot.core.marker import read_marker
 from bot.core.model import ImagePin
 from bot.core.plan import EnvPlan, ImageChange, Promotion
+from bot.core.pr_action import (
+    PrActionKind,
+    RejectedPr,
+    RemoteBranch,
+    branch_for,
+    could_create,
+    decide_pr_action,
+)
 from bot.forge import PullRequest
-from bot.runner import RejectedPr, RemoteBranch, decide_pr_action
+from bot.kustomize import UpdateResult
 
 TEXT = "images:\n  - name: modelops-app\n    newTag: '2'\n"
 PROMOTION = Promotion(
@@ -18,7 +27,7 @@ PROMOTION = Promotion(
     model=None,
 )
 TITLE = pr_body.title(PROMOTION)
-BODY = pr_body.render(PROMOTION, None, model_pin="model-pin")
+BODY = pr_body.render(PROMOTION, None, UpdateResult(), model_pin="model-pin")
 
 
 def _pr(title: str = TITLE, body: str = BODY) -> PullRequest:
@@ -91,7 +100,7 @@ def test_writes_carry_everything_execute_needs():
 
 
 def _rejected(promotion: Promotion, number: int = 5) -> RejectedPr:
-    marker = pr_body.read_marker(pr_body.render(promotion, None, model_pin="model-pin"))
+    marker = read_marker(pr_body.render(promotion, None, UpdateResult(), model_pin="model-pin"))
     assert marker is not None
     return RejectedPr(number, marker)
 
@@ -121,3 +130,45 @@ def test_a_newer_candidate_than_the_rejected_one_is_proposed():
         PROMOTE, None, NO_BRANCH, new_text=TEXT, title=TITLE, body=BODY, rejected=[_rejected(older)]
     )
     assert action.kind == "push+create"
+
+
+@pytest.mark.parametrize(
+    ("kind", "pushes", "writes"),
+    [
+        (PrActionKind.NONE, False, False),
+        (PrActionKind.HOLD, False, False),
+        (PrActionKind.NOOP, False, False),
+        (PrActionKind.CLOSE, False, True),
+        (PrActionKind.COMMENT_HUMAN, False, True),
+        (PrActionKind.PUSH_CREATE, True, True),
+        (PrActionKind.PUSH_UPDATE, True, True),
+        (PrActionKind.UPDATE, False, True),
+        (PrActionKind.MERGE, False, True),
+    ],
+)
+def test_each_kind_says_whether_it_pushes_and_writes(kind, pushes, writes):
+    assert (kind.pushes, kind.writes) == (pushes, writes)
+
+
+@pytest.mark.parametrize(
+    ("env_plan", "pr", "branch", "expected"),
+    [
+        (PROMOTE, None, NO_BRANCH, True),
+        (PROMOTE, None, CURRENT, True),
+        (PROMOTE, _pr(), CURRENT, False),
+        (PROMOTE, None, HUMAN, False),
+        (NOTHING, None, NO_BRANCH, False),
+        (HELD, None, NO_BRANCH, False),
+    ],
+)
+def test_rejected_prs_are_needed_exactly_where_a_create_could_follow(
+    env_plan, pr, branch, expected
+):
+    assert could_create(env_plan, pr, branch) is expected
+    if expected:  # and then the table does answer a create
+        action = decide_pr_action(env_plan, pr, branch, new_text=TEXT, title=TITLE, body=BODY)
+        assert action.kind == "push+create"
+
+
+def test_the_promotion_branch_is_named_after_the_environment():
+    assert branch_for("qa") == "promote/qa"

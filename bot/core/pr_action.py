@@ -1,0 +1,152 @@
+"""What to do with one environment's promotion branch and PR: a pure decision table.
+
+The run reads the facts (the env's plan, its open PR, its branch on the remote, the PRs a
+reviewer closed) and `decide_pr_action` answers with one `PrAction`; the runner then performs
+exactly that. Each row of the table is one early return, tested one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.core.marker import same_body, same_target
+from bot.core.plan import EnvPlan, Promotion
+
+BRANCH_PREFIX = "promote/"
+
+
+def branch_for(env: str) -> str:
+    """The branch the bot proposes `env`'s promotion on."""
+    return f"{BRANCH_PREFIX}{env}"
+
+
+class PrActionKind(StrEnum):
+    """What happens to an environment's branch and PR (the value is what the CLI prints)."""
+
+    NONE = "none"  # nothing to promote, no PR
+    HOLD = "hold"  # a time gate or a reviewer's rejection holds it; an open PR stays
+    NOOP = "noop"  # already proposed as is (or someone else's branch, already said so)
+    CLOSE = "close"  # a stale PR: nothing to promote any more
+    COMMENT_HUMAN = "comment-human"  # someone else pushed to the branch: say so, do not push
+    PUSH_CREATE = "push+create"  # push the branch, open the PR
+    PUSH_UPDATE = "push+update"  # rebuild the branch, update the PR text
+    UPDATE = "update"  # only the PR text is out of date
+    MERGE = "merge"  # the PR already proposes this and automerge is allowed
+
+    @property
+    def pushes(self) -> bool:
+        return self in {PrActionKind.PUSH_CREATE, PrActionKind.PUSH_UPDATE}
+
+    @property
+    def writes(self) -> bool:
+        """False for the kinds that leave the remote and the forge untouched."""
+        return self not in {PrActionKind.NONE, PrActionKind.HOLD, PrActionKind.NOOP}
+
+
+class OpenPr(Protocol):
+    """What the table reads of an open PR (the forge's pull request has these and more)."""
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def body(self) -> str: ...
+
+    @property
+    def head_sha(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class RemoteBranch:
+    """What the env's promotion branch on the remote looks like (None fields: absent)."""
+
+    sha: str | None
+    parent_is_main: bool = False
+    overlay_text: str | None = None
+    foreign_authors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RejectedPr:
+    """A promotion PR a reviewer closed without merging, with the marker of its body."""
+
+    number: int
+    marker: dict[str, object]
+
+
+@dataclass(frozen=True)
+class PrAction:
+    """What to do for one environment, with everything the writes need."""
+
+    env: str
+    kind: PrActionKind
+    reason: str
+    pr: OpenPr | None = None
+    promotion: Promotion | None = None
+    new_text: str | None = None
+    title: str | None = None
+    body: str | None = None
+
+
+def decide_pr_action(  # noqa: PLR0911 (a decision table: one early return per row)
+    env_plan: EnvPlan,
+    pr: OpenPr | None,
+    branch: RemoteBranch,
+    *,
+    new_text: str | None,
+    title: str | None,
+    body: str | None,
+    human_comment_posted: bool = False,
+    automerge: bool = False,
+    rejected: Sequence[RejectedPr] = (),
+) -> PrAction:
+    """`new_text`, `title`, `body`: the overlay and PR text the promotion would write."""
+    env, kind = env_plan.env, PrActionKind
+    promotion = env_plan.promotion
+    if promotion is None:
+        if env_plan.held is not None:
+            return PrAction(env, kind.HOLD, "; ".join(env_plan.reasons), pr)
+        if pr is not None:
+            return PrAction(
+                env, kind.CLOSE, "; ".join(env_plan.reasons) or "nothing to promote", pr
+            )
+        return PrAction(env, kind.NONE, "; ".join(env_plan.reasons))
+
+    def act(what: PrActionKind, reason: str) -> PrAction:
+        return PrAction(env, what, reason, pr, promotion, new_text, title, body)
+
+    if branch.sha is not None and branch.foreign_authors:
+        who = ", ".join(branch.foreign_authors)
+        if pr is None:
+            return PrAction(
+                env, kind.NOOP, f"{branch_for(env)} has commits by {who} and no PR: leaving it "
+                "(delete the branch to let the bot propose again)",
+            )  # fmt: skip
+        if human_comment_posted:
+            return PrAction(env, kind.NOOP, "branch has human commits; already said so", pr)
+        return act(kind.COMMENT_HUMAN, f"branch has commits by {who}: not overwriting")
+    if pr is None:
+        for closed in rejected:  # a reviewer said no to exactly this: do not ask again
+            if same_target(closed.marker, promotion):
+                why = f"rejected in #{closed.number} (reopen it or register a newer candidate)"
+                return PrAction(env, kind.HOLD, why)
+        return act(kind.PUSH_CREATE, promotion.summary)
+    if not (branch.sha is not None and branch.parent_is_main and branch.overlay_text == new_text):
+        return act(kind.PUSH_UPDATE, promotion.summary)
+    if pr.title != title or not same_body(pr.body, body or ""):
+        return act(kind.UPDATE, "PR text is out of date")
+    if automerge:  # an earlier merge did not happen (checks failed, or the head moved)
+        return act(kind.MERGE, "PR already proposes this; automerge allowed")
+    return PrAction(env, kind.NOOP, "PR already proposes this", pr)
+
+
+def could_create(env_plan: EnvPlan, pr: OpenPr | None, branch: RemoteBranch) -> bool:
+    """True when the table may answer PUSH_CREATE: only then do rejected PRs matter."""
+    human_branch = branch.sha is not None and bool(branch.foreign_authors)
+    return env_plan.promotion is not None and pr is None and not human_branch

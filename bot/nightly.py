@@ -1,0 +1,174 @@
+"""The nightly release's shell: the checks of `main` and the report on the forge.
+
+`bot.release` decides (pure) and sequences the git side; this module supplies the checks it
+runs (the overlays validate, every pinned image and model exists exactly as pinned) and keeps
+the one `release-blocked` issue in step with the decision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import date
+
+from bot.adapters.forges import make_forge
+from bot.adapters.git import GitRepo
+from bot.adapters.registry import RegistryClient
+from bot.core.model import ImagePin
+from bot.errors import RegistryError
+from bot.forge import Forge, ForgeError
+from bot.imagespec import split_registry
+from bot.overlay.validate import validate_overlays
+from bot.release import (
+    ISSUE_LABEL,
+    ISSUE_MARKER,
+    ISSUE_TITLE,
+    ForgeReport,
+    IssueAction,
+    IssueActionKind,
+    ReleaseAction,
+    ReleaseDecision,
+    ReleaseProblem,
+    ReportOutcome,
+    decide_issue,
+    run_release,
+)
+from bot.runner import redact
+from bot.settings import Settings
+from bot.wiring import Services
+from bot.world import read_policy, read_state
+from modelstore import ModelStoreError
+
+# The report is best effort next to the release itself: fewer, shorter retries than a run's.
+REPORT_RETRIES = 2
+REPORT_MAX_RATE_LIMIT_WAIT = 10.0
+
+
+def release(services: Services, *, today: date, ensure_held: Callable[[], None]) -> ReleaseDecision:
+    """Validate main and move `release`; then report on the forge (`decision.report`)."""
+    decision = run_release(
+        services.repo,
+        checks=[
+            lambda repo: check_overlays(services, repo),
+            lambda repo: check_artifacts(services, repo),
+        ],
+        today=today,
+        base=services.settings.base_branch,
+        before_write=ensure_held,
+    )
+    ensure_held()  # the issue is a remote write too
+    return dataclasses.replace(decision, report=report_release(services.settings, decision))
+
+
+def report_release(settings: Settings, decision: ReleaseDecision) -> ForgeReport:
+    """Keep the one `release-blocked` issue in step with the decision (see `decide_issue`)."""
+    if not settings.forge_token:
+        blocked = decision.action is ReleaseAction.BLOCKED
+        what = "the blocked release" if blocked else "the release"
+        token = settings.forge_variable("TOKEN")
+        return ForgeReport(
+            ReportOutcome.SKIPPED,
+            f"{token} is not set: {what} was not reported on {settings.forge_name}",
+        )
+    secrets = settings.secrets()
+    clean = dataclasses.replace(
+        decision,
+        reason=redact(decision.reason, secrets),
+        problems=tuple(
+            ReleaseProblem(redact(p.where, secrets), redact(p.message, secrets))
+            for p in decision.problems
+        ),
+    )
+    forge = make_forge(
+        settings, retries=REPORT_RETRIES, max_rate_limit_wait=REPORT_MAX_RATE_LIMIT_WAIT
+    )
+    try:
+        action = decide_issue(clean, forge.find_open_issue(label=ISSUE_LABEL, marker=ISSUE_MARKER))
+        return apply_issue_action(forge, action)
+    except ForgeError as exc:
+        return ForgeReport(
+            ReportOutcome.FAILED,
+            f"could not post the report to {forge.name} (the release outcome above stands): "
+            + redact(str(exc), secrets),
+        )
+
+
+def apply_issue_action(forge: Forge, action: IssueAction) -> ForgeReport:
+    number, kind, on = action.number, IssueActionKind, forge.name
+    where = f"issue #{number} {action.url}"
+    if action.kind is kind.CREATE and action.body is not None:
+        issue = forge.create_issue(ISSUE_TITLE, action.body, [ISSUE_LABEL])
+        message = f"reported on {on}: opened issue #{issue.number} {issue.url}"
+        return ForgeReport(ReportOutcome.CREATED, message, issue.url)
+    if action.kind is kind.UPDATE and number is not None and action.body is not None:
+        forge.update_issue(number, action.body)
+        return ForgeReport(ReportOutcome.UPDATED, f"reported on {on}: updated {where}", action.url)
+    if action.kind is kind.CLOSE and number is not None and action.comment is not None:
+        forge.close_issue(number, action.comment)
+        return ForgeReport(ReportOutcome.CLOSED, f"closed {where} on {on}", action.url)
+    if number is not None:
+        message = f"already reported on {on}, nothing written: {where}"
+        return ForgeReport(ReportOutcome.UNCHANGED, message, action.url)
+    return ForgeReport(ReportOutcome.NONE, action.reason)
+
+
+# --------------------------------------------------------------------------- checks of main
+
+
+def check_overlays(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
+    """Every environment's overlay on the checked-out main renders and validates."""
+    policy = read_policy(repo, "HEAD", services.settings.policy_file, None)
+    return [
+        ReleaseProblem(p.file, f"{p.field}: {p.message}")
+        for p in validate_overlays(repo.path, policy)
+    ]
+
+
+def check_image(
+    registry: RegistryClient, registry_host: str, where: str, pin: ImagePin
+) -> list[ReleaseProblem]:
+    """The pinned digest exists in the repository the overlay names (on the bot's registry)."""
+    host, repository = split_registry(pin.new_name or pin.name)
+    if host != registry_host:
+        return [
+            ReleaseProblem(
+                where,
+                f"image {pin.reference}: pinned to registry {host or '(none)'}, but the bot "
+                f"checks {registry_host} (promotion.yaml registry.host / REGISTRY_HOST)",
+            )
+        ]
+    try:
+        registry.manifest_digest(repository, str(pin.digest))
+    except RegistryError as exc:
+        return [ReleaseProblem(where, f"image {pin.reference}: {exc}")]
+    return []
+
+
+def check_artifacts(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
+    """Every pinned digest exists in the registry; every pinned model has the pinned sha."""
+    ref = "HEAD"
+    policy = read_policy(repo, ref, services.settings.policy_file, services.settings.registry_host)
+    state, _ = read_state(repo, ref, policy)
+    registry = services.registry(policy.registry.host)
+    problems = []
+    for env in policy.environments:
+        pins = state.get(env.name)
+        where = env.overlay
+        if pins.image is not None and pins.image.digest:
+            problems += check_image(registry, policy.registry.host, where, pins.image)
+        if pins.model is not None:
+            try:
+                manifest = services.store.get_manifest(pins.model.name, pins.model.version)
+            except ModelStoreError as exc:
+                problems.append(ReleaseProblem(where, f"model: {exc}"))
+                continue
+            if manifest.primary_sha256 != pins.model.sha256:
+                problems.append(
+                    ReleaseProblem(
+                        where,
+                        f"model {pins.model.name} v{pins.model.version}: pinned sha256 "
+                        f"{pins.model.sha256[:12]}… but the store has "
+                        f"{manifest.primary_sha256[:12]}…",
+                    )
+                )
+    return problems

@@ -1,0 +1,73 @@
+"""Text for the terminal, from the structured results of `bot.api` (the CLI prints these).
+
+Nothing here reads or decides: each function turns one result into lines, so the wording lives
+in one place and the API keeps returning data.
+"""
+
+from __future__ import annotations
+
+from bot.api import EnvStatus
+from bot.core.model import EnvState
+from bot.core.plan import EnvPlan, Plan
+from bot.runner import EnvOutcome
+
+
+def plan_lines(result: Plan) -> list[str]:
+    """`env: PROMOTE <what>` / `HELD <what>` / `nothing to do`, each with its reasons."""
+    lines = []
+    for env_plan in result.envs:
+        if env_plan.promotion is not None:
+            lines.append(f"{env_plan.env}: PROMOTE {env_plan.promotion.headline}")
+        elif env_plan.held is not None:
+            lines.append(f"{env_plan.env}: HELD {env_plan.held.headline}")
+        else:
+            lines.append(f"{env_plan.env}: nothing to do")
+        lines += [f"  - {reason}" for reason in env_plan.reasons]
+    return lines
+
+
+def outcome_line(outcome: EnvOutcome, *, dry_run: bool) -> str:
+    """`env: <action>[ (PR #n)]: <reason>`; a dry run says what it `would` write."""
+    pr = f" (PR #{outcome.pr_number})" if outcome.pr_number else ""
+    verb = f"would {outcome.label}" if dry_run and outcome.wrote else outcome.label
+    return f"{outcome.env}: {verb}{pr}: {outcome.reason}"
+
+
+def pins_text(state: EnvState | None) -> str:
+    if state is None:
+        return "(no release yet)"
+    image, model = state.image, state.model
+    parts = [f"image {image.tag}" if image is not None and image.tag else "image —"]
+    parts.append(f"model {model.name} v{model.version}" if model is not None else "model —")
+    return ", ".join(parts)
+
+
+def next_step(env_plan: EnvPlan) -> str:
+    if env_plan.promotion is not None:
+        return f"promote: {env_plan.promotion.headline}"
+    if env_plan.held is not None:
+        return "held: " + "; ".join(env_plan.reasons)
+    return "up to date: " + "; ".join(env_plan.reasons)
+
+
+def status_fields(row: EnvStatus) -> dict[str, str]:
+    """One environment's status as text, by field (the `status --json` form too)."""
+    pr = row.pending_pr
+    return {
+        "env": row.env,
+        "on_main": pins_text(row.on_main),
+        "released": pins_text(row.released),
+        "pending_pr": f"#{pr.number} {pr.title}" if pr else "none",
+        "next_step": next_step(row.plan),
+    }
+
+
+def status_lines(row: EnvStatus) -> list[str]:
+    fields = status_fields(row)
+    return [
+        fields["env"],
+        f"  on main:    {fields['on_main']}",
+        f"  released:   {fields['released']}",
+        f"  pending PR: {fields['pending_pr']}",
+        f"  next:       {fields['next_step']}",
+    ]

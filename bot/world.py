@@ -1,0 +1,274 @@
+"""Reading the world a run decides on: the overlays on main, the registry, the model store
+(`read_world`), then what the PR decision needs for each environment (`read_env_facts`: its open
+PR, its branch on the remote, the text a promotion would write).
+
+Only reads: nothing here writes to git, the forge or a registry.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot import pr_body
+from bot.adapters.git import BOT_EMAIL, GitRepo
+from bot.adapters.modelstore import discover_models
+from bot.adapters.registry import RegistryClient
+from bot.core.marker import read_marker
+from bot.core.model import Candidates, EnvState, ImageCandidate, State
+from bot.core.plan import Plan, Promotion, tags_to_inspect
+from bot.core.pr_action import OpenPr, RejectedPr, RemoteBranch, branch_for, could_create
+from bot.errors import BotError, RegistryNotFoundError
+from bot.forge import CommitRange, Forge, ForgeError, PullRequest
+from bot.kustomize import OverlayPins, UpdateResult, edit_text, promotion_edits, read_pins_text
+from bot.policy import PromotionPolicy, parse_policy
+from modelstore import ModelStore
+
+HUMAN_MARKER = "<!-- promotion-bot: human-commits -->"
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything a run reads before deciding."""
+
+    base: str
+    main_sha: str
+    policy: PromotionPolicy
+    state: State
+    candidates: Candidates
+    overlays: dict[str, str]  # env -> overlay text at origin/main
+
+
+def read_policy(
+    repo: GitRepo, ref: str, policy_file: str, registry_host: str | None
+) -> PromotionPolicy:
+    policy = parse_policy(repo.show(ref, policy_file), policy_file)
+    return policy.with_registry_host(registry_host) if registry_host else policy
+
+
+def read_state(repo: GitRepo, ref: str, policy: PromotionPolicy) -> tuple[State, dict[str, str]]:
+    """Pins of every overlay at `ref`; `changed_at` is the last commit touching the overlay.
+
+    Two git processes whatever the number of overlays: one reads every file, one walks history.
+    """
+    overlays = [env.overlay for env in policy.environments]
+    found = repo.show_many(ref, overlays)
+    texts: dict[str, str] = {}
+    pins: dict[str, OverlayPins] = {}
+    for env in policy.environments:
+        text = found[env.overlay]
+        if text is None:
+            raise BotError(f"{env.overlay}: not found on {ref} ({env.name})")
+        texts[env.name] = text
+        pins[env.name] = read_pins_text(text, policy.image_name, policy.model_pin, env.overlay)
+    history = repo.last_changes(ref, overlays)
+    envs: dict[str, EnvState] = {}
+    for env in policy.environments:
+        last = history[env.overlay]
+        envs[env.name] = EnvState(
+            env=env.name,
+            image=pins[env.name].image,
+            model=pins[env.name].model,
+            changed_at=last.when if last else None,
+        )
+    return State(envs=envs), texts
+
+
+def discover_images(
+    registry: RegistryClient, state: State, policy: PromotionPolicy
+) -> tuple[tuple[ImageCandidate, ...], tuple[str, ...]]:
+    """The latest tag by policy plus every pinned digest: requests grow with envs, not tags."""
+    repository = policy.image_repository
+    tags = tuple(registry.list_tags(repository))
+    latest, pinned = tags_to_inspect(state, tags, policy)
+    images: list[ImageCandidate] = []
+    if latest is not None:
+        images.append(registry.inspect(repository, latest, name=policy.image_reference_name))
+    known = {image.digest for image in images}
+    tag_of = {
+        env.image.digest: env.image.tag
+        for env in state.envs.values()
+        if env.image is not None and env.image.digest
+    }
+    for digest in sorted(pinned - known):
+        try:
+            labels = registry.config_labels(repository, digest)
+        except RegistryNotFoundError:
+            continue  # a pinned digest gone from the registry: the planner treats it as unknown
+        # any other registry error (outage, auth) ends the run: an unreadable signature must
+        # not look like an incompatible one, or open PRs would be closed on a transient fault
+        images.append(
+            ImageCandidate(
+                name=policy.image_reference_name,
+                tag=tag_of.get(digest) or digest,
+                digest=digest,
+                labels=labels,
+            )
+        )
+    return tuple(images), tags
+
+
+def read_world(
+    repo: GitRepo,
+    registry_for: Callable[[str], RegistryClient],
+    store: ModelStore,
+    *,
+    base: str,
+    policy_file: str,
+    registry_host: str | None,
+) -> World:
+    ref = f"refs/remotes/origin/{base}"
+    main_sha = repo.remote_sha(base)
+    if main_sha is None:
+        raise BotError(f"the GitOps remote has no {base!r} branch")
+    policy = read_policy(repo, ref, policy_file, registry_host)
+    state, texts = read_state(repo, ref, policy)
+    images, tags = discover_images(registry_for(policy.registry.host), state, policy)
+    pinned_versions = [
+        env.model.version
+        for env in state.envs.values()
+        if env.model is not None and env.model.name == policy.model_name
+    ]
+    selector = policy.first.model_selector
+    models = discover_models(
+        store, policy.model_name, pinned_versions, alias=selector.alias if selector else None
+    )
+    return World(base, main_sha, policy, state, Candidates(images, models, tags), texts)
+
+
+# --------------------------------------------------------------------------- per environment
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a promotion would write: the overlay's new text, what the edit changed, the PR text.
+
+    `changes` (the edit's own result, file → object → [old, new]) feeds the commit message, the
+    PR body's "What changes" table and the dry-run diff."""
+
+    promotion: Promotion
+    old_text: str
+    new_text: str
+    changes: UpdateResult
+    title: str
+    body: str
+
+    def commit_message(self) -> str:
+        promotion = self.promotion
+        return "\n".join(
+            [f"promote({promotion.env}): {promotion.headline}", "", *self.changes.lines()]
+        )
+
+    def diff(self) -> str:
+        """The unified diff of every file the edit changed (one overlay today)."""
+        return "".join(
+            "".join(
+                difflib.unified_diff(
+                    self.old_text.splitlines(keepends=True),
+                    self.new_text.splitlines(keepends=True),
+                    f"a/{path}",
+                    f"b/{path}",
+                )
+            )
+            for path in self.changes.files
+        )
+
+
+def propose(world: World, promotion: Promotion, commits: CommitRange | None) -> Proposal:
+    """The edit and the PR text of `promotion` (pure, given the commit range)."""
+    images, literals = promotion_edits(
+        promotion.image.after if promotion.image else None,
+        promotion.model.after if promotion.model else None,
+        world.policy.model_pin,
+    )
+    old_text = world.overlays[promotion.env]
+    new_text, changes = edit_text(
+        old_text, images=images, literals=literals, path=promotion.overlay
+    )
+    return Proposal(
+        promotion,
+        old_text,
+        new_text,
+        changes,
+        pr_body.title(promotion),
+        pr_body.render(promotion, commits, changes, model_pin=world.policy.model_pin),
+    )
+
+
+def commit_range(forge: Forge, promotion: Promotion) -> CommitRange | None:
+    """The code between the running and the proposed image (or why it is unknown)."""
+    change = promotion.image
+    if change is None:
+        return None
+    before, after = change.revision_before, change.revision_after
+    if not before or not after:
+        return CommitRange(before, after, unavailable="an image has no revision label")
+    try:
+        return forge.compare(before, after)
+    except ForgeError as exc:
+        return CommitRange(before, after, unavailable=str(exc))
+
+
+def remote_branch(repo: GitRepo, env: str, overlay: str, main_sha: str) -> RemoteBranch:
+    sha = repo.remote_sha(branch_for(env))
+    if sha is None:
+        return RemoteBranch(None)
+    authors = repo.authors_between(main_sha, sha)
+    try:
+        text: str | None = repo.show(sha, overlay)
+    except BotError:
+        text = None
+    return RemoteBranch(
+        sha=sha,
+        parent_is_main=repo.parent_sha(sha) == main_sha,
+        overlay_text=text,
+        foreign_authors=tuple(sorted(a for a in set(authors) if a != BOT_EMAIL)),
+    )
+
+
+@dataclass(frozen=True)
+class EnvFacts:
+    """What the PR decision of one environment reads (absent parts: not needed, not read)."""
+
+    pr: OpenPr | None = None
+    branch: RemoteBranch = field(default_factory=lambda: RemoteBranch(None))
+    proposal: Proposal | None = None
+    human_comment_posted: bool = False
+    rejected: tuple[RejectedPr, ...] = ()
+
+
+def read_env_facts(
+    world: World,
+    planned: Plan,
+    *,
+    repo: GitRepo,
+    open_prs: dict[str, PullRequest],
+    forge: Forge,
+) -> dict[str, EnvFacts]:
+    """Per environment: its open PR and, for a promotion, its branch, the text it would write,
+    whether the bot already spoke up on a human's branch, and the PRs a reviewer rejected.
+
+    The closed PRs are listed only where a create could follow, so a run with nothing new
+    pays nothing for them."""
+    facts = {}
+    for env_plan in planned.envs:
+        pr = open_prs.get(branch_for(env_plan.env))
+        promotion = env_plan.promotion
+        if promotion is None:
+            facts[env_plan.env] = EnvFacts(pr)
+            continue
+        branch = remote_branch(repo, env_plan.env, promotion.overlay, world.main_sha)
+        posted = False
+        if branch.foreign_authors and pr is not None:
+            posted = any(HUMAN_MARKER in c.body for c in forge.comments(pr.number))
+        rejected: tuple[RejectedPr, ...] = ()
+        if could_create(env_plan, pr, branch):
+            rejected = tuple(
+                RejectedPr(closed.number, marker)
+                for closed in forge.closed_prs(branch_for(env_plan.env), world.base)
+                if (marker := read_marker(closed.body)) is not None
+            )
+        proposal = propose(world, promotion, commit_range(forge, promotion))
+        facts[env_plan.env] = EnvFacts(pr, branch, proposal, posted, rejected)
+    return facts

@@ -1,0 +1,82 @@
+"""The CLI's text comes from structured results: one function per result, no string surgery."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot import render
+from bot.api import EnvStatus
+from bot.core.model import EnvState, ImagePin, ModelPin
+from bot.core.plan import EnvPlan, ImageChange, ModelChange, Plan, Promotion
+from bot.core.pr_action import PrActionKind
+from bot.forge import PullRequest
+from bot.runner import EnvOutcome
+
+OVERLAY = "deploy/overlays/staging/kustomization.yaml"
+PROMOTION = Promotion(
+    env="staging",
+    overlay=OVERLAY,
+    image=ImageChange(ImagePin("app", tag="1"), ImagePin("app", tag="2")),
+    model=ModelChange(ModelPin("digits", 3, "a" * 64), ModelPin("digits", 4, "b" * 64)),
+)
+PROMOTE = EnvPlan("staging", OVERLAY, promotion=PROMOTION, reasons=("dev runs it",))
+HELD = EnvPlan("staging", OVERLAY, held=PROMOTION, reasons=("soaking: 1h of 2h",))
+NOTHING = EnvPlan("prod", "deploy/overlays/prod/kustomization.yaml", reasons=("up to date",))
+
+
+def test_plan_lines_name_what_moves_without_repeating_the_environment():
+    lines = render.plan_lines(Plan(datetime.now(UTC), (PROMOTE, NOTHING)))
+    assert lines == [
+        "staging: PROMOTE image 1 → 2, model digits v3 → v4",
+        "  - dev runs it",
+        "prod: nothing to do",
+        "  - up to date",
+    ]
+    assert render.plan_lines(Plan(datetime.now(UTC), (HELD,)))[0] == (
+        "staging: HELD image 1 → 2, model digits v3 → v4"
+    )
+
+
+def test_outcome_lines_say_would_only_for_writes_in_a_dry_run():
+    create = EnvOutcome("dev", PrActionKind.PUSH_CREATE, "image 1 → 2")
+    hold = EnvOutcome("staging", PrActionKind.HOLD, "soaking")
+    assert render.outcome_line(create, dry_run=True) == "dev: would push+create: image 1 → 2"
+    assert render.outcome_line(hold, dry_run=True) == "staging: hold: soaking"
+    merged = EnvOutcome("dev", PrActionKind.PUSH_CREATE, "image 1 → 2", pr_number=7, merged=True)
+    assert render.outcome_line(merged, dry_run=False) == (
+        "dev: push+create+merged (PR #7): image 1 → 2"
+    )
+    again = EnvOutcome("dev", PrActionKind.MERGE, "automerge allowed", pr_number=7, merged=True)
+    assert render.outcome_line(again, dry_run=False) == "dev: merged (PR #7): automerge allowed"
+
+
+def test_an_outcome_wrote_when_its_action_writes_or_it_merged():
+    assert not EnvOutcome("dev", PrActionKind.NOOP, "").wrote
+    assert EnvOutcome("dev", PrActionKind.CLOSE, "").wrote
+    assert EnvOutcome("dev", PrActionKind.MERGE, "", merged=True).wrote
+
+
+def test_status_fields_are_the_text_of_each_part():
+    pr = PullRequest(
+        9, "Promote staging: …", "", "promote/staging", "f" * 40, "main", "open", False, (), "u"
+    )
+    row = EnvStatus(
+        env="staging",
+        on_main=EnvState("staging", ImagePin("app", tag="1"), ModelPin("digits", 3, "a" * 64)),
+        released=None,
+        pending_pr=pr,
+        plan=PROMOTE,
+    )
+    assert render.status_fields(row) == {
+        "env": "staging",
+        "on_main": "image 1, model digits v3",
+        "released": "(no release yet)",
+        "pending_pr": "#9 Promote staging: …",
+        "next_step": "promote: image 1 → 2, model digits v3 → v4",
+    }
+    bare = EnvStatus("prod", EnvState("prod"), EnvState("prod"), None, NOTHING)
+    fields = render.status_fields(bare)
+    assert (fields["on_main"], fields["released"]) == ("image —, model —", "image —, model —")
+    assert (fields["pending_pr"], fields["next_step"]) == ("none", "up to date: up to date")
+    held = render.status_lines(EnvStatus("staging", EnvState("staging"), None, None, HELD))
+    assert held[-1] == "  next:       held: soaking: 1h of 2h"
