@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import Callable
 from datetime import date
 
-from bot.adapters.forges import make_forge
 from bot.adapters.git import GitRepo
 from bot.adapters.registry import RegistryClient
 from bot.core.model import ImagePin
@@ -35,13 +34,9 @@ from bot.release import (
 )
 from bot.runner import redact
 from bot.settings import Settings
-from bot.wiring import Services
+from bot.wiring import Services, report_forge
 from bot.world import read_policy, read_state
 from modelstore import ModelStoreError
-
-# The report is best effort next to the release itself: fewer, shorter retries than a run's.
-REPORT_RETRIES = 2
-REPORT_MAX_RATE_LIMIT_WAIT = 10.0
 
 
 def release(services: Services, *, today: date, ensure_held: Callable[[], None]) -> ReleaseDecision:
@@ -79,9 +74,7 @@ def report_release(settings: Settings, decision: ReleaseDecision) -> ForgeReport
             for p in decision.problems
         ),
     )
-    forge = make_forge(
-        settings, retries=REPORT_RETRIES, max_rate_limit_wait=REPORT_MAX_RATE_LIMIT_WAIT
-    )
+    forge = report_forge(settings)
     try:
         action = decide_issue(clean, forge.find_open_issue(label=ISSUE_LABEL, marker=ISSUE_MARKER))
         return apply_issue_action(forge, action)

@@ -58,6 +58,18 @@ class Services:
         )
 
 
+# The release report is best effort next to the release itself: fewer, shorter retries.
+REPORT_RETRIES = 2
+REPORT_MAX_RATE_LIMIT_WAIT = 10.0
+
+
+def report_forge(settings: Settings) -> Forge:
+    """The forge for the nightly release's report (needs the token)."""
+    return make_forge(
+        settings, retries=REPORT_RETRIES, max_rate_limit_wait=REPORT_MAX_RATE_LIMIT_WAIT
+    )
+
+
 def prepare_checkout(remote: str, path: Path) -> GitRepo:
     """Clone once, then fetch on every run (the clone is a cache, never a source of truth)."""
     repo = GitRepo(path) if (path / ".git").exists() else GitRepo.clone(remote, path)
