@@ -102,8 +102,10 @@ def run_once(
     validate: Validate,
     ensure_held: Callable[[], None] = lambda: None,
 ) -> RunReport:
+    # 1. read the world, and decide what should move (pure)
     world = services.read_world()
     planned = plan(world.state, world.candidates, world.policy, now)
+    # 2. read what each environment's PR decision needs, and decide it (pure)
     forge = services.forge
     facts = read_env_facts(
         world,
@@ -115,6 +117,7 @@ def run_once(
     actions = [
         decide(world, env_plan.env, planned, facts[env_plan.env]) for env_plan in planned.envs
     ]
+    # 3. apply: exactly the decided actions (a dry run reports them with their diffs)
     report = RunReport(planned, dry_run=dry_run)
     for action in actions:
         proposal = facts[action.env].proposal

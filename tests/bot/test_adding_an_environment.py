@@ -73,7 +73,7 @@ def test_qa_between_staging_and_prod_is_planned_run_validated_and_released(
     for env, now in steps:  # each automerged: the overlays validate on every pushed branch
         report = api.run(world.settings(), now=now)
         outcome = next(o for o in report.outcomes if o.env == env)
-        assert outcome.action == "push+create+merged", outcome.reason
+        assert outcome.label == "push+create+merged", outcome.reason
         assert f"newTag: {tag2}" in world.overlay_on("main", env)
 
     report = api.run(world.settings(), now=NOW + timedelta(hours=30))
