@@ -201,6 +201,10 @@ def test_image_builds_pushes_declares_its_signature_and_serves_digits(
 
             metrics = _http(f"{base}/metrics")[2].decode()
             assert 'route="/score",status="200"' in metrics
+
+            # 5. The pod's proxy container: the image's nginx with the shipped config (only its
+            # ports pointed at this test's loopback ports), in front of the server above.
+            _check_proxy_container(container, port, tmp_path)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=60)
@@ -209,3 +213,48 @@ def test_image_builds_pushes_declares_its_signature_and_serves_digits(
             ["buildah", *storage_args(CACHE), "rm", container], capture_output=True, check=False
         )
         remove_image(CACHE, spec.reference)
+
+
+def _check_proxy_container(container: str, app_port: int, tmp_path: Path) -> None:
+    from bot.overlay.render import parse_rendered, render
+    from tests.deploy.test_proxy import CONF, render_config
+
+    objs = parse_rendered(render(ROOT / "deploy" / "base"))
+    pod = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    proxy = next(c for c in pod["containers"] if c["name"] == "proxy")
+    config_dir = tmp_path / "proxy-config"
+    config_dir.mkdir()
+    proxy_port = free_port()
+    # In the image /tmp is the container's own, as the pod's emptyDir: only the ports change.
+    (config_dir / "nginx.conf").write_text(
+        render_config(CONF.read_text(), proxy_port, app_port, Path("/tmp"))
+    )
+    log_path = tmp_path / "proxy.log"
+    with log_path.open("wb") as log:
+        nginx = _run_in_image(
+            container,
+            proxy["command"],
+            {},
+            f"{config_dir}:/etc/nginx-proxy:ro",
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{proxy_port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert nginx.poll() is None, log_path.read_text()[-3000:]
+            try:
+                if _http(f"{base}/readyz")[0] == 200:
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.2)
+        status, headers, _ = _http(f"{base}/predict", {"instances": [[0.0] * 64]})
+        assert status == 200
+        assert "X-Request-ID" in headers
+    finally:
+        os.killpg(nginx.pid, signal.SIGTERM)
+        nginx.wait(timeout=30)

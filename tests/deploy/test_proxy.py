@@ -40,7 +40,8 @@ class Pod:
     app_port: int
 
 
-def _render(conf: str, listen: int, upstream: int, scratch: Path) -> str:
+def render_config(conf: str, listen: int, upstream: int, scratch: Path) -> str:
+    """The shipped config with its two ports and its scratch directory replaced."""
     out = conf.replace("/tmp/", f"{scratch}/")
     out, listens = re.subn(r"listen 8080;", f"listen 127.0.0.1:{listen};", out)
     out, upstreams = re.subn(r"server 127\.0\.0\.1:8081;", f"server 127.0.0.1:{upstream};", out)
@@ -88,7 +89,7 @@ def pod(trained_model_dir: Path, tmp_path: Path) -> Iterator[Pod]:
     scratch = tmp_path / "nginx"
     scratch.mkdir()
     conf = tmp_path / "nginx.conf"
-    conf.write_text(_render(CONF.read_text(), proxy_port, app_port, scratch))
+    conf.write_text(render_config(CONF.read_text(), proxy_port, app_port, scratch))
     app_log = (tmp_path / "gunicorn.log").open("wb")
     proxy_log = (tmp_path / "nginx.log").open("wb")
     gunicorn = subprocess.Popen(
