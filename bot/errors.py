@@ -6,13 +6,9 @@ an image, a registry URL), so the CLI can print it as is. Domain errors exit 1.
 
 from __future__ import annotations
 
-
-class BotError(Exception):
-    """Base of every error the bot raises on purpose (exit code 1)."""
-
-
-class PolicyError(BotError):
-    """`promotion.yaml` is missing, malformed or invalid; the message names the field (exit 2)."""
+# The core's errors live in the core (it imports nothing outside itself); re-exported here.
+from bot.core.errors import BotError as BotError  # noqa: PLC0414 (explicit re-export)
+from bot.core.errors import PolicyError as PolicyError  # noqa: PLC0414 (explicit re-export)
 
 
 class OverlayError(BotError):

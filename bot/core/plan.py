@@ -40,7 +40,8 @@ from bot.core.model import (
     ModelPin,
     State,
 )
-from bot.policy import EnvironmentPolicy, MetricGate, PromotionPolicy, TagPolicy
+from bot.core.policy import EnvironmentPolicy, MetricGate, PromotionPolicy
+from bot.core.tags import TagPolicy
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.model import Candidates, EnvState, ImagePin, State
 from bot.core.plan import Check, EnvPlan, Plan, apply, metric_checks, plan, tags_to_inspect
-from bot.policy import MetricGate
+from bot.core.policy import MetricGate
 from tests.bot.core.builders import (
     HOUR,
     NOW,

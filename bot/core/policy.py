@@ -1,0 +1,219 @@
+"""The promotion policy as the planner receives it: plain frozen dataclasses, no I/O.
+
+`bot.policy` reads `promotion.yaml`, validates it with pydantic (errors naming the field) and
+converts it to these classes; the planner and the gates only read them. The chain rules (first
+environment from the registry and the model store, every later one from the one before) are
+validated there; lookups here raise `PolicyError` for an unknown environment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.core.cron import CronSchedule
+from bot.core.errors import PolicyError
+from bot.core.tags import TagPolicy
+
+REGISTRY_HOST_PATTERN = r"^[A-Za-z0-9.-]+(?::\d+)?$"
+_REGISTRY_HOST = re.compile(r"[A-Za-z0-9.-]+(?::\d+)?")
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    repository: str
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Registry + model store (first environment) or `previous: <env>` (the others)."""
+
+    image: ImageSource | None = None
+    model: ModelSource | None = None
+    previous: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSelector:
+    """`alias: champion` follows an alias; no alias means the newest version passing the gates."""
+
+    alias: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricGate:
+    """Bounds for one metric: absolute (`min`, `max`) and against what runs now (`max_drop`,
+    `max_rise`, in the metric's own units)."""
+
+    min: float | None = None
+    max: float | None = None
+    max_drop: float | None = None
+    max_rise: float | None = None
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The gates' own settings (`gates:` in promotion.yaml); a new gate adds its field here."""
+
+    metrics: Mapping[str, MetricGate] = field(default_factory=dict)
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name`; ValueError `unknown time zone '...'`."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+@dataclass(frozen=True)
+class FreezeWindow:
+    """No promotion while a window is open: from each cron fire time for `duration`."""
+
+    schedule: str
+    duration: timedelta
+    timezone: str = "UTC"
+    name: str | None = None
+    _cron: CronSchedule = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_cron", CronSchedule.parse(self.schedule))
+        if self.duration <= timedelta(0):
+            raise ValueError("duration must be positive")
+        zone(self.timezone)
+
+    def open_until(self, now: datetime) -> datetime | None:
+        """End of the window open at `now` (timezone-aware), or None when it is closed.
+
+        Wall-clock arithmetic in the window's zone: a window opening at 18:00 for 62h closes at
+        08:00 local time, across a daylight-saving change too.
+        """
+        tz = zone(self.timezone)
+        local = now.astimezone(tz)
+        wall = local.replace(tzinfo=None)
+        fire = self._cron.latest_fire(wall, wall - self.duration)
+        return None if fire is None else fire.replace(tzinfo=tz) + self.duration
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.schedule} for {self.duration}"
+
+
+@dataclass(frozen=True)
+class EnvironmentPolicy:
+    name: str
+    overlay: str
+    source: Source
+    tag_policy: TagPolicy | None = None
+    model_selector: ModelSelector | None = None
+    gates: Gates = field(default_factory=Gates)
+    soak: timedelta = timedelta(0)
+    freeze_windows: tuple[FreezeWindow, ...] = ()
+    automerge: bool = False
+    allow_downgrade: bool = False
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+
+    @property
+    def is_first(self) -> bool:
+        return self.source.previous is None
+
+    def frozen_until(self, now: datetime) -> tuple[FreezeWindow, datetime] | None:
+        """The first open freeze window at `now` and when it closes, or None."""
+        for window in self.freeze_windows:
+            end = window.open_until(now)
+            if end is not None:
+                return window, end
+        return None
+
+
+@dataclass(frozen=True)
+class Registry:
+    host: str
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """Validated by `bot.policy` (ordered chain, unique names and overlays, a tag policy and
+    sources on the first environment); lookups by name are O(1)."""
+
+    registry: Registry
+    environments: tuple[EnvironmentPolicy, ...]
+    image_name: str = "modelops-app"
+    model_pin: str = "model-pin"
+    version: int = 1
+    # name -> position in `environments`, and the tag policy each one follows (derived once)
+    _positions: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    _tag_policies: tuple[TagPolicy, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.environments or self.environments[0].tag_policy is None:
+            raise ValueError("the first environment needs a tag_policy")
+        positions = {env.name: index for index, env in enumerate(self.environments)}
+        resolved: list[TagPolicy] = []
+        for env in self.environments:
+            resolved.append(env.tag_policy or resolved[-1])
+        object.__setattr__(self, "_positions", positions)
+        object.__setattr__(self, "_tag_policies", tuple(resolved))
+
+    @property
+    def first(self) -> EnvironmentPolicy:
+        return self.environments[0]
+
+    @property
+    def names(self) -> list[str]:
+        return [env.name for env in self.environments]
+
+    def _position(self, name: str) -> int:
+        index = self._positions.get(name)
+        if index is None:
+            raise PolicyError(f"unknown environment {name!r} (known: {', '.join(self.names)})")
+        return index
+
+    def environment(self, name: str) -> EnvironmentPolicy:
+        return self.environments[self._position(name)]
+
+    def previous(self, name: str) -> EnvironmentPolicy | None:
+        """The environment `name` promotes from: the one before it (the chain is validated)."""
+        index = self._position(name)
+        return None if self.environments[index].is_first else self.environments[index - 1]
+
+    def tag_policy(self, name: str) -> TagPolicy:
+        """The environment's own tag policy, or the nearest one up the promotion chain."""
+        return self._tag_policies[self._position(name)]
+
+    @property
+    def image_repository(self) -> str:
+        """Repository in the registry, e.g. `modelops-app`."""
+        image = self.first.source.image
+        if image is None:
+            raise PolicyError("the first environment has no image source")
+        return image.repository
+
+    @property
+    def image_reference_name(self) -> str:
+        """`<registry host>/<repository>`: the `newName` the overlays pin."""
+        return f"{self.registry.host}/{self.image_repository}"
+
+    @property
+    def model_name(self) -> str:
+        model = self.first.source.model
+        if model is None:
+            raise PolicyError("the first environment has no model source")
+        return model.name
+
+    def with_registry_host(self, host: str) -> PromotionPolicy:
+        """The same policy pointing at another registry (settings override the file)."""
+        if not _REGISTRY_HOST.fullmatch(host):
+            raise PolicyError(
+                f"settings: registry.host: String should match pattern '{REGISTRY_HOST_PATTERN}'"
+            )
+        return replace(self, registry=Registry(host))
