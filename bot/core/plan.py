@@ -26,11 +26,23 @@ Rules (each one is a test in tests/bot/core/test_plan.py):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import enum
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from bot.core.gates import (
+    DEFAULT_GATES,
+    Candidate,
+    Check,
+    Evidence,
+    Gate,
+    GateResult,
+    Verdict,
+    image_forward,
+    model_forward,
+)
 from bot.core.model import (
     Candidates,
     EnvState,
@@ -40,17 +52,21 @@ from bot.core.model import (
     ModelPin,
     State,
 )
-from bot.core.policy import EnvironmentPolicy, MetricGate, PromotionPolicy
+from bot.core.policy import EnvironmentPolicy, PromotionPolicy
 from bot.core.tags import TagPolicy
 
-
-@dataclass(frozen=True)
-class Check:
-    """One gate and its outcome, with the evidence a reviewer reads."""
-
-    name: str
-    passed: bool
-    detail: str
+__all__ = [
+    "Check",
+    "EnvPlan",
+    "GateResult",
+    "ImageChange",
+    "ModelChange",
+    "Plan",
+    "Promotion",
+    "apply",
+    "plan",
+    "tags_to_inspect",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,7 @@ class Promotion:
     model: ModelChange | None
     checks: tuple[Check, ...] = ()
     reasons: tuple[str, ...] = ()
+    gates: tuple[GateResult, ...] = ()  # every gate's full result; `checks` are their rows
 
     @property
     def summary(self) -> str:
@@ -140,6 +157,8 @@ class Plan:
 
 
 def _jsonable(value: object) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
     if isinstance(value, datetime):
         return value.isoformat()
     if hasattr(value, "__dataclass_fields__"):
@@ -165,17 +184,34 @@ class _Ctx:
     policy: PromotionPolicy
     state: State
     now: datetime
+    gates: Sequence[Gate]
 
     @property
     def tag_policy(self) -> TagPolicy:
         return self.policy.tag_policy(self.env.name)
 
     @property
+    def evidence(self) -> Evidence:
+        return Evidence(
+            self.env, self.tag_policy, self.current, self.state, self.candidates, self.now
+        )
+
+    @property
     def deployed_model(self) -> ModelCandidate | None:
         return _model_candidate(self.candidates, self.current.model)
 
-    def gate_model(self, model: ModelCandidate) -> list[Check]:
-        return metric_checks(self.env.gates.metrics, model, self.current.model, self.deployed_model)
+    def judge(
+        self, image: ImagePin | None, model: ModelPin | None
+    ) -> tuple[Candidate, tuple[GateResult, ...]]:
+        """Run the gates, in order, on the move to `image` / `model` (None: that part stays)."""
+        candidate = Candidate(
+            image=image or self.current.image,
+            model=model or self.current.model,
+            image_moves=image is not None,
+            model_moves=model is not None,
+        )
+        evidence = self.evidence
+        return candidate, tuple(gate.evaluate(candidate, evidence) for gate in self.gates)
 
     def no_change(self, reasons: Iterable[str]) -> EnvPlan:
         return EnvPlan(self.env.name, self.env.overlay, reasons=tuple(_dedupe(reasons)))
@@ -187,165 +223,43 @@ def _same_image(a: ImagePin | None, b: ImagePin | None) -> bool:
     return (a.new_name, a.tag, a.digest) == (b.new_name, b.tag, b.digest)
 
 
-def _image_forward(tag_policy: TagPolicy, current: ImagePin | None, target: ImagePin) -> bool:
-    """True unless the target tag orders before the current one (a re-pushed tag is forward)."""
-    if current is None or current.tag is None or target.tag is None:
-        return True
-    return tag_policy.latest([current.tag, target.tag]) == target.tag
-
-
-def _model_forward(current: ModelPin | None, target: ModelPin) -> bool:
-    return current is None or current.name != target.name or target.version >= current.version
-
-
 def _image_info(candidates: Candidates, pin: ImagePin | None) -> ImageCandidate | None:
     if pin is None or pin.digest is None:
         return None
     return candidates.image_by_digest(pin.digest)
 
 
-def _image_signature(candidates: Candidates, pin: ImagePin | None) -> str | None:
-    found = _image_info(candidates, pin)
-    return found.input_signature if found else None
-
-
 def _model_candidate(candidates: Candidates, pin: ModelPin | None) -> ModelCandidate | None:
     return None if pin is None else candidates.model(pin.name, pin.version)
-
-
-def _fmt(value: float) -> str:
-    return f"{value:g}"
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _relative_problems(
-    metric: str,
-    gate: MetricGate,
-    value: float,
-    deployed: ModelPin | None,
-    baseline: ModelCandidate | None,
-) -> tuple[str, list[str]]:
-    """(detail suffix, problems) of the `max_drop` / `max_rise` bounds."""
-    if gate.max_drop is None and gate.max_rise is None:
-        return "", []
-    if deployed is None:
-        return " (nothing deployed to compare with)", []
-    if baseline is None:
-        return "", [f"deployed v{deployed.version} is unknown to the model store"]
-    if metric not in baseline.metrics:
-        return f" (deployed v{baseline.version} reports no {metric})", []
-    old = baseline.metrics[metric]
-    delta = value - old
-    problems = []
-    if gate.max_drop is not None and -delta > gate.max_drop + 1e-12:
-        problems.append(f"drops more than {_fmt(gate.max_drop)}")
-    if gate.max_rise is not None and delta > gate.max_rise + 1e-12:
-        problems.append(f"rises more than {_fmt(gate.max_rise)}")
-    return f" vs {_fmt(old)} deployed (Δ {delta:+g})", problems
-
-
-def metric_checks(
-    gates: Mapping[str, MetricGate],
-    target: ModelCandidate,
-    deployed: ModelPin | None,
-    baseline: ModelCandidate | None,
-) -> list[Check]:
-    """Evaluate every metric gate of an environment for a model about to be deployed.
-
-    `deployed` is the pin running now (None: nothing runs) and `baseline` its manifest data.
-    """
-    checks = []
-    for metric, gate in sorted(gates.items()):
-        name = f"metric {metric}"
-        value = target.metrics.get(metric)
-        if value is None:
-            checks.append(Check(name, False, f"v{target.version} reports no {metric}"))
-            continue
-        problems = []
-        if gate.min is not None and value < gate.min:
-            problems.append(f"below min {_fmt(gate.min)}")
-        if gate.max is not None and value > gate.max:
-            problems.append(f"above max {_fmt(gate.max)}")
-        suffix, relative = _relative_problems(metric, gate, value, deployed, baseline)
-        problems.extend(relative)
-        detail = f"{metric} {_fmt(value)}{suffix}"
-        if problems:
-            detail += ": " + ", ".join(problems)
-        checks.append(Check(name, not problems, detail))
-    return checks
-
-
-def _signature_check(image_sig: str | None, model: ModelCandidate | None, what: str) -> Check:
-    model_sig = model.signature_key if model else None
-    ok = image_sig is not None and image_sig == model_sig
-    return Check(
-        "signature",
-        ok,
-        f"{what}: image serves {image_sig or 'an unknown signature'}, "
-        f"model has {model_sig or 'an unknown signature'}",
-    )
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
-        return f"-{_human(-delta)}"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if v]
-    return "".join(parts) or "0s"
-
-
-def _time_gates(ctx: _Ctx) -> tuple[list[Check], list[str]]:
-    """Soak and freeze checks: (checks, reasons to hold)."""
-    checks: list[Check] = []
-    hold: list[str] = []
-    previous = ctx.env.source.previous
-    if previous is not None and ctx.env.soak > timedelta(0):
-        since = ctx.state.get(previous).changed_at
-        if since is None:
-            detail = f"time since {previous} changed is unknown (no Git history)"
-            checks.append(Check("soak", False, detail))
-            hold.append(f"soak: {detail}")
-        else:
-            elapsed = ctx.now - since
-            detail = f"in {previous} for {_human(elapsed)} (needs {_human(ctx.env.soak)})"
-            ready = elapsed >= ctx.env.soak
-            checks.append(Check("soak", ready, detail))
-            if not ready:
-                hold.append(f"soaking: {detail}; ready at {(since + ctx.env.soak).isoformat()}")
-    frozen = ctx.env.frozen_until(ctx.now)
-    if frozen is not None:
-        window, end = frozen
-        detail = f"freeze window {window.label!r} open until {end.isoformat()}"
-        checks.append(Check("freeze", False, detail))
-        hold.append(detail)
-    elif ctx.env.freeze_windows:
-        checks.append(Check("freeze", True, "no freeze window open"))
-    return checks, hold
+def _refusals(results: Iterable[GateResult]) -> list[str]:
+    return [reason for r in results if r.verdict is Verdict.REFUSED for reason in r.reasons]
 
 
 def _finish(
-    ctx: _Ctx,
-    image: ImageChange | None,
-    model: ModelChange | None,
-    checks: list[Check],
-    reasons: list[str],
+    ctx: _Ctx, image: ImageChange | None, model: ModelChange | None, reasons: list[str]
 ) -> EnvPlan:
-    """A promotion, or a held one when a time gate says not yet."""
-    time_checks, hold = _time_gates(ctx)
+    """Run the gates on the move: refused (nothing moves), held (a time gate says not yet) or
+    a promotion carrying every gate's evidence."""
+    _, results = ctx.judge(image.after if image else None, model.after if model else None)
+    refusals = _refusals(results)
+    if refusals:
+        return ctx.no_change(refusals)
     promotion = Promotion(
         env=ctx.env.name,
         overlay=ctx.env.overlay,
         image=image,
         model=model,
-        checks=(*checks, *time_checks),
+        checks=tuple(check for r in results for check in r.checks),
         reasons=tuple(_dedupe(reasons)),
+        gates=results,
     )
+    hold = [reason for r in results if r.verdict is Verdict.HELD for reason in r.reasons]
     if hold:
         reasons_all = tuple(_dedupe([*reasons, *hold]))
         return EnvPlan(ctx.env.name, ctx.env.overlay, held=promotion, reasons=reasons_all)
@@ -390,7 +304,7 @@ def _target_image(ctx: _Ctx, reasons: list[str]) -> ImageCandidate | None:
     if _same_image(ctx.current.image, pin):
         reasons.append(f"image is at the latest tag {latest}")
         return None
-    if _image_forward(ctx.tag_policy, ctx.current.image, pin) or ctx.env.allow_downgrade:
+    if image_forward(ctx.tag_policy, ctx.current.image, pin) or ctx.env.allow_downgrade:
         return found
     deployed_tag = ctx.current.image.tag if ctx.current.image else None
     reasons.append(
@@ -414,7 +328,7 @@ def _selectable_models(ctx: _Ctx, reasons: list[str]) -> list[ModelCandidate]:
             reasons.append(f"model alias {alias!r} is not set on any live version")
     selectable = []
     for model in models:
-        if _model_forward(current, model.pin()) or ctx.env.allow_downgrade:
+        if model_forward(current, model.pin()) or ctx.env.allow_downgrade:
             selectable.append(model)
         elif alias is not None and current is not None:
             reasons.append(
@@ -424,31 +338,30 @@ def _selectable_models(ctx: _Ctx, reasons: list[str]) -> list[ModelCandidate]:
     return selectable
 
 
-_Pick = tuple[ModelCandidate | None, list[Check], list[str]]
-
-
 def _pick_model(
-    ctx: _Ctx, selectable: list[ModelCandidate], image_sig: str | None, *, paired: bool = True
-) -> _Pick:
-    """The model to run with an image serving `image_sig`: (new model or None, checks, why).
-
-    The newest selectable version the image can serve (any version when no image is pinned:
-    `paired=False`); if it fails a gate the model stays, older ones are not tried.
-    """
+    ctx: _Ctx,
+    selectable: list[ModelCandidate],
+    image: ImagePin | None,
+    image_sig: str | None,
+    *,
+    paired: bool = True,
+) -> tuple[ModelCandidate | None, list[str]]:
+    """The model to run with `image` (None: the deployed one) serving `image_sig`: (new model
+    or None, why). The newest selectable version the image can serve (any version when no
+    image is pinned: `paired=False`); if a gate refuses it the model stays, older ones are not
+    tried (or a model could ratchet down through `max_drop` one small step per run)."""
     for model in selectable:
         if paired and (image_sig is None or model.signature_key != image_sig):
             continue
         if model.pin() == ctx.current.model:
-            return None, [], []
-        checks = ctx.gate_model(model)
-        failed = [c.detail for c in checks if not c.passed]
-        if failed:
-            return None, [], [f"model v{model.version} fails gates: " + "; ".join(failed)]
-        return model, checks, []
-    return None, [], []
+            return None, []
+        _, results = ctx.judge(image, model.pin())
+        refusals = _refusals(results)
+        return (None, refusals) if refusals else (model, [])
+    return None, []
 
 
-_Outcome = tuple[ImageChange | None, ModelChange | None, list[Check]]
+_Outcome = tuple[ImageChange | None, ModelChange | None]
 
 
 def _with_new_image(
@@ -456,19 +369,15 @@ def _with_new_image(
 ) -> _Outcome | None:
     """Move to the new image, with a new model if one it serves is selectable."""
     sig = image.input_signature
-    model, model_checks, why = _pick_model(ctx, selectable, sig)
-    reasons.extend(why)
     pin = image.pin(ctx.policy.image_name)
-    deployed = ctx.deployed_model
+    model, why = _pick_model(ctx, selectable, pin, sig)
+    reasons.extend(why)
     if model is not None:
-        checks = [_signature_check(sig, model, "new image with new model"), *model_checks]
-        return _image_change(ctx, pin), _model_change(ctx, model.pin(), model), checks
-    if ctx.current.model is None:
-        return _image_change(ctx, pin), None, []
+        return _image_change(ctx, pin), _model_change(ctx, model.pin(), model)
+    deployed = ctx.deployed_model
     deployed_sig = deployed.signature_key if deployed else None
-    if sig is not None and deployed_sig == sig:
-        check = _signature_check(sig, deployed, "new image with deployed model")
-        return _image_change(ctx, pin), None, [check]
+    if ctx.current.model is None or (sig is not None and deployed_sig == sig):
+        return _image_change(ctx, pin), None
     reasons.append(
         f"image {image.tag} serves {sig or 'an unknown signature'} but the deployed model "
         f"has {deployed_sig or 'an unknown signature'} and no selectable model matches it: "
@@ -486,20 +395,20 @@ def _model_alone(
         if ctx.current.model is not None:
             reasons.append(f"model is at the selected version v{ctx.current.model.version}")
         return None
-    image_sig = _image_signature(ctx.candidates, ctx.current.image)
+    found = _image_info(ctx.candidates, ctx.current.image)
+    image_sig = found.input_signature if found else None
     if ctx.current.image is None:
-        model, checks, why = _pick_model(ctx, selectable, None, paired=False)
+        model, why = _pick_model(ctx, selectable, None, None, paired=False)
     elif image_sig is None:
-        model, checks, why = (
+        model, why = (
             None,
-            [],
             [
                 "the deployed image's signature is unknown (no label, or its digest was "
                 "not inspected): cannot pair a new model with it"
             ],
         )
     else:
-        model, checks, why = _pick_model(ctx, selectable, image_sig)
+        model, why = _pick_model(ctx, selectable, None, image_sig)
         if model is None and not why:
             top = newer[0]
             why = [
@@ -509,9 +418,7 @@ def _model_alone(
     reasons.extend(why)
     if model is None:
         return None
-    if ctx.current.image is not None:
-        checks = [_signature_check(image_sig, model, "deployed image with new model"), *checks]
-    return None, _model_change(ctx, model.pin(), model), checks
+    return None, _model_change(ctx, model.pin(), model)
 
 
 def _plan_first(ctx: _Ctx) -> EnvPlan:
@@ -523,8 +430,7 @@ def _plan_first(ctx: _Ctx) -> EnvPlan:
         outcome = _model_alone(ctx, selectable, reasons)
     if outcome is None:
         return ctx.no_change(reasons)
-    image, model, checks = outcome
-    checks.insert(0, Check("forward", True, "only forward moves"))
+    image, model = outcome
     why = []
     if image is not None:
         why.append(f"{image.after.tag} is the latest tag by the tag policy")
@@ -535,58 +441,10 @@ def _plan_first(ctx: _Ctx) -> EnvPlan:
             if alias
             else f"v{model.after.version} is the newest version the image serves"
         )
-    return _finish(ctx, image, model, checks, [*why, *reasons])
+    return _finish(ctx, image, model, [*why, *reasons])
 
 
 # --------------------------------------------------------------------------- later environments
-
-
-def _forward_refusals(
-    ctx: _Ctx, previous: str, image: ImagePin | None, model: ModelPin | None
-) -> tuple[list[str], Check]:
-    """Refusals for tags the policy rejects and for backward moves; the forward check."""
-    refusals = []
-    downgrades = []
-    current = ctx.current
-    if image is not None and image.tag is not None and ctx.tag_policy.latest([image.tag]) is None:
-        refusals.append(f"tag {image.tag} is not accepted by the tag policy")
-    elif image is not None and not _image_forward(ctx.tag_policy, current.image, image):
-        downgrades.append(
-            f"image {image.tag} in {previous} orders before the deployed "
-            f"{current.image.tag if current.image else None}"
-        )
-    if model is not None and not _model_forward(current.model, model):
-        downgrades.append(
-            f"model v{model.version} in {previous} is older than the deployed "
-            f"v{current.model.version if current.model else None}"
-        )
-    if not downgrades:
-        return refusals, Check("forward", True, "only forward moves")
-    if ctx.env.allow_downgrade:
-        return refusals, Check("forward", True, "downgrade allowed: " + "; ".join(downgrades))
-    return [*refusals, *(f"{d}: not downgrading" for d in downgrades)], Check(
-        "forward", False, "; ".join(downgrades)
-    )
-
-
-def _model_gate_refusals(
-    ctx: _Ctx, model: ModelPin, info: ModelCandidate | None
-) -> tuple[list[str], list[Check]]:
-    if info is None:
-        if ctx.env.gates.metrics:
-            return [
-                f"model {model.name} v{model.version} is unknown to the model store: "
-                "metric gates cannot be checked"
-            ], []
-        return [], []
-    refusals = []
-    checks = ctx.gate_model(info)
-    failed = [c.detail for c in checks if not c.passed]
-    if failed:
-        refusals.append(f"model v{model.version} fails gates: " + "; ".join(failed))
-    if info.archived:
-        refusals.append(f"model v{model.version} is archived")
-    return refusals, checks
 
 
 def _plan_follow(ctx: _Ctx) -> EnvPlan:
@@ -601,46 +459,33 @@ def _plan_follow(ctx: _Ctx) -> EnvPlan:
         if source.image is None and source.model is None:
             return ctx.no_change([f"{previous} pins nothing yet"])
         return ctx.no_change([f"up to date with {previous}"])
-
-    refusals, forward = _forward_refusals(ctx, previous, new_image, new_model)
-    checks = [forward]
-    final_image = new_image or current.image
-    final_model = new_model or current.model
-    model_info = _model_candidate(ctx.candidates, final_model)
-    if final_image is not None and final_model is not None:
-        sig_check = _signature_check(
-            _image_signature(ctx.candidates, final_image),
-            model_info,
-            f"{final_image.tag} with {final_model.name} v{final_model.version}",
-        )
-        checks.append(sig_check)
-        if not sig_check.passed:
-            refusals.append(f"incompatible pair ({sig_check.detail})")
-    if new_model is not None:
-        more, gate_checks = _model_gate_refusals(ctx, new_model, model_info)
-        refusals.extend(more)
-        checks.extend(gate_checks)
-    if refusals:
-        return ctx.no_change(refusals)
     image = _image_change(ctx, new_image) if new_image else None
+    model_info = _model_candidate(ctx.candidates, new_model)
     model = _model_change(ctx, new_model, model_info) if new_model else None
-    return _finish(ctx, image, model, checks, [f"{previous} runs it"])
+    return _finish(ctx, image, model, [f"{previous} runs it"])
 
 
 # --------------------------------------------------------------------------- entry points
 
 
-def plan(state: State, candidates: Candidates, policy: PromotionPolicy, now: datetime) -> Plan:
+def plan(
+    state: State,
+    candidates: Candidates,
+    policy: PromotionPolicy,
+    now: datetime,
+    gates: Sequence[Gate] = DEFAULT_GATES,
+) -> Plan:
     """Decide, for every environment in order, what to promote now and why (pure).
 
     Each environment is planned against the CURRENT pins of the one before it (not against
-    that one's planned move): promotions travel one environment per merged PR.
+    that one's planned move): promotions travel one environment per merged PR. Every move
+    passes `gates` in order (bot/core/gates.py).
     """
     if now.tzinfo is None:
         raise ValueError("plan() needs a timezone-aware `now`")
     env_plans = []
     for env_policy in policy.environments:
-        ctx = _Ctx(env_policy, state.get(env_policy.name), candidates, policy, state, now)
+        ctx = _Ctx(env_policy, state.get(env_policy.name), candidates, policy, state, now, gates)
         env_plans.append(_plan_first(ctx) if env_policy.is_first else _plan_follow(ctx))
     return Plan(now=now, envs=tuple(env_plans))
 

@@ -46,7 +46,7 @@ def _core_modules() -> list[Path]:
 
 def test_the_core_has_modules_to_check():
     names = {path.stem for path in _core_modules()}
-    assert {"plan", "policy", "tags", "model", "cron", "semver"} <= names
+    assert {"plan", "gates", "policy", "tags", "model", "cron", "semver"} <= names
 
 
 @pytest.mark.parametrize("path", _core_modules(), ids=lambda p: p.name)
