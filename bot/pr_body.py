@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.core.gates import Check
 from bot.core.marker import with_marker
 from bot.core.plan import Promotion
 from bot.forge import CommitRange
@@ -107,10 +108,16 @@ def section_commits(commits: CommitRange | None) -> str:
     return f"{head}\n\n{span}, {len(lines)} commit(s):\n\n" + "\n".join(lines)
 
 
+def gate_row(check: Check) -> str:
+    """One evidence row of any gate (bot/core/gates.py): the section knows no gate by name."""
+    return f"- {'✅' if check.passed else '❌'} **{check.name}**: {check.detail}"
+
+
 def section_checks(promotion: Promotion) -> str:
+    """Every gate's evidence rows, in the order the planner ran the gates, then why now."""
     if not promotion.checks:
         return "### Gates\n\nNo gates apply to this environment."
-    rows = [f"- {'✅' if c.passed else '❌'} **{c.name}**: {c.detail}" for c in promotion.checks]
+    rows = [gate_row(check) for check in promotion.checks]
     reasons = [f"- {r}" for r in promotion.reasons]
     text = "### Gates\n\n" + "\n".join(rows)
     if reasons:

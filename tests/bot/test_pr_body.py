@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot import pr_body
 from bot.core.marker import read_marker, same_body
 from bot.core.model import ImagePin, ModelPin
@@ -144,3 +146,11 @@ def test_rollback_pins_the_generator_the_policy_names():
     assert "--literal weights:MODEL_VERSION=3" in text
     assert f"--literal weights:MODEL_SHA256={'c' * 64}" in text
     assert "model-pin" not in text
+
+
+def test_gates_section_renders_a_gate_it_does_not_know():
+    promotion = _promotion()
+    added = Check("evaluation", False, "claimed 0.97, measured 0.91")
+    text = pr_body.section_checks(replace(promotion, checks=(*promotion.checks, added)))
+    assert "- ✅ **signature**: image serves input:float32[?,64], model has the same" in text
+    assert text.index("**soak**") < text.index("- ❌ **evaluation**: claimed 0.97, measured 0.91")

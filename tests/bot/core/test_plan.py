@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.core.model import Candidates, EnvState, ImagePin, State
 from bot.core.gates import Check, metric_checks
+from bot.core.model import Candidates, EnvState, ImagePin, State
 from bot.core.plan import EnvPlan, Plan, apply, plan, tags_to_inspect
 from bot.core.policy import MetricGate
 from tests.bot.core.builders import (

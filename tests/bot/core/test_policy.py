@@ -1,0 +1,86 @@
+"""The policy dataclasses the planner receives (bot.core.policy): lookups and their errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.core.errors import PolicyError
+from bot.core.policy import (
+    EnvironmentPolicy,
+    FreezeWindow,
+    ImageSource,
+    ModelSource,
+    PromotionPolicy,
+    Registry,
+    Source,
+)
+from bot.core.tags import NumericalPolicy, SemverPolicy
+
+DEV = EnvironmentPolicy(
+    "dev",
+    "deploy/overlays/dev/kustomization.yaml",
+    Source(ImageSource("modelops-app"), ModelSource("digits")),
+    tag_policy=NumericalPolicy(),
+)
+QA = EnvironmentPolicy("qa", "o/qa.yaml", Source(previous="dev"), tag_policy=SemverPolicy("*"))
+PROD = EnvironmentPolicy("prod", "o/prod.yaml", Source(previous="qa"))
+
+
+def test_lookups_follow_the_chain_and_the_nearest_tag_policy():
+    policy = PromotionPolicy(Registry("acr.example.io"), (DEV, QA, PROD))
+    assert policy.names == ["dev", "qa", "prod"]
+    assert policy.previous("prod") is QA and policy.previous("dev") is None
+    assert policy.tag_policy("dev") is DEV.tag_policy
+    assert policy.tag_policy("prod") is QA.tag_policy
+    assert policy.image_reference_name == "acr.example.io/modelops-app"
+    assert policy.model_name == "digits"
+
+
+def test_registry_host_override_is_checked_like_the_file():
+    policy = PromotionPolicy(Registry("acr.example.io"), (DEV,))
+    assert policy.with_registry_host("127.0.0.1:5000").registry == Registry("127.0.0.1:5000")
+    for bad in ("https://acr", "acr.example.io\n", ""):
+        with pytest.raises(PolicyError, match=r"settings: registry\.host: String should match"):
+            policy.with_registry_host(bad)
+
+
+def test_a_policy_without_a_first_tag_policy_is_refused():
+    with pytest.raises(ValueError, match="the first environment needs a tag_policy"):
+        PromotionPolicy(Registry("r"), (replace(DEV, tag_policy=None),))
+    with pytest.raises(ValueError, match="the first environment needs a tag_policy"):
+        PromotionPolicy(Registry("r"), ())
+
+
+@pytest.mark.parametrize(
+    ("source", "attribute", "message"),
+    [
+        (Source(model=ModelSource("digits")), "image_repository", "no image source"),
+        (Source(image=ImageSource("app")), "model_name", "no model source"),
+    ],
+)
+def test_a_first_environment_without_a_source_says_so(source, attribute, message):
+    policy = PromotionPolicy(Registry("r"), (replace(DEV, source=source),))
+    with pytest.raises(PolicyError, match=message):
+        getattr(policy, attribute)
+
+
+def test_frozen_until_names_the_first_open_window():
+    closed = FreezeWindow("0 0 1 1 *", timedelta(minutes=1), name="new year")
+    always = FreezeWindow("* * * * *", timedelta(minutes=5), name="always")
+    env = replace(PROD, freeze_windows=(closed, always))
+
+    now = datetime(2026, 3, 4, 12, 0, 30, tzinfo=UTC)
+    frozen = env.frozen_until(now)
+    assert frozen is not None and frozen[0] is always
+    assert frozen[1] == datetime(2026, 3, 4, 12, 5, tzinfo=UTC)
+    assert replace(PROD, freeze_windows=(closed,)).frozen_until(now) is None
+
+
+def test_unknown_environment_lookups_name_the_known_ones():
+    policy = PromotionPolicy(Registry("r"), (DEV, QA))
+    for lookup in (policy.environment, policy.previous, policy.tag_policy):
+        with pytest.raises(PolicyError, match=r"unknown environment 'x' \(known: dev, qa\)"):
+            lookup("x")
