@@ -8,6 +8,9 @@ standin-session.json with the service connection's registry), like the real task
     az acr login --name N --expose-token [--query accessToken -o tsv]
     az acr repository show --name N --image repo:tag [--query digest -o tsv]
     az account show
+    az account get-access-token --resource R   (what AzureCliCredential runs: an Azure AD
+        access token for R, which Azurite's `--oauth basic` accepts; unsigned: this is no
+        identity provider)
 
 Anything else exits 2 naming the command, never pretends to succeed.
 """
@@ -18,6 +21,7 @@ import base64
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -96,6 +100,33 @@ def _digest(session: dict[str, str], image: str) -> str | int:
         return _fail(f"manifest {image} in {server}: HTTP {exc.code}", 3)
 
 
+def _access_token(session: dict[str, str], resource: str) -> dict[str, Any]:
+    now = int(time.time())
+    tenant = session.get("tenantId", "00000000-0000-0000-0000-0000000000ff")
+    claims = {
+        "aud": resource.rstrip("/") or "https://management.azure.com",
+        "iss": f"https://sts.windows.net/{tenant}/",
+        "iat": now,
+        "nbf": now - 60,
+        "exp": now + 3600,
+        "oid": session.get("principalId", "00000000-0000-0000-0000-0000000000ee"),
+        "tid": tenant,
+    }
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    token = f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c3RhbmQtaW4"
+    return {
+        "accessToken": token,
+        "expires_on": now + 3600,
+        "expiresOn": time.strftime("%Y-%m-%d %H:%M:%S.000000", time.localtime(now + 3600)),
+        "subscription": session["subscriptionId"],
+        "tenant": tenant,
+        "tokenType": "Bearer",
+    }
+
+
 def main(argv: list[str]) -> int:  # noqa: PLR0911 (one return per command)
     config = os.environ.get("AZURE_CONFIG_DIR")
     session_file = Path(config) / "standin-session.json" if config else None
@@ -104,6 +135,8 @@ def main(argv: list[str]) -> int:  # noqa: PLR0911 (one return per command)
     session: dict[str, str] = json.loads(session_file.read_text())
     words, options = _options(list(argv))
     command = " ".join(words)
+    if command == "account get-access-token":
+        return _emit(_access_token(session, options.get("--resource", "")), options)
     if command == "account show":
         return _emit(
             {

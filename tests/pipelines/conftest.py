@@ -16,7 +16,16 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from localworld.services import Registry, start_registry
+from localworld.github import LocalGitHub
+from localworld.process import ServiceProcess, free_port
+from localworld.services import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    Registry,
+    azurite_binary,
+    start_registry,
+)
+from tests.conftest import GITHUB_REVIEWERS, GITHUB_TEST_TOKEN
 from tests.pipelines.mirror import build_mirror
 from tests.pipelines.runner import AGENT_UID, Agent, Runner, ServiceConnection
 
@@ -61,13 +70,20 @@ def _chown_tree(path: Path, uid: int) -> None:
         os.lchown(child, uid, uid)
 
 
-def _agent(**environment: str) -> Agent:
+def _agent(workspace: Path | None = None, **environment: str) -> Agent:
     home = WORK / "agent-home"
     home.mkdir(parents=True, exist_ok=True)
+    # The local world's git remotes are paths owned by root (GitHub's are URLs): the agent's
+    # git may use them. Global config, because git drops command-line config for local pushes.
+    (home / ".gitconfig").write_text("[safe]\n\tdirectory = *\n")
     _chown_tree(home, AGENT_UID)
     WORK.chmod(0o755)
+    if workspace is not None:
+        workspace.mkdir(parents=True, exist_ok=True)
+        os.chown(workspace, AGENT_UID, AGENT_UID)
     return Agent(
         home=home,
+        workspace=workspace,
         tools={"3.11": Path("/usr/bin/python3.11")},
         environment={"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1", **environment},
     )
@@ -82,9 +98,11 @@ def agent() -> Agent:
 
 @pytest.fixture(scope="session")
 def pip_agent() -> Agent:
-    """The agent whose pip installs from the local wheel mirror (mirror.py), never the network."""
+    """A self-hosted agent (its workspace kept between runs, so the stages' venv is reused
+    after the first run) whose pip installs from the local wheel mirror (mirror.py), never
+    the network."""
     mirror = build_mirror(WORK / "mirror")
-    return _agent(PIP_FIND_LINKS=str(mirror), PIP_NO_INDEX="1")
+    return _agent(WORK / "agent-work" / "1", PIP_FIND_LINKS=str(mirror), PIP_NO_INDEX="1")
 
 
 @pytest.fixture(scope="session")
@@ -191,3 +209,148 @@ def make_runner(
         variable_groups=groups or {},
         service_connections=connections(acr),
     )
+
+
+# --- the bot's world: GitHub, model store (Azure AD tokens over HTTPS), registry ---------------
+
+
+@dataclass(frozen=True)
+class SecureAzurite:
+    """Azurite over HTTPS with Azure AD (bearer token) auth, like a real storage account used
+    with DefaultAzureCredential; `connection_string` is for the test's own setup only."""
+
+    process: ServiceProcess
+    port: int
+    ca_bundle: Path
+
+    @property
+    def blob_endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            "DefaultEndpointsProtocol=https;"
+            f"AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={self.blob_endpoint};"
+        )
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localworld storage")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def _https_ready(url: str, cafile: Path) -> bool:
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(cafile))
+    try:
+        urllib.request.urlopen(url, timeout=1, context=context)  # noqa: S310 (loopback)
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def secure_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureAzurite]:
+    root = tmp_path_factory.mktemp("secure-azurite")
+    cert, key = _self_signed(root)
+    # The agent's (and this test's) trust store: the system CAs plus the local one.
+    bundle = WORK / "ca-bundle.pem"
+    system = Path("/etc/ssl/certs/ca-certificates.crt")
+    bundle.write_text((system.read_text() if system.exists() else "") + cert.read_text())
+    bundle.chmod(0o644)
+    port = free_port()
+    process = ServiceProcess(
+        name="azurite-https",
+        argv=[
+            str(azurite_binary()),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--location",
+            str(root / "data"),
+            "--cert",
+            str(cert),
+            "--key",
+            str(key),
+            "--oauth",
+            "basic",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+            "--disableTelemetry",
+        ],
+        log_path=root / "azurite.log",
+        ready=lambda: _https_ready(f"https://127.0.0.1:{port}/{AZURITE_ACCOUNT}?comp=list", cert),
+    ).start()
+    yield SecureAzurite(process, port, bundle)
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def pipeline_github() -> Iterator[LocalGitHub]:
+    """A local GitHub whose repositories the agent user can reach (pytest's tmp dirs are
+    private to root)."""
+    from localworld.github import start_github
+
+    root = WORK / "runs" / f"github-{uuid.uuid4().hex[:8]}"
+    service = start_github(
+        root / "repos",
+        root / "logs",
+        [f"{GITHUB_TEST_TOKEN}:localworld-bot:*/*"],
+        users=GITHUB_REVIEWERS,
+    )
+    yield service
+    service.process.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def share_with_agent(repository: Path) -> None:
+    """The agent user may read and push to this bare repository (as GitHub would let it)."""
+    for path in [repository, *repository.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o777 if path.is_dir() else path.stat().st_mode | 0o666)
+    parent = repository.parent
+    while parent != WORK and WORK in parent.parents:
+        parent.chmod(parent.stat().st_mode | 0o755)
+        parent = parent.parent

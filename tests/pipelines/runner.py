@@ -82,7 +82,11 @@ class Agent:
     tools: Mapping[str, Path] = field(default_factory=dict)  # "3.11" -> python executable
     path: Sequence[Path] = ()
     environment: Mapping[str, str] = field(default_factory=dict)
-    git_config: Sequence[tuple[str, str]] = ()  # e.g. url.<local>.insteadOf=https://github.com/...
+    # A self-hosted agent's `_work/1`: every job of the pipeline on this agent uses it, and the
+    # checkout in `s/` keeps its untracked files (e.g. .venv) between runs, as `clean: false`
+    # (the default) does; `a/`, `b/` and `_temp/` are emptied for each job. None: a fresh
+    # workspace per job, like a Microsoft-hosted agent.
+    workspace: Path | None = None
 
 
 @dataclass
@@ -354,7 +358,7 @@ class Job:
         self.spec = spec
         self.run_result = run
         self.name = spec["job"]
-        self.workspace = runner.work / f"{stage}.{self.name}"
+        self.workspace = runner.agent.workspace or runner.work / f"{stage}.{self.name}"
         self.sources = self.workspace / "s"
         self.staging = self.workspace / "a"
         self.temp = self.workspace / "_temp"
@@ -371,10 +375,13 @@ class Job:
         return self.variables.secrets() + self.extra_secrets
 
     def _prepare(self) -> None:
+        kept = [self.sources] if self.agent.workspace else []
         if self.workspace.exists():
-            shutil.rmtree(self.workspace)
+            for child in self.workspace.iterdir():
+                if child not in kept:
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
         for path in (self.sources, self.staging, self.workspace / "b", self.temp):
-            path.mkdir(parents=True)
+            path.mkdir(parents=True, exist_ok=True)
         for path in (self.workspace, self.sources, self.staging, self.workspace / "b", self.temp):
             os.chown(path, self.agent.uid, self.agent.uid)
         ws = str(self.workspace)
@@ -619,6 +626,7 @@ class Job:
             [
                 "set -eu",
                 "git init -q .",
+                "git remote remove origin 2>/dev/null || true",
                 f"git remote add origin 'file://{self.runner.source}'",
                 f"git fetch -q {'--depth=' + str(depth) if depth else ''} origin "
                 f"'+{self.variables.get('Build.SourceBranch')}:refs/remotes/origin/"

@@ -6,13 +6,19 @@ import json
 import re
 import tomllib
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from tests.pipelines.conftest import ROOT, Acr, make_runner
-from tests.pipelines.runner import AGENT_UID, Agent
+from bot.core.model import REVISION_LABEL, SIGNATURE_LABEL
+from localworld.github import LocalGitHub
+from tests.bot.gitops_world import SIGNATURE, GitOpsWorld
+from tests.conftest import git
+from tests.oci import push_image
+from tests.pipelines.conftest import ROOT, Acr, SecureAzurite, make_runner, share_with_agent
+from tests.pipelines.runner import AGENT_UID, Agent, Runner, RunResult
 
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json, "
@@ -73,6 +79,143 @@ def test_build_stage_pushes_the_tagged_image_and_publishes_its_digest(
     # Steps ran as the agent's user; the ACR token never reached a log.
     wheelhouse = job.step("Wheelhouse (runtime wheels pinned to the installed versions)")
     assert not wheelhouse.as_root
-    assert (run_dir / "Build.image" / "s" / ".venv").stat().st_uid == AGENT_UID
+    workspace = pip_agent.workspace or run_dir / "Build.image"
+    assert (workspace / "s" / ".venv").stat().st_uid == AGENT_UID
     assert acr.token not in result.all_logs()
     assert runner.predefined["System.AccessToken"] not in result.all_logs()
+
+
+# --- the scheduled stages: the promotion bot on the local GitHub, registry and model store ----
+
+
+def push_with_token(world: GitOpsWorld, acr: Acr, revision: str) -> str:
+    """GitOpsWorld.push_image, to the token-auth registry: CI's next build of `revision`."""
+    world.build += 1
+    tag = f"0.1.0-{world.build}-{revision[:7]}"
+    labels = {SIGNATURE_LABEL: SIGNATURE, REVISION_LABEL: revision}
+    world.digests[tag] = push_image(acr.registry.url, world.image_repo, tag, labels, acr.auth())
+    return tag
+
+
+@pytest.fixture
+def bot_world(
+    tmp_path: Path,
+    pipeline_github: LocalGitHub,
+    acr: Acr,
+    secure_azurite: SecureAzurite,
+    monkeypatch: pytest.MonkeyPatch,
+) -> GitOpsWorld:
+    """Dev pinned to build 1 and model 1; build 2 and model 2 are newer (the bot's work)."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(secure_azurite.ca_bundle))
+    world = GitOpsWorld(tmp_path, pipeline_github, acr.registry, cast(Any, secure_azurite))
+    tag1 = push_with_token(world, acr, world.init_repo())
+    world.register_model(0.95)
+    world.seed_repo(dev_automerge=False, tag=tag1, model_version=1)
+    push_with_token(world, acr, world.app_commit("app: faster predict"))
+    world.register_model(0.96)
+    share_with_agent(world.remote)
+    return world
+
+
+def bot_run(
+    world: GitOpsWorld,
+    azurite: SecureAzurite,
+    source: Path,
+    agent: Agent,
+    acr: Acr,
+    work: Path,
+    schedule: str,
+) -> tuple[Runner, RunResult]:
+    groups = {
+        "modelops-bot": {
+            "GITHUB_TOKEN": (world.github.token, True),
+            "GITHUB_API_URL": (world.github.url, False),
+            "MODELSTORE_ACCOUNT_URL": (azurite.blob_endpoint, False),
+            "MODELSTORE_CONTAINER": (world.container, False),
+            "BOT_LOCK_CONTAINER": (world.lock_container, False),
+        }
+    }
+    # github.com, as this machine reaches it: the local GitHub's repository path.
+    url = f"https://github.com/{world.repo_name}.git"
+    environment = {
+        **agent.environment,
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{world.remote}.insteadOf",
+        "GIT_CONFIG_VALUE_0": url,
+        "REQUESTS_CA_BUNDLE": str(azurite.ca_bundle),  # the agent trusts the local CA
+        "SSL_CERT_FILE": str(azurite.ca_bundle),
+    }
+    runner = make_runner(
+        source=source,
+        agent=replace(agent, environment=environment),
+        work=work,
+        acr=acr,
+        groups=groups,
+        overrides={
+            "Build.Reason": "Schedule",
+            "Build.CronSchedule.DisplayName": schedule,
+            "Build.Repository.Name": world.repo_name,
+            "Build.Repository.Uri": f"https://github.com/{world.repo_name}",
+        },
+    )
+    return runner, runner.run()
+
+
+def _no_secret_leaked(runner: Runner, result: RunResult, world: GitOpsWorld) -> None:
+    logs = result.all_logs()
+    assert world.github.token not in logs
+    assert runner.predefined["System.AccessToken"] not in logs
+    # Every step ran as the agent's user: nothing in the bot's stages needs root.
+    assert not [s.name for j in result.jobs for s in j.steps if s.as_root]
+
+
+@pytest.mark.slow
+def test_hourly_schedule_runs_only_promote_and_the_bot_opens_the_dev_pr(
+    bot_world: GitOpsWorld,
+    secure_azurite: SecureAzurite,
+    source: Path,
+    pip_agent: Agent,
+    acr: Acr,
+    run_dir: Path,
+) -> None:
+    world = bot_world
+    since = world.github.last_seq()
+    runner, result = bot_run(
+        world, secure_azurite, source, pip_agent, acr, run_dir, "Hourly promotion"
+    )
+    print(result.explain())
+    assert result.stages == {
+        "Test": "Skipped",
+        "Build": "Skipped",
+        "Smoke": "Skipped",
+        "Promote": "Succeeded",
+        "Release": "Skipped",
+    }, result.explain()
+    pulls = [r for r in world.github.writes(since) if r["path"].endswith("/pulls")]
+    assert [p["method"] for p in pulls] == ["POST"]
+    overlay = world.overlay_on("promote/dev", "dev")
+    assert world.digests["0.1.0-2-" + world.head()[:7]] in overlay
+    _no_secret_leaked(runner, result, world)
+
+
+@pytest.mark.slow
+def test_nightly_schedule_runs_only_release_and_moves_the_release_branch(
+    bot_world: GitOpsWorld,
+    secure_azurite: SecureAzurite,
+    source: Path,
+    pip_agent: Agent,
+    acr: Acr,
+    run_dir: Path,
+) -> None:
+    world = bot_world
+    runner, result = bot_run(
+        world, secure_azurite, source, pip_agent, acr, run_dir, "Nightly release"
+    )
+    print(result.explain())
+    assert result.stages["Release"] == "Succeeded", result.explain()
+    assert [s for s, r in result.stages.items() if r != "Skipped"] == ["Release"]
+    assert (
+        git(world.remote, "rev-parse", "refs/heads/release").strip()
+        == git(world.remote, "rev-parse", "refs/heads/main").strip()
+    )
+    _no_secret_leaked(runner, result, world)
