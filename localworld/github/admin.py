@@ -10,6 +10,10 @@ POST   /tokens   {token, login, repos: [...]}  -> 201
 POST   /users    {login}            -> 201 (a collaborator that can be requested as reviewer)
 POST   /teams    {org, slug, members: [login, ...]}  -> 201 the team (members replaced if it
                                        exists; members become collaborators)
+POST   /apps     {app_id, slug, public_key (PEM), repos: [owner/name|owner/*, ...],
+                  permissions?: {name: read|write}, installation_id?}
+                                    -> 201 {app_id, slug, client_id, installation_id}: a GitHub
+                                       App and its installation on those repositories
 GET    /clock                       -> {"offset_seconds": S, "now": "...Z"}
 POST   /clock    {offset_seconds}   -> 200: every timestamp the server writes from now on is
                                        real time + S seconds (a test seam; S may be negative)
@@ -22,7 +26,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from localworld.github.errors import BadTeamSpecError
+from localworld.github.apps import check_app
+from localworld.github.errors import BadAppSpecError, BadTeamSpecError
 from localworld.github.state import FAULT_KINDS, Fault, Token
 from localworld.github.teams import check_team_fields
 from localworld.github.web import APIError, json_response, server_state
@@ -149,4 +154,32 @@ def add_team() -> Response:
     team = server_state().seed_team(org, slug, members)
     return json_response(
         {"org": team.org, "slug": team.slug, "id": team.id, "members": list(team.members)}, 201
+    )
+
+
+@admin.post("/apps")
+def add_app() -> Response:
+    data = _body()
+    installation_id = data.get("installation_id", 0)
+    if isinstance(installation_id, bool) or not isinstance(installation_id, int):
+        raise APIError(422, "installation_id must be an integer")
+    try:
+        app, repos = check_app(
+            data.get("app_id"),
+            data.get("slug"),
+            data.get("public_key"),
+            data.get("repos"),
+            data.get("permissions"),
+        )
+    except BadAppSpecError as exc:
+        raise APIError(422, str(exc)) from exc
+    installation = server_state().register_app(app, repos, installation_id)
+    return json_response(
+        {
+            "app_id": app.id,
+            "slug": app.slug,
+            "client_id": app.client_id,
+            "installation_id": installation.id,
+        },
+        201,
     )

@@ -1,7 +1,8 @@
 """The Flask app: GitHub's cross-cutting behaviour around every route.
 
 Order for a request in GitHub's namespace: injected faults (slow, 5xx/429, rate limits) →
-token auth (401) → primary rate limit accounting (403 at zero) → the route. After it: rate
+auth (401: a token, or on the GitHub App routes an app's JWT) → an installation token's
+permissions (403) → primary rate limit accounting (403 at zero) → the route. After it: rate
 limit and GitHub headers, a weak `ETag` on GET 200s with `If-None-Match` → 304 (not counted,
 as on GitHub), and one request-log entry. `/_localworld/*` is the admin side and is not logged.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from localworld.github import payloads, routes
+from localworld.github import apps, payloads, routes
 from localworld.github.admin import admin
 from localworld.github.state import LogEntry, RateWindow, ServerState
 from localworld.github.web import APIError, init_app, json_response, operation_id
@@ -25,6 +26,14 @@ from localworld.github.web import APIError, init_app, json_response, operation_i
 ADMIN_PREFIX = "/_localworld"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 API_VERSION = "2022-11-28"
+# The routes a GitHub App calls as itself, with a JWT (and nothing else does).
+JWT_OPERATIONS = frozenset(
+    {
+        "apps/get-authenticated",
+        "apps/get-repo-installation",
+        "apps/create-installation-access-token",
+    }
+)
 
 
 def create_app(root: Path, state: ServerState) -> Flask:
@@ -40,6 +49,7 @@ def create_app(root: Path, state: ServerState) -> Flask:
         g.started = time.monotonic()
         g.fault = None
         g.login = None
+        g.app = None
         if request.path.startswith(ADMIN_PREFIX):
             return None
         return _gate(state)
@@ -85,6 +95,10 @@ def _gate(state: ServerState) -> Response | None:
         return _fault_response(fault.kind, fault.status, fault.retry_after)
     login = _authenticate(state)
     g.login = login
+    token = getattr(g, "token", None)
+    held = token.permissions if token is not None else None
+    if held is not None and not apps.allowed(operation_id(request.endpoint), held):
+        raise APIError(403, apps.NOT_ACCESSIBLE)
     window = state.rate(login)
     forced = state.take_fault(method, path, {"rate_limit"})
     if forced is not None:
@@ -101,12 +115,27 @@ def _gate(state: ServerState) -> Response | None:
 
 
 def _authenticate(state: ServerState) -> str:
+    """The login a request acts as: a token's user (an installation token's `slug[bot]`), or on
+    the GitHub App routes the app's slug, which a JWT signed by the app's key proves."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
+    value = value.strip()
     if not header:
         raise APIError(401, "Requires authentication")
-    token = state.tokens.get(value.strip()) if scheme.lower() in ("token", "bearer") else None
-    if token is None:
+    if scheme.lower() not in ("token", "bearer"):
+        raise APIError(401, "Bad credentials")
+    if operation_id(request.endpoint) in JWT_OPERATIONS:
+        if not apps.looks_like_jwt(value):  # a token where GitHub wants the app's JWT
+            raise APIError(401, apps.UNDECODABLE)
+        with state.lock:
+            registered = dict(state.apps.apps)
+        try:
+            g.app = apps.verify_jwt(value, registered, state.clock.time())
+        except apps.JWTRefusedError as exc:
+            raise APIError(401, str(exc)) from exc
+        return str(g.app.slug)
+    token = state.tokens.get(value)
+    if token is None or token.expired(state.clock.time()):
         raise APIError(401, "Bad credentials")
     g.token = token
     return token.login

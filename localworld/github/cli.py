@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cliexit import EXIT_ERROR, run_click
+from localworld.github.apps import parse_app_spec
 from localworld.github.errors import GitHubServerError
 from localworld.github.state import parse_token_spec
 from localworld.github.teams import parse_team_spec
@@ -39,6 +40,15 @@ from localworld.github.teams import parse_team_spec
     help="A team of organization ORG and its members (who become collaborators too).",
 )
 @click.option(
+    "--app",
+    "apps",
+    multiple=True,
+    metavar="APP_ID:SLUG:PUBLIC_KEY_FILE:OWNER/REPO[,...]",
+    help="A GitHub App (its RSA public key, PEM) installed on these repositories (OWNER/* for "
+    "all of OWNER's) with the promotion bot's permissions: contents, pull requests, issues and "
+    "statuses write, metadata read.",
+)
+@click.option(
     "--repo",
     "repos",
     multiple=True,
@@ -60,6 +70,7 @@ def command(
     users: tuple[str, ...],
     teams: tuple[str, ...],
     repos: tuple[str, ...],
+    apps: tuple[str, ...],
     rate_limit: int,
 ) -> None:
     """Serve the subset of GitHub's REST API the promotion bot uses, on 127.0.0.1."""
@@ -68,6 +79,7 @@ def command(
 
     parsed = [parse_token_spec(spec) for spec in tokens]
     seeded = [parse_team_spec(spec) for spec in teams]
+    installed = [parse_app_spec(spec, lambda p: Path(p).read_text()) for spec in apps]
     for full_name in repos:
         owner, _, name = full_name.partition("/")
         if not owner or not name or "/" in name:
@@ -75,7 +87,7 @@ def command(
         if not (root / owner / f"{name}.git").exists():
             init_bare_repo(root / owner / f"{name}.git")
     click.echo(f"localworld github on http://127.0.0.1:{port} serving {root}", err=True)
-    serve(root, port, parsed, users, rate_limit, teams=seeded)
+    serve(root, port, parsed, users, rate_limit, teams=seeded, apps=installed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,9 @@ JSON Schema (`nullable`), and cached under `build/github-openapi/` keyed by the 
 `Contract.check(entry)` then judges one logged exchange: the request body of an accepted (2xx)
 request against the request schema, the response body against the schema of its status.
 Statuses GitHub can send on any route (400 for a body that is not JSON, 401, 5xx/429 and
-rate-limit 403s, 304 to conditional GETs) are held to GitHub's "Basic Error" shape; any other
-undocumented status is a violation.
+rate-limit 403s, the 403 "Resource not accessible by integration" an installation token gets for
+what its permissions do not cover, 304 to conditional GETs) are held to GitHub's "Basic Error"
+shape; any other undocumented status is a violation.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import jsonschema
 from flask import Flask
 
 from localworld.github.app import ADMIN_PREFIX, create_app
+from localworld.github.apps import NOT_ACCESSIBLE
 from localworld.github.errors import ContractError
 from localworld.github.state import ServerState
 from localworld.github.web import operation_id
@@ -236,8 +238,10 @@ class Contract:
 
 
 def _is_rate_limit(status: int, body: Any) -> bool:
-    message = body.get("message", "") if isinstance(body, dict) else ""
-    return status == 403 and "rate limit" in str(message)
+    """A 403 GitHub may answer on any route: a rate limit, or an installation token without
+    the permission the route needs ("Resource not accessible by integration")."""
+    message = str(body.get("message", "")) if isinstance(body, dict) else ""
+    return status == 403 and ("rate limit" in message or message == NOT_ACCESSIBLE)
 
 
 def _validate(schema: dict[str, Any] | None, instance: Any, where: str) -> list[str]:

@@ -26,3 +26,8 @@ class ContractError(GitHubServerError):
 
 class BadTeamSpecError(GitHubServerError):
     """A `--team` value (or a seeded team) is not `ORG/SLUG[:LOGIN,...]`."""
+
+
+class BadAppSpecError(GitHubServerError):
+    """A `--app` value (or a registered app) is not `APP_ID:SLUG:PUBLIC_KEY_FILE:OWNER/REPO,...`,
+    its key is not an RSA public key, or its permissions are not `{name: read|write}`."""

@@ -10,6 +10,7 @@ from types import FrameType
 from werkzeug.serving import make_server
 
 from localworld.github.app import create_app
+from localworld.github.apps import App
 from localworld.github.state import ServerState, Token
 from localworld.process import LOOPBACK
 
@@ -22,15 +23,19 @@ def serve(
     rate_limit: int = 5000,
     *,
     teams: Sequence[tuple[str, str, tuple[str, ...]]] = (),
+    apps: Sequence[tuple[App, tuple[str, ...]]] = (),
 ) -> None:
     """Block serving GitHub's API for the bare repositories under `root/<owner>/<name>.git`;
-    `teams` are (org, slug, members) to seed."""
+    `teams` are (org, slug, members) to seed, `apps` GitHub Apps and the repositories each is
+    installed on."""
     state = ServerState(rate_limit=rate_limit)
     for token in tokens:
         state.add_token(token)
     state.users.update(users)
     for org, slug, members in teams:
         state.seed_team(org, slug, members)
+    for app, repos in apps:
+        state.register_app(app, repos)
     server = make_server(LOOPBACK, port, create_app(root.resolve(), state), threaded=True)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,9 +91,37 @@ class LocalGitHub:
         seeded: dict[str, Any] = self._admin("POST", "/teams", body)
         return seeded
 
+    def add_app(
+        self,
+        app_id: int,
+        public_key: str,
+        repos: Sequence[str],
+        *,
+        slug: str = "promotion-bot",
+        permissions: Mapping[str, str] | None = None,
+        installation_id: int = 0,
+    ) -> int:
+        """Register a GitHub App with its RSA public key (PEM) and install it on `repos`
+        (`owner/name` or `owner/*`, one owner), with `permissions` (default: the promotion
+        bot's, `localworld.github.apps.DEFAULT_PERMISSIONS`). Returns the installation id. The
+        app then authenticates with JWTs signed by the private key (`GET /app`, ...)."""
+        body: dict[str, Any] = {
+            "app_id": app_id,
+            "slug": slug,
+            "public_key": public_key,
+            "repos": list(repos),
+            "installation_id": installation_id,
+        }
+        if permissions is not None:
+            body["permissions"] = dict(permissions)
+        installed: int = self._admin("POST", "/apps", body)["installation_id"]
+        return installed
+
     def set_clock_offset(self, seconds: float) -> str:
         """Shift the server's clock: timestamps it writes from now on are real time + `seconds`
-        (statuses, PRs, comments, merges). Returns the server's new "now"."""
+        (statuses, PRs, comments, merges), and JWTs and installation tokens are judged by it
+        (an installation token expires once it is an hour old on this clock). Returns the
+        server's new "now"."""
         now: str = self._admin("POST", "/clock", {"offset_seconds": seconds})["now"]
         return now
 
@@ -107,10 +135,11 @@ def start_github(
     users: Sequence[str] = (),
     teams: Sequence[str] = (),
     repos: Sequence[str] = (),
+    apps: Sequence[str] = (),
     rate_limit: int | None = None,
 ) -> LocalGitHub:
     """Run `python -m localworld.github` on a free port; `tokens` as `TOKEN:[LOGIN:]REPOS`,
-    `teams` as `ORG/SLUG[:LOGIN,...]`."""
+    `teams` as `ORG/SLUG[:LOGIN,...]`, `apps` as `APP_ID:SLUG:PUBLIC_KEY_FILE:OWNER/REPO[,...]`."""
     from localworld.github.state import parse_token_spec
 
     if not tokens:
@@ -127,6 +156,8 @@ def start_github(
         argv += ["--team", team]
     for full_name in repos:
         argv += ["--repo", full_name]
+    for app in apps:
+        argv += ["--app", app]
     if rate_limit is not None:
         argv += ["--rate-limit", str(rate_limit)]
     proc = ServiceProcess(

@@ -1,5 +1,5 @@
 """What the server keeps besides Git: tokens, users, issues, pull requests, comments, labels,
-commit statuses, faults.
+commit statuses, GitHub Apps and their installations, faults.
 
 Git data (branches, commits) is never copied here; it is read from the bare repositories on
 every request, so a `git push` by file path is visible at once. Everything here lives in memory
@@ -11,11 +11,14 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
+import secrets
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from localworld.github.apps import TOKEN_LIFETIME_SECONDS, App, AppRegistry, Installation
 from localworld.github.commit_status import MAX_PER_CONTEXT, CommitStatus, count_for_context
 from localworld.github.errors import BadTokenSpecError
 from localworld.github.teams import Team, team_key
@@ -25,7 +28,11 @@ CLOSED_REASONS = ("completed", "not_planned", "duplicate")
 
 
 def now_iso(offset: float = 0.0) -> str:
-    return datetime.fromtimestamp(time.time() + offset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(time.time() + offset)
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -38,6 +45,10 @@ class Clock:
     def now(self) -> str:
         return now_iso(self.offset)
 
+    def time(self) -> float:
+        """Now on this clock, in seconds since the epoch (token and JWT expiry use it)."""
+        return time.time() + self.offset
+
 
 def stable_id(*parts: str) -> int:
     """A positive id that is the same for the same name in every run."""
@@ -47,9 +58,19 @@ def stable_id(*parts: str) -> int:
 
 @dataclass(frozen=True)
 class Token:
+    """A personal access token (`permissions` None: whatever its user may do, never expires)
+    or an installation token of a GitHub App (its permissions, expiring at `expires_at` on the
+    server's clock)."""
+
     value: str
     login: str
     repos: tuple[str, ...]  # fnmatch patterns over "owner/name", case-insensitive
+    permissions: Mapping[str, str] | None = None
+    expires_at: float | None = None
+    installation_id: int | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
     def may_see(self, full_name: str) -> bool:
         name = full_name.lower()
@@ -345,6 +366,7 @@ class ServerState:
     merge_locks: dict[str, threading.Lock] = field(default_factory=dict)
     teams: dict[tuple[str, str], Team] = field(default_factory=dict)  # by team_key(org, slug)
     clock: Clock = field(default_factory=Clock)
+    apps: AppRegistry = field(default_factory=AppRegistry)
     _seq: int = 0
 
     def merge_lock(self, full_name: str) -> threading.Lock:
@@ -367,6 +389,28 @@ class ServerState:
             self.teams[team.key] = team
             self.users.update(members)
             return team
+
+    def register_app(
+        self, app: App, repos: tuple[str, ...], installation_id: int = 0
+    ) -> Installation:
+        """Register `app` and install it on `repos` (see `AppRegistry.register`)."""
+        account = repos[0].split("/", 1)[0].lower()
+        with self.lock:
+            self.users.add(app.bot_login)
+            return self.apps.register(
+                app, repos, installation_id or stable_id("installation", str(app.id), account)
+            )
+
+    def mint_installation_token(
+        self, installation: Installation, repos: tuple[str, ...], permissions: Mapping[str, str]
+    ) -> Token:
+        """A new installation token for `repos` (owner/name patterns), written as the app's bot,
+        expiring in an hour on the server's clock."""
+        value, login = "ghs_" + secrets.token_hex(18), self.apps.apps[installation.app_id].bot_login
+        expires = self.clock.time() + TOKEN_LIFETIME_SECONDS
+        token = Token(value, login, repos, dict(permissions), expires, installation.id)
+        self.add_token(token)
+        return token
 
     def team(self, org: str, slug: str) -> Team | None:
         with self.lock:

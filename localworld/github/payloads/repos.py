@@ -31,7 +31,7 @@ def user(api: str, login: str) -> JSON:
         "repos_url": f"{u}/repos",
         "events_url": f"{u}/events{{/privacy}}",
         "received_events_url": f"{u}/received_events",
-        "type": "User",
+        "type": "Bot" if login.endswith("[bot]") else "User",  # a GitHub App's installation
         "user_view_type": "public",
         "site_admin": False,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from localworld.github.routes import (
+    apps,
     commits,
     compare,
     issues,
@@ -34,6 +35,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     statuses.bp,
     commits.bp,
     teams.bp,
+    apps.bp,
 )
 
 

@@ -84,3 +84,65 @@ def gh(github: LocalGitHub) -> Github:
 @pytest.fixture
 def repo(gh: Github, checkout: Checkout) -> Iterator[Repository]:
     yield gh.get_repo(checkout.full_name)
+
+
+@dataclass(frozen=True)
+class AppKey:
+    """A GitHub App's RSA key pair (PEM), generated for the test: the server gets the public
+    half, the client signs its JWTs with the private one."""
+
+    private_pem: str
+    public_pem: str
+
+
+def new_app_key() -> AppKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return AppKey(private, public)
+
+
+@pytest.fixture(scope="session")
+def app_key() -> AppKey:
+    return new_app_key()
+
+
+@dataclass(frozen=True)
+class InstalledApp:
+    """A GitHub App registered on the local server and installed on `repo`."""
+
+    app_id: int
+    installation_id: int
+    key: AppKey
+    repo: str
+    slug: str
+
+
+def app_id_for(request: pytest.FixtureRequest) -> int:
+    """An app id of this test alone (the server is shared by the session)."""
+    from localworld.github.state import stable_id
+
+    return stable_id("app", request.node.nodeid)
+
+
+@pytest.fixture
+def installed_app(
+    github: LocalGitHub, checkout: Checkout, app_key: AppKey, request: pytest.FixtureRequest
+) -> Iterator[InstalledApp]:
+    """A GitHub App with the promotion bot's permissions, installed on the test's repository;
+    the server's clock is put back when the test ends."""
+    app_id = app_id_for(request)
+    installation = github.add_app(app_id, app_key.public_pem, [checkout.full_name])
+    yield InstalledApp(app_id, installation, app_key, checkout.full_name, "promotion-bot")
+    github.set_clock_offset(0)

@@ -41,7 +41,13 @@ def test_served_routes_are_read_from_the_apps_url_map_and_match_the_description(
     assert served["pulls/get"] == ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}")
     assert "health" not in served  # /_localworld/* is the admin side, not GitHub's
     urls = app.url_map.bind("localhost")
-    examples = {"pull_number": 7, "issue_number": 7, "basehead": "main...dev", "ref": "heads/a/b"}
+    examples = {
+        "pull_number": 7,
+        "issue_number": 7,
+        "installation_id": 7,
+        "basehead": "main...dev",
+        "ref": "heads/a/b",
+    }
     for rule in app.url_map.iter_rules():
         op = operation_id(rule.endpoint)
         if op not in served:
