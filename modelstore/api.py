@@ -614,6 +614,7 @@ class ModelStore:
         if dest.is_dir():
             for path in paths:
                 _target_inside(dest, manifest, path)
+        made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
         dest.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
         try:
@@ -626,6 +627,12 @@ class ModelStore:
                 manifest.model_dump_json(indent=2).encode("utf-8") + b"\n"
             )
             _install(staging, dest, [*paths, "manifest.json"])
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            for folder in made:  # the parents this download created, innermost first
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return manifest
