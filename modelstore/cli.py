@@ -13,12 +13,13 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click
 from modelstore.api import DEFAULT_CONTAINER, ModelStore
+from modelstore.datasets import DATASET_FRAMEWORK
 from modelstore.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -26,10 +27,12 @@ from modelstore.errors import (
     ModelNotFoundError,
     ModelStoreError,
 )
-from modelstore.kinds import DATASET_FRAMEWORK
 from modelstore.manifest import Manifest
 from modelstore.state import AliasEvent
 from modelstore.terminal import printable
+
+if TYPE_CHECKING:
+    from modelstore.evaluation import Evaluation
 
 # The store's exceptions and their exit codes (first match wins); the rest is cliexit's.
 KIND_KEY = "modelstore.kind"  # ctx.meta: which registry the shared commands act on
@@ -398,6 +401,70 @@ def reindex(ctx: click.Context, name: str, as_json: bool) -> None:
         _emit_json(index.model_dump(mode="json"))
         return
     click.echo(f"{name}: latest={index.latest} max_version={index.max_version}")
+
+
+def _dataset_ref(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, str]:
+    """`NAME@3` -> version 3, `NAME@latest`, `NAME@golden` -> alias golden."""
+    name, sep, ref = value.partition("@")
+    if not sep or not name or not ref:
+        raise click.BadParameter(
+            f"expected NAME@VERSION (a number, latest or an alias), got {value!r}",
+            param_hint="--dataset",
+        )
+    return name, ref if ref.isdigit() or ref == "latest" else f"@{ref}"
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("ref")
+@click.option(
+    "--dataset",
+    "dataset_ref",
+    required=True,
+    callback=_dataset_ref,
+    metavar="NAME@VERSION",
+    help="Evaluation set: NAME@3, NAME@latest or NAME@alias.",
+)
+@json_option
+@click.pass_context
+def evaluate(ctx: click.Context, name: str, ref: str, dataset_ref: Any, as_json: bool) -> None:
+    """Measure NAME at REF on an evaluation set (each model and dataset pair once, cached)."""
+    from modelstore.evaluation import evaluate as run_evaluation
+
+    report = run_evaluation(_store(ctx), name, ref, *dataset_ref)
+    if as_json:
+        _emit_json(report.model_dump(mode="json"))
+        return
+    click.echo("\n".join(_evaluation_lines(report)))
+
+
+def _evaluation_lines(report: Evaluation) -> list[str]:
+    result, figures = report.result, report.result.metrics
+    how = "cached" if report.cached else "computed"
+    lines = [
+        f"{report.model.name} v{report.model.version} on dataset {report.dataset.name} "
+        f"v{report.dataset.version}: {result.rows} rows x {result.features} features, "
+        f"{len(result.labels)} classes ({how}, evaluator {result.evaluator_version}, "
+        f"{result.evaluated_at:%Y-%m-%dT%H:%M:%SZ})",
+        f"accuracy        {figures.accuracy:.4f}",
+        f"macro_f1        {figures.macro_f1:.4f}",
+        f"log_loss        {figures.log_loss:.4f}",
+        f"ece             {figures.ece:.4f}",
+        *(f"top_{k}_accuracy  {v:.4f}" for k, v in figures.top_k_accuracy.items()),
+        "recall          "
+        + " ".join(f"{label}={v:.4f}" for label, v in figures.per_class_recall.items()),
+        *(
+            f"latency b={batch:<3}   p50 {t.p50_ms:.3f} ms  p99 {t.p99_ms:.3f} ms"
+            for batch, t in result.latency.items()
+        ),
+        "confusion matrix (rows: true label, columns: predicted label)",
+    ]
+    width = max(len(str(v)) for row in figures.confusion_matrix for v in row) + 1
+    width = max(width, *(len(str(label)) + 1 for label in result.labels))
+    lines.append(" " * width + "".join(f"{label:>{width}}" for label in result.labels))
+    for label, row in zip(result.labels, figures.confusion_matrix, strict=True):
+        lines.append(f"{label:>{width}}" + "".join(f"{v:>{width}}" for v in row))
+    return lines
 
 
 @cli.group()

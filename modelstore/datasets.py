@@ -15,8 +15,11 @@ out of the zip members `batch_rows` at a time, so a 1,000,000-row set needs a fe
 
 from __future__ import annotations
 
+import contextlib
 import io
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,9 @@ FEATURES = "X"
 LABELS = "y"
 MEMBERS = frozenset({f"{FEATURES}.npy", f"{LABELS}.npy"})
 DATASET_PRIMARY = "data.npz"
-DEFAULT_BATCH_ROWS = 8192
+DATASET_FRAMEWORK = "npz"  # the manifest's `framework` of an evaluation set
+DEFAULT_BATCH_ROWS = 16_384  # 4 MiB of features at 64 per row
+LOCAL_HEADER_SIZE = 30  # a zip member's fixed-size local header
 
 Features = npt.NDArray[np.float32]
 Labels = npt.NDArray[np.int64]
@@ -76,45 +81,146 @@ def npz_bytes(x: npt.ArrayLike, y: npt.ArrayLike) -> bytes:
 
 def read_info(path: Path) -> DatasetInfo:
     """Check the members and their headers (no array data is read)."""
-    with _open(path) as archive:
-        x_header, y_header = _headers(path, archive)
-    return _info(path, x_header, y_header)
+    with Reader(path) as reader:
+        return reader.info
 
 
 def check(path: Path, batch_rows: int = DEFAULT_BATCH_ROWS) -> DatasetInfo:
     """The whole format, values included: one streaming pass, bounded memory."""
-    info = read_info(path)
-    for _ in iter_batches(path, batch_rows):
-        pass
-    return info
+    with Reader(path) as reader:
+        for _ in reader.batches(batch_rows):
+            pass
+        return reader.info
 
 
 def iter_batches(
     path: Path, batch_rows: int = DEFAULT_BATCH_ROWS
 ) -> Iterator[tuple[Features, Labels]]:
-    """(X rows as float32, y as int64), `batch_rows` rows at a time; raises InvalidDatasetError
-    at the first non-finite feature value."""
-    if batch_rows < 1:
-        raise ValueError("batch_rows must be at least 1")
-    with _open(path) as archive:
-        x_header, y_header = _headers(path, archive)
-        info = _info(path, x_header, y_header)
-        with archive.open(f"{FEATURES}.npy") as xs, archive.open(f"{LABELS}.npy") as ys:
-            _header_fields(xs)
-            _header_fields(ys)
-            done = 0
-            while done < info.rows:
-                count = min(batch_rows, info.rows - done)
-                x = _read_rows(path, xs, x_header.dtype, count * info.features)
-                y = _read_rows(path, ys, y_header.dtype, count)
-                batch = x.reshape(count, info.features).astype(np.float32, copy=False)
-                if not np.isfinite(batch).all():
-                    row = done + int(np.argwhere(~np.isfinite(batch))[0][0])
-                    raise InvalidDatasetError(
-                        str(path), f"{FEATURES} holds a NaN or infinite value (row {row})"
-                    )
-                yield batch, y.astype(np.int64, copy=False)
-                done += count
+    """(X rows as float32, y as int64), `batch_rows` rows at a time (see `Reader.batches`)."""
+    with Reader(path) as reader:
+        yield from reader.batches(batch_rows)
+
+
+class Reader:
+    """An open evaluation set: `info` from the headers (checked on opening), then one pass of
+    `batches`. A member stored uncompressed (numpy.savez) is read straight from the file at its
+    offset; a compressed one (savez_compressed) is inflated as it streams."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._archive = _open(path)
+        self._members: list[_Member] = []
+        with contextlib.ExitStack() as on_error:
+            on_error.callback(self.close)
+            names = set(self._archive.namelist())
+            if names != MEMBERS:
+                found = ", ".join(sorted(n.removesuffix(".npy") for n in names)) or "nothing"
+                raise InvalidDatasetError(
+                    str(path), f"it must hold exactly the arrays X and y, it holds {found}"
+                )
+            for name in (FEATURES, LABELS):
+                self._members.append(_Member(path, self._archive, name))
+            x, y = self._members
+            self.info = _info(path, x.header, y.header)
+            x.expect(self.info.rows * self.info.features)
+            y.expect(self.info.rows)
+            on_error.pop_all()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for member in self._members:
+            member.close()
+        self._archive.close()
+
+    def batches(
+        self, batch_rows: int = DEFAULT_BATCH_ROWS, *, reuse: bool = False
+    ) -> Iterator[tuple[Features, Labels]]:
+        """(X rows as float32, y as int64), `batch_rows` rows at a time; raises
+        InvalidDatasetError at the first batch with a NaN or infinite feature value.
+
+        With `reuse`, every batch is read into the same two buffers (no allocation and no
+        fresh pages per batch): a batch is then valid only until the next one is read.
+        """
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be at least 1")
+        x_member, y_member = self._members
+        rows, features = self.info.rows, self.info.features
+        size = min(batch_rows, rows)
+        x_buffer = np.empty(size * features, x_member.header.dtype) if reuse else None
+        y_buffer = np.empty(size, y_member.header.dtype) if reuse else None
+        for done in range(0, rows, batch_rows):
+            count = min(batch_rows, rows - done)
+            batch = x_member.read(count * features, x_buffer).reshape(count, features)
+            finite = np.isfinite(batch)
+            if not finite.all():
+                row = done + int(np.argmin(finite.all(axis=1)))
+                raise InvalidDatasetError(
+                    str(self.path), f"{FEATURES} holds a NaN or infinite value (row {row})"
+                )
+            yield batch, y_member.read(count, y_buffer).astype(np.int64, copy=False)
+
+
+class _Member:
+    """One array of the archive, its header parsed, the stream positioned at its data."""
+
+    def __init__(self, path: Path, archive: zipfile.ZipFile, name: str) -> None:
+        self.path, self.name = path, name
+        entry = archive.getinfo(f"{name}.npy")
+        if entry.compress_type == zipfile.ZIP_STORED:
+            self.stream, start = _stored(path, entry)
+        else:
+            self.stream, start = archive.open(entry), 0
+        with contextlib.ExitStack() as on_error:
+            on_error.callback(self.stream.close)
+            self.header = _read_header(path, name, self.stream)
+            self.data_size = entry.file_size - (self.stream.tell() - start)
+            on_error.pop_all()
+
+    def expect(self, items: int) -> None:
+        """The data must be exactly what the header announces (never read past the member)."""
+        if self.data_size != items * self.header.dtype.itemsize:
+            raise InvalidDatasetError(
+                str(self.path), f"{self.name} does not hold the {items} values its header says"
+            )
+
+    def read(self, items: int, out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
+        """The next `items` values: into the start of `out` when given, else a new array."""
+        target = np.empty(items, self.header.dtype) if out is None else out[:items]
+        view, filled = target.data.cast("B"), 0
+        try:
+            while filled < len(view):
+                got = self.stream.readinto(view[filled:])  # type: ignore[attr-defined]
+                if not got:
+                    raise InvalidDatasetError(str(self.path), f"{self.name} ends early")
+                filled += got
+        except (zlib.error, zipfile.BadZipFile, OSError) as exc:
+            raise InvalidDatasetError(str(self.path), f"{self.name} is damaged ({exc})") from None
+        return target
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def _stored(path: Path, entry: zipfile.ZipInfo) -> tuple[IO[bytes], int]:
+    """The archive file positioned at an uncompressed member's first byte, and that offset
+    (the local header's name and extra fields may differ from the central directory's)."""
+    handle = path.open("rb")
+    with contextlib.ExitStack() as on_error:
+        on_error.callback(handle.close)
+        handle.seek(entry.header_offset)
+        local = handle.read(LOCAL_HEADER_SIZE)
+        if len(local) != LOCAL_HEADER_SIZE or local[:4] != b"PK\x03\x04":
+            raise InvalidDatasetError(str(path), f"not an .npz file (member {entry.filename})")
+        name_length, extra_length = struct.unpack("<HH", local[26:30])
+        start = entry.header_offset + LOCAL_HEADER_SIZE + name_length + extra_length
+        handle.seek(start)
+        on_error.pop_all()
+    return handle, start
 
 
 def _open(path: Path) -> zipfile.ZipFile:
@@ -124,20 +230,6 @@ def _open(path: Path) -> zipfile.ZipFile:
         raise InvalidDatasetError(
             str(path), f"not an .npz file ({exc}); save it with numpy.savez"
         ) from None
-
-
-def _headers(path: Path, archive: zipfile.ZipFile) -> tuple[_Header, _Header]:
-    names = set(archive.namelist())
-    if names != MEMBERS:
-        found = ", ".join(sorted(n.removesuffix(".npy") for n in names)) or "nothing"
-        raise InvalidDatasetError(
-            str(path), f"it must hold exactly the arrays X and y, it holds {found}"
-        )
-    headers = []
-    for member in (FEATURES, LABELS):
-        with archive.open(f"{member}.npy") as stream:
-            headers.append(_read_header(path, member, stream))
-    return headers[0], headers[1]
 
 
 def _read_header(path: Path, member: str, stream: IO[bytes]) -> _Header:
@@ -186,11 +278,3 @@ def _header_fields(stream: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype[A
     if version == (2, 0):
         return np.lib.format.read_array_header_2_0(stream)
     raise ValueError(f"unsupported .npy format version {version}")
-
-
-def _read_rows(path: Path, stream: IO[bytes], dtype: np.dtype[Any], count: int) -> np.ndarray:
-    wanted = count * dtype.itemsize
-    data = stream.read(wanted)
-    if len(data) != wanted:
-        raise InvalidDatasetError(str(path), "an array is shorter than its header says")
-    return np.frombuffer(data, dtype=dtype)

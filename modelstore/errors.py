@@ -192,6 +192,19 @@ class TooMuchContentionError(ConflictError):
         super().__init__(f"gave up on {what} after {attempts} concurrent-update conflicts")
 
 
+# --- evaluation --------------------------------------------------------------------------------
+
+
+class EvaluationError(ModelStoreError):
+    """A model cannot be evaluated on a dataset as they are stored (nothing was cached): the
+    feature count or the labels do not fit the model, the set holds NaN or no rows, ..."""
+
+    def __init__(self, reason: str, subject: str = "") -> None:
+        self.reason, self.subject = reason, subject
+        where = f" {subject}" if subject else ""
+        super().__init__(f"cannot evaluate{where}: {reason}")
+
+
 # --- storage -----------------------------------------------------------------------------------
 
 

@@ -17,8 +17,6 @@ from modelstore.files import ONNX_PRIMARY, Artifact
 from modelstore.manifest import Signature, onnx_signature
 from modelstore.state import MODELS, Layout
 
-DATASET_FRAMEWORK = "npz"
-
 
 @dataclass(frozen=True)
 class ArtifactKind:
@@ -40,7 +38,7 @@ def _describe_dataset(artifact: Artifact) -> tuple[str, Signature | None]:
         raise InvalidDatasetError(
             str(source), f"an evaluation set is an .npz file ({datasets.DATASET_PRIMARY})"
         )
-    return DATASET_FRAMEWORK, datasets.check(source).signature()
+    return datasets.DATASET_FRAMEWORK, datasets.check(source).signature()
 
 
 MODEL = ArtifactKind("model", MODELS, ONNX_PRIMARY, _describe_model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +23,38 @@ FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.05, max_wait=0.2)
 
 def make_onnx(path: Path, *, features: int = 64, classes: int = 10, seed: float = 0.0) -> Path:
     """A tiny real ONNX model: input `input` float32 [None, features] -> `probabilities`."""
-    weights = helper.make_tensor(
-        "W",
-        TensorProto.FLOAT,
-        [features, classes],
-        [seed + i * 0.001 for i in range(features * classes)],
-    )
+    weights = [seed + i * 0.001 for i in range(features * classes)]
+    nodes = [helper.make_node("MatMul", ["input", "W"], ["probabilities"])]
+    return _save_model(path, features, classes, weights, nodes, label=False)
+
+
+def make_softmax(path: Path, *, features: int = 4, classes: int = 3, label: bool = False) -> Path:
+    """A real ONNX classifier: `input` [?, features] -> softmax `probabilities` [?, classes]
+    (weights favour column i for feature i), and with `label` an ArgMax `label` output."""
+    weights = [1.0 if f % classes == c else 0.0 for f in range(features) for c in range(classes)]
+    nodes = [
+        helper.make_node("MatMul", ["input", "W"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["probabilities"], axis=1),
+    ]
+    if label:
+        nodes.append(helper.make_node("ArgMax", ["scores"], ["label"], axis=1, keepdims=0))
+    return _save_model(path, features, classes, weights, nodes, label=label)
+
+
+def _save_model(
+    path: Path, features: int, classes: int, weights: list[float], nodes: list[Any], label: bool
+) -> Path:
+    """Input `input` [?, features], weights `W` [features, classes], output `probabilities`
+    [?, classes] (and `label` int64 [?] with `label`), checked and saved at `path`."""
+    outputs = [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, classes])]
+    if label:
+        outputs.append(helper.make_tensor_value_info("label", TensorProto.INT64, [None]))
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["input", "W"], ["probabilities"])],
+        nodes,
         "tiny",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, features])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, classes])],
-        initializer=[weights],
+        outputs,
+        initializer=[helper.make_tensor("W", TensorProto.FLOAT, [features, classes], weights)],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -97,6 +118,27 @@ def store(azurite: Any, container: str, counter: RequestCounter) -> ModelStore:
 @pytest.fixture
 def onnx_file(tmp_path: Path) -> Path:
     return make_onnx(tmp_path / "src" / "digits.onnx")
+
+
+@dataclass(frozen=True)
+class Digits:
+    """The example classifier (examples/train.py): model.onnx + labels.json, and its test split."""
+
+    model_dir: Path
+    holdout: Path
+    accuracy: float
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Digits:
+    from examples.train import train, write_artifacts
+
+    result = train()
+    root = tmp_path_factory.mktemp("digits")
+    write_artifacts(result, root / "model")
+    (root / "model" / "metrics.json").unlink()
+    (root / "holdout.npz").write_bytes(result.holdout_npz)
+    return Digits(root / "model", root / "holdout.npz", result.metrics["accuracy"])
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from localworld.process import free_port
 from modelstore import ModelStore
 from modelstore.cli import main
 from modelstore.state import file_path, manifest_path
+from tests.modelstore.conftest import Digits, make_npz
 from tests.modelstore.test_backend import AZURITE_DOWN
 
 MANIFEST_KEYS = {
@@ -379,3 +380,60 @@ def test_dataset_errors_exit_1_or_2_and_name_the_dataset(
     assert (code, out) == (2, "")
     assert "X holds Python objects, which need pickle: not accepted" in err
     assert run_json(capsys, "dataset", "list") == []
+
+
+def test_evaluate_prints_the_figures_then_reads_them_from_the_cache(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], digits: Digits
+) -> None:
+    run(capsys, "register", "digits", str(digits.model_dir))
+    run(capsys, "dataset", "register", "holdout", str(digits.holdout), "--alias", "golden")
+    code, out, err = run(capsys, "evaluate", "digits", "latest", "--dataset", "holdout@golden")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].startswith(
+        "digits v1 on dataset holdout v1: 450 rows x 64 features, 10 classes (computed, "
+    )
+    assert f"accuracy        {digits.accuracy:.4f}" in lines
+    assert any(line.startswith("latency b=64 ") for line in lines)
+    header = lines.index("confusion matrix (rows: true label, columns: predicted label)")
+    assert lines[header + 1].split() == [str(label) for label in range(10)]
+    assert len(lines) == header + 12
+    report = run_json(capsys, "evaluate", "digits", "1", "--dataset", "holdout@1")
+    assert set(report) == {"model", "dataset", "cached", "result"}
+    assert report["cached"] is True
+    assert report["dataset"] == {
+        "name": "holdout",
+        "version": 1,
+        "sha256": report["dataset"]["sha256"],
+    }
+    assert set(report["result"]["metrics"]) == {
+        "accuracy",
+        "macro_f1",
+        "per_class_recall",
+        "log_loss",
+        "ece",
+        "top_k_accuracy",
+        "confusion_matrix",
+    }
+    assert report["result"]["metrics"]["accuracy"] == pytest.approx(digits.accuracy, abs=1e-6)
+
+
+def test_evaluate_errors_exit_2_for_usage_and_1_for_an_unfit_dataset(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], digits: Digits, tmp_path: Path
+) -> None:
+    for bad in ("holdout", "@1", "holdout@"):
+        code, out, err = run(capsys, "evaluate", "digits", "1", "--dataset", bad)
+        assert (code, out) == (2, "")
+        assert "NAME@VERSION" in err
+    assert run(capsys, "evaluate", "digits", "1")[0] == 2
+    run(capsys, "register", "digits", str(digits.model_dir))
+    run(capsys, "dataset", "register", "narrow", str(make_npz(tmp_path / "n.npz", features=8)))
+    code, out, err = run(capsys, "evaluate", "digits", "1", "--dataset", "narrow@latest")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: cannot evaluate digits v1 on dataset narrow v1: the dataset has 8 features per "
+        "row, the model takes 64\n"
+    )
+    code, _, err = run(capsys, "evaluate", "digits", "1", "--dataset", "nope@1")
+    assert code == 1
+    assert "dataset 'nope' not found" in err

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelstore.datasets import check, iter_batches, npz_bytes, read_info
+from modelstore.datasets import Reader, check, iter_batches, npz_bytes, read_info
 from modelstore.errors import InvalidDatasetError, InvalidInputError
 from tests.modelstore.conftest import make_npz
 
@@ -103,8 +103,25 @@ def test_a_file_that_is_no_zip_or_is_truncated_is_refused(tmp_path: Path, npz_fi
         for member in ("X", "y"):
             with zipfile.ZipFile(npz_file) as source:
                 archive.writestr(f"{member}.npy", source.read(f"{member}.npy")[:200])
-    with pytest.raises(InvalidDatasetError, match="shorter than its header says"):
+    with pytest.raises(InvalidDatasetError, match="X does not hold the 2560 values its header"):
         check(short)
+
+
+def test_a_damaged_compressed_member_is_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    path = _save(
+        tmp_path / "c.npz",
+        compressed=True,
+        X=rng.normal(size=(2000, 8)).astype(np.float32),
+        y=np.zeros(2000, np.int64),
+    )
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        start = archive.getinfo("X.npy").header_offset + 4000  # past the array header
+    data[start : start + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    with pytest.raises(InvalidDatasetError, match=r"X is damaged|X ends early"):
+        check(path)
 
 
 def test_large_member_is_read_one_batch_at_a_time(tmp_path: Path) -> None:
@@ -123,3 +140,12 @@ def test_npz_bytes_are_reproducible_and_in_the_format(tmp_path: Path) -> None:
     with np.load(path, allow_pickle=False) as loaded:
         assert np.array_equal(loaded["X"], x.astype(np.float32))
         assert loaded["y"].dtype == np.int64
+
+
+def test_reused_buffers_hold_each_batch_until_the_next(tmp_path: Path) -> None:
+    x = np.arange(10 * 3, dtype=np.float32).reshape(10, 3)
+    path = _save(tmp_path / "d.npz", X=x, y=np.arange(10))
+    with Reader(path) as reader:
+        seen = [(b.copy(), y.copy()) for b, y in reader.batches(4, reuse=True)]
+    assert np.array_equal(np.concatenate([b for b, _ in seen]), x)
+    assert np.concatenate([y for _, y in seen]).tolist() == list(range(10))
