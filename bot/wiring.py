@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.adapters.forges import make_forge
 from bot.adapters.git import GitRepo
+from bot.adapters.github_auth import install_git_credential_helper
 from bot.adapters.lockstore import lock_container
 from bot.adapters.registry import RegistryClient
 from bot.forge import Forge
@@ -82,6 +83,7 @@ def connect(settings: Settings) -> Services:
         store = ModelStore.from_env(settings.environ)
     except ModelStoreError as exc:
         raise SettingsError(f"model store settings: {exc}") from exc
+    install_git_credential_helper(settings)  # a GitHub App's tokens for an https remote
     repo = prepare_checkout(settings.gitops_remote, settings.checkout_dir())
     return Services(settings, repo, store)
 

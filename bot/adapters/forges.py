@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.adapters.github import GitHubForge
+from bot.adapters.github_auth import forge_auth
 from bot.forge import Forge
 from bot.settings import Settings, SettingsError
 
@@ -17,7 +18,7 @@ from bot.settings import Settings, SettingsError
 def _github(settings: Settings, retries: int, max_rate_limit_wait: float) -> Forge:
     return GitHubForge(
         settings.forge_api_url,
-        settings.require_token(),
+        forge_auth(settings),  # the token, or a GitHub App's installation tokens
         settings.repository,
         retries=retries,
         max_rate_limit_wait=max_rate_limit_wait,
@@ -34,6 +35,7 @@ def check_kind(kind: str) -> None:
 
 
 def make_forge(settings: Settings, *, retries: int = 5, max_rate_limit_wait: float = 60.0) -> Forge:
-    """The forge of `settings.repository`; needs the token (`SettingsError` without it)."""
+    """The forge of `settings.repository`; needs the token or a GitHub App (`SettingsError`
+    without either, or when GitHub refuses the app)."""
     check_kind(settings.forge)
     return _BUILDERS[settings.forge](settings, retries, max_rate_limit_wait)

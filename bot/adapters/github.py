@@ -96,14 +96,15 @@ def _describe(exc: GithubException) -> str:
 
 
 class GitHubForge:
-    """One GitHub repository (`owner/name`) through the REST API at `api_url`."""
+    """One GitHub repository (`owner/name`) through the REST API at `api_url`, authenticated
+    by a token or by PyGithub's `auth` (a GitHub App: `bot.adapters.github_auth`)."""
 
     name = "GitHub"
 
     def __init__(
         self,
         api_url: str,
-        token: str,
+        token: str | Auth.Auth,
         repository: str,
         *,
         retries: int = 5,
@@ -123,7 +124,7 @@ class GitHubForge:
         )
         self._gh = Github(
             base_url=api_url.rstrip("/"),
-            auth=Auth.Token(token),
+            auth=Auth.Token(token) if isinstance(token, str) else token,
             retry=retry,
             timeout=timeout,
             seconds_between_requests=None,

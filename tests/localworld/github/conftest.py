@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -91,7 +91,7 @@ class AppKey:
     """A GitHub App's RSA key pair (PEM), generated for the test: the server gets the public
     half, the client signs its JWTs with the private one."""
 
-    private_pem: str
+    private_pem: str = field(repr=False)
     public_pem: str
 
 
