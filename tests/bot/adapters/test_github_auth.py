@@ -25,12 +25,14 @@ from bot.adapters.github_auth import (
     forge_auth,
     git_credential_env,
 )
-from bot.cli import ERROR_CODES
+from bot.cli import ERROR_CODES, main
 from bot.forge import ForgeError
 from bot.settings import Settings, SettingsError
 from cliexit import EXIT_USAGE, exit_code_for
 from localworld.github import LocalGitHub
 from localworld.github.state import stable_id
+from localworld.services import Azurite, Registry
+from tests.bot.gitops_world import GitOpsWorld
 from tests.conftest import git, seed_remote
 from tests.localworld.github.conftest import AppKey, new_app_key
 
@@ -321,3 +323,68 @@ def test_installing_the_helper_gives_git_the_key_where_the_helper_reads_it(
     assert target["GITHUB_APP_PRIVATE_KEY"] == app.key.private_pem
     path_remote = _settings(github, app.repo, **_app_env(app))
     assert not github_auth.install_git_credential_helper(path_remote, {})
+
+
+# --- the whole bot, through its CLI ----------------------------------------------------------
+
+
+@pytest.fixture
+def app_world(
+    tmp_path: Path,
+    github: LocalGitHub,
+    registry: Registry,
+    azurite: Azurite,
+    key: AppKey,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[GitOpsWorld]:
+    """A GitOps world with a promotion due on dev, the app installed on its repository, and
+    the bot's environment holding the app's settings instead of a token."""
+    gw = GitOpsWorld(tmp_path / "world", github, registry, azurite)
+    tag1 = gw.push_image(gw.init_repo())
+    gw.register_model(0.95)
+    gw.seed_repo(dev_automerge=False, tag=tag1, model_version=1)
+    gw.push_image(gw.app_commit("app: faster predict"))
+    gw.register_model(0.96)
+    github.add_app(stable_id("bot-app", request.node.nodeid), key.public_pem, [gw.repo_name])
+    env = gw.environ()
+    del env["GITHUB_TOKEN"]
+    env |= {
+        "GITHUB_APP_ID": str(stable_id("bot-app", request.node.nodeid)),
+        "GITHUB_APP_PRIVATE_KEY": key.private_pem,
+    }
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("FORGE_TOKEN", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    yield gw
+    github.set_clock_offset(0)
+
+
+def test_promotion_bot_run_opens_its_pr_as_the_app(
+    app_world: GitOpsWorld, github: LocalGitHub, key: AppKey, capsys: pytest.CaptureFixture[str]
+):
+    since = github.last_seq()
+    assert main(["run"]) == 0
+    out, err = capsys.readouterr()
+    created = [r for r in github.requests(since) if r["operation"] == "pulls/create"]
+    assert [r["login"] for r in created] == ["promotion-bot[bot]"]
+    assert key.private_pem[40:80] not in out + err
+
+
+def test_promotion_bot_with_a_wrong_key_exits_2_before_writing_anything(
+    app_world: GitOpsWorld,
+    github: LocalGitHub,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    wrong = new_app_key()
+    monkeypatch.setenv("GITHUB_APP_PRIVATE_KEY", wrong.private_pem)
+    since = github.last_seq()
+    assert main(["run"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "A JSON web token could not be decoded" in err and err.count("\n") == 1
+    assert wrong.private_pem[40:80] not in err
+    token_requests = "apps/create-installation-access-token"
+    assert [r for r in github.writes(since) if r["operation"] != token_requests] == []
+    assert git(app_world.remote, "branch", "--list", "promote/*").strip() == ""
