@@ -9,6 +9,7 @@ stores the result with `If-None-Match: *`, so a bad input caches nothing and con
 evaluations of one pair keep the first result. The cache blob lives at
 
     <container>/_evaluations/<model sha256>/<dataset sha256>/<evaluator version>.json
+                                       (... /<evaluator version>-labels-<labels.json sha256>.json)
 
 with its own sha256 in the blob's metadata, checked on every read (as manifests are). The
 figures are the same for every name or version that holds the same bytes, so the cache keeps
@@ -77,6 +78,7 @@ class Result(_Frozen):
     evaluator_version: str
     model_sha256: str
     dataset_sha256: str
+    labels_sha256: str | None  # the model version's labels.json, when it has one
     rows: int
     features: int
     labels: list[int]
@@ -101,8 +103,16 @@ class Evaluation(_Frozen):
     result: Result
 
 
-def result_path(model_sha256: str, dataset_sha256: str) -> str:
-    return f"{RESULTS_ROOT}{model_sha256}/{dataset_sha256}/{EVALUATOR_VERSION}.json"
+def result_path(model_sha256: str, dataset_sha256: str, labels_sha256: str | None = None) -> str:
+    """The cache blob of a pair; a model version's `labels.json` names its columns, so its
+    digest is part of the key (same ONNX bytes, other labels: other figures)."""
+    labels = f"-labels-{labels_sha256}" if labels_sha256 else ""
+    return f"{RESULTS_ROOT}{model_sha256}/{dataset_sha256}/{EVALUATOR_VERSION}{labels}.json"
+
+
+def labels_sha256(model: Manifest) -> str | None:
+    """The sha256 of the model version's `labels.json`, None when it has none."""
+    return next((f.sha256 for f in model.files if f.path == LABELS_FILE), None)
 
 
 def evaluate(
@@ -119,6 +129,7 @@ def evaluate(
     data_manifest = store.datasets.resolve(dataset, dataset_ref)
     subject = f"{model} v{model_manifest.version} on dataset {dataset} v{data_manifest.version}"
     model_sha, data_sha = model_manifest.primary_sha256, data_manifest.primary_sha256
+    labels_sha = labels_sha256(model_manifest)
 
     def answer(result: Result, cached: bool) -> Evaluation:
         return Evaluation(
@@ -128,7 +139,7 @@ def evaluate(
             result=result,
         )
 
-    if (cached := cached_result(store, model_sha, data_sha)) is not None:
+    if (cached := cached_result(store, model_sha, data_sha, labels_sha)) is not None:
         return answer(cached, cached=True)
     try:
         _check_manifests(model_manifest, data_manifest)
@@ -140,21 +151,24 @@ def evaluate(
         raise EvaluationError(f"the result is {len(data)} bytes, over the cache's limit", subject)
     try:
         store.backend.put(
-            result_path(model_sha, data_sha),
+            result_path(model_sha, data_sha, labels_sha),
             data,
             metadata={RESULT_SHA_KEY: sha256_hex(data)},
             create_only=True,
         )
     except BlobConflictError:  # evaluated meanwhile by someone else: theirs is the record
-        if (first := cached_result(store, model_sha, data_sha)) is not None:
+        if (first := cached_result(store, model_sha, data_sha, labels_sha)) is not None:
             return answer(first, cached=True)
         raise
     return answer(result, cached=False)
 
 
-def cached_result(store: ModelStore, model_sha256: str, dataset_sha256: str) -> Result | None:
-    """The stored result of the pair at this evaluator version (one GET), None when absent."""
-    path = result_path(model_sha256, dataset_sha256)
+def cached_result(
+    store: ModelStore, model_sha256: str, dataset_sha256: str, labels: str | None = None
+) -> Result | None:
+    """The stored result of the pair at this evaluator version (one GET), None when absent;
+    `labels` is the model version's `labels_sha256`, when it has a `labels.json`."""
+    path = result_path(model_sha256, dataset_sha256, labels)
     try:
         blob = store.backend.get(path)
     except BlobNotFoundError:
@@ -166,10 +180,9 @@ def cached_result(store: ModelStore, model_sha256: str, dataset_sha256: str) -> 
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         raise IntegrityError(f"cached evaluation {path} is invalid ({reason})") from None
-    if (result.model_sha256, result.dataset_sha256, result.evaluator_version) != (
-        model_sha256,
-        dataset_sha256,
-        EVALUATOR_VERSION,
+    key = (result.model_sha256, result.dataset_sha256, result.labels_sha256)
+    if key != (model_sha256, dataset_sha256, labels) or result.evaluator_version != (
+        EVALUATOR_VERSION
     ):
         raise IntegrityError(f"cached evaluation {path} describes another model or dataset")
     return result
@@ -248,6 +261,7 @@ def _compute(store: ModelStore, model: Manifest, dataset: Manifest, batch_rows: 
         evaluator_version=EVALUATOR_VERSION,
         model_sha256=model.primary_sha256,
         dataset_sha256=dataset.primary_sha256,
+        labels_sha256=labels_sha256(model),
         rows=info.rows,
         features=info.features,
         labels=classifier.labels,

@@ -142,9 +142,10 @@ def test_npz_bytes_are_reproducible_and_in_the_format(tmp_path: Path) -> None:
         assert loaded["y"].dtype == np.int64
 
 
-def test_reused_buffers_hold_each_batch_until_the_next(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compressed", [False, True])
+def test_reused_buffers_hold_each_batch_until_the_next(tmp_path: Path, compressed: bool) -> None:
     x = np.arange(10 * 3, dtype=np.float32).reshape(10, 3)
-    path = _save(tmp_path / "d.npz", X=x, y=np.arange(10))
+    path = _save(tmp_path / "d.npz", compressed, X=x, y=np.arange(10))
     with Reader(path) as reader:
         seen = [(b.copy(), y.copy()) for b, y in reader.batches(4, reuse=True)]
     assert np.array_equal(np.concatenate([b for b, _ in seen]), x)

@@ -48,7 +48,9 @@ def test_figures_are_those_of_the_model_on_the_set(registered: ModelStore, digit
     assert 0 <= figures.ece < 0.2
     assert set(result.latency) == {"1", "64"}
     assert all(0 < t.p50_ms <= t.p99_ms for t in result.latency.values())
-    assert _cached(registered) == [result_path(report.model.sha256, report.dataset.sha256)]
+    assert result.labels_sha256 is not None  # examples/train.py writes labels.json
+    key = (report.model.sha256, report.dataset.sha256, result.labels_sha256)
+    assert _cached(registered) == [result_path(*key)]
 
 
 def test_a_second_evaluation_reads_one_blob_and_computes_nothing(
@@ -58,7 +60,7 @@ def test_a_second_evaluation_reads_one_blob_and_computes_nothing(
     counter.reset()
     again = evaluate(registered, "digits", "1", "holdout", "1")
     assert again.cached and again.result == first.result
-    cache = result_path(first.model.sha256, first.dataset.sha256)
+    cache = result_path(first.model.sha256, first.dataset.sha256, first.result.labels_sha256)
     # Pinned versions: the two manifests, then the result; no file is read, nothing written.
     assert [method for method, _ in counter.requests] == ["GET", "GET", "GET"]
     assert counter.requests[2][1].endswith(cache)
@@ -167,10 +169,34 @@ def test_a_model_without_probabilities_is_refused(
 
 def test_a_tampered_cached_result_is_not_trusted(registered: ModelStore) -> None:
     report = evaluate(registered, "digits", "1", "holdout", "1")
-    path = result_path(report.model.sha256, report.dataset.sha256)
+    key = (report.model.sha256, report.dataset.sha256, report.result.labels_sha256)
+    path = result_path(*key)
     stored = registered.backend.get(path)
     registered.backend.put(
         path, stored.data.replace(b'"accuracy":0.9', b'"accuracy":0.1'), metadata=stored.metadata
     )
     with pytest.raises(IntegrityError, match="not trustworthy: its digest differs"):
-        cached_result(registered, report.model.sha256, report.dataset.sha256)
+        cached_result(registered, *key)
+
+
+def test_labels_json_names_the_probability_columns(store: ModelStore, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    make_softmax(model_dir / "model.onnx", features=4, classes=3)
+    (model_dir / "labels.json").write_text("[7, 3, 5]\n")
+    store.register("colors", model_dir)
+    x = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1]] * 5  # columns 0,1,2,0,0,1 win
+    np.savez(tmp_path / "s.npz", X=x, y=np.array([7, 3, 5, 7, 3, 3]))
+    store.datasets.register("colors-set", tmp_path / "s.npz")
+    result = evaluate(store, "colors", "1", "colors-set", "1").result
+    assert result.labels == [7, 3, 5]
+    assert result.metrics.per_class_recall == {"7": 1.0, "3": pytest.approx(2 / 3), "5": 1.0}
+    assert result.metrics.confusion_matrix == [[2, 0, 0], [1, 2, 0], [0, 0, 1]]
+    # The same ONNX bytes with other labels are another evaluation, not a cache hit.
+    (model_dir / "labels.json").write_text('["red", "green", "blue"]\n')
+    store.register("colors", model_dir)
+    with pytest.raises(EvaluationError, match=r"labels\.json of the model is not a list of int"):
+        evaluate(store, "colors", "2", "colors-set", "1")
+    (model_dir / "labels.json").write_text("[0, 1, 2]\n")
+    store.register("colors", model_dir)
+    with pytest.raises(EvaluationError, match=r"labels \[3, 5, 7\] that are not among"):
+        evaluate(store, "colors", "3", "colors-set", "1")

@@ -66,3 +66,22 @@ def test_timings_cover_the_asked_runs_even_with_fewer_rows_than_a_batch(tmp_path
         durations = classifier.timings(x, batch, runs=20)
         assert len(durations) == 20
         assert all(d > 0 for d in durations)
+
+
+def test_a_model_with_two_inputs_is_no_classifier_here(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, save
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["probabilities"])],
+        "two-inputs",
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, [None, 2]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, [None, 2]),
+        ],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save(model, str(tmp_path / "two.onnx"))
+    with pytest.raises(EvaluationError, match="one float32 input of shape"):
+        Classifier(tmp_path / "two.onnx")
