@@ -416,6 +416,8 @@ def test_evaluate_prints_the_figures_then_reads_them_from_the_cache(
         "confusion_matrix",
     }
     assert report["result"]["metrics"]["accuracy"] == pytest.approx(digits.accuracy, abs=1e-6)
+    # Evaluation sets and cached results are not models.
+    assert [m["name"] for m in run_json(capsys, "list")] == ["digits"]
 
 
 def test_evaluate_errors_exit_2_for_usage_and_1_for_an_unfit_dataset(
