@@ -26,6 +26,7 @@ from bot.policy import DEFAULT_POLICY_FILE, load_policy
 from bot.release import ReleaseAction, ReportOutcome
 from bot.runner import now_utc, redact
 from bot.settings import Settings, SettingsError
+from bot.untrusted import terminal_lines
 from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click
 
 
@@ -176,7 +177,7 @@ def run_command(dry_run: bool, **kwargs: object) -> None:
     for outcome in report.outcomes:
         click.echo(redact(render.outcome_line(outcome, dry_run=dry_run), secrets))
         if dry_run and outcome.diff:
-            click.echo(redact(outcome.diff.rstrip("\n"), secrets))
+            click.echo(redact(terminal_lines(outcome.diff.rstrip("\n")), secrets))
     if dry_run:
         click.echo("dry run: nothing written")
     elif not report.wrote:

@@ -8,6 +8,8 @@ subjects only.
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Sequence
 
 from bot.core.gates import Check
@@ -15,17 +17,29 @@ from bot.core.marker import with_marker
 from bot.core.plan import Promotion
 from bot.forge import CommitRange
 from bot.kustomize import MODEL_NAME, MODEL_SHA256, MODEL_VERSION, UpdateResult
+from bot.untrusted import markdown, terminal, terminal_lines
+
+# Gate details and reasons quote tags, labels and metric names: long, but still bounded.
+DETAIL_LIMIT = 1000
+# Inside a code span only a backtick, a table's `|` and control characters can do harm.
+_CODE_SAFE = re.compile(r"[^`|\\\s]{1,200}")
 
 
 def title(promotion: Promotion) -> str:
-    return f"Promote {promotion.summary}"
+    return terminal(f"Promote {promotion.summary}", limit=256)
+
+
+def _code(value: str) -> str:
+    """A value as inline code when it is plainly a tag/digest/name, else as escaped text."""
+    safe = _CODE_SAFE.fullmatch(value) and terminal(value) == value
+    return f"`{value}`" if safe else markdown(value)
 
 
 def _short(digest: str | None) -> str:
     if not digest:
         return "—"
     algo, _, hexpart = digest.partition(":")
-    return f"`{algo}:{hexpart[:12]}…`" if hexpart else f"`{digest[:12]}…`"
+    return _code(f"{algo}:{hexpart[:12]}…") if hexpart else _code(f"{digest[:12]}…")
 
 
 # How the "What changes" table names and shows each pinned field the edit changed.
@@ -44,10 +58,10 @@ def _cell(label: str, value: str | None, model_name: str | None) -> str:
     if label == "image digest":
         return _short(value)
     if label == "model version":
-        return f"{model_name} v{value}" if model_name else f"v{value}"
+        return markdown(f"{model_name} v{value}" if model_name else f"v{value}")
     if label == "model sha256":
-        return f"`{value[:12]}…`"
-    return f"`{value}`"
+        return _code(f"{value[:12]}…")
+    return _code(value)
 
 
 def change_rows(promotion: Promotion, changes: UpdateResult) -> list[tuple[str, str, str]]:
@@ -60,7 +74,7 @@ def change_rows(promotion: Promotion, changes: UpdateResult) -> list[tuple[str, 
         for obj, found in objects.items():
             names = _IMAGE_ROWS if obj.startswith("images[") else _MODEL_ROWS
             for change in found:
-                label = names.get(change.field, f"{obj}.{change.field}")
+                label = names.get(change.field) or markdown(f"{obj}.{change.field}")
                 before = _cell(label, change.old, before_name)
                 after = _cell(label, change.new, after_name)
                 rank = _ORDER.index(label) if label in _ORDER else len(_ORDER)
@@ -91,7 +105,7 @@ def section_metrics(promotion: Promotion) -> str:
         delta = f"{new - old:+.4g}" if old is not None and new is not None else "—"
         fmt_old = f"{old:.4g}" if old is not None else "—"
         fmt_new = f"{new:.4g}" if new is not None else "—"
-        rows.append(f"| {name} | {fmt_old} | {fmt_new} | {delta} |")
+        rows.append(f"| {markdown(name)} | {fmt_old} | {fmt_new} | {delta} |")
     return "### Model metrics\n\n" + "\n".join(rows)
 
 
@@ -100,17 +114,19 @@ def section_commits(commits: CommitRange | None) -> str:
     if commits is None:
         return f"{head}\n\nThe image does not change."
     if commits.unavailable:
-        return f"{head}\n\nCommit range unavailable: {commits.unavailable}."
-    span = f"`{(commits.base or '?')[:12]}..{(commits.head or '?')[:12]}`"
+        why = markdown(commits.unavailable, limit=DETAIL_LIMIT)
+        return f"{head}\n\nCommit range unavailable: {why}."
+    span = _code(f"{(commits.base or '?')[:12]}..{(commits.head or '?')[:12]}")
     if not commits.commits:
         return f"{head}\n\n{span}: no commits (same source revision)."
-    lines = [f"- `{c.sha[:12]}` {c.subject}" for c in commits.commits]
+    lines = [f"- {_code(c.sha[:12])} {markdown(c.subject)}" for c in commits.commits]
     return f"{head}\n\n{span}, {len(lines)} commit(s):\n\n" + "\n".join(lines)
 
 
 def gate_row(check: Check) -> str:
     """One evidence row of any gate (bot/core/gates.py): the section knows no gate by name."""
-    return f"- {'✅' if check.passed else '❌'} **{check.name}**: {check.detail}"
+    detail = markdown(check.detail, limit=DETAIL_LIMIT)
+    return f"- {'✅' if check.passed else '❌'} **{markdown(check.name)}**: {detail}"
 
 
 def section_checks(promotion: Promotion) -> str:
@@ -118,7 +134,7 @@ def section_checks(promotion: Promotion) -> str:
     if not promotion.checks:
         return "### Gates\n\nNo gates apply to this environment."
     rows = [gate_row(check) for check in promotion.checks]
-    reasons = [f"- {r}" for r in promotion.reasons]
+    reasons = [f"- {markdown(r, limit=DETAIL_LIMIT)}" for r in promotion.reasons]
     text = "### Gates\n\n" + "\n".join(rows)
     if reasons:
         text += "\n\nWhy now:\n\n" + "\n".join(reasons)
@@ -134,20 +150,22 @@ def section_rollback(promotion: Promotion, model_pin: str) -> str:
         "GitHub's *Revert* button); the nightly release ships the revert. For an urgent "
         "rollback, pin the previous values by hand:",
         "",
-        "```sh",
     ]
-    cmd = f"promotion-bot set {promotion.overlay}"
+    # Reviewers paste this into a shell: every value from the overlay is quoted for it.
+    cmd = f"promotion-bot set {shlex.quote(promotion.overlay)}"
     if promotion.image is not None and promotion.image.before is not None:
         pin = promotion.image.before
         spec = f"{pin.name}={pin.new_name or pin.name}"
         spec += f":{pin.tag}" if pin.tag else ""
         spec += f"@{pin.digest}" if pin.digest else ""
-        cmd += f" \\\n  --image {spec}"
+        cmd += f" \\\n  --image {shlex.quote(spec)}"
     if promotion.model is not None and promotion.model.before is not None:
         pin_m = promotion.model.before
-        cmd += f" \\\n  --literal {model_pin}:{MODEL_VERSION}={pin_m.version}"
-        cmd += f" \\\n  --literal {model_pin}:{MODEL_SHA256}={pin_m.sha256}"
-    steps += [cmd, "```"]
+        for key, value in ((MODEL_VERSION, pin_m.version), (MODEL_SHA256, pin_m.sha256)):
+            cmd += f" \\\n  --literal {shlex.quote(f'{model_pin}:{key}={value}')}"
+    # The old values come from the overlay: a fence longer than any backtick run they hold.
+    fence = "`" * max([3, *(len(run) + 1 for run in re.findall(r"`+", cmd))])
+    steps += [f"{fence}sh", terminal_lines(cmd), fence]
     return "\n".join(steps)
 
 
@@ -157,7 +175,8 @@ def render(
     """The PR body; `changes`: what the overlay edit changed (`kustomize.edit_text`);
     `model_pin`: the policy's model pin generator (for the rollback)."""
     sections: Sequence[str] = (
-        f"Promotes **{promotion.env}** (`{promotion.overlay}`), opened by promotion-bot.",
+        f"Promotes **{markdown(promotion.env)}** ({_code(promotion.overlay)}), opened by "
+        "promotion-bot.",
         section_changes(promotion, changes),
         section_metrics(promotion),
         section_commits(commits),

@@ -10,6 +10,16 @@ from bot.api import EnvStatus
 from bot.core.model import EnvState
 from bot.core.plan import EnvPlan, Plan
 from bot.runner import EnvOutcome
+from bot.untrusted import terminal
+
+# Lines quote tags, labels, PR titles and reasons from outside: one line each, no escapes.
+LINE_LIMIT = 2000
+
+
+def _line(text: str) -> str:
+    """`text` safe for a terminal, its leading indentation kept."""
+    body = text.lstrip(" ")
+    return text[: len(text) - len(body)] + terminal(body, limit=LINE_LIMIT)
 
 
 def plan_lines(result: Plan) -> list[str]:
@@ -23,14 +33,14 @@ def plan_lines(result: Plan) -> list[str]:
         else:
             lines.append(f"{env_plan.env}: nothing to do")
         lines += [f"  - {reason}" for reason in env_plan.reasons]
-    return lines
+    return [_line(line) for line in lines]
 
 
 def outcome_line(outcome: EnvOutcome, *, dry_run: bool) -> str:
     """`env: <action>[ (PR #n)]: <reason>`; a dry run says what it `would` write."""
     pr = f" (PR #{outcome.pr_number})" if outcome.pr_number else ""
     verb = f"would {outcome.label}" if dry_run and outcome.wrote else outcome.label
-    return f"{outcome.env}: {verb}{pr}: {outcome.reason}"
+    return _line(f"{outcome.env}: {verb}{pr}: {outcome.reason}")
 
 
 def pins_text(state: EnvState | None) -> str:
@@ -64,10 +74,11 @@ def status_fields(row: EnvStatus) -> dict[str, str]:
 
 def status_lines(row: EnvStatus) -> list[str]:
     fields = status_fields(row)
-    return [
+    lines = [
         fields["env"],
         f"  on main:    {fields['on_main']}",
         f"  released:   {fields['released']}",
         f"  pending PR: {fields['pending_pr']}",
         f"  next:       {fields['next_step']}",
     ]
+    return [_line(line) for line in lines]

@@ -36,15 +36,52 @@ def with_marker(promotion: Promotion, text: str) -> str:
 
 
 def read_marker(body: str) -> dict[str, object] | None:
-    """The machine-readable state of a body we wrote, or None for a foreign body."""
-    match = MARKER_RE.search(body or "")
-    if match is None:
+    """The machine-readable state of a body we wrote, or None for a foreign body.
+
+    Only the last marker counts, and only when nothing but whitespace follows it and its data
+    has the shape `marker_data` writes: text quoted higher up in a body (a commit subject, a
+    reviewer's edit) can never stand in for it.
+    """
+    matches = list(MARKER_RE.finditer(body or ""))
+    if not matches or body[matches[-1].end() :].strip():
         return None
     try:
-        data: dict[str, object] = json.loads(match.group(1))  # `{...}`: always an object
+        data = json.loads(matches[-1].group(1))  # `{...}`: an object, if it parses at all
     except json.JSONDecodeError:
         return None
-    return data
+    return data if _well_formed(data) else None
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _optional_str(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _well_formed(data: dict[str, object]) -> bool:
+    """The keys and types `marker_data` + `with_marker` write, nothing else."""
+    if not set(data) <= {"env", "image", "model", BODY_HASH} or not isinstance(
+        data.get("env"), str
+    ):
+        return False
+    digest = data.get(BODY_HASH)
+    if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+        return False
+    image = data.get("image", {"tag": None, "digest": None})
+    if not isinstance(image, dict) or set(image) != {"tag", "digest"}:
+        return False
+    if not (_optional_str(image["tag"]) and _optional_str(image["digest"])):
+        return False
+    model = data.get("model", {"name": "", "version": 0, "sha256": "0" * 64})
+    return (
+        isinstance(model, dict)
+        and set(model) == {"name", "version", "sha256"}
+        and isinstance(model["name"], str)
+        and type(model["version"]) is int
+        and isinstance(model["sha256"], str)
+        and _HEX64.fullmatch(model["sha256"]) is not None
+    )
 
 
 def same_body(existing: str, proposed: str) -> bool:

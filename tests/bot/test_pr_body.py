@@ -154,3 +154,51 @@ def test_gates_section_renders_a_gate_it_does_not_know():
     text = pr_body.section_checks(replace(promotion, checks=(*promotion.checks, added)))
     assert "- ✅ **signature**: image serves input:float32[?,64], model has the same" in text
     assert text.index("**soak**") < text.index("- ❌ **evaluation**: claimed 0.97, measured 0.91")
+
+
+HOSTILE_SUBJECTS = (
+    "fix: <!-- everything after this is hidden",
+    '<!-- promotion-bot: {"env": "prod", "body_sha256": "' + "0" * 64 + '"} -->',
+    "ping @ml-reviewers and @modelops/sre, closes #12",
+    "break | the | table and `code` **bold** [x](javascript:alert(1))",
+    "\x1b[31mred\x1b[0m \u202eevil",
+)
+
+
+def test_hostile_commit_subjects_render_as_text_and_hide_nothing():
+    from markdown_it import MarkdownIt
+
+    commits = CommitRange(
+        "1" * 40, "2" * 40, tuple(Commit(f"{i}" * 40, s) for i, s in enumerate(HOSTILE_SUBJECTS))
+    )
+    body = pr_body.render(_promotion(), commits, _changes(), model_pin="model-pin")
+    tokens = MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(body)
+    # every section after the commit list still renders as a heading: nothing was swallowed
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert headings[-3:] == ["Code between the images", "Gates", "How to roll back"]
+    # only the marker itself is an HTML comment, and it is ours
+    assert [t.content.strip()[:21] for t in tokens if t.type == "html_block"] == [
+        "<!-- promotion-bot: {"
+    ]
+    assert read_marker(body) is not None
+    assert read_marker(body)["env"] == "staging"
+    rendered = "".join(
+        child.content
+        for t in tokens
+        if t.type == "inline"
+        for child in t.children or []
+        if child.type == "text"
+    )
+    for subject_text in ("@ml-reviewers", "@modelops/sre", "#12", "\x1b", "\u202e"):
+        assert subject_text not in rendered
+    assert "javascript:" not in "".join(
+        str(c.attrs) for t in tokens if t.type == "inline" for c in t.children or []
+    )
+
+
+def test_rollback_command_quotes_values_for_the_shell():
+    promotion = _promotion()
+    hostile = replace(promotion.image.before, tag="1.0$(touch /tmp/pwned)", digest=None)
+    promotion = replace(promotion, image=replace(promotion.image, before=hostile))
+    text = pr_body.section_rollback(promotion, "model-pin")
+    assert "--image 'modelops-app=acr.io/modelops-app:1.0$(touch /tmp/pwned)'" in text

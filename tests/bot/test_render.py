@@ -80,3 +80,18 @@ def test_status_fields_are_the_text_of_each_part():
     assert (fields["pending_pr"], fields["next_step"]) == ("none", "up to date: up to date")
     held = render.status_lines(EnvStatus("staging", EnvState("staging"), None, None, HELD))
     assert held[-1] == "  next:       held: soaking: 1h of 2h"
+
+
+def test_terminal_lines_show_escapes_from_outside_as_replacement_characters():
+    hostile = ImagePin("app", tag="2\x1b]0;owned\x07")
+    promotion = Promotion(
+        env="staging",
+        overlay=OVERLAY,
+        image=ImageChange(ImagePin("app", tag="1"), hostile),
+        model=None,
+    )
+    plan = EnvPlan("staging", OVERLAY, promotion=promotion, reasons=("tag\x1b[2J\nnext line",))
+    lines = render.plan_lines(Plan(datetime.now(UTC), (plan,)))
+    assert all("\x1b" not in line and "\x07" not in line for line in lines)
+    assert lines[1] == "  - tag\ufffd[2J next line"
+    assert len(lines) == 2

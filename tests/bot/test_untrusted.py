@@ -46,11 +46,21 @@ HOSTILE = [
     "\\| escaped pipe",
     ":smile: <https://evil.example/>",
     "x" * 500,
+    "[ref]: http://evil.example/",
+    "+ plus item",
+    "= setext",
+    "12345) paren",
+    "$x^2$ math and $$y$$",
+    "a * b * c _d_ e",
+    "3.14 is not a list",
+    "[a][b] and [c] [d](e) ![f](g) [^1]",
+    "snake_case_name and _leading and trailing_ and __dunder__",
+    "~single~ ~~double~~",
 ]
 
 
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark").enable("table")
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 
 def _inline_text(children: list[Token]) -> str:
@@ -64,6 +74,21 @@ def _paragraph_text(source: str) -> str:
     return _inline_text(tokens[1].children or [])
 
 
+def _list_item_text(source: str) -> str:
+    tokens = _parser().parse(f"- {source}\n")
+    types = [t.type for t in tokens]
+    assert types == [
+        "bullet_list_open",
+        "list_item_open",
+        "paragraph_open",
+        "inline",
+        "paragraph_close",
+        "list_item_close",
+        "bullet_list_close",
+    ], types
+    return _inline_text(tokens[3].children or [])
+
+
 def _first_cell_text(cell: str) -> tuple[str, int]:
     source = f"| a | b |\n|---|---|\n| {cell} | x |\n"
     tokens = _parser().parse(source)
@@ -75,6 +100,11 @@ def _first_cell_text(cell: str) -> tuple[str, int]:
 @pytest.mark.parametrize("text", HOSTILE)
 def test_markdown_renders_hostile_text_as_itself_in_a_paragraph(text: str) -> None:
     assert _paragraph_text(markdown(text)) == terminal(text)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_markdown_renders_hostile_text_as_itself_in_a_list_item(text: str) -> None:
+    assert _list_item_text(markdown(text)) == terminal(text)
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -107,7 +137,8 @@ def test_mentions_and_references_are_defused() -> None:
         ("\x1b[31mred\x1b[0m", f"{REPLACEMENT}[31mred{REPLACEMENT}[0m"),
         ("a\nb\r\nc\td", "a b c d"),
         ("bidi \u202eevil", f"bidi {REPLACEMENT}evil"),
-        ("  spaced   out  ", "spaced out"),
+        ("  spaced   out  ", "spaced   out"),
+        ("one\u2028two\x85three", "one two three"),
         ("nul\x00", f"nul{REPLACEMENT}"),
     ],
 )
@@ -136,4 +167,5 @@ def test_markdown_round_trips_any_text(text: str) -> None:
         assert markdown(text) == ""
         return
     assert _paragraph_text(markdown(text)) == expected
+    assert _list_item_text(markdown(text)) == expected
     assert _first_cell_text(markdown(text)) == (expected, 2)

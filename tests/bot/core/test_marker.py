@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from bot.core.marker import marker_data, read_marker, same_body, same_target, with_marker
 from bot.core.model import ImagePin, ModelPin
 from bot.core.plan import ImageChange, ModelChange, Promotion
@@ -29,6 +33,56 @@ def test_foreign_or_broken_bodies_have_no_marker():
     assert read_marker("written by a person") is None
     assert read_marker("<!-- promotion-bot: {not json} -->") is None
     assert read_marker("") is None
+
+
+def test_only_a_last_marker_at_the_end_of_the_body_counts():
+    body = with_marker(PROMOTION, "Promotes dev.")
+    spoof = '<!-- promotion-bot: {"env": "prod", "body_sha256": "' + "0" * 64 + '"} -->'
+    assert read_marker(spoof + "\n" + body) == read_marker(body)
+    assert read_marker(body + "\n\nedited below the marker by a reviewer") is None
+    assert read_marker(body + "  \r\n") == read_marker(body)
+
+
+def _with_data(data: object) -> str:
+    return "prose\n\n<!-- promotion-bot: " + json.dumps(data) + " -->\n"
+
+
+GOOD = {
+    "env": "dev",
+    "image": {"tag": "2", "digest": None},
+    "model": {"name": "digits", "version": 2, "sha256": "c" * 64},
+    "body_sha256": "d" * 64,
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"extra": 1},
+        {"env": 3},
+        {"body_sha256": "short"},
+        {"body_sha256": None},
+        {"image": "r.io/app:2"},
+        {"image": {"tag": "2"}},
+        {"image": {"tag": 2, "digest": None}},
+        {"image": {"tag": None, "digest": 5}},
+        {"model": ["digits"]},
+        {"model": {"name": "digits", "version": 2}},
+        {"model": {"name": 1, "version": 2, "sha256": "c" * 64}},
+        {"model": {"name": "digits", "version": "2", "sha256": "c" * 64}},
+        {"model": {"name": "digits", "version": True, "sha256": "c" * 64}},
+        {"model": {"name": "digits", "version": 2, "sha256": 7}},
+        {"model": {"name": "digits", "version": 2, "sha256": "C" * 64}},
+    ],
+)
+def test_a_marker_of_another_shape_is_foreign(change: dict[str, object]) -> None:
+    assert read_marker(_with_data(GOOD)) == GOOD
+    assert read_marker(_with_data({**GOOD, **change})) is None
+
+
+def test_a_marker_without_image_or_model_is_well_formed() -> None:
+    only_env = {"env": "dev", "body_sha256": "d" * 64}
+    assert read_marker(_with_data(only_env)) == only_env
 
 
 def test_same_body_compares_markers_not_prose():
