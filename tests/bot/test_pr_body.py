@@ -180,8 +180,9 @@ def test_hostile_commit_subjects_render_as_text_and_hide_nothing():
     assert [t.content.strip()[:21] for t in tokens if t.type == "html_block"] == [
         "<!-- promotion-bot: {"
     ]
-    assert read_marker(body) is not None
-    assert read_marker(body)["env"] == "staging"
+    marker = read_marker(body)
+    assert marker is not None
+    assert marker["env"] == "staging"
     rendered = "".join(
         child.content
         for t in tokens
@@ -198,6 +199,8 @@ def test_hostile_commit_subjects_render_as_text_and_hide_nothing():
 
 def test_rollback_command_quotes_values_for_the_shell():
     promotion = _promotion()
+    assert promotion.image is not None
+    assert promotion.image.before is not None
     hostile = replace(promotion.image.before, tag="1.0$(touch /tmp/pwned)", digest=None)
     promotion = replace(promotion, image=replace(promotion.image, before=hostile))
     text = pr_body.section_rollback(promotion, "model-pin")
