@@ -203,7 +203,7 @@ def _register(ctx: click.Context, as_json: bool, options: dict[str, Any]) -> Non
 @json_option
 @click.pass_context
 def list_(ctx: click.Context, name: str | None, as_json: bool) -> None:
-    """List models, or the versions of NAME."""
+    """List the models (the sets, under `dataset`), or the versions of NAME."""
     store = _store(ctx)
     if name is None:
         models = [(m, _latest_or_none(store, m), store.get_aliases(m)) for m in store.list_models()]
