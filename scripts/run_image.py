@@ -104,11 +104,14 @@ def predict_with_image(
     model_sha256: str,
     env: Mapping[str, str],
     workdir: Path,
+    authfile: Path | None = None,
 ) -> Served:
-    """Fetch the pinned model with the image's init command, serve it, classify test digits."""
+    """Fetch the pinned model with the image's init command, serve it, classify test digits.
+    `authfile`: the registry credentials (a containers auth.json), if it needs any."""
     said: list[str] = []
     by_digest = by_digest_reference(image)
-    buildah(cache, "pull", "--quiet", tls_verify_flag(by_digest), f"docker://{by_digest}")
+    auth = ["--authfile", str(authfile)] if authfile else []
+    buildah(cache, "pull", "--quiet", *auth, tls_verify_flag(by_digest), f"docker://{by_digest}")
     said.append(f"pulled {by_digest} (the pinned digest, not the tag)")
     container = buildah(cache, "from", "--pull=never", "--quiet", by_digest)
     try:

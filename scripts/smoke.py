@@ -11,10 +11,12 @@ as every entry point: see `cliexit`).
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cliexit import EXIT_ERROR, ErrorCodes, run_argparse
@@ -36,6 +38,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         ModelStoreError: EXIT_ERROR,
     }
     return run_argparse(parser, argv, _smoke, tag="smoke", codes=codes)
+
+
+def registry_authfile(image: str, environ: Mapping[str, str], directory: Path) -> Path | None:
+    """REGISTRY_USERNAME/REGISTRY_PASSWORD (CI: the ACR token) as a containers auth file only
+    this run reads (mode 600), so the token is never on a command line; None without them."""
+    username, password = environ.get("REGISTRY_USERNAME"), environ.get("REGISTRY_PASSWORD")
+    if not username or not password:
+        return None
+    host = image.split("/", 1)[0]
+    path = directory / "registry-auth.json"
+    path.touch(mode=0o600)
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    path.write_text(json.dumps({"auths": {host: {"auth": token}}}))
+    return path
 
 
 def _smoke(args: argparse.Namespace) -> int:
@@ -67,6 +83,7 @@ def _smoke(args: argparse.Namespace) -> int:
                 model_sha256=manifest.primary_sha256,
                 env=env,
                 workdir=root / "serve",
+                authfile=registry_authfile(args.image, os.environ, root),
             )
         finally:
             azurite.process.stop()

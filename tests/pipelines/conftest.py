@@ -102,7 +102,22 @@ def pip_agent() -> Agent:
     after the first run) whose pip installs from the local wheel mirror (mirror.py), never
     the network."""
     mirror = build_mirror(WORK / "mirror")
-    return _agent(WORK / "agent-work" / "1", PIP_FIND_LINKS=str(mirror), PIP_NO_INDEX="1")
+    # npm likewise: the agent's npm cache starts as a copy of this machine's (`make setup` ran
+    # `npm ci`), and npm prefers it to the registry.
+    npm_cache = WORK / "agent-home" / ".npm" / "_cacache"
+    machine_cache = Path.home().parent / ".npm" / "_cacache"
+    for candidate in (Path("/root/.npm/_cacache"), machine_cache):
+        if not npm_cache.exists() and candidate.is_dir():
+            shutil.copytree(candidate, npm_cache)
+    return _agent(
+        WORK / "agent-work" / "1",
+        PIP_FIND_LINKS=str(mirror),
+        PIP_NO_INDEX="1",
+        npm_config_prefer_offline="true",
+        npm_config_update_notifier="false",
+        npm_config_fund="false",
+        npm_config_audit="false",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -643,7 +643,7 @@ class Job:
 SUDO_SHIM = """#!/bin/sh
 while [ $# -gt 0 ]; do
   case "$1" in
-    -E|-H|-n|--preserve-env) shift ;;
+    -E|-H|-n|--preserve-env|--preserve-env=*) shift ;;
     -*) echo "sudo stand-in: option $1 not supported" >&2; exit 1 ;;
     *) break ;;
   esac

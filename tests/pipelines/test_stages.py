@@ -44,13 +44,13 @@ def registry_image(acr: Acr, repository: str, tag: str) -> tuple[str, dict[str, 
 
 
 @pytest.mark.slow
-def test_build_stage_pushes_the_tagged_image_and_publishes_its_digest(
+def test_build_pushes_the_tagged_image_and_smoke_serves_that_digest(
     source: Path, pip_agent: Agent, acr: Acr, run_dir: Path
 ) -> None:
     runner = make_runner(source=source, agent=pip_agent, work=run_dir, acr=acr)
-    result = runner.run(["Build"])
-    assert result.stages == {"Build": "Succeeded"}, result.explain()
+    result = runner.run(["Build", "Smoke"])  # a push to main, Test not selected
     print(result.explain())
+    assert result.stages == {"Build": "Succeeded", "Smoke": "Succeeded"}, result.explain()
 
     job = result.job("Build")
     sha = runner.predefined["Build.SourceVersion"]
@@ -81,6 +81,13 @@ def test_build_stage_pushes_the_tagged_image_and_publishes_its_digest(
     assert not wheelhouse.as_root
     workspace = pip_agent.workspace or run_dir / "Build.image"
     assert (workspace / "s" / ".venv").stat().st_uid == AGENT_UID
+    # Smoke pulled the published digest and /version named this commit.
+    smoke = result.job("Smoke").step("Pull by digest and make smoke")
+    assert smoke.as_root  # its script uses sudo (buildah)
+    assert f"pulled {acr.login_server}/modelops-app@{digest}" in smoke.log
+    assert f'"revision": "{sha}"' in smoke.log
+    assert "smoke: ok" in smoke.log
+    assert not result.job("Smoke").step("Set up (venv with the trainer, Azurite)").as_root
     assert acr.token not in result.all_logs()
     assert runner.predefined["System.AccessToken"] not in result.all_logs()
 
