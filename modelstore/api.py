@@ -12,6 +12,12 @@ under `_datasets/` (see `modelstore.kinds`):
 A version exists once its manifest exists. The claim blob makes the registration that owns
 number n the only writer of files under `versions/<n>/`, so a registration that loses a race
 never overwrites the winner's files; it moves on to n+1.
+
+Why one long module: `ModelStore` is the store's consistency protocol (claims, conditional
+writes, the index and alias compare-and-swap, verified reads), and its methods call each other's
+preconditions; everything without that coupling lives beside it (`manifest`, `state`, `names`,
+`files`, `install`, `kinds`, `backend`). Transfers (parallel block upload, ranged download) are
+the next part to move out, with issue 21's resumable uploads.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from modelstore.errors import (
     VersionNotFoundError,
 )
 from modelstore.files import LocalFile, collect
+from modelstore.install import install, target_inside
 from modelstore.kinds import DATASET, MODEL, ArtifactKind
 from modelstore.manifest import (
     FileEntry,
@@ -613,7 +620,7 @@ class ModelStore:
         paths = [entry.path for entry in manifest.files]
         if dest.is_dir():
             for path in paths:
-                _target_inside(dest, manifest, path)
+                target_inside(dest, manifest, path)
         made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
         dest.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
@@ -626,7 +633,7 @@ class ModelStore:
             (staging / "manifest.json").write_bytes(
                 manifest.model_dump_json(indent=2).encode("utf-8") + b"\n"
             )
-            _install(staging, dest, [*paths, "manifest.json"])
+            install(staging, dest, [*paths, "manifest.json"])
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             for folder in made:  # the parents this download created, innermost first
@@ -805,74 +812,6 @@ def _check_manifest_size(manifest: Manifest) -> None:
 def _check_unchanged(source: Path, sent: str, hashed: str) -> None:
     if sent != hashed:
         raise FileChangedError(str(source))
-
-
-def _target_inside(dest: Path, manifest: Manifest, path: str) -> Path:
-    """`dest / path`, refused unless it resolves inside `dest` (defence in depth: manifest
-    paths are validated when parsed, but a symlink under `dest` could still lead out)."""
-    target = dest / path
-    if not target.resolve().is_relative_to(dest.resolve()):
-        raise ManifestCorruptError(
-            manifest.name, manifest.version, f"file path {path!r} leads outside {dest}"
-        )
-    return target
-
-
-def _install(staging: Path, dest: Path, paths: list[str]) -> None:
-    """Move the verified files from `staging` into `dest`, all or nothing."""
-    if not dest.exists() or not any(dest.iterdir()):
-        staging.chmod(0o755)  # mkdtemp made it 0700; a model directory is read by the service
-        try:
-            staging.rename(dest)  # atomic; rename(2) replaces an empty directory
-        except OSError as exc:
-            raise DestinationError(str(dest), exc.strerror or str(exc)) from None
-        return
-    moves = _Moves(dest, staging / ".previous")
-    try:
-        for path in paths:
-            moves.put(staging / path, path)
-    except BaseException as exc:
-        moves.undo()
-        if isinstance(exc, OSError):
-            raise DestinationError(str(dest), exc.strerror or str(exc)) from None
-        raise
-
-
-class _Moves:
-    """Renames into a filled directory, each undoable: what was at a target goes to `backup`."""
-
-    def __init__(self, dest: Path, backup: Path) -> None:
-        self.dest, self.backup = dest, backup
-        self.done: list[tuple[Path, Path | None]] = []  # (target, where its old entry went)
-        self.made: list[Path] = []  # directories created under dest, parents first
-
-    def put(self, source: Path, path: str) -> None:
-        target = self.dest / path
-        for parent in reversed(Path(path).parents[:-1]):
-            folder = self.dest / parent
-            if not folder.is_dir():
-                folder.mkdir()
-                self.made.append(folder)
-        if target.is_dir() and not target.is_symlink():
-            raise DestinationError(str(self.dest), f"{path} is a directory there")
-        previous: Path | None = None
-        if target.exists() or target.is_symlink():
-            previous = self.backup / path
-            previous.parent.mkdir(parents=True, exist_ok=True)
-            target.rename(previous)
-        self.done.append((target, previous))
-        source.rename(target)
-
-    def undo(self) -> None:
-        for target, previous in reversed(self.done):
-            with contextlib.suppress(OSError):
-                if previous is not None:
-                    previous.rename(target)
-                else:
-                    target.unlink(missing_ok=True)
-        for folder in reversed(self.made):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
 
 
 def _backoff(attempt: int) -> None:
