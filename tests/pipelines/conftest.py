@@ -105,10 +105,13 @@ def pip_agent() -> Agent:
     # npm likewise: the agent's npm cache starts as a copy of this machine's (`make setup` ran
     # `npm ci`), and npm prefers it to the registry.
     npm_cache = WORK / "agent-home" / ".npm" / "_cacache"
-    machine_cache = Path.home().parent / ".npm" / "_cacache"
-    for candidate in (Path("/root/.npm/_cacache"), machine_cache):
-        if not npm_cache.exists() and candidate.is_dir():
-            shutil.copytree(candidate, npm_cache)
+    machine_cache = Path("/root/.npm/_cacache")
+    if not npm_cache.exists() and machine_cache.is_dir():
+        shutil.copytree(machine_cache, npm_cache)
+    # Images the smoke runs pulled into the kept checkout (root's buildah storage) would pile
+    # up run after run: start each session without them.
+    for leftover in ("storage", "run"):
+        shutil.rmtree(WORK / "agent-work" / "1" / "s" / "build" / "image" / leftover, True)
     return _agent(
         WORK / "agent-work" / "1",
         PIP_FIND_LINKS=str(mirror),
