@@ -4,6 +4,7 @@ unknown tasks) on small pipelines that run in seconds."""
 
 from __future__ import annotations
 
+import base64
 import json
 import textwrap
 from pathlib import Path
@@ -222,3 +223,85 @@ def test_steps_run_like_on_an_agent(source: Path, agent: Agent, acr: Acr, run_di
     assert f"{AGENT_UID}" in read
     for secret in ("gr0up-t0ken", "s3cr3t-minted"):
         assert secret not in result.all_logs()
+
+
+def test_a_misspelt_build_arg_fails_the_docker_build_step() -> None:
+    from tests.pipelines.tasks import _build_args
+
+    dockerfile = PIPELINE.parent / "Dockerfile"
+    assert _build_args("--build-arg REVISION=abc --build-arg=VERSION=1", dockerfile) == [
+        ("REVISION", "abc"),
+        ("VERSION", "1"),
+    ]
+    with pytest.raises(PipelineError, match="REVISON is not an ARG of Dockerfile"):
+        _build_args("--build-arg REVISON=abc", dockerfile)
+    with pytest.raises(PipelineError, match="'--no-cache' is not supported"):
+        _build_args("--no-cache", dockerfile)
+
+
+def test_az_stand_in_answers_only_inside_an_azure_cli_session(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.pipelines.tasks import AZ_STANDIN
+
+    def az(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/bin:/bin"} | ({"AZURE_CONFIG_DIR": str(config)} if config else {})
+        return subprocess.run(
+            [sys.executable, str(AZ_STANDIN), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    outside = az("acr", "show", "--name", "modelopsacr")
+    assert outside.returncode == 1
+    assert "Please run 'az login'" in outside.stderr
+    (tmp_path / "standin-session.json").write_text(
+        json.dumps(
+            {
+                "acrName": "modelopsacr",
+                "loginServer": "127.0.0.1:5000",
+                "token": "t0ken",
+                "subscriptionId": "s",
+                "subscription": "modelops",
+            }
+        )
+    )
+    shown = az(
+        "acr", "show", "-n", "ModelopsACR", "--query", "loginServer", "-o", "tsv", config=tmp_path
+    )
+    assert shown.stdout == "127.0.0.1:5000\n"
+    token = az(
+        "acr",
+        "login",
+        "-n",
+        "modelopsacr",
+        "--expose-token",
+        "--query",
+        "accessToken",
+        "-o",
+        "tsv",
+        config=tmp_path,
+    )
+    assert token.stdout == "t0ken\n"
+    assert az("acr", "show", "-n", "otheracr", config=tmp_path).returncode == 3
+    unknown = az("acr", "build", "-r", "modelopsacr", ".", config=tmp_path)
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("ERROR: 'az acr build")
+    assert "is not answered by the az stand-in" in unknown.stderr
+    access = json.loads(
+        az(
+            "account",
+            "get-access-token",
+            "--resource",
+            "https://storage.azure.com",
+            config=tmp_path,
+        ).stdout
+    )
+    claims = json.loads(
+        base64.urlsafe_b64decode(access["accessToken"].split(".")[1] + "==").decode()
+    )
+    assert claims["aud"] == "https://storage.azure.com"
+    assert claims["iss"].startswith("https://sts.windows.net/")
