@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from bot.core.policy import Reviewer
 from bot.errors import BotError
 
 
@@ -49,6 +50,8 @@ class PullRequest:
     merged: bool
     labels: tuple[str, ...]
     url: str
+    # reviews asked for and not yet given (a user who reviewed drops out, as on GitHub)
+    requested: tuple[Reviewer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,22 @@ class Forge(Protocol):
         head: str,
         base: str,
         labels: Sequence[str] = (),
-        reviewers: Sequence[str] = (),
-    ) -> PullRequest: ...
+        reviewers: Sequence[Reviewer] = (),
+    ) -> PullRequest:
+        """Open the PR, then label it and request every reviewer (users and teams) at once."""
+        ...
+
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        """Add `labels` to PR `number` (labels it already has stay; idempotent)."""
+        ...
+
+    def request_reviews(self, number: int, reviewers: Sequence[Reviewer]) -> None:
+        """Ask `reviewers` (users and teams, in one request) to review PR `number`."""
+        ...
+
+    def reviewed(self, number: int) -> bool:
+        """True once anyone submitted a review on PR `number` (it answers requests)."""
+        ...
 
     def update_pr(
         self, number: int, *, title: str, body: str, add_labels: Sequence[str] = ()

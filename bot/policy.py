@@ -262,6 +262,14 @@ class EnvironmentSpec(_Strict):
             data = {**data, "overlay": f"deploy/overlays/{data['name']}/kustomization.yaml"}
         return data
 
+    @field_validator("reviewers")
+    @classmethod
+    def _reviewers(cls, value: list[str]) -> list[str]:
+        keys = [core.Reviewer.parse(entry).key for entry in value]  # ValueError names the entry
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"reviewers are listed twice: {value}")
+        return value
+
     @field_validator("overlay")
     @classmethod
     def _relative(cls, value: str) -> str:
@@ -284,7 +292,7 @@ class EnvironmentSpec(_Strict):
             automerge=self.automerge,
             allow_downgrade=self.allow_downgrade,
             labels=tuple(self.labels),
-            reviewers=tuple(self.reviewers),
+            reviewers=tuple(core.Reviewer.parse(entry) for entry in self.reviewers),
         )
 
 

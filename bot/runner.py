@@ -19,15 +19,17 @@ from datetime import UTC, datetime
 
 from bot.adapters.git import GitRepo, PushRejectedError
 from bot.core.plan import Plan, plan
+from bot.core.policy import Reviewer
 from bot.core.pr_action import (
     BRANCH_PREFIX,
+    Asked,
     PrAction,
     PrActionKind,
     branch_for,
     decide_pr_action,
 )
 from bot.errors import BotError
-from bot.forge import Forge, ForgeConflictError, ForgeError
+from bot.forge import Forge, ForgeConflictError, ForgeError, ForgeUnreachableError
 from bot.policy import PromotionPolicy
 from bot.wiring import Services
 from bot.world import HUMAN_MARKER, EnvFacts, Proposal, World, read_env_facts
@@ -137,6 +139,7 @@ def run_once(
 
 def decide(world: World, env: str, planned: Plan, facts: EnvFacts) -> PrAction:
     proposal = facts.proposal
+    env_policy = world.policy.environment(env)
     return decide_pr_action(
         planned.env(env),
         facts.pr,
@@ -145,8 +148,9 @@ def decide(world: World, env: str, planned: Plan, facts: EnvFacts) -> PrAction:
         title=proposal.title if proposal else None,
         body=proposal.body if proposal else None,
         human_comment_posted=facts.human_comment_posted,
-        automerge=world.policy.environment(env).automerge,
+        automerge=env_policy.automerge,
         rejected=facts.rejected,
+        asked=Asked(env_policy.labels, env_policy.reviewers, facts.reviewed),
     )
 
 
@@ -167,6 +171,9 @@ def execute(
     outcome = EnvOutcome(env, action.kind, action.reason, number)
     if not action.kind.writes:
         return outcome
+    if action.kind is kind.REPAIR:
+        _repair(forge, action, outcome)
+        return outcome
     if action.kind is kind.CLOSE:
         assert action.pr is not None  # noqa: S101 (decide_pr_action guarantees it)
         forge.close_pr(
@@ -181,6 +188,7 @@ def execute(
                 f"will not overwrite it. Merge or close this PR (or delete the branch) and the "
                 f"next run proposes: {action.promotion.summary if action.promotion else ''}.",
             )
+        _repair(forge, action, outcome)
         return outcome
     assert proposal is not None and action.title is not None  # noqa: S101 (a write has them)
     assert action.body is not None  # noqa: S101
@@ -198,22 +206,66 @@ def execute(
             head=branch_for(env),
             base=world.base,
             labels=env_policy.labels,
-            reviewers=env_policy.reviewers,
         )
         outcome.pr_number = created.number
         head_sha = created.head_sha
-    automerge = world.policy.environment(env).automerge
-    if automerge and outcome.pr_number is not None and head_sha is not None:
-        if not action.kind.pushes:  # validate what the PR holds, not this checkout
-            repo.checkout_fresh(branch_for(env), branch_for(env))
-        problems = validate(repo, world.policy)
-        if problems:
-            outcome.reason += "; automerge skipped: " + "; ".join(problems)
-            if action.kind is kind.MERGE:
-                outcome.action = kind.NOOP  # nothing was written
-        else:
-            _merge(forge, outcome, head_sha)
+        _request_reviews(forge, created.number, env_policy.reviewers, outcome)
+    _repair(forge, action, outcome)
+    if world.policy.environment(env).automerge and head_sha is not None:
+        _automerge(
+            action, outcome, head_sha, repo=repo, forge=forge, world=world, validate=validate
+        )
     return outcome
+
+
+def _automerge(
+    action: PrAction,
+    outcome: EnvOutcome,
+    head_sha: str,
+    *,
+    repo: GitRepo,
+    forge: Forge,
+    world: World,
+    validate: Validate,
+) -> None:
+    """Merge `head_sha` once every overlay on the branch validates; else say why, write nothing."""
+    if outcome.pr_number is None:
+        return
+    if not action.kind.pushes:  # validate what the PR holds, not this checkout
+        repo.checkout_fresh(branch_for(action.env), branch_for(action.env))
+    problems = validate(repo, world.policy)
+    if problems:
+        outcome.reason += "; automerge skipped: " + "; ".join(problems)
+        if action.kind is PrActionKind.MERGE:
+            outcome.action = PrActionKind.NOOP  # nothing was written
+        return
+    _merge(forge, outcome, head_sha)
+
+
+def _repair(forge: Forge, action: PrAction, outcome: EnvOutcome) -> None:
+    """Add the labels and review requests the open PR lacks (both writes are idempotent)."""
+    if action.pr is None:
+        return
+    if action.add_labels:
+        forge.add_labels(action.pr.number, action.add_labels)
+    _request_reviews(forge, action.pr.number, action.request, outcome)
+
+
+def _request_reviews(
+    forge: Forge, number: int, reviewers: tuple[Reviewer, ...], outcome: EnvOutcome
+) -> None:
+    """One request for every reviewer. A refusal (say, a login that is no collaborator) is
+    reported on the environment and the run goes on; the next run asks again."""
+    if not reviewers:
+        return
+    try:
+        forge.request_reviews(number, reviewers)
+    except ForgeUnreachableError:
+        raise
+    except ForgeError as exc:
+        if exc.status is not None and exc.status >= 500:
+            raise  # a 5xx may have been applied: the next run reads and repairs
+        outcome.reason += f"; reviewers not requested: {exc}"
 
 
 def _merge(forge: Forge, outcome: EnvOutcome, head_sha: str) -> None:

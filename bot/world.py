@@ -18,7 +18,14 @@ from bot.adapters.registry import RegistryClient
 from bot.core.marker import read_marker
 from bot.core.model import Candidates, EnvState, ImageCandidate, State
 from bot.core.plan import Plan, Promotion, tags_to_inspect
-from bot.core.pr_action import OpenPr, RejectedPr, RemoteBranch, branch_for, could_create
+from bot.core.pr_action import (
+    OpenPr,
+    RejectedPr,
+    RemoteBranch,
+    branch_for,
+    could_create,
+    may_lack_reviewers,
+)
 from bot.errors import BotError, RegistryNotFoundError
 from bot.forge import CommitRange, Forge, ForgeError, PullRequest
 from bot.kustomize import OverlayPins, UpdateResult, edit_text, promotion_edits, read_pins_text
@@ -236,6 +243,7 @@ class EnvFacts:
     proposal: Proposal | None = None
     human_comment_posted: bool = False
     rejected: tuple[RejectedPr, ...] = ()
+    reviewed: bool = False  # someone reviewed the open PR (read only when no request is left)
 
 
 def read_env_facts(
@@ -254,9 +262,16 @@ def read_env_facts(
     facts = {}
     for env_plan in planned.envs:
         pr = open_prs.get(branch_for(env_plan.env))
+        reviewers = world.policy.environment(env_plan.env).reviewers
+        reviewed = (
+            pr is not None
+            and (env_plan.promotion is not None or env_plan.held is not None)
+            and may_lack_reviewers(pr, reviewers)
+            and forge.reviewed(pr.number)
+        )
         promotion = env_plan.promotion
         if promotion is None:
-            facts[env_plan.env] = EnvFacts(pr)
+            facts[env_plan.env] = EnvFacts(pr, reviewed=reviewed)
             continue
         branch = remote_branch(repo, env_plan.env, promotion.overlay, world.main_sha)
         posted = False
@@ -270,5 +285,5 @@ def read_env_facts(
                 if (marker := read_marker(closed.body)) is not None
             )
         proposal = propose(world, promotion, commit_range(forge, promotion))
-        facts[env_plan.env] = EnvFacts(pr, branch, proposal, posted, rejected)
+        facts[env_plan.env] = EnvFacts(pr, branch, proposal, posted, rejected, reviewed)
     return facts

@@ -17,6 +17,7 @@ from github.Issue import Issue as GithubIssue
 from github.PullRequest import PullRequest as GithubPull
 from github.Repository import Repository
 
+from bot.core.policy import Reviewer
 from bot.forge import (
     Comment,
     Commit,
@@ -51,9 +52,14 @@ class _NoBlindPostRetry(GithubRetry):
         return super().is_retry(method, status_code, has_retry_after)
 
 
-def _info(pr: GithubPull, *, listed_open: bool = False) -> PullRequest:
+def _info(pr: GithubPull, owner: str, *, listed_open: bool = False) -> PullRequest:
     """`listed_open`: the PR came from an open-PR listing, which has no `merged` field (reading
-    it would cost one GET per PR); an open PR is never merged."""
+    it would cost one GET per PR); an open PR is never merged. Requested teams are teams of
+    the repository's `owner` (GitHub names them by slug)."""
+    requested = (
+        *(Reviewer(user.login) for user in pr.requested_reviewers),
+        *(Reviewer(team.slug, owner) for team in pr.requested_teams),
+    )
     return PullRequest(
         number=pr.number,
         title=pr.title,
@@ -65,6 +71,7 @@ def _info(pr: GithubPull, *, listed_open: bool = False) -> PullRequest:
         merged=False if listed_open else bool(pr.merged),
         labels=tuple(sorted(label.name for label in pr.labels)),
         url=pr.html_url,
+        requested=requested,
     )
 
 
@@ -172,7 +179,7 @@ class GitHubForge:
                 state="open", head=f"{self._owner}:{head_branch}", base=base
             )
             for pr in pulls:
-                return _info(pr, listed_open=True)
+                return _info(pr, self._owner, listed_open=True)
             return None
 
         return self._call(f"list pulls for {head_branch}", find)
@@ -184,7 +191,7 @@ class GitHubForge:
             found: dict[str, PullRequest] = {}
             for pr in self._repo.get_pulls(state="open", base=base):
                 if pr.head.ref.startswith(head_prefix):
-                    found.setdefault(pr.head.ref, _info(pr, listed_open=True))
+                    found.setdefault(pr.head.ref, _info(pr, self._owner, listed_open=True))
             return found
 
         return self._call(f"list open pulls into {base}", listing)
@@ -198,12 +205,14 @@ class GitHubForge:
                 state="closed", head=f"{self._owner}:{head_branch}", base=base,
                 sort="created", direction="desc",
             )  # fmt: skip
-            return [_info(pr, listed_open=True) for pr in pulls if pr.merged_at is None]
+            return [
+                _info(pr, self._owner, listed_open=True) for pr in pulls if pr.merged_at is None
+            ]
 
         return self._call(f"list closed pulls for {head_branch}", listing)
 
     def get_pr(self, number: int) -> PullRequest:
-        return _info(self._call(f"get pull #{number}", self._repo.get_pull, number))
+        return _info(self._call(f"get pull #{number}", self._repo.get_pull, number), self._owner)
 
     def create_pr(
         self,
@@ -213,8 +222,10 @@ class GitHubForge:
         head: str,
         base: str,
         labels: Sequence[str] = (),
-        reviewers: Sequence[str] = (),
+        reviewers: Sequence[Reviewer] = (),
     ) -> PullRequest:
+        users_teams = self._review_request(reviewers)  # refuse another org's team before writing
+
         def create() -> GithubPull:
             return self._repo.create_pull(
                 title=title, body=body, head=head, base=base, maintainer_can_modify=True
@@ -234,10 +245,53 @@ class GitHubForge:
         if labels:
             self._call(f"label pull #{pr.number}", pr.add_to_labels, *labels)
         if reviewers:
-            self._call(
-                f"request reviewers on #{pr.number}", pr.create_review_request, list(reviewers)
-            )
+            self._request(pr, *users_teams)
         return self.get_pr(pr.number)
+
+    def _review_request(self, reviewers: Sequence[Reviewer]) -> tuple[list[str], list[str]]:
+        """The request's `reviewers` (logins) and `team_reviewers` (slugs of the owner's teams)."""
+        owner = self._owner.lower()
+        foreign = [str(r) for r in reviewers if r.org is not None and r.org.lower() != owner]
+        if foreign:
+            raise ForgeError(
+                f"request reviewers on {self.repository}: {', '.join(foreign)} not a team of "
+                f"{self._owner} (GitHub asks only the repository owner's teams for reviews)"
+            )
+        users = [r.name for r in reviewers if not r.is_team]
+        return users, [r.name for r in reviewers if r.is_team]
+
+    def _request(self, pr: GithubPull, users: list[str], teams: list[str]) -> None:
+        """One POST with both lists (an empty list is left out, as GitHub's own clients do)."""
+        kwargs: dict[str, list[str]] = {}
+        if users:
+            kwargs["reviewers"] = users
+        if teams:
+            kwargs["team_reviewers"] = teams
+        try:
+            self._call(f"request reviewers on #{pr.number}", pr.create_review_request, **kwargs)
+        except ForgeError as exc:
+            if exc.status != 422 or not users:
+                raise
+            raise ForgeError(  # the usual cause: a team written as a bare name in the policy
+                f"{exc} (promotion.yaml: a bare reviewer name is a user; write a team as "
+                f"{self._owner}/<team>)",
+                exc.status,
+            ) from exc
+
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        """One POST to the issue's labels (existing labels stay: repeating it is harmless)."""
+        self._call(f"label pull #{number}", self._issue(number).add_to_labels, *labels)
+
+    def request_reviews(self, number: int, reviewers: Sequence[Reviewer]) -> None:
+        users, teams = self._review_request(reviewers)
+        pr: GithubPull = self._lazy_repo.get_pull(number)
+        self._request(pr, users, teams)
+
+    def reviewed(self, number: int) -> bool:
+        def any_review() -> bool:
+            return any(True for _ in self._lazy_repo.get_pull(number).get_reviews())
+
+        return self._call(f"list reviews of #{number}", any_review)
 
     def update_pr(
         self, number: int, *, title: str, body: str, add_labels: Sequence[str] = ()

@@ -107,6 +107,48 @@ class FreezeWindow:
         return self.name or f"{self.schedule} for {self.duration}"
 
 
+# GitHub's grammar: a login is alphanumerics and single inner hyphens (39 at most); an
+# organization is a login; a team slug is lowercase alphanumerics, `-` and `_`.
+_LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
+_TEAM_SLUG = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
+_USER_RE = re.compile(_LOGIN)
+_TEAM_RE = re.compile(rf"(?P<org>{_LOGIN})/(?P<slug>{_TEAM_SLUG})")
+REVIEWER_GRAMMAR = "a user login (`octocat`) or an organization's team (`modelops/sre`)"
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """Whom a promotion PR asks for a review: a user (`login`) or a team (`org/slug`).
+
+    A bare name is always a user: a team is written with its organization, as in CODEOWNERS
+    and GitHub's own `@org/team` mentions. Names compare case-insensitively, as on GitHub."""
+
+    name: str
+    org: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Reviewer:
+        """`login` or `org/slug`; ValueError naming both forms for anything else."""
+        if _USER_RE.fullmatch(text):
+            return cls(text)
+        team = _TEAM_RE.fullmatch(text)
+        if team is None:
+            raise ValueError(f"reviewer {text!r} is neither {REVIEWER_GRAMMAR}")
+        return cls(team["slug"], team["org"])
+
+    @property
+    def is_team(self) -> bool:
+        return self.org is not None
+
+    @property
+    def key(self) -> str:
+        """What two spellings of the same reviewer share (`modelops/sre`, `sre`: lowercase)."""
+        return str(self).lower()
+
+    def __str__(self) -> str:
+        return self.name if self.org is None else f"{self.org}/{self.name}"
+
+
 @dataclass(frozen=True)
 class EnvironmentPolicy:
     name: str
@@ -120,7 +162,7 @@ class EnvironmentPolicy:
     automerge: bool = False
     allow_downgrade: bool = False
     labels: tuple[str, ...] = ()
-    reviewers: tuple[str, ...] = ()
+    reviewers: tuple[Reviewer, ...] = ()
 
     @property
     def is_first(self) -> bool:

@@ -8,12 +8,13 @@ exactly that. Each row of the table is one early return, tested one by one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
 from bot.core.marker import same_body, same_target
 from bot.core.plan import EnvPlan, Promotion
+from bot.core.policy import Reviewer
 
 BRANCH_PREFIX = "promote/"
 
@@ -35,6 +36,7 @@ class PrActionKind(StrEnum):
     PUSH_UPDATE = "push+update"  # rebuild the branch, update the PR text
     UPDATE = "update"  # only the PR text is out of date
     MERGE = "merge"  # the PR already proposes this and automerge is allowed
+    REPAIR = "repair"  # an open PR lacks the policy's labels or review requests: add them
 
     @property
     def pushes(self) -> bool:
@@ -60,6 +62,12 @@ class OpenPr(Protocol):
 
     @property
     def head_sha(self) -> str: ...
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+    @property
+    def requested(self) -> tuple[Reviewer, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -92,9 +100,70 @@ class PrAction:
     new_text: str | None = None
     title: str | None = None
     body: str | None = None
+    add_labels: tuple[str, ...] = ()  # labels and review requests the open PR lacks
+    request: tuple[Reviewer, ...] = ()
 
 
-def decide_pr_action(  # noqa: PLR0911 (a decision table: one early return per row)
+@dataclass(frozen=True)
+class Asked:
+    """What the policy asks of every promotion PR of the environment (`labels`, `reviewers`).
+
+    `reviewed`: someone already submitted a review on the open PR (read only when it matters,
+    see `may_lack_reviewers`)."""
+
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[Reviewer, ...] = ()
+    reviewed: bool = False
+
+
+def may_lack_reviewers(pr: OpenPr, reviewers: Sequence[Reviewer]) -> bool:
+    """True when none of `reviewers` is requested on `pr`: only then can the bot's request have
+    been lost, and only then does the run read the PR's reviews (one GET) to tell a lost
+    request from requests reviewers already answered."""
+    requested = {r.key for r in pr.requested}
+    return bool(reviewers) and not any(r.key in requested for r in reviewers)
+
+
+def missing(pr: OpenPr, asked: Asked) -> tuple[tuple[str, ...], tuple[Reviewer, ...]]:
+    """The labels and review requests of the policy that `pr` lacks.
+
+    Labels compare case-insensitively (as on GitHub). Reviewers are asked for in ONE request,
+    so a lost request (a 5xx, a killed run) leaves none of them requested; a reviewer who
+    answered drops out of the requested ones on their own. So the bot asks again only when
+    none of its reviewers is requested AND nobody reviewed yet: it never re-requests someone
+    who already reviewed, nor one a person removed while others stay requested."""
+    have = {label.lower() for label in pr.labels}
+    labels = tuple(label for label in asked.labels if label.lower() not in have)
+    lost = may_lack_reviewers(pr, asked.reviewers) and not asked.reviewed
+    return labels, (asked.reviewers if lost else ())
+
+
+_REPAIRABLE = {
+    PrActionKind.HOLD,
+    PrActionKind.NOOP,
+    PrActionKind.UPDATE,
+    PrActionKind.PUSH_UPDATE,
+    PrActionKind.MERGE,
+    PrActionKind.COMMENT_HUMAN,
+}
+
+
+def with_repairs(action: PrAction, asked: Asked) -> PrAction:
+    """`action`, also adding what its open PR lacks; a HOLD or NOOP that needs it is a REPAIR.
+
+    A PR about to be closed is not repaired; a created one gets everything at creation."""
+    if action.pr is None or action.kind not in _REPAIRABLE:
+        return action
+    labels, reviewers = missing(action.pr, asked)
+    if not labels and not reviewers:
+        return action
+    what = [*(f"label {label}" for label in labels), *(f"review by {r}" for r in reviewers)]
+    reason = f"{action.reason}; adding {', '.join(what)}"
+    kind = PrActionKind.REPAIR if not action.kind.writes else action.kind
+    return replace(action, kind=kind, reason=reason, add_labels=labels, request=reviewers)
+
+
+def decide_pr_action(
     env_plan: EnvPlan,
     pr: OpenPr | None,
     branch: RemoteBranch,
@@ -105,8 +174,29 @@ def decide_pr_action(  # noqa: PLR0911 (a decision table: one early return per r
     human_comment_posted: bool = False,
     automerge: bool = False,
     rejected: Sequence[RejectedPr] = (),
+    asked: Asked = Asked(),
 ) -> PrAction:
-    """`new_text`, `title`, `body`: the overlay and PR text the promotion would write."""
+    """`new_text`, `title`, `body`: the overlay and PR text the promotion would write; `asked`:
+    the labels and reviewers an open PR must carry (`with_repairs`)."""
+    action = _table(
+        env_plan, pr, branch, new_text=new_text, title=title, body=body,
+        human_comment_posted=human_comment_posted, automerge=automerge, rejected=rejected,
+    )  # fmt: skip
+    return with_repairs(action, asked)
+
+
+def _table(  # noqa: PLR0911 (a decision table: one early return per row)
+    env_plan: EnvPlan,
+    pr: OpenPr | None,
+    branch: RemoteBranch,
+    *,
+    new_text: str | None,
+    title: str | None,
+    body: str | None,
+    human_comment_posted: bool,
+    automerge: bool,
+    rejected: Sequence[RejectedPr],
+) -> PrAction:
     env, kind = env_plan.env, PrActionKind
     promotion = env_plan.promotion
     if promotion is None:

@@ -274,6 +274,8 @@ REQUIRED: Mapping[str, tuple[tuple[str, str], ...]] = {
     "pulls/update": _PULLS_WRITE,
     "pulls/request-reviewers": _PULLS_WRITE,
     "pulls/remove-requested-reviewers": _PULLS_WRITE,
+    "pulls/list-reviews": _PULLS_READ,
+    "pulls/create-review": _PULLS_WRITE,
     "pulls/merge": _CONTENTS_WRITE,
     "issues/list-for-repo": (("issues", "read"),),
     "issues/create": (("issues", "write"),),

@@ -108,6 +108,18 @@ class Comment:
 
 
 @dataclass
+class Review:
+    """A submitted pull request review (`state`: APPROVED, CHANGES_REQUESTED or COMMENTED)."""
+
+    id: int
+    login: str
+    state: str
+    body: str
+    commit_id: str
+    submitted_at: str
+
+
+@dataclass
 class Label:
     id: int
     name: str
@@ -139,6 +151,7 @@ class Pull:
     reviewers: list[str] = field(default_factory=list)
     team_reviewers: list[str] = field(default_factory=list)  # team slugs of the repo's owner
     comments: list[Comment] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
 
     @property
     def merged(self) -> bool:

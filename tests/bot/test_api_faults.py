@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from github import Auth, Github
 
 from bot import api, runner
 from bot.adapters.git import GitRepo
+from bot.forge import ForgeError
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld, literal
@@ -129,3 +131,67 @@ def test_a_refused_automerge_is_reported_and_the_other_envs_still_run(world: Git
     forge = api.connect(world.settings()).forge
     assert sorted(forge.open_prs("main", "promote/")) == ["promote/dev", "promote/staging"]
     assert literal(world.overlay_on("main", "dev"), "MODEL_VERSION") == "2"
+
+
+def _outcome(report: runner.RunReport, env: str) -> runner.EnvOutcome:
+    return next(o for o in report.outcomes if o.env == env)
+
+
+def test_labels_lost_to_a_5xx_are_added_by_the_next_run(world: GitOpsWorld):
+    # the 5xx stops the run right after POST /pulls: the state a run killed there leaves too
+    world.github.inject("status", status=502, method="POST", path=r"/labels$", times=1)
+    with pytest.raises(ForgeError, match="502"):
+        api.run(world.settings(), now=NOW)
+    forge = api.connect(world.settings()).forge
+    pr = forge.open_prs("main", "promote/")["promote/dev"]
+    assert pr.labels == ()
+
+    repaired = _outcome(api.run(world.settings(), now=NOW), "dev")
+    assert repaired.action == "repair", repaired.reason
+    assert "adding label promotion, label env/dev" in repaired.reason
+    assert forge.get_pr(pr.number).labels == ("env/dev", "promotion")
+
+    since = world.github.last_seq()
+    again = _outcome(api.run(world.settings(), now=NOW), "dev")
+    assert again.action == "noop"
+    assert world.github.writes(since) == []
+
+
+def test_review_requests_lost_to_a_5xx_are_made_once_and_never_after_a_review(
+    world: GitOpsWorld,
+):
+    """staging asks the shipped policy's team (`modelops/ml-reviewers`): as a team, in one
+    request; lost to a 5xx, the next run asks again; once the team reviewed, nobody is asked."""
+    _dev_automerges(world)
+    api.run(world.settings(), now=NOW)  # dev merged at model v2; staging soaks
+    later = NOW + timedelta(hours=2)
+    world.github.inject("status", status=503, method="POST", path=r"/requested_reviewers$")
+    with pytest.raises(ForgeError, match="503"):
+        api.run(world.settings(), now=later)
+    forge = api.connect(world.settings()).forge
+    pr = forge.open_prs("main", "promote/")["promote/staging"]
+    assert (pr.labels, pr.requested) == (("env/staging", "promotion"), ())
+
+    repaired = _outcome(api.run(world.settings(), now=later), "staging")
+    assert repaired.action == "repair", repaired.reason
+    assert [str(r) for r in forge.get_pr(pr.number).requested] == ["modelops/ml-reviewers"]
+    requests = [
+        e["request_body"]
+        for e in world.github.requests(bodies=True)
+        if e["method"] == "POST" and e["path"].endswith(f"/pulls/{pr.number}/requested_reviewers")
+        and e["status"] == 201
+    ]  # fmt: skip
+    assert requests == [{"team_reviewers": ["ml-reviewers"]}]
+
+    # reviewer-1 (of ml-reviewers) comments: the team's request is answered and gone
+    token = "lw-reviewer-1"
+    world.github.add_token(token, [world.repo_name], login="reviewer-1")
+    reviewer = Github(base_url=world.github.url, auth=Auth.Token(token), retry=None)
+    reviewer.get_repo(world.repo_name).get_pull(pr.number).create_review(
+        body="looks fine", event="COMMENT"
+    )
+    assert forge.get_pr(pr.number).requested == ()
+    since = world.github.last_seq()
+    after = _outcome(api.run(world.settings(), now=later), "staging")
+    assert after.action == "noop", after.reason
+    assert world.github.writes(since) == []

@@ -37,6 +37,11 @@ def test_repository_policy_loads_with_three_ordered_environments():
     prev = policy.previous("staging")
     assert prev is not None and prev.name == "dev"
     assert policy.previous("dev") is None
+    # the shipped reviewers are teams of the `modelops` organization, never users
+    assert [(r.org, r.name) for r in policy.environment("prod").reviewers] == [
+        ("modelops", "ml-reviewers"),
+        ("modelops", "sre"),
+    ]
     # later environments inherit the first one's tag policy
     assert policy.tag_policy("prod").latest(["0.1.0-9-abcdef0", "0.1.0-10-abcdef1"]) == (
         "0.1.0-10-abcdef1"
@@ -210,6 +215,19 @@ def _with(path: str, value: object) -> dict[str, Any]:
         ("environments", [], "test: environments: List should have at least 1 item"),
         ("registry.host", "https://acr", "test: registry.host: String should match"),
         ("version", 2, "test: version: Input should be 1"),
+        (
+            "environments.2.reviewers",
+            ["@modelops/sre"],
+            "test: environments[2].reviewers: reviewer '@modelops/sre' is neither a user login "
+            "(`octocat`) or an organization's team (`modelops/sre`)",
+        ),
+        ("environments.2.reviewers", ["modelops/sre/x"], "reviewer 'modelops/sre/x' is neither"),
+        ("environments.2.reviewers", ["-bob"], "reviewer '-bob' is neither"),
+        (
+            "environments.2.reviewers",
+            ["modelops/SRE", "modelops/sre"],
+            "reviewers are listed twice: ['modelops/SRE', 'modelops/sre']",
+        ),
     ],
 )
 def test_invalid_policy_error_names_the_field(path: str, value: object, message: str):

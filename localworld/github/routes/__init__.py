@@ -20,6 +20,7 @@ from localworld.github.routes import (
     pulls,
     refs,
     reviewers,
+    reviews,
     statuses,
     teams,
 )
@@ -31,6 +32,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     issues.bp,
     labels.bp,
     reviewers.bp,
+    reviews.bp,
     compare.bp,
     statuses.bp,
     commits.bp,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.github import GitHubForge
+from bot.core.policy import Reviewer
 from bot.forge import ForgeError
 from localworld.github import LocalGitHub
 from tests.conftest import GITHUB_REVIEWERS, git, seed_remote
@@ -15,7 +16,7 @@ from tests.conftest import GITHUB_REVIEWERS, git, seed_remote
 
 @pytest.fixture
 def repo_name(github: LocalGitHub, tmp_path: Path) -> str:
-    name = f"team/gitops-{uuid.uuid4().hex[:8]}"
+    name = f"modelops/gitops-{uuid.uuid4().hex[:8]}"  # the organization with the seeded teams
     remote = github.create_repo(name)
     work = tmp_path / "seed"
     seed_remote(work, remote, {"overlay.yaml": "version: 1\n"})
@@ -33,15 +34,19 @@ def _forge(github: LocalGitHub, repo: str, **kw) -> GitHubForge:
 def test_pr_lifecycle_create_find_update_comment_merge(github: LocalGitHub, repo_name: str):
     forge = _forge(github, repo_name)
     assert forge.find_open_pr("promote/dev", "main") is None
+    since = github.last_seq()
     pr = forge.create_pr(
         title="Promote dev",
         body="body v1",
         head="promote/dev",
         base="main",
         labels=["promotion", "env:dev"],
-        reviewers=GITHUB_REVIEWERS[:1],
+        reviewers=[Reviewer(GITHUB_REVIEWERS[0]), Reviewer.parse("modelops/sre")],
     )
     assert pr.labels == ("env:dev", "promotion")
+    assert [str(r) for r in pr.requested] == [GITHUB_REVIEWERS[0], "modelops/sre"]
+    one_request = [e for e in github.requests(since) if e["path"].endswith("/requested_reviewers")]
+    assert len(one_request) == 1
     found = forge.find_open_pr("promote/dev", "main")
     assert found is not None
     assert found.number == pr.number
@@ -111,3 +116,27 @@ def test_create_pr_after_a_5xx_looks_before_creating_again(github: LocalGitHub, 
     pr = forge.create_pr(title="t", body="b", head="promote/dev", base="main")
     assert list(forge.open_prs("main", "promote/")) == ["promote/dev"]
     assert pr.head_ref == "promote/dev"
+
+
+def test_a_team_of_another_organization_is_refused_before_anything_is_written(
+    github: LocalGitHub, repo_name: str
+):
+    forge = _forge(github, repo_name)
+    since = github.last_seq()
+    with pytest.raises(ForgeError, match=r"other/sre not a team of modelops"):
+        forge.create_pr(
+            title="t", body="b", head="promote/dev", base="main",
+            reviewers=[Reviewer.parse("other/sre")],
+        )  # fmt: skip
+    assert github.writes(since) == []
+
+
+def test_labels_and_review_requests_can_be_added_to_an_open_pr(github: LocalGitHub, repo_name: str):
+    forge = _forge(github, repo_name)
+    pr = forge.create_pr(title="t", body="b", head="promote/dev", base="main", labels=["a"])
+    forge.add_labels(pr.number, ["a", "b"])
+    forge.add_labels(pr.number, ["b"])  # again: nothing changes
+    forge.request_reviews(pr.number, [Reviewer.parse("modelops/ml-reviewers")])
+    fresh = forge.get_pr(pr.number)
+    assert fresh.labels == ("a", "b")
+    assert [str(r) for r in fresh.requested] == ["modelops/ml-reviewers"]

@@ -15,6 +15,7 @@ from bot.core.policy import (
     ModelSource,
     PromotionPolicy,
     Registry,
+    Reviewer,
     Source,
 )
 from bot.core.tags import NumericalPolicy, SemverPolicy
@@ -84,3 +85,26 @@ def test_unknown_environment_lookups_name_the_known_ones():
     for lookup in (policy.environment, policy.previous, policy.tag_policy):
         with pytest.raises(PolicyError, match=r"unknown environment 'x' \(known: dev, qa\)"):
             lookup("x")
+
+
+@pytest.mark.parametrize(
+    ("text", "org", "name"),
+    [
+        ("octocat", None, "octocat"),
+        ("a-b-c", None, "a-b-c"),
+        ("modelops/ml-reviewers", "modelops", "ml-reviewers"),
+        ("Modelops/sre_team", "Modelops", "sre_team"),
+    ],
+)
+def test_a_reviewer_is_a_user_or_an_organizations_team(text: str, org: str | None, name: str):
+    reviewer = Reviewer.parse(text)
+    assert (reviewer.org, reviewer.name, reviewer.is_team) == (org, name, org is not None)
+    assert str(reviewer) == text and reviewer.key == text.lower()
+
+
+@pytest.mark.parametrize(
+    "text", ["", "@octocat", "a--b", "-a", "a-", "x" * 40, "org/", "/team", "o/t/x", "o/-t", "a b"]
+)
+def test_anything_else_is_not_a_reviewer(text: str):
+    with pytest.raises(ValueError, match="is neither a user login"):
+        Reviewer.parse(text)

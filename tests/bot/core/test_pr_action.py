@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot import pr_body
 from bot.core.marker import read_marker
 from bot.core.model import ImagePin
 from bot.core.plan import EnvPlan, ImageChange, Promotion
+from bot.core.policy import Reviewer
 from bot.core.pr_action import (
+    Asked,
     PrActionKind,
     RejectedPr,
     RemoteBranch,
@@ -30,10 +34,16 @@ TITLE = pr_body.title(PROMOTION)
 BODY = pr_body.render(PROMOTION, None, UpdateResult(), model_pin="model-pin")
 
 
-def _pr(title: str = TITLE, body: str = BODY) -> PullRequest:
+def _pr(
+    title: str = TITLE,
+    body: str = BODY,
+    labels: tuple[str, ...] = (),
+    requested: tuple[str, ...] = (),
+) -> PullRequest:
     return PullRequest(
-        7, title, body, "promote/dev", "f" * 40, "main", "open", False, (), "http://x/7"
-    )
+        7, title, body, "promote/dev", "f" * 40, "main", "open", False, labels, "http://x/7",
+        requested=tuple(map(Reviewer.parse, requested)),
+    )  # fmt: skip
 
 
 CURRENT = RemoteBranch("f" * 40, parent_is_main=True, overlay_text=TEXT)
@@ -172,3 +182,61 @@ def test_rejected_prs_are_needed_exactly_where_a_create_could_follow(
 
 def test_the_promotion_branch_is_named_after_the_environment():
     assert branch_for("qa") == "promote/qa"
+
+
+ML, SRE, ANN = (Reviewer.parse(x) for x in ("modelops/ml-reviewers", "modelops/sre", "ann"))
+ASKED = Asked(labels=("promotion", "env/dev"), reviewers=(ML, SRE, ANN))
+COMPLETE = _pr(labels=("Promotion", "env/dev"), requested=("modelops/ml-reviewers", "ann"))
+
+
+@pytest.mark.parametrize(
+    ("env_plan", "pr", "branch", "asked", "kind", "labels", "reviewers"),
+    [
+        # nothing lacking: the table's own answer
+        (PROMOTE, COMPLETE, CURRENT, ASKED, "noop", (), ()),
+        (PROMOTE, _pr(), CURRENT, Asked(), "noop", (), ()),
+        # a lost label (5xx on POST labels): only it is added
+        (PROMOTE, _pr(labels=("promotion",), requested=("ann",)), CURRENT, ASKED, "repair",
+         ("env/dev",), ()),
+        # a lost review request (5xx, or a run killed after POST /pulls): every reviewer at once
+        (PROMOTE, _pr(labels=("promotion", "env/dev")), CURRENT, ASKED, "repair", (),
+         (ML, SRE, ANN)),
+        (PROMOTE, _pr(), CURRENT, ASKED, "repair", ("promotion", "env/dev"), (ML, SRE, ANN)),
+        # nothing requested, but someone reviewed: their answer removed the request, no re-ask
+        (PROMOTE, _pr(labels=("promotion", "env/dev")), CURRENT, replace(ASKED, reviewed=True),
+         "noop", (), ()),
+        # some requests left: the one request went through, the rest were answered or removed
+        (PROMOTE, _pr(labels=("promotion", "env/dev"), requested=("MODELOPS/SRE",)), CURRENT,
+         ASKED, "noop", (), ()),
+        # a held PR stays open and is repaired; a writing action carries the repair along
+        (HELD, _pr(), CURRENT, ASKED, "repair", ("promotion", "env/dev"), (ML, SRE, ANN)),
+        (PROMOTE, _pr(title="old"), CURRENT, ASKED, "update", ("promotion", "env/dev"),
+         (ML, SRE, ANN)),
+        (PROMOTE, _pr(), OTHER_TEXT, ASKED, "push+update", ("promotion", "env/dev"),
+         (ML, SRE, ANN)),
+        # a PR to close, a PR to create, nothing at all: no repair
+        (NOTHING, _pr(), CURRENT, ASKED, "close", (), ()),
+        (PROMOTE, None, NO_BRANCH, ASKED, "push+create", (), ()),
+        (HELD, None, NO_BRANCH, ASKED, "hold", (), ()),
+    ],
+)  # fmt: skip
+def test_an_open_pr_lacking_the_policys_labels_or_reviewers_is_repaired(
+    env_plan, pr, branch, asked, kind, labels, reviewers
+):
+    action = decide_pr_action(
+        env_plan, pr, branch, new_text=TEXT if env_plan.promotion else None,
+        title=TITLE if env_plan.promotion else None, body=BODY if env_plan.promotion else None,
+        asked=asked,
+    )  # fmt: skip
+    assert (action.kind, action.add_labels, action.request) == (kind, labels, reviewers)
+    if labels or reviewers:
+        assert "adding " in action.reason
+        assert PrActionKind(kind).writes
+
+
+def test_the_repair_says_what_it_adds():
+    action = decide_pr_action(
+        PROMOTE, _pr(requested=()), CURRENT, new_text=TEXT, title=TITLE, body=BODY,
+        asked=Asked(labels=("env/dev",), reviewers=(SRE,)),
+    )  # fmt: skip
+    assert action.reason == "PR already proposes this; adding label env/dev, review by modelops/sre"
