@@ -200,3 +200,9 @@ class Forge(Protocol):
         ...
 
     def create_status(self, sha: str, status: CommitStatus) -> CommitStatus: ...
+
+    def head_checks(self, sha: str) -> dict[str, StatusState]:
+        """The checks on commit `sha` by name: the newest status of each context, and each
+        check run (queued or running: pending; success, neutral, skipped: success; anything
+        else: failure). A name reported both ways keeps the worse."""
+        ...

@@ -254,6 +254,9 @@ class EnvironmentSpec(_Strict):
     allow_downgrade: bool = False
     labels: list[str] = Field(default_factory=list)
     reviewers: list[str] = Field(default_factory=list)
+    required_checks: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
+        default_factory=list
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -269,6 +272,17 @@ class EnvironmentSpec(_Strict):
         if len(set(keys)) != len(keys):
             raise ValueError(f"reviewers are listed twice: {value}")
         return value
+
+    @model_validator(mode="after")
+    def _checks_gate_automerge(self) -> EnvironmentSpec:
+        if self.required_checks and not self.automerge:
+            raise ValueError(
+                f"{self.name}: required_checks only applies with automerge: true (a person "
+                "merges this environment; branch protection holds its checks)"
+            )
+        if len(set(self.required_checks)) != len(self.required_checks):
+            raise ValueError(f"{self.name}: required_checks are listed twice")
+        return self
 
     @field_validator("overlay")
     @classmethod
@@ -293,6 +307,7 @@ class EnvironmentSpec(_Strict):
             allow_downgrade=self.allow_downgrade,
             labels=tuple(self.labels),
             reviewers=tuple(core.Reviewer.parse(entry) for entry in self.reviewers),
+            required_checks=tuple(self.required_checks),
         )
 
 

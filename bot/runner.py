@@ -32,7 +32,7 @@ from bot.errors import BotError
 from bot.forge import Forge, ForgeConflictError, ForgeError, ForgeUnreachableError
 from bot.policy import PromotionPolicy
 from bot.wiring import Services
-from bot.world import HUMAN_MARKER, EnvFacts, Proposal, World, read_env_facts
+from bot.world import HUMAN_MARKER, EnvFacts, Proposal, World, checks_marker, read_env_facts
 
 MAX_ATTEMPTS = 3
 Validate = Callable[[GitRepo, PromotionPolicy], list[str]]  # the automerge check
@@ -151,6 +151,8 @@ def decide(world: World, env: str, planned: Plan, facts: EnvFacts) -> PrAction:
         automerge=env_policy.automerge,
         rejected=facts.rejected,
         asked=Asked(env_policy.labels, env_policy.reviewers, facts.reviewed),
+        checks=facts.checks,
+        checks_comment_posted=facts.checks_comment_posted,
     )
 
 
@@ -179,6 +181,17 @@ def execute(
         forge.close_pr(
             action.pr.number, f"Closed by promotion-bot: no longer needed ({action.reason})."
         )
+        return outcome
+    if action.kind is kind.COMMENT_CHECKS:
+        assert action.pr is not None  # noqa: S101 (decide_pr_action guarantees it)
+        forge.comment(
+            action.pr.number,
+            f"{checks_marker(action.pr.head_sha)}\npromotion-bot will not automerge this PR: "
+            f"{action.reason.removeprefix('automerge stopped: ')} on "
+            f"`{action.pr.head_sha[:12]}`. Re-run the checks (the next run merges once they "
+            "pass), or merge or close it by hand.",
+        )
+        _repair(forge, action, outcome)
         return outcome
     if action.kind is kind.COMMENT_HUMAN:
         if action.pr is not None:
@@ -230,6 +243,10 @@ def _automerge(
 ) -> None:
     """Merge `head_sha` once every overlay on the branch validates; else say why, write nothing."""
     if outcome.pr_number is None:
+        return
+    required = world.policy.environment(action.env).required_checks
+    if action.kind.pushes and required:  # a head pushed just now has no checks yet
+        outcome.reason += f"; automerge waits for {', '.join(required)} on the new head"
         return
     if not action.kind.pushes:  # validate what the PR holds, not this checkout
         repo.checkout_fresh(branch_for(action.env), branch_for(action.env))

@@ -15,9 +15,10 @@ from bot import pr_body
 from bot.adapters.git import BOT_EMAIL, GitRepo
 from bot.adapters.modelstore import discover_models
 from bot.adapters.registry import RegistryClient
+from bot.core.checks import ChecksVerdict, Verdict, judge_checks
 from bot.core.marker import read_marker
 from bot.core.model import Candidates, EnvState, ImageCandidate, State
-from bot.core.plan import Plan, Promotion, tags_to_inspect
+from bot.core.plan import EnvPlan, Plan, Promotion, tags_to_inspect
 from bot.core.pr_action import (
     OpenPr,
     RejectedPr,
@@ -25,6 +26,7 @@ from bot.core.pr_action import (
     branch_for,
     could_create,
     may_lack_reviewers,
+    reads_checks,
 )
 from bot.errors import BotError, RegistryNotFoundError
 from bot.forge import CommitRange, Forge, ForgeError, PullRequest
@@ -33,6 +35,11 @@ from bot.policy import PromotionPolicy, parse_policy
 from modelstore import ModelStore
 
 HUMAN_MARKER = "<!-- promotion-bot: human-commits -->"
+
+
+def checks_marker(head_sha: str) -> str:
+    """Hidden in the comment saying a failed check stopped the automerge of `head_sha`."""
+    return f"<!-- promotion-bot: checks-failed {head_sha} -->"
 
 
 @dataclass(frozen=True)
@@ -244,6 +251,23 @@ class EnvFacts:
     human_comment_posted: bool = False
     rejected: tuple[RejectedPr, ...] = ()
     reviewed: bool = False  # someone reviewed the open PR (read only when no request is left)
+    checks: ChecksVerdict | None = None  # the open PR head's checks, where automerge may follow
+    checks_comment_posted: bool = False
+
+
+def read_checks(
+    world: World, env_plan: EnvPlan, pr: PullRequest | None, forge: Forge
+) -> tuple[ChecksVerdict | None, bool]:
+    """The verdict on the open PR head's checks, and whether the bot already said they failed
+    (read only where the table may answer MERGE)."""
+    env_policy = world.policy.environment(env_plan.env)
+    if pr is None or not reads_checks(env_plan, pr, env_policy.automerge):
+        return None, False
+    verdict = judge_checks(env_policy.required_checks, forge.head_checks(pr.head_sha))
+    if verdict.verdict is not Verdict.FAILED:
+        return verdict, False
+    marker = checks_marker(pr.head_sha)
+    return verdict, any(marker in c.body for c in forge.comments(pr.number))
 
 
 def read_env_facts(
@@ -285,5 +309,8 @@ def read_env_facts(
                 if (marker := read_marker(closed.body)) is not None
             )
         proposal = propose(world, promotion, commit_range(forge, promotion))
-        facts[env_plan.env] = EnvFacts(pr, branch, proposal, posted, rejected, reviewed)
+        checks, checks_posted = read_checks(world, env_plan, pr, forge)
+        facts[env_plan.env] = EnvFacts(
+            pr, branch, proposal, posted, rejected, reviewed, checks, checks_posted
+        )
     return facts

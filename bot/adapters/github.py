@@ -96,6 +96,19 @@ def _status(status: GithubStatus) -> CommitStatus:
     )
 
 
+_WORSE = {StatusState.SUCCESS: 0, StatusState.PENDING: 1, StatusState.ERROR: 2,
+          StatusState.FAILURE: 3}  # fmt: skip
+
+
+def _check_run_state(status: str, conclusion: str | None) -> StatusState:
+    """A check run as a status: not completed is pending; success, neutral and skipped pass."""
+    if status != "completed":
+        return StatusState.PENDING
+    if conclusion in ("success", "neutral", "skipped"):
+        return StatusState.SUCCESS
+    return StatusState.FAILURE
+
+
 def _describe(exc: GithubException) -> str:
     data = exc.data if isinstance(exc.data, dict) else {}
     message = str(data.get("message") or exc)
@@ -373,6 +386,20 @@ class GitHubForge:
             return [_status(s) for s in self._lazy_repo.get_commit(ref).get_statuses()]
 
         return self._call(f"list statuses of {ref}", listing)
+
+    def head_checks(self, sha: str) -> dict[str, StatusState]:
+        """Two GETs: the combined status (newest per context) and the commit's check runs."""
+
+        def read() -> dict[str, StatusState]:
+            commit = self._lazy_repo.get_commit(sha)
+            found = {s.context: StatusState(s.state) for s in commit.get_combined_status().statuses}
+            for run in commit.get_check_runs():
+                state = _check_run_state(run.status, run.conclusion)
+                if run.name not in found or _WORSE[state] > _WORSE[found[run.name]]:
+                    found[run.name] = state
+            return found
+
+        return self._call(f"read checks of {sha[:12]}", read)
 
     def create_status(self, sha: str, status: CommitStatus) -> CommitStatus:
         """Report `status` on commit `sha` (a POST: never repeated blindly after a 5xx)."""

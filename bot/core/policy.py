@@ -163,6 +163,7 @@ class EnvironmentPolicy:
     allow_downgrade: bool = False
     labels: tuple[str, ...] = ()
     reviewers: tuple[Reviewer, ...] = ()
+    required_checks: tuple[str, ...] = ()  # contexts green on the PR head before an automerge
 
     @property
     def is_first(self) -> bool:

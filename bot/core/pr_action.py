@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
+from bot.core.checks import ChecksVerdict, Verdict
 from bot.core.marker import same_body, same_target
 from bot.core.plan import EnvPlan, Promotion
 from bot.core.policy import Reviewer
@@ -37,6 +38,7 @@ class PrActionKind(StrEnum):
     UPDATE = "update"  # only the PR text is out of date
     MERGE = "merge"  # the PR already proposes this and automerge is allowed
     REPAIR = "repair"  # an open PR lacks the policy's labels or review requests: add them
+    COMMENT_CHECKS = "comment-checks"  # automerge stopped by a failed check: say so, once
 
     @property
     def pushes(self) -> bool:
@@ -145,6 +147,7 @@ _REPAIRABLE = {
     PrActionKind.PUSH_UPDATE,
     PrActionKind.MERGE,
     PrActionKind.COMMENT_HUMAN,
+    PrActionKind.COMMENT_CHECKS,
 }
 
 
@@ -175,12 +178,16 @@ def decide_pr_action(
     automerge: bool = False,
     rejected: Sequence[RejectedPr] = (),
     asked: Asked = Asked(),
+    checks: ChecksVerdict | None = None,
+    checks_comment_posted: bool = False,
 ) -> PrAction:
     """`new_text`, `title`, `body`: the overlay and PR text the promotion would write; `asked`:
-    the labels and reviewers an open PR must carry (`with_repairs`)."""
+    the labels and reviewers an open PR must carry (`with_repairs`); `checks`: the verdict on
+    the open PR head's checks (`bot.core.checks`, read only where automerge may follow)."""
     action = _table(
         env_plan, pr, branch, new_text=new_text, title=title, body=body,
         human_comment_posted=human_comment_posted, automerge=automerge, rejected=rejected,
+        checks=checks, checks_comment_posted=checks_comment_posted,
     )  # fmt: skip
     return with_repairs(action, asked)
 
@@ -196,6 +203,8 @@ def _table(  # noqa: PLR0911 (a decision table: one early return per row)
     human_comment_posted: bool,
     automerge: bool,
     rejected: Sequence[RejectedPr],
+    checks: ChecksVerdict | None,
+    checks_comment_posted: bool,
 ) -> PrAction:
     env, kind = env_plan.env, PrActionKind
     promotion = env_plan.promotion
@@ -231,9 +240,26 @@ def _table(  # noqa: PLR0911 (a decision table: one early return per row)
         return act(kind.PUSH_UPDATE, promotion.summary)
     if pr.title != title or not same_body(pr.body, body or ""):
         return act(kind.UPDATE, "PR text is out of date")
-    if automerge:  # an earlier merge did not happen (checks failed, or the head moved)
-        return act(kind.MERGE, "PR already proposes this; automerge allowed")
+    if automerge:  # not merged yet: the checks were pending, failed, or the merge was refused
+        what, reason = _merge_row(checks, checks_comment_posted)
+        return act(what, reason) if what.writes else PrAction(env, what, reason, pr)
     return PrAction(env, kind.NOOP, "PR already proposes this", pr)
+
+
+def _merge_row(checks: ChecksVerdict | None, posted: bool) -> tuple[PrActionKind, str]:
+    """The automerge rows: green merges, pending waits (no write), failed says so once."""
+    if checks is None or checks.verdict is Verdict.GREEN:
+        return PrActionKind.MERGE, "PR already proposes this; automerge allowed"
+    if checks.verdict is Verdict.PENDING:  # try again next run
+        return PrActionKind.NOOP, f"automerge waits: {checks.detail}"
+    if posted:
+        return PrActionKind.NOOP, f"automerge stopped: {checks.detail}; already said so"
+    return PrActionKind.COMMENT_CHECKS, f"automerge stopped: {checks.detail}"
+
+
+def reads_checks(env_plan: EnvPlan, pr: OpenPr | None, automerge: bool) -> bool:
+    """True when the table may answer MERGE for the open PR: only then are its checks read."""
+    return automerge and pr is not None and env_plan.promotion is not None
 
 
 def could_create(env_plan: EnvPlan, pr: OpenPr | None, branch: RemoteBranch) -> bool:

@@ -165,6 +165,7 @@ def test_review_requests_lost_to_a_5xx_are_made_once_and_never_after_a_review(
     _dev_automerges(world)
     api.run(world.settings(), now=NOW)  # dev merged at model v2; staging soaks
     later = NOW + timedelta(hours=2)
+    start = world.github.last_seq()
     world.github.inject("status", status=503, method="POST", path=r"/requested_reviewers$")
     with pytest.raises(ForgeError, match="503"):
         api.run(world.settings(), now=later)
@@ -177,8 +178,9 @@ def test_review_requests_lost_to_a_5xx_are_made_once_and_never_after_a_review(
     assert [str(r) for r in forge.get_pr(pr.number).requested] == ["modelops/ml-reviewers"]
     requests = [
         e["request_body"]
-        for e in world.github.requests(bodies=True)
-        if e["method"] == "POST" and e["path"].endswith(f"/pulls/{pr.number}/requested_reviewers")
+        for e in world.github.requests(start, bodies=True)
+        if e["method"] == "POST"
+        and e["path"].endswith(f"{world.repo_name}/pulls/{pr.number}/requested_reviewers")
         and e["status"] == 201
     ]  # fmt: skip
     assert requests == [{"team_reviewers": ["ml-reviewers"]}]

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from bot import pr_body
+from bot.core.checks import ChecksVerdict, Verdict
 from bot.core.marker import read_marker
 from bot.core.model import ImagePin
 from bot.core.plan import EnvPlan, ImageChange, Promotion
@@ -19,6 +20,7 @@ from bot.core.pr_action import (
     branch_for,
     could_create,
     decide_pr_action,
+    reads_checks,
 )
 from bot.forge import PullRequest
 from bot.kustomize import UpdateResult
@@ -240,3 +242,42 @@ def test_the_repair_says_what_it_adds():
         asked=Asked(labels=("env/dev",), reviewers=(SRE,)),
     )  # fmt: skip
     assert action.reason == "PR already proposes this; adding label env/dev, review by modelops/sre"
+
+
+GREEN = ChecksVerdict(Verdict.GREEN, "ci passed")
+PENDING = ChecksVerdict(Verdict.PENDING, "waiting for ci")
+FAILED = ChecksVerdict(Verdict.FAILED, "ci failed")
+
+
+@pytest.mark.parametrize(
+    ("checks", "posted", "kind", "reason"),
+    [
+        (None, False, "merge", "PR already proposes this; automerge allowed"),
+        (GREEN, False, "merge", "PR already proposes this; automerge allowed"),
+        (PENDING, False, "noop", "automerge waits: waiting for ci"),
+        (FAILED, False, "comment-checks", "automerge stopped: ci failed"),
+        (FAILED, True, "noop", "automerge stopped: ci failed; already said so"),
+    ],
+)
+def test_automerge_waits_for_green_checks_and_says_once_when_they_failed(
+    checks, posted, kind, reason
+):
+    action = decide_pr_action(
+        PROMOTE, _pr(), CURRENT, new_text=TEXT, title=TITLE, body=BODY, automerge=True,
+        checks=checks, checks_comment_posted=posted,
+    )  # fmt: skip
+    assert (action.kind, action.reason) == (kind, reason)
+    assert action.pr is not None
+
+
+@pytest.mark.parametrize(
+    ("env_plan", "pr", "automerge", "reads"),
+    [
+        (PROMOTE, _pr(), True, True),
+        (PROMOTE, _pr(), False, False),
+        (PROMOTE, None, True, False),
+        (HELD, _pr(), True, False),
+    ],
+)
+def test_checks_are_read_only_where_a_merge_may_follow(env_plan, pr, automerge, reads):
+    assert reads_checks(env_plan, pr, automerge) is reads
