@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from localworld.github.apps import TOKEN_LIFETIME_SECONDS, App, AppRegistry, Installation
 from localworld.github.commit_status import MAX_PER_CONTEXT, CommitStatus, count_for_context
 from localworld.github.errors import BadTokenSpecError
+from localworld.github.review import Review
 from localworld.github.teams import Team, team_key
 
 DEFAULT_LOGIN = "localworld-bot"
@@ -105,18 +106,6 @@ class Comment:
     login: str
     created_at: str
     updated_at: str
-
-
-@dataclass
-class Review:
-    """A submitted pull request review (`state`: APPROVED, CHANGES_REQUESTED or COMMENTED)."""
-
-    id: int
-    login: str
-    state: str
-    body: str
-    commit_id: str
-    submitted_at: str
 
 
 @dataclass

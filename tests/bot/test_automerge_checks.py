@@ -85,7 +85,7 @@ def test_named_required_checks_hold_even_a_head_pushed_in_the_same_run(world: Gi
     policy = world.seed / "promotion.yaml"
     text = policy.read_text()
     policy.write_text(
-        re.sub(r"(?m)^( *)automerge: true\n", r"\g<0>\1required_checks: [ci/test]\n", text, 1)
+        re.sub(r"(?m)^( *)automerge: true\n", r"\g<0>\1required_checks: [ci/test]\n", text, count=1)
     )
     git(world.seed, "commit", "-q", "-am", "dev automerges once ci/test passed")
     git(world.seed, "push", "-q", "origin", "main")

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g
 
 from localworld.github import payloads
 from localworld.github.routes.items import get_pull
-from localworld.github.state import Review
+from localworld.github.review import Review
 from localworld.github.web import (
     APIError,
     api_base,
