@@ -12,8 +12,8 @@ from typing import Any
 from flask import Blueprint, Response, g
 
 from localworld.github import payloads
-from localworld.github.routes.items import get_pull
 from localworld.github.review import Review
+from localworld.github.routes.items import get_pull
 from localworld.github.web import (
     APIError,
     api_base,
