@@ -70,7 +70,7 @@ def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
     if services.repo.remote_sha("release") is not None:
         released_state, _ = read_state(services.repo, "refs/remotes/origin/release", world.policy)
     prs: dict[str, PullRequest] = {}
-    if settings.forge_token:
+    if settings.forge_credentials_set():
         prs = services.forge.open_prs(world.base, BRANCH_PREFIX)
     return [
         EnvStatus(

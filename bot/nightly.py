@@ -57,7 +57,7 @@ def release(services: Services, *, today: date, ensure_held: Callable[[], None])
 
 def report_release(settings: Settings, decision: ReleaseDecision) -> ForgeReport:
     """Keep the one `release-blocked` issue in step with the decision (see `decide_issue`)."""
-    if not settings.forge_token:
+    if not settings.forge_credentials_set():
         blocked = decision.action is ReleaseAction.BLOCKED
         what = "the blocked release" if blocked else "the release"
         token = settings.forge_variable("TOKEN")

@@ -121,9 +121,15 @@ class Settings:
         if not self.forge_token:
             raise SettingsError(
                 f"{self.forge_variable('TOKEN')} is not set (needed to open pull requests; "
-                "FORGE_TOKEN works too)"
+                "FORGE_TOKEN works too, or a GitHub App: GITHUB_APP_ID)"
             )
         return self.forge_token
+
+    def forge_credentials_set(self) -> bool:
+        """Whether the forge can be written to: a token, or a GitHub App (`GITHUB_APP_ID`,
+        see `bot.adapters.github_auth`)."""
+        app = self.forge == "github" and bool(self.environ.get("GITHUB_APP_ID", "").strip())
+        return bool(self.forge_token) or app
 
     def checkout_dir(self) -> Path:
         """Where the bot keeps its clone (one per remote)."""
@@ -135,6 +141,10 @@ class Settings:
 
     def secrets(self) -> list[str]:
         found = [s for s in (self.forge_token, self.registry_password) if s]
+        # A GitHub App's private key, whole and line by line (a message may hold a part).
+        pem = self.environ.get("GITHUB_APP_PRIVATE_KEY", "")
+        found += [pem.strip()] if pem.strip() else []
+        found += [line for line in pem.splitlines() if len(line) >= 32 and "-----" not in line]
         conn = self.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
         found += [
             part.split("=", 1)[1]

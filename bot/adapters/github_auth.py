@@ -230,11 +230,6 @@ def forge_auth(settings: Settings, clock: Clock = time.time) -> Auth.Auth:
     return RefreshingInstallationAuth(app_auth, installation_id, first, clock)
 
 
-def forge_auth_configured(settings: Settings) -> bool:
-    """Whether the forge can be written to: a token, or a GitHub App."""
-    return bool(settings.forge_token) or bool(settings.environ.get(APP_ID, "").strip())
-
-
 # --- git: a credential helper that mints a fresh installation token each time git asks -------
 
 

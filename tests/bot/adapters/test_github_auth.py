@@ -388,3 +388,16 @@ def test_promotion_bot_with_a_wrong_key_exits_2_before_writing_anything(
     token_requests = "apps/create-installation-access-token"
     assert [r for r in github.writes(since) if r["operation"] != token_requests] == []
     assert git(app_world.remote, "branch", "--list", "promote/*").strip() == ""
+
+
+def test_an_app_counts_as_forge_credentials_and_its_key_is_a_secret_to_redact(
+    github: LocalGitHub, key: AppKey
+):
+    env = {"GITHUB_APP_ID": "12", "GITHUB_APP_PRIVATE_KEY": key.private_pem}
+    settings = _settings(github, "o/r", **env)
+    assert settings.forge_credentials_set()
+    assert not _settings(github, "o/r").forge_credentials_set()
+    body_lines = [line for line in key.private_pem.splitlines() if "-----" not in line]
+    secrets = settings.secrets()
+    assert key.private_pem.strip() in secrets
+    assert all(line in secrets for line in body_lines if len(line) >= 32)
