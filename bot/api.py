@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bot import nightly, runner
+from bot import holding, nightly, runner
 from bot.adapters.git import GitRepo
 from bot.core.model import EnvState
 from bot.core.plan import EnvPlan, Plan, plan
+from bot.core.policy import Hold
 from bot.core.pr_action import BRANCH_PREFIX, branch_for
 from bot.forge import PullRequest
 from bot.overlay.validate import validate_overlays
@@ -24,7 +25,16 @@ from bot.settings import Settings
 from bot.wiring import Services, connect, locked
 from bot.world import World, read_state
 
-__all__ = ["EnvStatus", "Services", "connect", "make_plan", "release", "run", "status"]
+__all__ = [
+    "EnvStatus",
+    "Services",
+    "connect",
+    "hold",
+    "make_plan",
+    "release",
+    "run",
+    "status",
+]
 
 
 def make_plan(services: Services, now: datetime) -> tuple[World, Plan]:
@@ -61,6 +71,7 @@ class EnvStatus:
     released: EnvState | None
     pending_pr: PullRequest | None
     plan: EnvPlan
+    hold: Hold | None = None  # recorded in deploy/holds.yaml on main (maybe expired)
 
 
 def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
@@ -79,9 +90,15 @@ def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
             released=released_state.get(env_plan.env) if released_state else None,
             pending_pr=prs.get(branch_for(env_plan.env)),
             plan=env_plan,
+            hold=world.policy.environment(env_plan.env).hold,
         )
         for env_plan in result.envs
     ]
+
+
+def hold(settings: Settings, env: str, new: Hold | None) -> holding.HoldOutcome:
+    """Propose holding `env` (or, with None, lifting its hold) by a PR on `hold/<env>`."""
+    return holding.propose(connect(settings), env, new)
 
 
 def release(settings: Settings, *, today: date) -> ReleaseDecision:

@@ -9,6 +9,7 @@ group, so more (`run`, `status`, `release`) plug in with `@cli.command()`.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,7 +17,10 @@ import click
 
 from bot import api, render
 from bot.adapters.git import drop_redirecting_git_env
+from bot.core.policy import Hold, HoldScope
 from bot.errors import BotError, PolicyError, SpecError
+from bot.holding import HoldOutcome
+from bot.holds import check_by, clean_reason, parse_until
 from bot.imagespec import parse_set_specs
 from bot.kustomize import set_pins
 from bot.lock import LockHeldError
@@ -26,7 +30,7 @@ from bot.policy import DEFAULT_POLICY_FILE, load_policy
 from bot.release import ReleaseAction, ReportOutcome
 from bot.runner import now_utc, redact
 from bot.settings import Settings, SettingsError
-from bot.untrusted import terminal_lines
+from bot.untrusted import terminal, terminal_lines
 from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click
 
 
@@ -197,6 +201,51 @@ def status_command(as_json: bool, **kwargs: object) -> None:
     for row in rows:
         for line in render.status_lines(row):
             click.echo(line)
+
+
+def _print_hold(outcome: HoldOutcome, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))
+        return
+    where = f" (PR #{outcome.pr_number} {outcome.url})" if outcome.pr_number else ""
+    click.echo(terminal(f"{outcome.env}: {outcome.action}{where}: {outcome.reason}", limit=500))
+
+
+@cli.command("hold")
+@with_settings
+@click.argument("env")
+@click.option("--image", "scope", flag_value="image", help="hold image moves only")
+@click.option("--model", "scope", flag_value="model", help="hold model moves only")
+@click.option("--all", "scope", flag_value="all", default=True, help="hold every move (default)")
+@click.option("--reason", required=True, help="why (shown in the PR, `status` and the plan)")
+@click.option("--until", "until", help="ISO time with zone (2026-12-01T09:00Z) or duration (2d)")
+@click.option("--by", "by", help="who holds it (default: $BUILD_REQUESTEDFOREMAIL or $USER)")
+@click.option("--json", "as_json", is_flag=True)
+def hold_command(env: str, **kwargs: object) -> None:
+    """Hold ENV: open a PR recording it in deploy/holds.yaml (no promotion PR while merged)."""
+    settings = _settings(_overrides(kwargs))
+    until, by = kwargs["until"], kwargs["by"]
+    who = str(by or os.environ.get("BUILD_REQUESTEDFOREMAIL") or os.environ.get("USER") or "")
+    try:
+        new = Hold(
+            HoldScope(str(kwargs["scope"])),
+            clean_reason(str(kwargs["reason"])),
+            check_by(who),
+            parse_until(str(until), now_utc()) if until else None,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    _print_hold(api.hold(settings, env, new), bool(kwargs["as_json"]))
+
+
+@cli.command("unhold")
+@with_settings
+@click.argument("env")
+@click.option("--json", "as_json", is_flag=True)
+def unhold_command(env: str, as_json: bool, **kwargs: object) -> None:
+    """Lift ENV's hold: open a PR removing it from deploy/holds.yaml."""
+    settings = _settings(_overrides(kwargs))
+    _print_hold(api.hold(settings, env, None), as_json)
 
 
 @cli.command("release")

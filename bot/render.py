@@ -69,6 +69,7 @@ def status_fields(row: EnvStatus) -> dict[str, str]:
         "released": pins_text(row.released),
         "pending_pr": f"#{pr.number} {pr.title}" if pr else "none",
         "next_step": next_step(row.plan),
+        "hold": row.hold.describe() if row.hold else "none",
     }
 
 
@@ -80,5 +81,6 @@ def status_lines(row: EnvStatus) -> list[str]:
         f"  released:   {fields['released']}",
         f"  pending PR: {fields['pending_pr']}",
         f"  next:       {fields['next_step']}",
+        *([f"  hold:       {fields['hold']}"] if row.hold else []),
     ]
     return [_line(line) for line in lines]

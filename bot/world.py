@@ -30,6 +30,7 @@ from bot.core.pr_action import (
 )
 from bot.errors import BotError, RegistryNotFoundError
 from bot.forge import CommitRange, Forge, ForgeError, PullRequest
+from bot.holds import HOLDS_FILE, parse_holds
 from bot.kustomize import OverlayPins, UpdateResult, edit_text, promotion_edits, read_pins_text
 from bot.policy import PromotionPolicy, parse_policy
 from modelstore import ModelStore
@@ -57,7 +58,13 @@ class World:
 def read_policy(
     repo: GitRepo, ref: str, policy_file: str, registry_host: str | None
 ) -> PromotionPolicy:
-    policy = parse_policy(repo.show(ref, policy_file), policy_file)
+    """The policy at `ref`, with the holds recorded in `deploy/holds.yaml` there (if any)."""
+    found = repo.show_many(ref, [policy_file, HOLDS_FILE])
+    text = found[policy_file]
+    if text is None:
+        raise BotError(f"{policy_file}: not found on {ref}")
+    policy = parse_policy(text, policy_file)
+    policy = policy.with_holds(parse_holds(found[HOLDS_FILE]))
     return policy.with_registry_host(registry_host) if registry_host else policy
 
 

@@ -389,6 +389,24 @@ class Soak:
 
 
 @dataclass(frozen=True)
+class Holds:
+    """An operator's hold (`promotion-bot hold`, recorded in `deploy/holds.yaml`) holds the
+    moves it covers until it is lifted or its `until` passed."""
+
+    name: str = "hold"
+
+    def evaluate(self, candidate: Candidate, evidence: Evidence) -> GateResult:
+        hold = evidence.env.hold
+        moves = {"image_moves": candidate.image_moves, "model_moves": candidate.model_moves}
+        if hold is None or not hold.active(evidence.now) or not hold.covers(**moves):
+            return GateResult(self.name, Verdict.PASSED)
+        detail = hold.describe()
+        until = hold.until.isoformat() if hold.until else None
+        data = {"scope": hold.scope.value, "by": hold.by, "why": hold.reason, "until": until}
+        return _held(self.name, Check(self.name, False, detail), detail, **data)
+
+
+@dataclass(frozen=True)
 class Freeze:
     """No promotion while one of the environment's freeze windows is open (held until then)."""
 
@@ -407,4 +425,12 @@ class Freeze:
         return _held(self.name, check, detail, window=window.label, until=end.isoformat())
 
 
-DEFAULT_GATES: tuple[Gate, ...] = (ForwardOnly(), Signature(), Metrics(), Live(), Soak(), Freeze())
+DEFAULT_GATES: tuple[Gate, ...] = (
+    ForwardOnly(),
+    Signature(),
+    Metrics(),
+    Live(),
+    Holds(),
+    Soak(),
+    Freeze(),
+)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.cron import CronSchedule
@@ -149,6 +150,41 @@ class Reviewer:
         return self.name if self.org is None else f"{self.org}/{self.name}"
 
 
+class HoldScope(StrEnum):
+    """What a hold stops: image moves, model moves, or every promotion of the environment."""
+
+    IMAGE = "image"
+    MODEL = "model"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """An operator's hold on an environment, recorded in Git (`deploy/holds.yaml`, by PR).
+
+    A promotion that moves what the hold covers waits (a HELD gate, `bot.core.gates.Holds`);
+    the pins move together, so a hold on the image also holds a promotion moving both."""
+
+    scope: HoldScope
+    reason: str
+    by: str
+    until: datetime | None = None  # timezone-aware; None: until someone unholds it
+
+    def active(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+    def covers(self, *, image_moves: bool, model_moves: bool) -> bool:
+        if self.scope is HoldScope.ALL:
+            return True
+        return image_moves if self.scope is HoldScope.IMAGE else model_moves
+
+    def describe(self) -> str:
+        """`image held by ann: incident 42 (until 2026-12-01T00:00:00+00:00)`."""
+        what = "everything" if self.scope is HoldScope.ALL else self.scope.value
+        until = f" (until {self.until.isoformat()})" if self.until else ""
+        return f"{what} held by {self.by}: {self.reason}{until}"
+
+
 @dataclass(frozen=True)
 class EnvironmentPolicy:
     name: str
@@ -164,6 +200,7 @@ class EnvironmentPolicy:
     labels: tuple[str, ...] = ()
     reviewers: tuple[Reviewer, ...] = ()
     required_checks: tuple[str, ...] = ()  # contexts green on the PR head before an automerge
+    hold: Hold | None = None  # from deploy/holds.yaml, not promotion.yaml (`with_holds`)
 
     @property
     def is_first(self) -> bool:
@@ -252,6 +289,13 @@ class PromotionPolicy:
         if model is None:
             raise PolicyError("the first environment has no model source")
         return model.name
+
+    def with_holds(self, holds: Mapping[str, Hold]) -> PromotionPolicy:
+        """The same policy with each environment's hold (PolicyError for an unknown one)."""
+        for name in holds:
+            self._position(name)
+        envs = tuple(replace(env, hold=holds.get(env.name)) for env in self.environments)
+        return replace(self, environments=envs)
 
     def with_registry_host(self, host: str) -> PromotionPolicy:
         """The same policy pointing at another registry (settings override the file)."""

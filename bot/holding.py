@@ -1,0 +1,122 @@
+"""`promotion-bot hold` / `unhold`: propose a change to `deploy/holds.yaml` by pull request.
+
+Read (the policy and the holds on main, the `hold/<env>` branch and its PR), decide (nothing to
+do, or the file's new text), apply (rebuild the branch from fresh main, push with lease, open or
+update the PR). The hold takes effect when a person merges that PR, like every other change to
+the GitOps repository. Nothing is written when main already says so, or when the open PR already
+proposes exactly this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from bot.core.policy import Hold
+from bot.forge import ForgeError, ForgeUnreachableError
+from bot.holds import HOLDS_FILE, parse_holds, render_holds
+from bot.untrusted import markdown
+from bot.wiring import Services
+from bot.world import read_policy
+
+HOLD_BRANCH_PREFIX = "hold/"
+HOLD_LABEL = "promotion-hold"
+
+
+@dataclass(frozen=True)
+class HoldOutcome:
+    """What `hold`/`unhold` did: `noop`, `push+create`, `push+update` or `close` (its PR: a
+    proposal main already agrees with), and the PR."""
+
+    env: str
+    action: str
+    reason: str
+    pr_number: int | None = None
+    url: str | None = None
+
+    @property
+    def wrote(self) -> bool:
+        return self.action != "noop"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _title(env: str, hold: Hold | None) -> str:
+    if hold is None:
+        return f"unhold({env}): promotions resume"
+    return f"hold({env}): {hold.describe()}"
+
+
+def _body(env: str, hold: Hold | None) -> str:
+    if hold is None:
+        change = f"Lifts the hold on **{markdown(env)}**: the next run proposes promotions again."
+    else:
+        until = hold.until.isoformat() if hold.until else "until someone runs `unhold`"
+        change = "\n".join(
+            [
+                f"Holds **{markdown(env)}**: no promotion PR for it while this is on main.",
+                "",
+                f"- what: {hold.scope.value}",
+                f"- why: {markdown(hold.reason, limit=400)}",
+                f"- who: {markdown(hold.by)}",
+                f"- until: {markdown(until)}",
+            ]
+        )
+    return (
+        f"{change}\n\nIt takes effect when this PR is merged (`{HOLDS_FILE}`). Opened by "
+        "`promotion-bot hold`/`unhold`; run it again to change it, nothing else edits it.\n"
+    )
+
+
+def propose(services: Services, env: str, hold: Hold | None) -> HoldOutcome:
+    """Open (or bring up to date) the PR that records `hold` for `env` (None: lifts it)."""
+    settings, repo = services.settings, services.repo
+    base = settings.base_branch
+    ref = f"refs/remotes/origin/{base}"
+    main_sha = repo.remote_sha(base)
+    policy = read_policy(repo, ref, settings.policy_file, None)
+    env_policy = policy.environment(env)  # PolicyError naming the known environments
+    current = parse_holds(repo.show_many(ref, [HOLDS_FILE])[HOLDS_FILE])
+    wanted = {name: h for name, h in current.items() if name != env}
+    if hold is not None:
+        wanted[env] = hold
+    forge = services.forge
+    branch = f"{HOLD_BRANCH_PREFIX}{env}"
+    pr = forge.find_open_pr(branch, base)
+    if wanted == current:
+        state = "held so" if hold is not None else "not held"
+        reason = f"{env} is already {state} on {base}"
+        if pr is None:
+            return HoldOutcome(env, "noop", reason)
+        forge.close_pr(pr.number, f"Closed by promotion-bot: {reason}, nothing left to change.")
+        return HoldOutcome(env, "close", f"{reason}; closed #{pr.number}", pr.number, pr.url)
+    text, title, body = render_holds(wanted), _title(env, hold), _body(env, hold)
+    sha = repo.remote_sha(branch)
+    proposed = (
+        pr is not None
+        and sha is not None
+        and repo.parent_sha(sha) == main_sha
+        and pr.title == title
+        and repo.show_many(sha, [HOLDS_FILE])[HOLDS_FILE] == text
+    )
+    if proposed and pr is not None:
+        return HoldOutcome(env, "noop", f"#{pr.number} already proposes this", pr.number, pr.url)
+    repo.checkout_fresh(branch, base)
+    path = repo.path / HOLDS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    new_sha = repo.commit([path], f"{title}\n\nRecorded by promotion-bot in {HOLDS_FILE}.")
+    repo.push_with_lease(new_sha, branch, sha)
+    if pr is not None:
+        forge.update_pr(pr.number, title=title, body=body)
+        return HoldOutcome(env, "push+update", title, pr.number, pr.url)
+    created = forge.create_pr(title=title, body=body, head=branch, base=base, labels=[HOLD_LABEL])
+    reason = title
+    if env_policy.reviewers:  # those who review the environment's promotions review its holds
+        try:
+            forge.request_reviews(created.number, env_policy.reviewers)
+        except ForgeUnreachableError:
+            raise
+        except ForgeError as exc:
+            reason += f"; reviewers not requested: {exc}"
+    return HoldOutcome(env, "push+create", reason, created.number, created.url)
