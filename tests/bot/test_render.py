@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot import render
 from bot.api import EnvStatus
 from bot.core.model import EnvState, ImagePin, ModelPin
 from bot.core.plan import EnvPlan, ImageChange, ModelChange, Plan, Promotion
+from bot.core.policy import Hold, HoldScope
 from bot.core.pr_action import PrActionKind
 from bot.forge import PullRequest
 from bot.runner import EnvOutcome
@@ -73,7 +75,12 @@ def test_status_fields_are_the_text_of_each_part():
         "released": "(no release yet)",
         "pending_pr": "#9 Promote staging: …",
         "next_step": "promote: image 1 → 2, model digits v3 → v4",
+        "hold": "none",
     }
+    assert not any(line.startswith("  hold:") for line in render.status_lines(row))
+    held_row = replace(row, hold=Hold(HoldScope.MODEL, "incident 42", "ann"))
+    assert render.status_fields(held_row)["hold"] == "model held by ann: incident 42"
+    assert "  hold:       model held by ann: incident 42" in render.status_lines(held_row)
     bare = EnvStatus("prod", EnvState("prod"), EnvState("prod"), None, NOTHING)
     fields = render.status_fields(bare)
     assert (fields["on_main"], fields["released"]) == ("image —, model —", "image —, model —")
