@@ -29,6 +29,7 @@ TOKEN_LIFETIME_SECONDS = 3600
 LEVELS = ("read", "write")
 # What a GitHub App for the promotion bot is granted (bot/README.md says why each).
 DEFAULT_PERMISSIONS: Mapping[str, str] = {
+    "checks": "read",  # automerge waits for the PR head's check runs
     "contents": "write",
     "issues": "write",
     "metadata": "read",

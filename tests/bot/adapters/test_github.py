@@ -140,3 +140,16 @@ def test_labels_and_review_requests_can_be_added_to_an_open_pr(github: LocalGitH
     fresh = forge.get_pr(pr.number)
     assert fresh.labels == ("a", "b")
     assert [str(r) for r in fresh.requested] == ["modelops/ml-reviewers"]
+
+
+def test_a_team_written_as_a_bare_name_is_refused_with_the_spelling_to_use(
+    github: LocalGitHub, repo_name: str
+):
+    forge = _forge(github, repo_name)
+    pr = forge.create_pr(title="t", body="b", head="promote/dev", base="main")
+    with pytest.raises(ForgeError) as err:
+        forge.request_reviews(pr.number, [Reviewer.parse("ml-reviewers")])  # a user, by grammar
+    assert err.value.status == 422
+    assert "Reviews may only be requested from collaborators" in str(err.value)
+    assert "a bare reviewer name is a user; write a team as modelops/<team>" in str(err.value)
+    assert forge.get_pr(pr.number).requested == ()

@@ -26,6 +26,7 @@ from bot.adapters.github_auth import (
     git_credential_env,
 )
 from bot.cli import ERROR_CODES, main
+from bot.core.policy import Reviewer
 from bot.forge import ForgeError
 from bot.settings import Settings, SettingsError
 from cliexit import EXIT_USAGE, exit_code_for
@@ -118,6 +119,19 @@ def test_the_bot_finds_its_installation_and_opens_a_pr_as_the_app(github: LocalG
     assert ops[:2] == ["apps/get-repo-installation", "apps/create-installation-access-token"]
     created = next(r for r in calls if r["operation"] == "pulls/create")
     assert created["login"] == "promotion-bot[bot]"  # the app's identity, not a user's
+
+
+def test_the_apps_permissions_cover_what_automerge_and_repairs_read_and_write(
+    github: LocalGitHub, app: App
+):
+    """Checks (statuses and check runs), reviews, review requests and labels, as the app."""
+    forge = _forge(github, app, forge_auth(_settings(github, app.repo, **_app_env(app))))
+    pr = forge.create_pr(title="Promote dev", body="b", head="promote/dev", base="main")
+    assert forge.head_checks(pr.head_sha) == {}
+    assert not forge.reviewed(pr.number)
+    forge.add_labels(pr.number, ["promotion"])
+    forge.request_reviews(pr.number, [Reviewer.parse("reviewer-1")])
+    assert forge.get_pr(pr.number).labels == ("promotion",)
 
 
 def test_a_given_installation_id_is_used_without_looking_it_up(github: LocalGitHub, app: App):
