@@ -7,15 +7,22 @@ PR head during the merge (its `head_moved` fault).
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobLeaseClient
 from github import Auth, Github
 
 from bot import api, runner
 from bot.adapters.git import GitRepo
 from bot.forge import ForgeError
+from bot.lock import LOCK_BLOB
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld, literal
@@ -197,3 +204,38 @@ def test_review_requests_lost_to_a_5xx_are_made_once_and_never_after_a_review(
     after = _outcome(api.run(world.settings(), now=later), "staging")
     assert after.action == "noop", after.reason
     assert world.github.writes(since) == []
+
+
+def test_a_run_killed_during_post_pulls_leaves_a_pr_the_next_run_labels(world: GitOpsWorld):
+    """SIGKILL while GitHub is still answering POST /pulls: the PR is created after the bot
+    died, with no labels. The next run finds it and adds them (and never opens a second)."""
+    world.github.inject("slow", delay=4, method="POST", path=r"/pulls$", times=1)
+    env = {**os.environ, **world.environ()}
+    bot = subprocess.Popen(  # the CLI, as the pipeline runs it
+        [sys.executable, "-m", "bot", "run"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while world.github.faults() and time.monotonic() < deadline:  # POST /pulls in flight
+            assert bot.poll() is None, "the run ended before POST /pulls"
+            time.sleep(0.1)
+        assert not world.github.faults()
+        bot.send_signal(signal.SIGKILL)
+    finally:
+        bot.kill()
+        bot.wait()
+    forge = api.connect(world.settings()).forge
+    deadline = time.monotonic() + 30
+    while "promote/dev" not in forge.open_prs("main", "promote/"):  # GitHub finishes the create
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert forge.open_prs("main", "promote/")["promote/dev"].labels == ()
+    # the dead run's lease would expire in 30 s; an operator (or the next run) breaks it sooner
+    BlobLeaseClient(world.lock_client().get_blob_client(LOCK_BLOB)).break_lease(0)
+
+    repaired = _outcome(api.run(world.settings(), now=NOW), "dev")
+    assert repaired.action == "repair", repaired.reason
+    pr = forge.open_prs("main", "promote/")["promote/dev"]
+    assert pr.labels == ("env/dev", "promotion")
+    assert forge.closed_prs("promote/dev", "main") == []  # the one PR, never a second
