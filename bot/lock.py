@@ -26,6 +26,8 @@ class LockError(BotError):
 
 
 LOCK_BLOB = "locks/promotion-bot"
+#: `ensure_held` refuses writes once the last renewal is older than (1 - this) x the lease.
+RENEWAL_MARGIN = 1 / 3
 
 
 def _ensure_blob(container: ContainerClient, name: str) -> BlobClient:
@@ -55,18 +57,28 @@ class LeaseHandle:
 
     The lease counts as lost when a renewal was refused (409/412: someone broke or took it), or
     when `duration` seconds have passed since the last renewal was sent (storage unreachable:
-    the lease expires by itself and another run may hold it by now)."""
+    the lease expires by itself and another run may hold it by now).
+
+    `ensure_held()` fails closed earlier, `RENEWAL_MARGIN` of the duration before that: a write
+    it lets through still has that long to land while the lease is surely ours. It reads the
+    monotonic clock, not the renewal thread, so a step that starves the thread (a C extension
+    holding the GIL, a stopped process) cannot make an old lease look fresh."""
 
     def __init__(self, lease_id: str, duration: int, acquired_at: float) -> None:
         self.id = lease_id
         self.duration = duration
+        self.margin = duration * RENEWAL_MARGIN
         self._guard = threading.Lock()
-        self._valid_until = acquired_at + duration  # counted from the request: never too late
+        self._renewed_at = acquired_at  # counted from the request: never too late
         self._lost: str | None = None
+
+    @property
+    def _valid_until(self) -> float:
+        return self._renewed_at + self.duration
 
     def renewed(self, sent_at: float) -> None:
         with self._guard:
-            self._valid_until = sent_at + self.duration
+            self._renewed_at = sent_at
 
     def lose(self, why: str) -> None:
         with self._guard:
@@ -85,6 +97,14 @@ class LeaseHandle:
     def ensure_held(self) -> None:
         """Raise LockError if the lease was lost: the run must not write anything more."""
         why = self.lost()
+        if why is None:
+            with self._guard:
+                age = time.monotonic() - self._renewed_at
+            if age >= self.duration - self.margin:
+                why = (
+                    f"not renewed for {age:.1f}s, too close to its {self.duration}s expiry "
+                    "(renewal starved or storage unreachable?)"
+                )
         if why is not None:
             raise LockError(f"lost the run lock: {why}; stopped before writing")
 
@@ -143,7 +163,8 @@ def run_lock(
     finally:
         stop.set()
         renewer.join(timeout=5)
-        # expired, broken or storage unreachable: nothing to release, the lease expires by itself
-        if handle.lost() is None:
+        # expired, broken or not renewed lately (storage unreachable?): nothing to release, the
+        # lease expires by itself within the margin
+        if handle.lost() is None and handle.expires_in() > handle.margin:
             with suppress(AzureError):
                 lease.release(retry_total=1, connection_timeout=5)

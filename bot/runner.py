@@ -130,7 +130,13 @@ def run_once(
             continue
         ensure_held()  # never write for an environment once the run lock is lost
         outcome = execute(
-            action, proposal, repo=services.repo, forge=forge, world=world, validate=validate
+            action,
+            proposal,
+            repo=services.repo,
+            forge=forge,
+            world=world,
+            validate=validate,
+            ensure_held=ensure_held,
         )
         outcome.diff = diff
         report.outcomes.append(outcome)
@@ -167,7 +173,10 @@ def execute(
     forge: Forge,
     world: World,
     validate: Validate,
+    ensure_held: Callable[[], None] = lambda: None,
 ) -> EnvOutcome:
+    """Perform `action`; `ensure_held` runs before each of its remote writes after the first
+    (the caller checks before the first), since a push or a validation can take long."""
     env, kind = action.env, PrActionKind
     number = action.pr.number if action.pr else None
     outcome = EnvOutcome(env, action.kind, action.reason, number)
@@ -207,7 +216,8 @@ def execute(
     assert action.body is not None  # noqa: S101
     head_sha = action.pr.head_sha if action.pr else None
     if action.kind.pushes:
-        head_sha = push_promotion(repo, world.base, proposal)
+        head_sha = push_promotion(repo, world.base, proposal, before_push=ensure_held)
+        ensure_held()
     if action.kind in {kind.PUSH_UPDATE, kind.UPDATE}:
         assert action.pr is not None  # noqa: S101
         forge.update_pr(action.pr.number, title=action.title, body=action.body)
@@ -226,7 +236,14 @@ def execute(
     _repair(forge, action, outcome)
     if world.policy.environment(env).automerge and head_sha is not None:
         _automerge(
-            action, outcome, head_sha, repo=repo, forge=forge, world=world, validate=validate
+            action,
+            outcome,
+            head_sha,
+            repo=repo,
+            forge=forge,
+            world=world,
+            validate=validate,
+            ensure_held=ensure_held,
         )
     return outcome
 
@@ -240,6 +257,7 @@ def _automerge(
     forge: Forge,
     world: World,
     validate: Validate,
+    ensure_held: Callable[[], None],
 ) -> None:
     """Merge `head_sha` once every overlay on the branch validates; else say why, write nothing."""
     if outcome.pr_number is None:
@@ -256,6 +274,7 @@ def _automerge(
         if action.kind is PrActionKind.MERGE:
             outcome.action = PrActionKind.NOOP  # nothing was written
         return
+    ensure_held()  # validating renders every overlay: it can take long
     _merge(forge, outcome, head_sha)
 
 
@@ -299,8 +318,12 @@ def _merge(forge: Forge, outcome: EnvOutcome, head_sha: str) -> None:
         outcome.merged = True
 
 
-def push_promotion(repo: GitRepo, base: str, proposal: Proposal) -> str:
-    """Rebuild `promote/<env>` from fresh `base` with the edit; push with lease; return its sha."""
+def push_promotion(
+    repo: GitRepo, base: str, proposal: Proposal, before_push: Callable[[], None] = lambda: None
+) -> str:
+    """Rebuild `promote/<env>` from fresh `base` with the edit; push with lease; return its sha.
+
+    `before_push` (the run lock's check) runs right before the push."""
     promotion = proposal.promotion
     branch = branch_for(promotion.env)
     expected = repo.remote_sha(branch)
@@ -308,6 +331,7 @@ def push_promotion(repo: GitRepo, base: str, proposal: Proposal) -> str:
     overlay = repo.path / promotion.overlay
     overlay.write_bytes(proposal.new_text.encode())
     sha = repo.commit([overlay], proposal.commit_message())
+    before_push()
     repo.push_with_lease(sha, branch, expected)
     return sha
 

@@ -52,7 +52,7 @@ def test_push_rejected_because_the_branch_moved_is_retried_from_a_fresh_read(
     calls: list[str] = []
     rival_sha: list[str] = []
 
-    def push_after_a_rival(repo, base, proposal):
+    def push_after_a_rival(repo, base, proposal, **kwargs):
         if not calls:  # the first attempt: another bot run pushes first
             rival.fetch()
             rival.checkout_fresh("promote/dev", "main")
@@ -63,7 +63,7 @@ def test_push_rejected_because_the_branch_moved_is_retried_from_a_fresh_read(
             rival.push_with_lease(sha, "promote/dev", rival.remote_sha("promote/dev"))
             rival_sha.append(sha)
         calls.append(proposal.promotion.env)
-        return original(repo, base, proposal)
+        return original(repo, base, proposal, **kwargs)
 
     monkeypatch.setattr(runner, "push_promotion", push_after_a_rival)
     report = api.run(world.settings(), now=NOW)

@@ -16,12 +16,13 @@ import pytest
 import requests
 from github import Auth, Github
 
-from bot import api
+from bot import api, runner
 from bot.core.marker import read_marker
 from bot.errors import BotError, RegistryUnavailableError
 from bot.imagespec import parse_image_spec
 from bot.kustomize import set_pins
-from bot.lock import LockHeldError, run_lock
+from bot.lock import LockError, LockHeldError, run_lock
+from bot.wiring import connect
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld, literal
@@ -367,3 +368,37 @@ def test_release_checks_each_digest_in_the_repository_its_overlay_names(world: G
     by_file = {p.where: p.message for p in decision.problems}
     assert "dddddddd" in by_file[overlay]
     assert "pinned to registry elsewhere.example:5000" in by_file[staging]
+
+
+@pytest.mark.parametrize(
+    ("checks_passed", "branch_pushed", "pr_opened"),
+    [(1, False, False), (2, True, False), (3, True, True)],
+)
+def test_a_lease_lost_mid_environment_stops_before_the_next_write(
+    world: GitOpsWorld, checks_passed: int, branch_pushed: bool, pr_opened: bool
+):
+    # dev's promotion writes three times (push, open the PR, automerge); the lease is checked
+    # before each, so a lease lost after the environment's first check writes no further
+    _seeded(world, dev_automerge=True)
+    checks: list[int] = []
+
+    def ensure_held() -> None:
+        checks.append(len(checks))
+        if len(checks) > checks_passed:
+            raise LockError("lost the run lock: starved; stopped before writing")
+
+    since = world.github.last_seq()
+    with pytest.raises(LockError, match="lost the run lock"):
+        runner.run(
+            connect(world.settings()),
+            now=NOW,
+            dry_run=False,
+            validate=lambda _repo, _policy: [],
+            ensure_held=ensure_held,
+        )
+    pushed = git(world.remote, "branch", "--list", "promote/dev").strip() != ""
+    assert pushed == branch_pushed
+    writes = [(w["method"], w["path"].rsplit("/", 1)[-1]) for w in world.github.writes(since)]
+    assert (("POST", "pulls") in writes) == pr_opened
+    assert ("PUT", "merge") not in writes
+    assert writes == [] or pr_opened
