@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,6 +21,8 @@ from bot.core.tags import TagPolicy
 
 REGISTRY_HOST_PATTERN = r"^[A-Za-z0-9.-]+(?::\d+)?$"
 _REGISTRY_HOST = re.compile(r"[A-Za-z0-9.-]+(?::\d+)?")
+#: More than any daylight-saving shift (one hour almost everywhere; Troll station: two).
+_DST_SLACK = timedelta(hours=3)
 
 
 @dataclass(frozen=True)
@@ -94,14 +96,23 @@ class FreezeWindow:
     def open_until(self, now: datetime) -> datetime | None:
         """End of the window open at `now` (timezone-aware), or None when it is closed.
 
-        Wall-clock arithmetic in the window's zone: a window opening at 18:00 for 62h closes at
-        08:00 local time, across a daylight-saving change too.
+        The schedule fires at wall-clock times in the window's zone (a time the clock repeats
+        fires once, at its first occurrence; a skipped time fires when the clock jumps); the
+        duration is elapsed time from there, so across a daylight-saving change a 2h window
+        lasts two hours, and the end returned is never in the past.
         """
         tz = zone(self.timezone)
-        local = now.astimezone(tz)
-        wall = local.replace(tzinfo=None)
-        fire = self._cron.latest_fire(wall, wall - self.duration)
-        return None if fire is None else fire.replace(tzinfo=tz) + self.duration
+        now_utc = now.astimezone(UTC)
+        wall = now_utc.astimezone(tz).replace(tzinfo=None)
+        # the wall-clock span of an elapsed duration differs by at most one DST shift
+        at, after = wall + _DST_SLACK, wall - self.duration - _DST_SLACK
+        while (fire := self._cron.latest_fire(at, after)) is not None:
+            start = fire.replace(tzinfo=tz).astimezone(UTC)
+            if start <= now_utc:  # the latest fire that already happened
+                end = start + self.duration
+                return end.astimezone(tz) if now_utc < end else None
+            at = fire - timedelta(minutes=1)  # on the wall clock, but not yet in time
+        return None
 
     @property
     def label(self) -> str:

@@ -134,3 +134,73 @@ def test_freeze_window_validates_at_construction(kwargs, message):
     args = {"schedule": "0 * * * *", "duration": timedelta(hours=1), **kwargs}
     with pytest.raises(ValueError, match=message):
         FreezeWindow(**args)
+
+
+# Europe/Amsterdam, 2026: clocks go forward on 29 March (02:00 CET -> 03:00 CEST) and back on
+# 25 October (03:00 CEST -> 02:00 CET). A window's duration is elapsed time, not wall-clock time.
+AMSTERDAM = "Europe/Amsterdam"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "hours", "now", "until"),
+    [
+        # fall back: opened 01:30 CEST (23:30 UTC) for 1h, so closed at 00:30 UTC; at 02:15 CET
+        # (01:15 UTC) wall-clock arithmetic said "open until 02:30" = 00:30 UTC, a past time
+        ("30 1 * * *", 1, datetime(2026, 10, 25, 1, 15, tzinfo=UTC), None),
+        (
+            "30 1 * * *",
+            1,
+            datetime(2026, 10, 25, 0, 15, tzinfo=UTC),
+            datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        ),
+        # fall back: 02:30 fires once (the first 02:30, 00:30 UTC); 30 min later it is closed,
+        # even though the wall clock shows 02:45 again
+        ("30 2 * * *", 0.5, datetime(2026, 10, 25, 1, 45, tzinfo=UTC), None),
+        # fall back: a fire in the repeated hour's first pass counts while the clock repeats it
+        (
+            "50 2 * * *",
+            2,
+            datetime(2026, 10, 25, 1, 10, tzinfo=UTC),
+            datetime(2026, 10, 25, 2, 50, tzinfo=UTC),
+        ),
+        # spring forward: opened 01:30 CET (00:30 UTC) for 2h, so open until 02:30 UTC (04:30
+        # CEST); wall-clock arithmetic closed it an hour early, at 03:30 CEST
+        (
+            "30 1 * * *",
+            2,
+            datetime(2026, 3, 29, 2, 0, tzinfo=UTC),
+            datetime(2026, 3, 29, 2, 30, tzinfo=UTC),
+        ),
+        ("30 1 * * *", 2, datetime(2026, 3, 29, 2, 30, tzinfo=UTC), None),
+    ],
+)
+def test_freeze_window_duration_is_elapsed_time_across_daylight_saving_changes(
+    schedule: str, hours: float, now: datetime, until: datetime | None
+):
+    window = FreezeWindow(schedule, timedelta(hours=hours), AMSTERDAM)
+    end = window.open_until(now)
+    # in UTC: an aware time in a repeated hour never equals one in another zone (PEP 495)
+    assert (end.astimezone(UTC) if end else None) == until
+    if end is not None:
+        assert end > now  # never "open until" a past time
+        assert end.tzinfo == ZoneInfo(AMSTERDAM)  # shown in the window's zone
+
+
+@given(
+    schedule=SCHEDULES,
+    minutes=st.integers(1, 3 * 24 * 60),
+    now=st.datetimes(datetime(2026, 3, 27), datetime(2026, 3, 31)).map(
+        lambda d: d.replace(tzinfo=UTC)
+    )
+    | st.datetimes(datetime(2026, 10, 23), datetime(2026, 10, 27)).map(
+        lambda d: d.replace(tzinfo=UTC)
+    ),
+)
+@settings(max_examples=300, deadline=None)
+def test_an_open_window_always_ends_in_the_future_and_lasts_at_most_its_duration(
+    schedule, minutes, now
+):
+    duration = timedelta(minutes=minutes)
+    end = FreezeWindow(schedule, duration, AMSTERDAM).open_until(now)
+    if end is not None:
+        assert now < end <= now + duration
