@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 from bot.adapters.git import GitRepo
 from bot.adapters.registry import RegistryClient
@@ -112,9 +113,18 @@ def check_overlays(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
     """Every environment's overlay on the checked-out main renders and validates."""
     policy = read_policy(repo, "HEAD", services.settings.policy_file, None)
     return [
-        ReleaseProblem(p.file, f"{p.field}: {p.message}")
+        ReleaseProblem(_in_repo(p.file, repo.path), _in_repo(f"{p.field}: {p.message}", repo.path))
         for p in validate_overlays(repo.path, policy)
     ]
+
+
+def _in_repo(text: str, root: Path) -> str:
+    """`text` with the checkout's absolute path dropped: the issue names repository paths
+    (the runner's working directory means nothing to the reader, and is not theirs to see)."""
+    prefix = str(root.resolve())
+    for form in sorted({prefix, str(root)}, key=len, reverse=True):
+        text = text.replace(form + "/", "").replace(form, ".")
+    return text
 
 
 def check_image(

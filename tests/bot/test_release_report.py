@@ -272,3 +272,18 @@ def test_bad_lock_storage_settings_exit_1_or_2_naming_the_setting(
     if setting == "AZURE_STORAGE_CONNECTION_STRING":
         assert value not in err
     assert world.github.token not in err
+
+
+def test_the_issue_names_files_relative_to_the_repository_not_the_runner_checkout(
+    world: GitOpsWorld,
+):
+    _edit_main(world, STAGING, "  - namespace.yaml\n", "  - missing.yaml\n", "break staging")
+    decision = api.release(world.settings(), today=TODAY)
+    assert decision.action == "blocked"
+    [issue] = _blocked_issues(world)
+    workdir = str(world.settings().workdir)
+    assert workdir not in issue.body
+    assert "/tmp/" not in issue.body and str(world.root) not in issue.body
+    assert "`deploy/overlays/staging`" in issue.body or "deploy/overlays/staging/" in issue.body
+    assert all(not p.where.startswith("/") for p in decision.problems)
+    assert all(workdir not in p.message for p in decision.problems)
