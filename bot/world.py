@@ -17,7 +17,7 @@ from bot.adapters.modelstore import discover_models
 from bot.adapters.registry import RegistryClient
 from bot.core.checks import ChecksVerdict, Verdict, judge_checks
 from bot.core.marker import read_marker
-from bot.core.model import Candidates, EnvState, ImageCandidate, State
+from bot.core.model import Candidates, EnvState, ImageCandidate, ImagePin, ModelPin, State
 from bot.core.plan import EnvPlan, Plan, Promotion, tags_to_inspect
 from bot.core.pr_action import (
     OpenPr,
@@ -231,21 +231,98 @@ def commit_range(forge: Forge, promotion: Promotion) -> CommitRange | None:
         return CommitRange(before, after, unavailable=str(exc))
 
 
-def remote_branch(repo: GitRepo, env: str, overlay: str, main_sha: str) -> RemoteBranch:
-    sha = repo.remote_sha(branch_for(env))
+def remote_branch(
+    repo: GitRepo,
+    policy: PromotionPolicy,
+    promotion: Promotion,
+    main_sha: str,
+    pr: PullRequest | None,
+) -> RemoteBranch:
+    """The env's promotion branch on the remote, with who wrote to it and, for a branch with an
+    open PR, whether its content is what the bot writes (else someone edited it by hand)."""
+    overlay = promotion.overlay
+    sha = repo.remote_sha(branch_for(promotion.env))
     if sha is None:
         return RemoteBranch(None)
-    authors = repo.authors_between(main_sha, sha)
+    writers = repo.writers_between(main_sha, sha)
     try:
         text: str | None = repo.show(sha, overlay)
     except BotError:
         text = None
+    parent = repo.parent_sha(sha)
     return RemoteBranch(
         sha=sha,
-        parent_is_main=repo.parent_sha(sha) == main_sha,
+        parent_is_main=parent == main_sha,
         overlay_text=text,
-        foreign_authors=tuple(sorted(a for a in set(authors) if a != BOT_EMAIL)),
+        foreign_authors=tuple(sorted(a for a in set(writers) if a != BOT_EMAIL)),
+        hand_edit=_hand_edit(repo, policy, promotion, sha=sha, parent=parent, text=text, pr=pr),
     )
+
+
+def _hand_edit(
+    repo: GitRepo,
+    policy: PromotionPolicy,
+    promotion: Promotion,
+    *,
+    sha: str,
+    parent: str | None,
+    text: str | None,
+    pr: PullRequest | None,
+) -> str | None:
+    """Why the branch is not what the bot writes (None: it is, or there is no record to check).
+
+    The bot's branch is one commit on a `main` that changes only the overlay, to the pins its
+    PR's marker records (or to the pins of this run's plan: a run killed between the push and
+    the PR update leaves exactly that). Anything else, whoever the commit names, is a person's.
+    """
+    marker = read_marker(pr.body) if pr is not None else None
+    if marker is None or parent is None:
+        return None  # no recorded plan to compare with: the commit identities decide alone
+    changed = set(repo.changed_files(parent, sha))
+    if changed - {promotion.overlay}:
+        return f"changes {', '.join(sorted(changed - {promotion.overlay}))}"
+    if text is None:
+        return f"removes {promotion.overlay}"
+    try:
+        base = repo.show(parent, promotion.overlay)
+        expected = {
+            edit_text(base, images=images, literals=literals, path=promotion.overlay)[0]
+            for images, literals in (
+                promotion_edits(*_recorded_pins(marker, policy), policy.model_pin),
+                promotion_edits(
+                    promotion.image.after if promotion.image else None,
+                    promotion.model.after if promotion.model else None,
+                    policy.model_pin,
+                ),
+            )
+        }
+    except (BotError, ValueError, KeyError, TypeError):
+        return f"{promotion.overlay} cannot be rebuilt from its parent"
+    if text not in expected:
+        return f"{promotion.overlay} differs from the pins its PR records"
+    return None
+
+
+def _recorded_pins(
+    marker: dict[str, object], policy: PromotionPolicy
+) -> tuple[ImagePin | None, ModelPin | None]:
+    """The target pins a PR body's marker records (ValueError: not a marker the bot wrote)."""
+    image, model = marker.get("image"), marker.get("model")
+    image_pin = model_pin = None
+    if image is not None:
+        if not isinstance(image, dict):
+            raise ValueError("image")
+        image_pin = ImagePin(
+            name=policy.image_name,
+            new_name=policy.image_reference_name,
+            tag=str(image["tag"]),
+            digest=str(image["digest"]),
+        )
+    if model is not None:
+        if not isinstance(model, dict):
+            raise ValueError("model")
+        model_pin = ModelPin(str(model["name"]), int(model["version"]), str(model["sha256"]))
+    return image_pin, model_pin
 
 
 @dataclass(frozen=True)
@@ -304,9 +381,9 @@ def read_env_facts(
         if promotion is None:
             facts[env_plan.env] = EnvFacts(pr, reviewed=reviewed)
             continue
-        branch = remote_branch(repo, env_plan.env, promotion.overlay, world.main_sha)
+        branch = remote_branch(repo, world.policy, promotion, world.main_sha, pr)
         posted = False
-        if branch.foreign_authors and pr is not None:
+        if branch.human and pr is not None:
             posted = any(HUMAN_MARKER in c.body for c in forge.comments(pr.number))
         rejected: tuple[RejectedPr, ...] = ()
         if could_create(env_plan, pr, branch):

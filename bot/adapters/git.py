@@ -249,9 +249,15 @@ class GitRepo:
         except GitError:
             return None
 
-    def authors_between(self, old: str, new: str) -> list[str]:
-        """Author emails of the commits in old..new (who pushed to a branch since it forked)."""
-        out = self._git("log", "--format=%ae", f"{old}..{new}")
+    def writers_between(self, old: str, new: str) -> list[str]:
+        """Author and committer emails of the commits in old..new (who wrote to a branch since
+        it forked: `git commit --amend` keeps the author, the committer is who amended)."""
+        out = self._git("log", "--format=%ae%n%ce", f"{old}..{new}")
+        return [line for line in out.splitlines() if line]
+
+    def changed_files(self, old: str, new: str) -> list[str]:
+        """The paths whose content differs between the trees of `old` and `new`."""
+        out = self._git("diff", "--no-renames", "--name-only", old, new, "--")
         return [line for line in out.splitlines() if line]
 
     def show(self, ref: str, path: str) -> str:

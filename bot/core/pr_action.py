@@ -79,7 +79,19 @@ class RemoteBranch:
     sha: str | None
     parent_is_main: bool = False
     overlay_text: str | None = None
-    foreign_authors: tuple[str, ...] = ()
+    foreign_authors: tuple[str, ...] = ()  # authors or committers other than the bot
+    hand_edit: str | None = None  # why its content is not what the bot wrote (None: it is)
+
+    @property
+    def human(self) -> bool:
+        """Someone else wrote to it (whoever the commits name): the bot must not overwrite."""
+        return self.sha is not None and (bool(self.foreign_authors) or self.hand_edit is not None)
+
+    @property
+    def whose(self) -> str:
+        if self.foreign_authors:
+            return f"has commits by {', '.join(self.foreign_authors)}"
+        return f"was edited by hand ({self.hand_edit})"
 
 
 @dataclass(frozen=True)
@@ -220,16 +232,15 @@ def _table(  # noqa: PLR0911 (a decision table: one early return per row)
     def act(what: PrActionKind, reason: str) -> PrAction:
         return PrAction(env, what, reason, pr, promotion, new_text, title, body)
 
-    if branch.sha is not None and branch.foreign_authors:
-        who = ", ".join(branch.foreign_authors)
+    if branch.human:
         if pr is None:
             return PrAction(
-                env, kind.NOOP, f"{branch_for(env)} has commits by {who} and no PR: leaving it "
+                env, kind.NOOP, f"{branch_for(env)} {branch.whose} and no PR: leaving it "
                 "(delete the branch to let the bot propose again)",
             )  # fmt: skip
         if human_comment_posted:
             return PrAction(env, kind.NOOP, "branch has human commits; already said so", pr)
-        return act(kind.COMMENT_HUMAN, f"branch has commits by {who}: not overwriting")
+        return act(kind.COMMENT_HUMAN, f"branch {branch.whose}: not overwriting")
     if pr is None:
         for closed in rejected:  # a reviewer said no to exactly this: do not ask again
             if same_target(closed.marker, promotion):
@@ -264,5 +275,4 @@ def reads_checks(env_plan: EnvPlan, pr: OpenPr | None, automerge: bool) -> bool:
 
 def could_create(env_plan: EnvPlan, pr: OpenPr | None, branch: RemoteBranch) -> bool:
     """True when the table may answer PUSH_CREATE: only then do rejected PRs matter."""
-    human_branch = branch.sha is not None and bool(branch.foreign_authors)
-    return env_plan.promotion is not None and pr is None and not human_branch
+    return env_plan.promotion is not None and pr is None and not branch.human

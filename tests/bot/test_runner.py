@@ -17,6 +17,7 @@ import requests
 from github import Auth, Github
 
 from bot import api, runner
+from bot.adapters.git import BOT_EMAIL, BOT_NAME
 from bot.core.marker import read_marker
 from bot.errors import BotError, RegistryUnavailableError
 from bot.imagespec import parse_image_spec
@@ -402,3 +403,81 @@ def test_a_lease_lost_mid_environment_stops_before_the_next_write(
     assert (("POST", "pulls") in writes) == pr_opened
     assert ("PUT", "merge") not in writes
     assert writes == [] or pr_opened
+
+
+_BOT = ("-c", f"user.name={BOT_NAME}", "-c", f"user.email={BOT_EMAIL}")
+
+
+def _amend_overlay(human: Path, identity: tuple[str, ...], extra: str) -> None:
+    overlay = human / "deploy" / "overlays" / "dev" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text() + extra)
+    git(human, "add", "-A")
+    git(human, *identity, "commit", "-q", "--amend", "--no-edit")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # `git commit --amend` keeps the bot as author; the committer is the human
+        lambda h: _amend_overlay(h, ("-c", "user.email=alice@example.invalid"), "# hold\n"),
+        # even as the bot (author and committer), the tree is not what the bot wrote
+        lambda h: _amend_overlay(h, _BOT, "# hold\n"),
+        # a second commit as the bot, touching another file
+        lambda h: (
+            (h / "NOTE.md").write_text("fix\n"),
+            git(h, "add", "NOTE.md"),
+            git(h, *_BOT, "commit", "-q", "-m", "note"),
+        ),
+    ],
+    ids=["amend-as-human", "amend-as-bot", "extra-commit-as-bot"],
+)
+def test_a_human_edit_of_the_bot_commit_is_not_overwritten(
+    world: GitOpsWorld, tmp_path: Path, edit
+):
+    _seeded(world, dev_automerge=False)
+    api.run(world.settings(), now=NOW)
+    human = tmp_path / "human"
+    git(tmp_path, "clone", "-q", "-b", "promote/dev", str(world.remote), str(human))
+    edit(human)
+    git(human, "push", "-q", "--force", "origin", "promote/dev")
+    human_sha = git(human, "rev-parse", "HEAD").strip()
+
+    world.register_model(0.97)  # a newer candidate: the bot would rebuild the branch
+    report = api.run(world.settings(), now=NOW)
+    dev = next(o for o in report.outcomes if o.env == "dev")
+    assert dev.action == "comment-human"
+    assert git(world.remote, "rev-parse", "promote/dev").strip() == human_sha
+    since = world.github.last_seq()
+    again = api.run(world.settings(), now=NOW)
+    assert next(o for o in again.outcomes if o.env == "dev").action == "noop"
+    assert world.github.writes(since) == []  # said once, not on every run
+    assert git(world.remote, "rev-parse", "promote/dev").strip() == human_sha
+
+
+def test_the_bot_still_rebuilds_its_own_branch_for_a_newer_candidate(world: GitOpsWorld):
+    _seeded(world, dev_automerge=False)
+    api.run(world.settings(), now=NOW)
+    before = git(world.remote, "rev-parse", "promote/dev").strip()
+    version = world.register_model(0.97)
+    report = api.run(world.settings(), now=NOW)
+    assert next(o for o in report.outcomes if o.env == "dev").action == "push+update"
+    assert git(world.remote, "rev-parse", "promote/dev").strip() != before
+    assert literal(world.overlay_on("promote/dev", "dev"), "MODEL_VERSION") == str(version)
+
+
+def test_a_run_killed_between_push_and_pr_update_is_finished_not_taken_for_a_human(
+    world: GitOpsWorld,
+):
+    # the branch then holds this plan's pins while the PR body still records the old ones
+    _seeded(world, dev_automerge=False)
+    api.run(world.settings(), now=NOW)
+    world.register_model(0.97)
+    world.github.inject("status", method="PATCH", path=r"/pulls/\d+$", status=500, times=100)
+    with pytest.raises(BotError):
+        api.run(world.settings(), now=NOW)
+    world.github.clear_faults()
+    pushed = git(world.remote, "rev-parse", "promote/dev").strip()
+    report = api.run(world.settings(), now=NOW)
+    dev = next(o for o in report.outcomes if o.env == "dev")
+    assert dev.action == "update"
+    assert git(world.remote, "rev-parse", "promote/dev").strip() == pushed

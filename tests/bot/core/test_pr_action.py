@@ -52,6 +52,10 @@ CURRENT = RemoteBranch("f" * 40, parent_is_main=True, overlay_text=TEXT)
 STALE_BASE = RemoteBranch("f" * 40, parent_is_main=False, overlay_text=TEXT)
 OTHER_TEXT = RemoteBranch("f" * 40, parent_is_main=True, overlay_text="old")
 HUMAN = RemoteBranch("f" * 40, parent_is_main=True, overlay_text=TEXT, foreign_authors=("a@x",))
+# the bot's identity on every commit, but not the content the bot wrote (an amend as the bot)
+HAND_EDITED = RemoteBranch(
+    "f" * 40, parent_is_main=True, overlay_text=TEXT, hand_edit="changes NOTE.md"
+)
 NO_BRANCH = RemoteBranch(None)
 PROMOTE = EnvPlan("dev", PROMOTION.overlay, promotion=PROMOTION)
 HELD = EnvPlan("dev", PROMOTION.overlay, held=PROMOTION, reasons=("soaking",))
@@ -78,6 +82,10 @@ NOTHING = EnvPlan("dev", PROMOTION.overlay, reasons=("up to date",))
         (PROMOTE, _pr(), HUMAN, True, False, "noop"),
         (PROMOTE, _pr(), HUMAN, True, True, "noop"),
         (PROMOTE, None, HUMAN, False, False, "noop"),
+        (PROMOTE, _pr(), HAND_EDITED, False, False, "comment-human"),
+        (PROMOTE, _pr(), HAND_EDITED, True, True, "noop"),
+        (PROMOTE, None, HAND_EDITED, False, False, "noop"),
+        (PROMOTE, None, RemoteBranch(None, hand_edit="stale fact"), False, False, "push+create"),
     ],
 )
 def test_decision_table(env_plan, pr, branch, posted, automerge, kind):
@@ -99,6 +107,17 @@ def test_a_human_branch_without_pr_names_the_authors_and_what_to_do():
     action = decide_pr_action(PROMOTE, None, HUMAN, new_text=TEXT, title=TITLE, body=BODY)
     assert "a@x" in action.reason
     assert "delete the branch" in action.reason
+
+
+@pytest.mark.parametrize(
+    ("branch", "says"),
+    [(HUMAN, "branch has commits by a@x"), (HAND_EDITED, "edited by hand (changes NOTE.md)")],
+)
+def test_a_human_branch_says_who_or_what_and_is_not_overwritten(branch, says):
+    action = decide_pr_action(PROMOTE, _pr(), branch, new_text=TEXT, title=TITLE, body=BODY)
+    assert action.kind == "comment-human"
+    assert says in action.reason
+    assert not could_create(PROMOTE, None, branch)
 
 
 def test_writes_carry_everything_execute_needs():
