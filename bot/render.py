@@ -53,8 +53,9 @@ def pins_text(state: EnvState | None) -> str:
 
 
 def next_step(env_plan: EnvPlan) -> str:
-    if env_plan.promotion is not None:
-        return f"promote: {env_plan.promotion.headline}"
+    if env_plan.promotion is not None:  # plus the tags passed over to reach it, if any
+        skipped = [r for r in env_plan.reasons if r.startswith("tag ") and " skipped: " in r]
+        return "; ".join([f"promote: {env_plan.promotion.headline}", *skipped])
     if env_plan.held is not None:
         return "held: " + "; ".join(env_plan.reasons)
     return "up to date: " + "; ".join(env_plan.reasons)

@@ -28,7 +28,13 @@ from bot.core.pr_action import (
     may_lack_reviewers,
     reads_checks,
 )
-from bot.errors import BotError, RegistryNotFoundError
+from bot.errors import (
+    BotError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryNotFoundError,
+    RegistryUnavailableError,
+)
 from bot.forge import CommitRange, Forge, ForgeError, PullRequest
 from bot.holds import HOLDS_FILE, parse_holds
 from bot.kustomize import OverlayPins, UpdateResult, edit_text, promotion_edits, read_pins_text
@@ -36,6 +42,8 @@ from bot.policy import PromotionPolicy, parse_policy
 from modelstore import ModelStore
 
 HUMAN_MARKER = "<!-- promotion-bot: human-commits -->"
+#: Unusable tags passed over before discovery gives up looking for a candidate image.
+MAX_SKIPPED_TAGS = 5
 
 
 def checks_marker(head_sha: str) -> str:
@@ -98,14 +106,30 @@ def read_state(repo: GitRepo, ref: str, policy: PromotionPolicy) -> tuple[State,
 
 def discover_images(
     registry: RegistryClient, state: State, policy: PromotionPolicy
-) -> tuple[tuple[ImageCandidate, ...], tuple[str, ...]]:
-    """The latest tag by policy plus every pinned digest: requests grow with envs, not tags."""
+) -> tuple[tuple[ImageCandidate, ...], tuple[str, ...], dict[str, str]]:
+    """The latest usable tag by policy plus every pinned digest (requests grow with envs, not
+    tags), and the tags passed over on the way, with why.
+
+    A tag the registry cannot give as a candidate (no linux/amd64 manifest in its index, a
+    malformed manifest, gone since the listing) is skipped for the next one, at most
+    `MAX_SKIPPED_TAGS` of them: one bad push must not halt every environment. An unreachable
+    registry or refused credentials still end the run (that is no verdict on the tag)."""
     repository = policy.image_repository
     tags = tuple(registry.list_tags(repository))
+    skipped: dict[str, str] = {}
     latest, pinned = tags_to_inspect(state, tags, policy)
     images: list[ImageCandidate] = []
-    if latest is not None:
-        images.append(registry.inspect(repository, latest, name=policy.image_reference_name))
+    while latest is not None:
+        try:
+            images.append(registry.inspect(repository, latest, name=policy.image_reference_name))
+            break
+        except (RegistryUnavailableError, RegistryAuthError):
+            raise
+        except RegistryError as exc:
+            skipped[latest] = str(exc)
+        if len(skipped) >= MAX_SKIPPED_TAGS:
+            break
+        latest, _ = tags_to_inspect(state, tags, policy, skipped)
     known = {image.digest for image in images}
     tag_of = {
         env.image.digest: env.image.tag
@@ -127,7 +151,7 @@ def discover_images(
                 labels=labels,
             )
         )
-    return tuple(images), tags
+    return tuple(images), tags, skipped
 
 
 def read_world(
@@ -145,7 +169,7 @@ def read_world(
         raise BotError(f"the GitOps remote has no {base!r} branch")
     policy = read_policy(repo, ref, policy_file, registry_host)
     state, texts = read_state(repo, ref, policy)
-    images, tags = discover_images(registry_for(policy.registry.host), state, policy)
+    images, tags, skipped = discover_images(registry_for(policy.registry.host), state, policy)
     pinned_versions = [
         env.model.version
         for env in state.envs.values()
@@ -155,7 +179,8 @@ def read_world(
     models = discover_models(
         store, policy.model_name, pinned_versions, alias=selector.alias if selector else None
     )
-    return World(base, main_sha, policy, state, Candidates(images, models, tags), texts)
+    candidates = Candidates(images, models, tags, skipped)
+    return World(base, main_sha, policy, state, candidates, texts)
 
 
 # --------------------------------------------------------------------------- per environment

@@ -121,12 +121,15 @@ class Candidates:
     tags of the repository, plus the image pinned by every environment (looked up by digest,
     to learn the signature it serves); `tags` may list every tag of the repository (when empty,
     the tags of `images` are used). `models` holds the versions of the source model (including
-    the ones pinned now, whose metrics the gates compare against).
+    the ones pinned now, whose metrics the gates compare against). `skipped` maps a tag the
+    tag policy picked but discovery could not use (e.g. no linux/amd64 manifest) to why: the
+    planner passes over it to the next candidate and says so.
     """
 
     images: tuple[ImageCandidate, ...] = ()
     models: tuple[ModelCandidate, ...] = ()
     tags: tuple[str, ...] = ()
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
     def image_by_tag(self, tag: str) -> ImageCandidate | None:
         for image in self.images:
@@ -147,4 +150,6 @@ class Candidates:
         return None
 
     def all_tags(self) -> tuple[str, ...]:
-        return self.tags or tuple(image.tag for image in self.images)
+        """Every tag a tag policy may pick (the skipped ones excluded)."""
+        tags = self.tags or tuple(image.tag for image in self.images)
+        return tuple(tag for tag in tags if tag not in self.skipped)

@@ -28,7 +28,7 @@ in `bot/core/result.py`. Rules (each one is a test in tests/bot/core/test_plan.p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -191,6 +191,7 @@ def _model_change(ctx: _Ctx, after: ModelPin, after_info: ModelCandidate | None)
 
 def _target_image(ctx: _Ctx, reasons: list[str]) -> ImageCandidate | None:
     """The image the tag policy points at, if it is a move (forward, unless allowed)."""
+    reasons.extend(f"tag {tag} skipped: {why}" for tag, why in ctx.candidates.skipped.items())
     latest = ctx.tag_policy.latest(ctx.candidates.all_tags())
     if latest is None:
         reasons.append("no tag in the registry matches the tag policy")
@@ -404,11 +405,15 @@ def apply(state: State, result: Plan) -> State:
 
 
 def tags_to_inspect(
-    state: State, tags: Iterable[str], policy: PromotionPolicy
+    state: State,
+    tags: Iterable[str],
+    policy: PromotionPolicy,
+    skipped: Collection[str] = (),
 ) -> tuple[str | None, set[str]]:
-    """What discovery must inspect: (the tag the first environment's policy picks, digests
-    pinned by any environment). API calls then grow with environments, not with tags."""
-    latest = policy.tag_policy(policy.first.name).latest(tags)
+    """What discovery must inspect: (the tag the first environment's policy picks, passing over
+    the `skipped` ones, digests pinned by any environment). API calls then grow with
+    environments, not with tags."""
+    latest = policy.tag_policy(policy.first.name).latest(t for t in tags if t not in skipped)
     digests = {
         env.image.digest
         for env in (state.get(name) for name in policy.names)

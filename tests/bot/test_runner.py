@@ -6,6 +6,8 @@ the real registry and registers real ONNX models, then runs the bot through its 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,17 +20,19 @@ from github import Auth, Github
 
 from bot import api, runner
 from bot.adapters.git import BOT_EMAIL, BOT_NAME
+from bot.cli import main
 from bot.core.marker import read_marker
 from bot.errors import BotError, RegistryUnavailableError
 from bot.imagespec import parse_image_spec
 from bot.kustomize import set_pins
 from bot.lock import LockError, LockHeldError, run_lock
 from bot.wiring import connect
+from bot.world import MAX_SKIPPED_TAGS
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld, literal
 from tests.conftest import git
-from tests.oci import push_image
+from tests.oci import OCI_INDEX, image_manifest, push_image, put_manifest
 
 NOW = datetime.now(UTC)
 
@@ -481,3 +485,69 @@ def test_a_run_killed_between_push_and_pr_update_is_finished_not_taken_for_a_hum
     dev = next(o for o in report.outcomes if o.env == "dev")
     assert dev.action == "update"
     assert git(world.remote, "rev-parse", "promote/dev").strip() == pushed
+
+
+def _push_arm64_only(world: GitOpsWorld, tag: str) -> None:
+    """A tag the policy picks whose index has no linux/amd64 image (a broken multi-arch push)."""
+    arm = image_manifest(world.registry.url, world.image_repo, {"arch": "arm64"}, arch="arm64")
+    by_digest = f"sha256:{hashlib.sha256(arm).hexdigest()}"  # untagged: only the index names it
+    arm_digest = put_manifest(world.registry.url, world.image_repo, by_digest, arm)
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": arm_digest,
+                    "size": len(arm),
+                    "platform": {"os": "linux", "architecture": "arm64"},
+                }
+            ],
+        }
+    ).encode()
+    put_manifest(world.registry.url, world.image_repo, tag, index, media_type=OCI_INDEX)
+
+
+def test_a_bad_latest_tag_is_skipped_for_the_next_and_says_why(
+    world: GitOpsWorld, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    _, tag2 = _seeded(world, dev_automerge=False)
+    bad = f"0.1.0-{world.build + 1}-badbad0"
+    _push_arm64_only(world, bad)
+    for key, value in world.environ().items():
+        monkeypatch.setenv(key, value)
+
+    assert main(["plan"]) == 0
+    out = capsys.readouterr().out
+    assert f"dev: PROMOTE image {tag2}" in out or tag2 in out.split("dev: PROMOTE", 1)[1]
+    assert f"tag {bad} skipped:" in out and "linux/amd64" in out
+    assert "staging: nothing to do" in out  # the other environments carry on
+
+    report = api.run(world.settings(), now=NOW)
+    dev = next(o for o in report.outcomes if o.env == "dev")
+    assert dev.action == "push+create"
+    assert literal(world.overlay_on("promote/dev", "dev"), "MODEL_VERSION") == "2"
+    assert tag2 in world.overlay_on("promote/dev", "dev")
+    forge = api.connect(world.settings()).forge
+    body = forge.open_prs("main", "promote/")["promote/dev"].body
+    assert f"tag {bad} skipped:" in body.replace("\\", "")
+
+    assert main(["status"]) == 0
+    assert f"tag {bad} skipped:" in capsys.readouterr().out
+
+
+def test_skipping_bad_tags_is_bounded(
+    world: GitOpsWorld, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    _seeded(world, dev_automerge=False)
+    bad = [f"0.1.0-{world.build + n}-badbad{n}" for n in range(1, MAX_SKIPPED_TAGS + 2)]
+    for tag in bad:
+        _push_arm64_only(world, tag)
+    for key, value in world.environ().items():
+        monkeypatch.setenv(key, value)
+    assert main(["plan"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" skipped: ") == MAX_SKIPPED_TAGS  # the newest five; no sixth inspection
+    assert f"latest tag {bad[0]} was not inspected" in out
+    assert "dev: PROMOTE model digits v1 → v2" in out  # the model still moves on its own

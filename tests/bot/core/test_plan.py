@@ -575,3 +575,36 @@ def test_metric_checks_with_nothing_deployed():
     assert checks == [
         Check("metric accuracy", True, "accuracy 0.95 (nothing deployed to compare with)")
     ]
+
+
+NO_AMD64 = "index has no linux/amd64 manifest"
+
+
+@pytest.mark.parametrize(
+    ("tags", "skipped", "promoted", "reason"),
+    [
+        # the newest tag is unusable: the one before it is promoted, and the plan says why
+        ((tag(1), tag(2), tag(3)), {tag(3): NO_AMD64}, tag(2), f"tag {tag(3)} skipped: {NO_AMD64}"),
+        # every newer tag unusable: nothing moves, for a stated reason
+        ((tag(1), tag(3)), {tag(3): NO_AMD64}, None, f"tag {tag(3)} skipped: {NO_AMD64}"),
+        ((tag(3),), {tag(3): NO_AMD64}, None, "no tag in the registry matches the tag policy"),
+    ],
+)
+def test_a_skipped_tag_falls_back_to_the_next_candidate_with_its_reason(
+    tags, skipped, promoted, reason
+):
+    st = state(env("dev", 1, 1), env("staging", 1, 1), env("prod", 1, 1))
+    found = Candidates(images=(image(1), image(2)), models=(model(1),), tags=tags, skipped=skipped)
+    result = plan(st, found, policy(), NOW)
+    dev = result.env("dev")
+    moved = dev.promotion.image.after.tag if dev.promotion and dev.promotion.image else None
+    assert moved == promoted
+    assert reason in dev.reasons
+    if dev.promotion is not None:
+        assert reason in dev.promotion.reasons  # the PR body's "Why now"
+
+
+def test_tags_to_inspect_passes_over_skipped_tags():
+    st = state(env("dev", 3, 1))
+    latest, _ = tags_to_inspect(st, [tag(1), tag(10), tag(9)], policy(), skipped={tag(10)})
+    assert latest == tag(9)
