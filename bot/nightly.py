@@ -35,7 +35,7 @@ from bot.release import (
 )
 from bot.runner import redact
 from bot.settings import Settings
-from bot.wiring import Services, report_forge
+from bot.wiring import Services, report_forge, store_mismatch
 from bot.world import read_policy, read_state
 from modelstore import ModelStoreError
 
@@ -148,12 +148,17 @@ def check_image(
 
 
 def check_artifacts(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
-    """Every pinned digest exists in the registry; every pinned model has the pinned sha."""
+    """Every pinned digest exists in the registry; every pinned model has the pinned sha in the
+    store the pods read (`promotion.yaml` `model_store`, see `Services.pods_store`)."""
     ref = "HEAD"
     policy = read_policy(repo, ref, services.settings.policy_file, services.settings.registry_host)
     state, _ = read_state(repo, ref, policy)
     registry = services.registry(policy.registry.host)
     problems = []
+    mismatch = store_mismatch(services.settings, policy.model_store)
+    if mismatch is not None:
+        problems.append(ReleaseProblem(services.settings.policy_file, f"model_store: {mismatch}"))
+    store = services.pods_store(policy.model_store)  # each pin is checked where the pods read
     for env in policy.environments:
         pins = state.get(env.name)
         where = env.overlay
@@ -161,7 +166,7 @@ def check_artifacts(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
             problems += check_image(registry, policy.registry.host, where, pins.image)
         if pins.model is not None:
             try:
-                manifest = services.store.get_manifest(pins.model.name, pins.model.version)
+                manifest = store.get_manifest(pins.model.name, pins.model.version)
             except ModelStoreError as exc:
                 problems.append(ReleaseProblem(where, f"model: {exc}"))
                 continue
@@ -170,7 +175,7 @@ def check_artifacts(services: Services, repo: GitRepo) -> list[ReleaseProblem]:
                     ReleaseProblem(
                         where,
                         f"model {pins.model.name} v{pins.model.version}: pinned sha256 "
-                        f"{pins.model.sha256[:12]}… but the store has "
+                        f"{pins.model.sha256[:12]}… but the store the pods read has "
                         f"{manifest.primary_sha256[:12]}…",
                     )
                 )

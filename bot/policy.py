@@ -315,6 +315,16 @@ class RegistrySpec(_Strict):
     host: str = Field(pattern=core.REGISTRY_HOST_PATTERN)
 
 
+class ModelStoreSpec(_Strict):
+    """The one registry account every environment reads (read-only) and registration writes."""
+
+    account_url: str = Field(pattern=r"^https://[a-z0-9]{3,24}\.blob\.core\.windows\.net/?$")
+    container: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$")  # Azure's rule
+
+    def to_core(self) -> core.ModelStoreLocation:
+        return core.ModelStoreLocation(self.account_url.rstrip("/"), self.container)
+
+
 class PolicySpec(_Strict):
     """The whole file; `to_core()` is what the planner receives."""
 
@@ -322,6 +332,7 @@ class PolicySpec(_Strict):
     image_name: str = Field(default="modelops-app", min_length=1)
     model_pin: str = Field(default="model-pin", min_length=1)
     registry: RegistrySpec
+    model_store: ModelStoreSpec
     environments: list[EnvironmentSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -358,6 +369,7 @@ class PolicySpec(_Strict):
         return PromotionPolicy(
             registry=core.Registry(self.registry.host),
             environments=tuple(env.to_core() for env in self.environments),
+            model_store=self.model_store.to_core(),
             image_name=self.image_name,
             model_pin=self.model_pin,
             version=self.version,

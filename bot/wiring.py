@@ -16,11 +16,13 @@ from bot.adapters.git import GitRepo
 from bot.adapters.github_auth import install_git_credential_helper
 from bot.adapters.lockstore import lock_container
 from bot.adapters.registry import RegistryClient
+from bot.core.policy import ModelStoreLocation
 from bot.forge import Forge
 from bot.lock import run_lock
 from bot.settings import Settings, SettingsError
 from bot.world import World, read_world
 from modelstore import ModelStore, ModelStoreError
+from modelstore.api import DEFAULT_CONTAINER
 
 
 @dataclass
@@ -49,7 +51,7 @@ class Services:
         return self._forge
 
     def read_world(self) -> World:
-        return read_world(
+        world = read_world(
             self.repo,
             self.registry,
             self.store,
@@ -57,6 +59,42 @@ class Services:
             policy_file=self.settings.policy_file,
             registry_host=self.settings.registry_host,
         )
+        mismatch = store_mismatch(self.settings, world.policy.model_store)
+        if mismatch is not None:  # candidates from a store no pod reads: refuse to run
+            raise SettingsError(mismatch)
+        return world
+
+    def pods_store(self, location: ModelStoreLocation) -> ModelStore:
+        """The store the pods read (`promotion.yaml` `model_store`), where the release check
+        verifies the pins. The local world overrides its endpoint explicitly, as REGISTRY_HOST
+        overrides `registry.host`: with AZURE_STORAGE_CONNECTION_STRING set (Azurite), the
+        bot's own store (that endpoint, MODELSTORE_CONTAINER) stands in for it."""
+        if store_overridden(self.settings) or store_mismatch(self.settings, location) is None:
+            return self.store
+        return ModelStore.from_account_url(location.account_url, location.container)
+
+
+def store_overridden(settings: Settings) -> bool:
+    """The settings point the bot at a local model store endpoint (Azurite)."""
+    return bool(settings.environ.get("AZURE_STORAGE_CONNECTION_STRING"))
+
+
+def store_mismatch(settings: Settings, location: ModelStoreLocation) -> str | None:
+    """Why the bot's model store (MODELSTORE_ACCOUNT_URL / MODELSTORE_CONTAINER) is not the one
+    `promotion.yaml` declares and every environment's pods read; None when it is, or when the
+    local world's endpoint override (AZURE_STORAGE_CONNECTION_STRING) is in effect."""
+    if store_overridden(settings):
+        return None
+    env = settings.environ
+    url = (env.get("MODELSTORE_ACCOUNT_URL") or "").rstrip("/")
+    container = env.get("MODELSTORE_CONTAINER") or DEFAULT_CONTAINER
+    if (url, container) == (location.account_url, location.container):
+        return None
+    return (
+        f"the bot's model store is {url or '(none)'}/{container} (MODELSTORE_ACCOUNT_URL, "
+        f"MODELSTORE_CONTAINER) but promotion.yaml model_store, which every environment's pods "
+        f"read, is {location}: point the bot at the store the registry writes to"
+    )
 
 
 # The release report is best effort next to the release itself: fewer, shorter retries.

@@ -232,12 +232,25 @@ class Registry:
 
 
 @dataclass(frozen=True)
+class ModelStoreLocation:
+    """The one model store every environment's pods read (`model_store:` in promotion.yaml):
+    registration and the bot write there; each environment's identity only reads it."""
+
+    account_url: str  # https://<account>.blob.core.windows.net
+    container: str
+
+    def __str__(self) -> str:
+        return f"{self.account_url.rstrip('/')}/{self.container}"
+
+
+@dataclass(frozen=True)
 class PromotionPolicy:
     """Validated by `bot.policy` (ordered chain, unique names and overlays, a tag policy and
     sources on the first environment); lookups by name are O(1)."""
 
     registry: Registry
     environments: tuple[EnvironmentPolicy, ...]
+    model_store: ModelStoreLocation
     image_name: str = "modelops-app"
     model_pin: str = "model-pin"
     version: int = 1

@@ -8,7 +8,8 @@ nightly release call it):
     validate_overlays(root: Path, policy) -> list[Problem]
 
 An empty list means every environment's overlay (a path relative to `root`, the repository)
-pins an image digest and a model (name, version, sha256), renders with ``kubectl kustomize``,
+pins an image digest and a model (name, version, sha256), renders with ``kubectl kustomize``
+to a Deployment whose init container reads the policy's one model store (account and container),
 and renders to manifests that match the Kubernetes JSON schemas of `KUBERNETES_VERSION`
 (bundled by the ``kubernetes-validate`` package, so no network is needed) and meet the
 "restricted" Pod Security Standard; and no other directory beside them holds an overlay that
@@ -50,8 +51,21 @@ class EnvironmentOverlay(Protocol):
     def overlay(self) -> str: ...
 
 
+class StoreLocation(Protocol):
+    """The model store `promotion.yaml` declares (`model_store:`)."""
+
+    @property
+    def account_url(self) -> str: ...
+
+    @property
+    def container(self) -> str: ...
+
+
 class OverlayPolicy(Protocol):
     """What the validator reads of `promotion.yaml`."""
+
+    @property
+    def model_store(self) -> StoreLocation: ...
 
     @property
     def image_name(self) -> str: ...
@@ -155,6 +169,8 @@ def _validate_overlay(
         yield Problem(str(kfile), "(kustomize build)", f"rendered output is not YAML: {exc}")
         return
     where = f"{kfile} (rendered)"
+    store_issues = check_model_store(rendered, policy.model_store)
+    yield from (Problem(where, f, m) for f, m in store_issues)
     for obj in rendered:
         name = f"{obj.get('kind')}/{object_name(obj)}"
         for message in check_schema(obj, kubernetes_version):
@@ -193,6 +209,50 @@ def _check_pins_rendered(
             if not any(r in pin_maps for r in refs):
                 field = f"{where}: containers[{c.get('name')}].envFrom"
                 out.append((field, f"does not read the {model_pin} ConfigMap"))
+    return out
+
+
+STORE_KEYS = ("MODELSTORE_ACCOUNT_URL", "MODELSTORE_CONTAINER")
+
+
+def check_model_store(rendered: Sequence[Mapping[str, Any]], store: StoreLocation) -> list[Issue]:
+    """Every init container downloads from the policy's model store: its MODELSTORE_ACCOUNT_URL
+    and MODELSTORE_CONTAINER (from `env`, else the ConfigMaps of `envFrom`, the later winning as
+    in Kubernetes) are `promotion.yaml`'s `model_store`. Another account would be a store the
+    registry never writes to: the pod would fail with version-not-found or a sha mismatch."""
+    want = {
+        "MODELSTORE_ACCOUNT_URL": store.account_url.rstrip("/"),
+        "MODELSTORE_CONTAINER": store.container,
+    }
+    maps = {object_name(o): o.get("data") or {} for o in rendered if o.get("kind") == "ConfigMap"}
+    out: list[Issue] = []
+    for obj in rendered:
+        pod = pod_spec(obj)
+        if pod is None:
+            continue
+        for c in pod.get("initContainers") or []:
+            values: dict[str, str] = {}
+            for source in c.get("envFrom") or []:
+                data = maps.get(str((source.get("configMapRef") or {}).get("name")), {})
+                values.update({k: str(v) for k, v in data.items() if k in STORE_KEYS})
+            for var in c.get("env") or []:
+                if var.get("name") in STORE_KEYS and "value" in var:
+                    values[var["name"]] = str(var["value"])
+            field = f"{obj.get('kind')}/{object_name(obj)}: initContainers[{c.get('name')}]"
+            for key, expected in want.items():
+                got = values.get(key)
+                if got is None:
+                    out.append(
+                        (f"{field}.{key}", f"not set; promotion.yaml model_store is {expected}")
+                    )
+                elif got.rstrip("/") != expected:
+                    out.append(
+                        (
+                            f"{field}.{key}",
+                            f"{got} is not the model store of promotion.yaml ({expected}): every "
+                            "environment reads the one store the registry writes to",
+                        )
+                    )
     return out
 
 

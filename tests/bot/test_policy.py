@@ -214,6 +214,14 @@ def _with(path: str, value: object) -> dict[str, Any]:
         ),
         ("environments", [], "test: environments: List should have at least 1 item"),
         ("registry.host", "https://acr", "test: registry.host: String should match"),
+        ("model_store", None, "test: model_store: Field required"),
+        (
+            "model_store.account_url",
+            "http://models.blob.core.windows.net",
+            "test: model_store.account_url: String should match",
+        ),
+        ("model_store.container", "Models", "test: model_store.container: String should match"),
+        ("model_store.region", "west", "test: model_store.region: Extra inputs are not permitted"),
         ("version", 2, "test: version: Input should be 1"),
         (
             "environments.2.reviewers",
@@ -366,3 +374,12 @@ def test_freeze_window_in_a_time_zone():
     assert env.frozen_until(datetime(2026, 1, 5, 8, 30, tzinfo=UTC)) is not None  # 09:30 CET
     assert env.frozen_until(datetime(2026, 1, 5, 9, 30, tzinfo=UTC)) is None
     assert env.freeze_windows[0].label == "0 9 * * * for 1:00:00"
+
+
+def test_the_shipped_policy_declares_one_model_store_for_every_environment() -> None:
+    shipped = load_policy(Path(__file__).resolve().parents[2] / "promotion.yaml")
+    assert str(shipped.model_store) == "https://modelopsmodels.blob.core.windows.net/models"
+    with_slash = _with("model_store.account_url", "https://models.blob.core.windows.net/")
+    assert parse_policy_data(with_slash).model_store.account_url == (
+        "https://models.blob.core.windows.net"
+    )

@@ -98,6 +98,7 @@ def candidates(
 BASE_POLICY: dict[str, Any] = {
     "version": 1,
     "registry": {"host": "acr.example.io"},
+    "model_store": {"account_url": "https://models.blob.core.windows.net", "container": "models"},
     "environments": [
         {
             "name": "dev",

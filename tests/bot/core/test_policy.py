@@ -13,6 +13,7 @@ from bot.core.policy import (
     FreezeWindow,
     ImageSource,
     ModelSource,
+    ModelStoreLocation,
     PromotionPolicy,
     Registry,
     Reviewer,
@@ -28,10 +29,22 @@ DEV = EnvironmentPolicy(
 )
 QA = EnvironmentPolicy("qa", "o/qa.yaml", Source(previous="dev"), tag_policy=SemverPolicy("*"))
 PROD = EnvironmentPolicy("prod", "o/prod.yaml", Source(previous="qa"))
+STORE = ModelStoreLocation("https://models.blob.core.windows.net", "models")
+
+
+@pytest.mark.parametrize(
+    ("account_url", "expected"),
+    [
+        ("https://models.blob.core.windows.net", "https://models.blob.core.windows.net/models"),
+        ("https://models.blob.core.windows.net/", "https://models.blob.core.windows.net/models"),
+    ],
+)
+def test_the_model_store_reads_as_account_and_container(account_url: str, expected: str) -> None:
+    assert str(ModelStoreLocation(account_url, "models")) == expected
 
 
 def test_lookups_follow_the_chain_and_the_nearest_tag_policy():
-    policy = PromotionPolicy(Registry("acr.example.io"), (DEV, QA, PROD))
+    policy = PromotionPolicy(Registry("acr.example.io"), (DEV, QA, PROD), STORE)
     assert policy.names == ["dev", "qa", "prod"]
     assert policy.previous("prod") is QA and policy.previous("dev") is None
     assert policy.tag_policy("dev") is DEV.tag_policy
@@ -41,7 +54,7 @@ def test_lookups_follow_the_chain_and_the_nearest_tag_policy():
 
 
 def test_registry_host_override_is_checked_like_the_file():
-    policy = PromotionPolicy(Registry("acr.example.io"), (DEV,))
+    policy = PromotionPolicy(Registry("acr.example.io"), (DEV,), STORE)
     assert policy.with_registry_host("127.0.0.1:5000").registry == Registry("127.0.0.1:5000")
     for bad in ("https://acr", "acr.example.io\n", ""):
         with pytest.raises(PolicyError, match=r"settings: registry\.host: String should match"):
@@ -50,9 +63,9 @@ def test_registry_host_override_is_checked_like_the_file():
 
 def test_a_policy_without_a_first_tag_policy_is_refused():
     with pytest.raises(ValueError, match="the first environment needs a tag_policy"):
-        PromotionPolicy(Registry("r"), (replace(DEV, tag_policy=None),))
+        PromotionPolicy(Registry("r"), (replace(DEV, tag_policy=None),), STORE)
     with pytest.raises(ValueError, match="the first environment needs a tag_policy"):
-        PromotionPolicy(Registry("r"), ())
+        PromotionPolicy(Registry("r"), (), STORE)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +76,7 @@ def test_a_policy_without_a_first_tag_policy_is_refused():
     ],
 )
 def test_a_first_environment_without_a_source_says_so(source, attribute, message):
-    policy = PromotionPolicy(Registry("r"), (replace(DEV, source=source),))
+    policy = PromotionPolicy(Registry("r"), (replace(DEV, source=source),), STORE)
     with pytest.raises(PolicyError, match=message):
         getattr(policy, attribute)
 
@@ -81,7 +94,7 @@ def test_frozen_until_names_the_first_open_window():
 
 
 def test_unknown_environment_lookups_name_the_known_ones():
-    policy = PromotionPolicy(Registry("r"), (DEV, QA))
+    policy = PromotionPolicy(Registry("r"), (DEV, QA), STORE)
     for lookup in (policy.environment, policy.previous, policy.tag_policy):
         with pytest.raises(PolicyError, match=r"unknown environment 'x' \(known: dev, qa\)"):
             lookup("x")
