@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot import pr_body
-from bot.adapters.git import BOT_EMAIL, GitRepo
+from bot.adapters.git import BOT_EMAIL, GitRepo, PathCommit
 from bot.adapters.modelstore import discover_models
 from bot.adapters.registry import RegistryClient
 from bot.core.checks import ChecksVerdict, Verdict, judge_checks
@@ -28,6 +28,7 @@ from bot.core.pr_action import (
     may_lack_reviewers,
     reads_checks,
 )
+from bot.core.rollback import PinsChange, rolled_back
 from bot.errors import (
     BotError,
     RegistryAuthError,
@@ -44,6 +45,9 @@ from modelstore import ModelStore
 HUMAN_MARKER = "<!-- promotion-bot: human-commits -->"
 #: Unusable tags passed over before discovery gives up looking for a candidate image.
 MAX_SKIPPED_TAGS = 5
+# Overlay commits per environment searched for rollbacks: older ones pin what forward-only
+# refuses anyway.
+ROLLBACK_HISTORY = 50
 
 
 def checks_marker(head_sha: str) -> str:
@@ -102,6 +106,63 @@ def read_state(repo: GitRepo, ref: str, policy: PromotionPolicy) -> tuple[State,
             changed_at=last.when if last else None,
         )
     return State(envs=envs), texts
+
+
+def _pins(text: str | None, policy: PromotionPolicy, path: str) -> OverlayPins | None:
+    """The pins of a historical overlay text; None when absent or unreadable there (such a
+    change then says nothing about rollbacks: today's overlay is validated on its own)."""
+    if text is None:
+        return None
+    try:
+        return read_pins_text(text, policy.image_name, policy.model_pin, path)
+    except BotError:
+        return None
+
+
+def _bot_sides(repo: GitRepo, commits: list[PathCommit]) -> set[str]:
+    """The merges among `commits` whose merged-in tip the bot authored (a promotion PR,
+    whoever merged it: the bot rebuilds `promote/<env>` from main and never commits on top of
+    a person's commit)."""
+    tips = {c.parents[1]: c.sha for c in commits if len(c.parents) > 1}
+    if not tips:
+        return set()
+    return {tips[sha] for sha, email in repo.authors_of(list(tips)) if email == BOT_EMAIL}
+
+
+def read_rollbacks(repo: GitRepo, ref: str, policy: PromotionPolicy, state: State) -> State:
+    """`state` with each environment's rolled-back pins, from the overlay's first-parent
+    history on `ref` (the newest `ROLLBACK_HISTORY` changes). A change is the bot's when the
+    bot authored it, or when it merged a branch whose tip the bot authored (docs/decisions.md)."""
+    envs = dict(state.envs)
+    for env in policy.environments:
+        commits = repo.path_history(ref, env.overlay, ROLLBACK_HISTORY)
+        if not commits:
+            continue
+        specs = [(c.sha, env.overlay) for c in commits]
+        specs += [(c.parents[0], env.overlay) for c in commits if c.parents]
+        texts = repo.show_each(specs)
+        bot_merges = _bot_sides(repo, commits)
+        changes = []
+        for c in reversed(commits):  # oldest first
+            before = _pins(
+                texts[(c.parents[0], env.overlay)] if c.parents else None, policy, env.overlay
+            )
+            after = _pins(texts[(c.sha, env.overlay)], policy, env.overlay)
+            changes.append(
+                PinsChange(
+                    sha=c.sha,
+                    subject=c.subject,
+                    by_bot=c.author_email == BOT_EMAIL or c.sha in bot_merges,
+                    image_before=before.image if before else None,
+                    image_after=after.image if after else None,
+                    model_before=before.model if before else None,
+                    model_after=after.model if after else None,
+                )
+            )
+        found = rolled_back(changes, policy.tag_policy(env.name))
+        if found:
+            envs[env.name] = replace(state.get(env.name), rolled_back=found)
+    return State(envs=envs)
 
 
 def discover_images(
@@ -169,6 +230,7 @@ def read_world(
         raise BotError(f"the GitOps remote has no {base!r} branch")
     policy = read_policy(repo, ref, policy_file, registry_host)
     state, texts = read_state(repo, ref, policy)
+    state = read_rollbacks(repo, ref, policy, state)
     images, tags, skipped = discover_images(registry_for(policy.registry.host), state, policy)
     pinned_versions = [
         env.model.version

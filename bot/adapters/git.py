@@ -53,6 +53,14 @@ class CommitInfo:
     subject: str
 
 
+@dataclass(frozen=True)
+class PathCommit:
+    sha: str
+    parents: tuple[str, ...]
+    author_email: str
+    subject: str
+
+
 class GitRepo:
     """A working clone whose `origin` is the GitOps repository."""
 
@@ -260,6 +268,11 @@ class GitRepo:
         out = self._git("diff", "--no-renames", "--name-only", old, new, "--")
         return [line for line in out.splitlines() if line]
 
+    def authors_of(self, shas: Sequence[str]) -> list[tuple[str, str]]:
+        """(sha, author email) of each commit, from one `git log --no-walk`."""
+        out = self._git("log", "--no-walk=unsorted", "--format=%H%x00%ae", *shas)
+        return [(sha, email) for sha, _, email in (x.partition("\x00") for x in out.splitlines())]
+
     def show(self, ref: str, path: str) -> str:
         """The file's text at `ref`, byte for byte (CRLF and a missing final newline kept)."""
         return self._git("show", f"{ref}:{path}")
@@ -270,20 +283,26 @@ class GitRepo:
         Exact like `show`: each blob is read by its announced size, never split on newlines.
         """
         wanted = list(dict.fromkeys(paths))
-        found: dict[str, str | None] = dict.fromkeys(wanted)
-        batch = [p for p in wanted if "\n" not in p]
-        for path in set(wanted) - set(batch):  # stdin is line-based: ask git one by one
+        found = self.show_each([(ref, path) for path in wanted])
+        return {path: found[(ref, path)] for path in wanted}
+
+    def show_each(self, specs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The text of each (ref, path) from one `git cat-file --batch` (None: no such file)."""
+        wanted = list(dict.fromkeys(specs))
+        found: dict[tuple[str, str], str | None] = dict.fromkeys(wanted)
+        batch = [s for s in wanted if "\n" not in s[0] + s[1]]
+        for ref, path in set(wanted) - set(batch):  # stdin is line-based: ask git one by one
             try:
-                found[path] = self.show(ref, path)
+                found[(ref, path)] = self.show(ref, path)
             except GitError:
-                found[path] = None
+                found[(ref, path)] = None
         if not batch:
             return found
         out = self._git_stdin(
-            ["cat-file", "--batch"], "".join(f"{ref}:{p}\n" for p in batch).encode()
+            ["cat-file", "--batch"], "".join(f"{ref}:{p}\n" for ref, p in batch).encode()
         )
         pos = 0
-        for path in batch:
+        for ref, path in batch:
             eol = out.index(b"\n", pos)
             header = out[pos:eol].decode("utf-8", "surrogateescape")
             pos = eol + 1
@@ -296,8 +315,27 @@ class GitRepo:
             data, pos = out[pos:end], end + 1
             if kind != "blob":
                 raise GitError(f"{ref}:{path} is a {kind}, not a file")
-            found[path] = data.decode("utf-8", "surrogateescape")  # as GitPython decodes `show`
+            found[(ref, path)] = data.decode("utf-8", "surrogateescape")  # as GitPython decodes
         return found
+
+    def path_history(self, ref: str, path: str, limit: int) -> list[PathCommit]:
+        """The newest `limit` commits on `ref`'s first-parent line that changed `path` (a merge
+        counts when it changed it against its first parent), newest first."""
+        out = self._git(
+            "--literal-pathspecs",
+            "log",
+            "--first-parent",
+            f"--max-count={limit}",
+            "--format=%x01%H%x00%P%x00%ae%x00%s",
+            ref,
+            "--",
+            path,
+        )
+        commits = []
+        for record in out.split("\x01")[1:]:
+            sha, parents, email, subject = record.rstrip("\n").split("\x00", 3)
+            commits.append(PathCommit(sha, tuple(parents.split()), email, subject))
+        return commits
 
 
 def _stderr(exc: git.GitCommandError) -> str:

@@ -65,6 +65,7 @@ from bot.core.model import (
     State,
 )
 from bot.core.policy import EnvironmentPolicy, MetricGate
+from bot.core.rollback import same_image
 from bot.core.tags import TagPolicy
 
 
@@ -342,6 +343,41 @@ class Live:
         return _result(self.name, [], [f"model v{info.version} is archived"])
 
 
+@dataclass(frozen=True)
+class RolledBack:
+    """Rollbacks stick: a pin a person rolled this environment back from (a revert, `set`, a
+    hand edit: `bot.core.rollback`) is never proposed again; a newer candidate passes, with a
+    row saying what was rolled back and by which commit."""
+
+    name: str = "rollback"
+
+    def evaluate(self, candidate: Candidate, evidence: Evidence) -> GateResult:
+        image, model = candidate.image, candidate.model
+        relevant = [
+            r
+            for r in evidence.current.rolled_back
+            if (r.image is not None and candidate.image_moves)
+            or (r.model is not None and candidate.model_moves)
+        ]
+        if not relevant:
+            return GateResult(self.name, Verdict.PASSED)
+        checks: list[Check] = []
+        refusals: list[str] = []
+        for r in relevant:
+            hit = (r.image is not None and image is not None and same_image(r.image, image)) or (
+                r.model is not None and r.model == model
+            )
+            if hit:
+                checks.append(Check(self.name, False, r.describe()))
+                refusals.append(f"{r.describe()}: not proposing it again")
+            else:
+                checks.append(
+                    Check(self.name, True, f"an earlier candidate, {r.describe()}; this is another")
+                )
+        data = {"rolled_back": [{"what": r.what, "commit": r.sha} for r in relevant]}
+        return _result(self.name, checks, refusals, **data)
+
+
 # --------------------------------------------------------------------------- time gates
 
 
@@ -430,6 +466,7 @@ DEFAULT_GATES: tuple[Gate, ...] = (
     Signature(),
     Metrics(),
     Live(),
+    RolledBack(),
     Holds(),
     Soak(),
     Freeze(),

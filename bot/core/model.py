@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.core.rollback import Rollback
 
 SIGNATURE_LABEL = "io.modelops.model.input-signature"
 REVISION_LABEL = "org.opencontainers.image.revision"
@@ -52,13 +56,16 @@ class EnvState:
     """What one environment's overlay pins now.
 
     `changed_at` is the commit time of the last change to the overlay's pins (from Git
-    history); it is what soak time in the next environment is measured from.
+    history); it is what soak time in the next environment is measured from. `rolled_back`:
+    the pins a person rolled this environment back from, never proposed again
+    (`bot.core.rollback`).
     """
 
     env: str
     image: ImagePin | None = None
     model: ModelPin | None = None
     changed_at: datetime | None = None
+    rolled_back: tuple[Rollback, ...] = ()
 
 
 @dataclass(frozen=True)
