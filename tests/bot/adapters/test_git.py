@@ -285,3 +285,30 @@ def test_atomic_push_moves_branch_and_tag_together_and_finds_the_tag(tmp_path: P
     assert git(origin, "rev-parse", "release").strip() == main_sha
     assert ours.remote_tags_at(main_sha, "release-*") == ["release-1"]
     assert ours.remote_tags_at("0" * 40, "release-*") == []
+
+
+def test_path_history_follows_the_first_parent_line_and_names_each_merges_side_author(
+    tmp_path: Path, origin: Path
+):
+    seed = tmp_path / "side"
+    git(tmp_path, "clone", "-q", str(origin), str(seed))
+    git(seed, "checkout", "-q", "-b", "promote/dev")
+    (seed / "overlay.yaml").write_text("version: 2\n")
+    git(seed, "-c", "user.email=bot@x.invalid", "commit", "-q", "-am", "promote")
+    git(seed, "checkout", "-q", "main")
+    (seed / "other.txt").write_text("x\n")
+    git(seed, "add", "other.txt")
+    git(seed, "commit", "-q", "-m", "unrelated")
+    git(seed, "merge", "-q", "--no-ff", "-m", "Merge promote/dev", "promote/dev")
+    git(seed, "push", "-q", "origin", "main")
+    repo = _clone(origin, tmp_path / "work")
+
+    history = repo.path_history("refs/remotes/origin/main", "overlay.yaml", 10)
+    assert [c.subject for c in history] == ["Merge promote/dev", "seed"]  # not the side commit
+    merge, first = history
+    assert len(merge.parents) == 2 and first.parents == ()
+    assert repo.authors_of([merge.parents[1]]) == [(merge.parents[1], "bot@x.invalid")]
+    texts = repo.show_each([(merge.sha, "overlay.yaml"), (merge.parents[0], "overlay.yaml")])
+    assert list(texts.values()) == ["version: 2\n", "version: 1\n"]
+    assert repo.path_history("refs/remotes/origin/main", "overlay.yaml", 1) == [merge]
+    assert repo.show_each([(merge.sha, "no\nsuch")]) == {(merge.sha, "no\nsuch"): None}
