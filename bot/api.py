@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bot import holding, nightly, runner
+from bot import holding, nightly, rollingback, runner
 from bot.adapters.git import GitRepo
 from bot.core.model import EnvState
 from bot.core.plan import EnvPlan, Plan, plan
@@ -32,6 +32,7 @@ __all__ = [
     "hold",
     "make_plan",
     "release",
+    "rollback",
     "run",
     "status",
 ]
@@ -99,6 +100,14 @@ def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
 def hold(settings: Settings, env: str, new: Hold | None) -> holding.HoldOutcome:
     """Propose holding `env` (or, with None, lifting its hold) by a PR on `hold/<env>`."""
     return holding.propose(connect(settings), env, new)
+
+
+def rollback(
+    settings: Settings, env: str, reason: str, to: str | None = None
+) -> rollingback.RollbackOutcome:
+    """Propose rolling `env`'s pins back (before its last promotion, or to those at `to`) by a
+    PR on `rollback/<env>`."""
+    return rollingback.propose(connect(settings), env, reason, to)
 
 
 def release(settings: Settings, *, today: date) -> ReleaseDecision:

@@ -28,6 +28,7 @@ from bot.overlay.render import DeployValidationError
 from bot.overlay.validate import render_overlays, validate_overlays
 from bot.policy import DEFAULT_POLICY_FILE, load_policy
 from bot.release import ReleaseAction, ReportOutcome
+from bot.rollingback import RollbackOutcome
 from bot.runner import now_utc, redact
 from bot.settings import Settings, SettingsError
 from bot.untrusted import terminal, terminal_lines
@@ -203,7 +204,7 @@ def status_command(as_json: bool, **kwargs: object) -> None:
             click.echo(line)
 
 
-def _print_hold(outcome: HoldOutcome, as_json: bool) -> None:
+def _print_hold(outcome: HoldOutcome | RollbackOutcome, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))
         return
@@ -246,6 +247,27 @@ def unhold_command(env: str, as_json: bool, **kwargs: object) -> None:
     """Lift ENV's hold: open a PR removing it from deploy/holds.yaml."""
     settings = _settings(_overrides(kwargs))
     _print_hold(api.hold(settings, env, None), as_json)
+
+
+@cli.command("rollback")
+@with_settings
+@click.argument("env")
+@click.option("--reason", required=True, help="why (in the commit message and the PR)")
+@click.option(
+    "--to", "to", help="a commit whose pins to restore (default: before the last promotion)"
+)
+@click.option("--json", "as_json", is_flag=True)
+def rollback_command(
+    env: str, reason: str, to: str | None, as_json: bool, **kwargs: object
+) -> None:
+    """Roll ENV back: open a PR restoring its pins from before its last promotion (or at --to).
+    Once merged, the pins rolled back from are not proposed again for ENV."""
+    settings = _settings(_overrides(kwargs))
+    try:
+        why = clean_reason(reason)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    _print_hold(api.rollback(settings, env, why, to), as_json)
 
 
 @cli.command("release")

@@ -119,20 +119,40 @@ def _pins(text: str | None, policy: PromotionPolicy, path: str) -> OverlayPins |
         return None
 
 
-def _bot_sides(repo: GitRepo, commits: list[PathCommit]) -> set[str]:
-    """The merges among `commits` whose merged-in tip the bot authored (a promotion PR,
-    whoever merged it: the bot rebuilds `promote/<env>` from main and never commits on top of
-    a person's commit)."""
+def is_promotion(author_email: str, subject: str) -> bool:
+    """The bot's promotion commit: by its identity, with its commit's subject
+    (`promote(<env>): ...`) or its PR's title (`Promote <env>: ...`, the subject of the squash
+    merge automerge makes). A `promotion-bot rollback` commit is the bot's identity too, but
+    acts for a person (`rollback(<env>): ...`)."""
+    return author_email == BOT_EMAIL and subject.startswith(("promote(", "Promote "))
+
+
+def _promotions(repo: GitRepo, commits: list[PathCommit]) -> set[str]:
+    """The commits among `commits` that are the bot's promotions: its own commit (a direct
+    push, a rebase merge) or a merge whose merged-in tip is one (a promotion PR, whoever merged
+    it: the bot rebuilds `promote/<env>` from main and leaves a branch a person committed to)."""
+    found = {c.sha for c in commits if is_promotion(c.author_email, c.subject)}
     tips = {c.parents[1]: c.sha for c in commits if len(c.parents) > 1}
-    if not tips:
-        return set()
-    return {tips[sha] for sha, email in repo.authors_of(list(tips)) if email == BOT_EMAIL}
+    if tips:
+        found |= {
+            tips[sha]
+            for sha, email, subject in repo.authors_of(list(tips))
+            if is_promotion(email, subject)
+        }
+    return found
+
+
+def last_promotion(repo: GitRepo, ref: str, overlay: str) -> PathCommit | None:
+    """The newest of the bot's promotions among the overlay's recent changes on `ref`."""
+    commits = repo.path_history(ref, overlay, ROLLBACK_HISTORY)
+    promotions = _promotions(repo, commits)
+    return next((c for c in commits if c.sha in promotions), None)
 
 
 def read_rollbacks(repo: GitRepo, ref: str, policy: PromotionPolicy, state: State) -> State:
     """`state` with each environment's rolled-back pins, from the overlay's first-parent
-    history on `ref` (the newest `ROLLBACK_HISTORY` changes). A change is the bot's when the
-    bot authored it, or when it merged a branch whose tip the bot authored (docs/decisions.md)."""
+    history on `ref` (the newest `ROLLBACK_HISTORY` changes). A change is the bot's when it is
+    one of its promotions (`_promotions`, docs/decisions.md 24)."""
     envs = dict(state.envs)
     for env in policy.environments:
         commits = repo.path_history(ref, env.overlay, ROLLBACK_HISTORY)
@@ -141,7 +161,7 @@ def read_rollbacks(repo: GitRepo, ref: str, policy: PromotionPolicy, state: Stat
         specs = [(c.sha, env.overlay) for c in commits]
         specs += [(c.parents[0], env.overlay) for c in commits if c.parents]
         texts = repo.show_each(specs)
-        bot_merges = _bot_sides(repo, commits)
+        promotions = _promotions(repo, commits)
         changes = []
         for c in reversed(commits):  # oldest first
             before = _pins(
@@ -152,7 +172,7 @@ def read_rollbacks(repo: GitRepo, ref: str, policy: PromotionPolicy, state: Stat
                 PinsChange(
                     sha=c.sha,
                     subject=c.subject,
-                    by_bot=c.author_email == BOT_EMAIL or c.sha in bot_merges,
+                    by_bot=c.sha in promotions,
                     image_before=before.image if before else None,
                     image_after=after.image if after else None,
                     model_before=before.model if before else None,

@@ -268,10 +268,22 @@ class GitRepo:
         out = self._git("diff", "--no-renames", "--name-only", old, new, "--")
         return [line for line in out.splitlines() if line]
 
-    def authors_of(self, shas: Sequence[str]) -> list[tuple[str, str]]:
-        """(sha, author email) of each commit, from one `git log --no-walk`."""
-        out = self._git("log", "--no-walk=unsorted", "--format=%H%x00%ae", *shas)
-        return [(sha, email) for sha, _, email in (x.partition("\x00") for x in out.splitlines())]
+    def authors_of(self, shas: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(sha, author email, subject) of each commit, from one `git log --no-walk`."""
+        out = self._git("log", "--no-walk=unsorted", "--format=%H%x00%ae%x00%s", *shas)
+        return [
+            (sha, email, subject)
+            for sha, email, subject in (x.split("\x00", 2) for x in out.splitlines())
+        ]
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit `ref` names (a sha, a branch, `origin/main~2`), or None."""
+        try:
+            return self._git(
+                "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+            )
+        except GitError:
+            return None
 
     def show(self, ref: str, path: str) -> str:
         """The file's text at `ref`, byte for byte (CRLF and a missing final newline kept)."""

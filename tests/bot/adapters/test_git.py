@@ -307,7 +307,7 @@ def test_path_history_follows_the_first_parent_line_and_names_each_merges_side_a
     assert [c.subject for c in history] == ["Merge promote/dev", "seed"]  # not the side commit
     merge, first = history
     assert len(merge.parents) == 2 and first.parents == ()
-    assert repo.authors_of([merge.parents[1]]) == [(merge.parents[1], "bot@x.invalid")]
+    assert repo.authors_of([merge.parents[1]]) == [(merge.parents[1], "bot@x.invalid", "promote")]
     texts = repo.show_each([(merge.sha, "overlay.yaml"), (merge.parents[0], "overlay.yaml")])
     assert list(texts.values()) == ["version: 2\n", "version: 1\n"]
     assert repo.path_history("refs/remotes/origin/main", "overlay.yaml", 1) == [merge]

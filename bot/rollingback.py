@@ -1,0 +1,130 @@
+"""`promotion-bot rollback ENV --reason TEXT [--to REF]`: propose, by pull request, putting an
+environment's pins back to what they were before its last promotion (or to those at REF).
+
+Only the pins change (the same preserving edit as a promotion). The commit says why and what
+it rolls back; it is not a promotion commit (`bot.world.is_promotion`), so once merged the
+pins it moves away from are rejected for the environment (`bot.core.rollback`): the next run
+does not propose them again. Nothing is written when main already runs those pins, or when the
+open PR already proposes exactly this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from bot.adapters.git import GitRepo
+from bot.errors import BotError, SpecError
+from bot.forge import ForgeError, ForgeUnreachableError
+from bot.kustomize import edit_text, promotion_edits, read_pins_text
+from bot.untrusted import markdown
+from bot.wiring import Services
+from bot.world import last_promotion, read_policy
+
+ROLLBACK_BRANCH_PREFIX = "rollback/"
+ROLLBACK_LABEL = "promotion-rollback"
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    """What `rollback` did: `noop`, `push+create` or `push+update`, and the PR."""
+
+    env: str
+    action: str
+    reason: str
+    pr_number: int | None = None
+    url: str | None = None
+
+    @property
+    def wrote(self) -> bool:
+        return self.action != "noop"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _source(repo: GitRepo, ref: str, overlay: str, to: str | None) -> tuple[str, str]:
+    """(the commit whose pins to restore, what is rolled back, for the commit message)."""
+    if to is not None:
+        sha = repo.resolve(to)
+        if sha is None:
+            raise SpecError(f"--to {to}: no such commit")
+        return sha, f"the pins of {overlay} to those at {to} ({sha[:12]})"
+    last = last_promotion(repo, ref, overlay)
+    if last is None or not last.parents:
+        raise BotError(
+            f"{overlay}: no promotion by the bot in its recent history on main; "
+            "name the commit whose pins to restore with --to REF"
+        )
+    return last.parents[0], f"the promotion {last.sha[:12]} ({last.subject})"
+
+
+def propose(services: Services, env: str, reason: str, to: str | None) -> RollbackOutcome:
+    """Open (or bring up to date) the PR that rolls `env`'s pins back."""
+    settings, repo, forge = services.settings, services.repo, services.forge
+    base = settings.base_branch
+    ref = f"refs/remotes/origin/{base}"
+    main_sha = repo.remote_sha(base)
+    policy = read_policy(repo, ref, settings.policy_file, None)
+    env_policy = policy.environment(env)  # PolicyError naming the known environments
+    overlay = env_policy.overlay
+    source, what = _source(repo, ref, overlay, to)
+    found = repo.show_each([(ref, overlay), (source, overlay)])
+    now_text, then_text = found[(ref, overlay)], found[(source, overlay)]
+    if now_text is None or then_text is None:
+        raise BotError(f"{overlay}: not found on {base if now_text is None else source[:12]}")
+    now = read_pins_text(now_text, policy.image_name, policy.model_pin, overlay)
+    then = read_pins_text(then_text, policy.image_name, policy.model_pin, overlay)
+    image = then.image if then.image != now.image else None
+    model = then.model if then.model != now.model else None
+    if image is None and model is None:
+        return RollbackOutcome(env, "noop", f"{env} already runs those pins on {base}")
+    parts = []
+    if image is not None:
+        parts.append(f"image {now.image.tag if now.image else '(none)'} → {image.tag}")
+    if model is not None:
+        before = f"v{now.model.version}" if now.model else "(none)"
+        parts.append(f"model {model.name} {before} → v{model.version}")
+    title = f"rollback({env}): {', '.join(parts)}"
+    images, literals = promotion_edits(image, model, policy.model_pin)
+    new_text, changes = edit_text(now_text, images=images, literals=literals, path=overlay)
+    message = "\n".join([title, "", f"Reason: {reason}", f"Rolls back {what}.", ""])
+    message += "\n".join(changes.lines())
+    body = (
+        f"Rolls **{markdown(env)}** back: {markdown(', '.join(parts))}.\n\n"
+        f"- why: {markdown(reason, limit=400)}\n- what: rolls back {markdown(what)}\n\n"
+        "Once merged, the bot does not propose the pins rolled back from again for this "
+        "environment; a newer candidate is proposed with a note. Opened by "
+        "`promotion-bot rollback`.\n"
+    )
+    branch = f"{ROLLBACK_BRANCH_PREFIX}{env}"
+    pr = forge.find_open_pr(branch, base)
+    sha = repo.remote_sha(branch)
+    if (
+        pr is not None
+        and sha is not None
+        and repo.parent_sha(sha) == main_sha
+        and pr.title == title
+        and repo.show_each([(sha, overlay)])[(sha, overlay)] == new_text
+    ):
+        return RollbackOutcome(
+            env, "noop", f"#{pr.number} already proposes this", pr.number, pr.url
+        )
+    repo.checkout_fresh(branch, base)
+    path = repo.path / overlay
+    path.write_text(new_text, encoding="utf-8")
+    repo.push_with_lease(repo.commit([path], message), branch, sha)
+    if pr is not None:
+        forge.update_pr(pr.number, title=title, body=body)
+        return RollbackOutcome(env, "push+update", title, pr.number, pr.url)
+    created = forge.create_pr(
+        title=title, body=body, head=branch, base=base, labels=[ROLLBACK_LABEL]
+    )
+    outcome = title
+    if env_policy.reviewers:
+        try:
+            forge.request_reviews(created.number, env_policy.reviewers)
+        except ForgeUnreachableError:
+            raise
+        except ForgeError as exc:
+            outcome += f"; reviewers not requested: {exc}"
+    return RollbackOutcome(env, "push+create", outcome, created.number, created.url)
