@@ -217,7 +217,7 @@ def test_image_builds_pushes_declares_its_signature_and_serves_digits(
 
 def _check_proxy_container(container: str, app_port: int, tmp_path: Path) -> None:
     from bot.overlay.render import parse_rendered, render
-    from tests.deploy.test_proxy import CONF, render_config
+    from localworld.pod_proxy import CONF, render_config
 
     objs = parse_rendered(render(ROOT / "deploy" / "base"))
     pod = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"]

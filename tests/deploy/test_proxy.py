@@ -9,8 +9,6 @@ import contextlib
 import http.client
 import json
 import os
-import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,12 +22,11 @@ from typing import Any
 
 import pytest
 
+from localworld.pod_proxy import CONF, nginx_argv, write_config
 from localworld.process import free_port
 from tests.app.conftest import sha256_of
 
 ROOT = Path(__file__).resolve().parents[2]
-CONF = ROOT / "deploy" / "base" / "nginx.conf"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SLOW_CLIENTS = 16
 ROW = {"instances": [[0.0] * 64]}
 
@@ -38,15 +35,6 @@ ROW = {"instances": [[0.0] * 64]}
 class Pod:
     proxy_port: int
     app_port: int
-
-
-def render_config(conf: str, listen: int, upstream: int, scratch: Path) -> str:
-    """The shipped config with its two ports and its scratch directory replaced."""
-    out = conf.replace("/tmp/", f"{scratch}/")
-    out, listens = re.subn(r"listen 8080;", f"listen 127.0.0.1:{listen};", out)
-    out, upstreams = re.subn(r"server 127\.0\.0\.1:8081;", f"server 127.0.0.1:{upstream};", out)
-    assert (listens, upstreams) == (1, 1), "the shipped config changed shape"
-    return out
 
 
 def _wait(port: int, path: str, proc: subprocess.Popen[bytes], deadline: float = 60) -> None:
@@ -86,10 +74,7 @@ def pod(trained_model_dir: Path, tmp_path: Path) -> Iterator[Pod]:
         "WEB_CONCURRENCY": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
     }
-    scratch = tmp_path / "nginx"
-    scratch.mkdir()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(render_config(CONF.read_text(), proxy_port, app_port, scratch))
+    conf = write_config(proxy_port, app_port, tmp_path / "nginx")
     app_log = (tmp_path / "gunicorn.log").open("wb")
     proxy_log = (tmp_path / "nginx.log").open("wb")
     gunicorn = subprocess.Popen(
@@ -99,9 +84,8 @@ def pod(trained_model_dir: Path, tmp_path: Path) -> Iterator[Pod]:
         stdout=app_log,
         stderr=subprocess.STDOUT,
     )
-    # As the proxy container runs it (-e: no default error log on the read-only filesystem).
     nginx = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-e", "stderr", "-g", "daemon off;"],
+        nginx_argv(conf),
         stdout=proxy_log,
         stderr=subprocess.STDOUT,
     )
