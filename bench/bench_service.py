@@ -1,7 +1,7 @@
 """Benchmark the prediction service under gunicorn against three baselines, in one run.
 
     .venv/bin/python bench/bench_service.py [--duration 3] [--connections 4] [--rounds 8]
-                                            [--skip-mlflow]
+                                            [--skip-mlflow] [--proxy]
 
 Load comes from `wrk` (C, one thread) on loopback, so the client costs the server little CPU.
 Scenarios: `/predict` with 1 row, `/predict` with 64 rows, `/score` with 1 PNG image.
@@ -11,6 +11,8 @@ Compared with:
       threads) that only parses JSON, runs the session and returns JSON: what Flask itself costs;
   (c) MLflow's `mlflow models serve` on the same ONNX model (installed only for this benchmark,
       into its own venv under build/bench/), for the two /predict scenarios.
+With --proxy, also the service behind the pod's shipped nginx (bench_proxy.py) in the same rounds,
+and the serving processes' CPU time per request for every gunicorn run.
 Figures are reported as ratios against the baselines measured in the same run; nothing is
 asserted. Servers and wrk run on 127.0.0.1 only, bounded in time, stopped by their PIDs.
 """
@@ -35,6 +37,9 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from bench_proxy import group_cpu_seconds, nginx_command, proxy_rows
+from bench_runs import Load, best, paired_ratio, peak
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "bench"
@@ -97,22 +102,13 @@ def bare_app() -> Any:
 # --- measurement --------------------------------------------------------------------------------
 
 
-@dataclass
-class Load:
-    server: str
-    scenario: str
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-
 def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def parse_wrk(output: str) -> tuple[float, float, float, int]:
+def parse_wrk(output: str) -> tuple[float, float, float, int, int]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"\s50%\s+([\d.]+)(us|ms|s|m)\b", output)
     p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s|m)\b", output)
     assert p50 is not None
@@ -126,10 +122,12 @@ def parse_wrk(output: str) -> tuple[float, float, float, int]:
     )
     if sock:
         errors += sum(int(g) for g in sock.groups())
-    return rps, _ms(*p50.groups()), _ms(*p99.groups()), errors
+    return rps, _ms(*p50.groups()), _ms(*p99.groups()), errors, total
 
 
-def wrk(url: str, body: Path, duration: int, connections: int) -> tuple[float, float, float, int]:
+def wrk(
+    url: str, body: Path, duration: int, connections: int
+) -> tuple[float, float, float, int, int]:
     script = body.with_suffix(".lua")
     script.write_text(
         'wrk.method = "POST"\n'
@@ -363,6 +361,7 @@ def _line(label: str, r: Load) -> str:
     return (
         f"{label:17} {r.scenario:11} {r.requests_per_s:9.0f} req/s"
         f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  errors {r.errors}"
+        + (f"  cpu {r.cpu_ms_per_request:.2f} ms/req" if r.cpu_ms_per_request is not None else "")
     )
 
 
@@ -381,31 +380,47 @@ def run_gunicorn(inputs: Inputs, args: Any) -> list[Load]:
     results: list[Load] = []
     specs = {"service": "app:create_app()", "bare": "bench_service:bare_app()"}
     servers: dict[str, tuple[Server, str]] = {}
+    groups: dict[str, list[int]] = {}  # the process groups that serve each name's requests
     try:
         for name, spec in specs.items():
             port = free_port()
             servers[name] = (gunicorn_server(name, spec, env, port), f"http://127.0.0.1:{port}")
+            groups[name] = [servers[name][0].proc.pid]
+        if args.proxy:
+            service_port = int(servers["service"][1].rsplit(":", 1)[1])
+            port = free_port()
+            nginx = Server(
+                "nginx",
+                nginx_command(port, service_port, WORK / "nginx"),
+                dict(os.environ),
+                f"http://127.0.0.1:{port}/proxy-healthz",
+            )
+            servers["proxied"] = (nginx, f"http://127.0.0.1:{port}")
+            groups["proxied"] = [nginx.proc.pid, *groups["service"]]
         for _server, base in servers.values():
-            # Correctness before speed: both answer the known digit.
+            # Correctness before speed: every server answers the known digit.
             one = inputs.bodies["predict-1"].encode()
             assert post(f"{base}/predict", one)["predictions"] == [7]
             image = inputs.bodies["score-1"].encode()
             assert post(f"{base}/score", image)["result"][0][0][0] == "7"
-        # Both servers stay up (idle costs nothing); short runs alternate between them so that
-        # load from elsewhere on the machine hits both alike.
+        # All servers stay up (idle costs nothing); short runs alternate between them so that
+        # load from elsewhere on the machine hits them alike.
         for scenario, path in ((k, inputs.paths[k]) for k in inputs.bodies):
             route = scenario.split("-")[0]
             for _server, base in servers.values():
                 wrk(f"{base}/{route}", path, 2, args.connections)  # warm-up
             for round_no in range(args.rounds):
                 for name, (_server, base) in servers.items():
-                    rps, p50, p99, errors = wrk(
+                    cpu_before = group_cpu_seconds(groups[name])
+                    rps, p50, p99, errors, total = wrk(
                         f"{base}/{route}", path, args.duration, args.connections
                     )
-                    results.append(Load(name, scenario, rps, p50, p99, errors))
+                    cpu_ms = (group_cpu_seconds(groups[name]) - cpu_before) * 1000.0
+                    per_request = cpu_ms / total if total else None
+                    results.append(Load(name, scenario, rps, p50, p99, errors, total, per_request))
                     print(_line(f"round {round_no + 1} {name}", results[-1]), flush=True)
     finally:
-        for server, _base in servers.values():
+        for server, _base in reversed(servers.values()):
             server.stop()
     return results
 
@@ -425,8 +440,8 @@ def run_mlflow(inputs: Inputs, args: Any) -> tuple[list[Load], str]:
                 path = inputs.paths[f"mlflow-{scenario}"]
                 wrk(url, path, 2, args.connections)
                 for _ in range(args.rounds):
-                    rps, p50, p99, errors = wrk(url, path, args.duration, args.connections)
-                    results.append(Load("mlflow", scenario, rps, p50, p99, errors))
+                    rps, p50, p99, errors, total = wrk(url, path, args.duration, args.connections)
+                    results.append(Load("mlflow", scenario, rps, p50, p99, errors, total))
                     print(_line("mlflow", results[-1]), flush=True)
         finally:
             server.stop()
@@ -444,6 +459,11 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=8, help="alternating runs per scenario; median is kept"
     )
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument(
+        "--proxy",
+        action="store_true",
+        help="also run the service behind the pod's nginx (deploy/base/nginx.conf)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (make setup-debian)", file=sys.stderr)
@@ -459,27 +479,6 @@ def main(argv: list[str] | None = None) -> int:
         results += mlflow_results
     report(results, floors, args, mlflow_note)
     return 0
-
-
-def paired_ratio(results: list[Load], scenario: str) -> float:
-    """Median over rounds of service/bare throughput, each pair measured back to back."""
-    svc = [r.requests_per_s for r in results if r.server == "service" and r.scenario == scenario]
-    bare = [r.requests_per_s for r in results if r.server == "bare" and r.scenario == scenario]
-    return statistics.median(s / b for s, b in zip(svc, bare, strict=True))
-
-
-def peak(results: list[Load], server: str, scenario: str) -> float:
-    """The best run: closest to the capacity with nothing else running on the machine."""
-    return max(r.requests_per_s for r in results if r.server == server and r.scenario == scenario)
-
-
-def best(results: list[Load], server: str, scenario: str) -> Load | None:
-    """The run with the median throughput (the load from elsewhere varies between runs)."""
-    candidates = [r for r in results if r.server == server and r.scenario == scenario]
-    clean = sorted(
-        [r for r in candidates if r.errors == 0] or candidates, key=lambda r: r.requests_per_s
-    )
-    return clean[(len(clean) - 1) // 2] if clean else None
 
 
 def report(
@@ -534,6 +533,15 @@ def report(
         for s in {r.server for r in results}
     }
     summary["_median_rps_by_server"] = medians
+    if args.proxy:
+        lines, summary["_proxy"] = proxy_rows(results)
+        print()
+        print(
+            "behind the pod's nginx (deploy/base/nginx.conf) vs direct, same gunicorn, same rounds;"
+            " ratios: median of back-to-back pairs, (peak): best runs; cpu: serving processes'"
+            " user+system CPU per request (direct: gunicorn; proxied: nginx + gunicorn), median"
+        )
+        print("\n".join(lines))
     summary["_all_runs"] = [asdict(r) for r in results]
     (WORK / "service.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"(all runs in {WORK / 'service.json'})")
