@@ -53,7 +53,7 @@ def proxy_rows(results: list[Load]) -> tuple[list[str], dict[str, Any]]:
     header = (
         f"{'scenario':11} {'direct':>8} {'p50/p99 ms':>13} {'proxied':>8} {'p50/p99 ms':>13}"
         f" {'prx/dir':>7} {'(peak)':>6} {'prx/bare':>8} {'dir/bare':>8}"
-        f" {'cpu ms/req dir':>14} {'prx':>6}"
+        f" {'cpu ms/req dir':>14} {'prx':>6} {'prx/dir':>7} {'app':>6} {'app/dir':>7}"
     )
     lines, summary = [header], {}
     for scenario in ("predict-1", "predict-64", "score-1"):
@@ -70,8 +70,14 @@ def proxy_rows(results: list[Load]) -> tuple[list[str], dict[str, Any]]:
             "direct_over_bare_paired_median": paired_ratio(results, scenario, "service", "bare"),
             "cpu_ms_per_request_direct": median_cpu_ms(results, "service", scenario),
             "cpu_ms_per_request_proxied": median_cpu_ms(results, "proxied", scenario),
+            "cpu_ms_per_request_proxied_gunicorn_only": median_cpu_ms(
+                results, "proxied", scenario, app_only=True
+            ),
             "cpu_ms_per_request_bare": median_cpu_ms(results, "bare", scenario),
         }
+        cpu_proxied = figures["cpu_ms_per_request_proxied"]
+        cpu_direct = figures["cpu_ms_per_request_direct"]
+        cpu_app = figures["cpu_ms_per_request_proxied_gunicorn_only"]
         summary[scenario] = {"direct": asdict(direct), "proxied": asdict(proxied), **figures}
         lines.append(
             f"{scenario:11} {direct.requests_per_s:8.0f} {direct.p50_ms:6.2f}/{direct.p99_ms:6.2f}"
@@ -82,9 +88,14 @@ def proxy_rows(results: list[Load]) -> tuple[list[str], dict[str, Any]]:
             f" {figures['direct_over_bare_paired_median']:8.2f}"
             f" {_ms(figures['cpu_ms_per_request_direct']):>14} "
             f"{_ms(figures['cpu_ms_per_request_proxied']):>6}"
+            f" {_ratio(cpu_proxied, cpu_direct)} {_ms(cpu_app):>6} {_ratio(cpu_app, cpu_direct)}"
         )
     return lines, summary
 
 
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def _ratio(num: float | None, den: float | None) -> str:
+    return "    n/a" if num is None or not den else f"{num / den:7.2f}"

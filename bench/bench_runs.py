@@ -17,6 +17,8 @@ class Load:
     requests: int = 0
     # CPU time (user + system) of the serving processes over the run, per request completed.
     cpu_ms_per_request: float | None = None
+    # The same for gunicorn's processes alone (the app container's own CPU budget in the pod).
+    app_cpu_ms_per_request: float | None = None
 
 
 def runs(results: list[Load], server: str, scenario: str) -> list[Load]:
@@ -45,8 +47,13 @@ def best(results: list[Load], server: str, scenario: str) -> Load | None:
     return clean[(len(clean) - 1) // 2] if clean else None
 
 
-def median_cpu_ms(results: list[Load], server: str, scenario: str) -> float | None:
-    """Median over runs of the serving processes' CPU time per request."""
-    values = [r.cpu_ms_per_request for r in runs(results, server, scenario)]
+def median_cpu_ms(
+    results: list[Load], server: str, scenario: str, app_only: bool = False
+) -> float | None:
+    """Median over runs of the serving processes' (or gunicorn's alone) CPU time per request."""
+    values = [
+        r.app_cpu_ms_per_request if app_only else r.cpu_ms_per_request
+        for r in runs(results, server, scenario)
+    ]
     known = [v for v in values if v is not None]
     return statistics.median(known) if known else None

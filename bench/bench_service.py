@@ -362,6 +362,7 @@ def _line(label: str, r: Load) -> str:
         f"{label:17} {r.scenario:11} {r.requests_per_s:9.0f} req/s"
         f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  errors {r.errors}"
         + (f"  cpu {r.cpu_ms_per_request:.2f} ms/req" if r.cpu_ms_per_request is not None else "")
+        + (f" (gunicorn {r.app_cpu_ms_per_request:.2f})" if r.server == "proxied" else "")
     )
 
 
@@ -396,7 +397,7 @@ def run_gunicorn(inputs: Inputs, args: Any) -> list[Load]:
                 f"http://127.0.0.1:{port}/proxy-healthz",
             )
             servers["proxied"] = (nginx, f"http://127.0.0.1:{port}")
-            groups["proxied"] = [nginx.proc.pid, *groups["service"]]
+            groups["proxied"] = [*groups["service"], nginx.proc.pid]  # gunicorn's first
         for _server, base in servers.values():
             # Correctness before speed: every server answers the known digit.
             one = inputs.bodies["predict-1"].encode()
@@ -411,13 +412,16 @@ def run_gunicorn(inputs: Inputs, args: Any) -> list[Load]:
                 wrk(f"{base}/{route}", path, 2, args.connections)  # warm-up
             for round_no in range(args.rounds):
                 for name, (_server, base) in servers.items():
-                    cpu_before = group_cpu_seconds(groups[name])
+                    before = [group_cpu_seconds([g]) for g in groups[name]]
                     rps, p50, p99, errors, total = wrk(
                         f"{base}/{route}", path, args.duration, args.connections
                     )
-                    cpu_ms = (group_cpu_seconds(groups[name]) - cpu_before) * 1000.0
-                    per_request = cpu_ms / total if total else None
-                    results.append(Load(name, scenario, rps, p50, p99, errors, total, per_request))
+                    after = [group_cpu_seconds([g]) for g in groups[name]]
+                    load = Load(name, scenario, rps, p50, p99, errors, total)
+                    if total:
+                        load.cpu_ms_per_request = (sum(after) - sum(before)) * 1000.0 / total
+                        load.app_cpu_ms_per_request = (after[0] - before[0]) * 1000.0 / total
+                    results.append(load)
                     print(_line(f"round {round_no + 1} {name}", results[-1]), flush=True)
     finally:
         for server, _base in reversed(servers.values()):
@@ -539,7 +543,8 @@ def report(
         print(
             "behind the pod's nginx (deploy/base/nginx.conf) vs direct, same gunicorn, same rounds;"
             " ratios: median of back-to-back pairs, (peak): best runs; cpu: serving processes'"
-            " user+system CPU per request (direct: gunicorn; proxied: nginx + gunicorn), median"
+            " user+system CPU per request (direct: gunicorn; proxied: nginx + gunicorn;"
+            " app: gunicorn alone when proxied, the app container's share), median"
         )
         print("\n".join(lines))
     summary["_all_runs"] = [asdict(r) for r in results]
