@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot.adapters.forges import make_forge
 from bot.adapters.git import GitRepo
@@ -67,22 +68,31 @@ class Services:
     def pods_store(self, location: ModelStoreLocation) -> ModelStore:
         """The store the pods read (`promotion.yaml` `model_store`), where the release check
         verifies the pins. The local world overrides its endpoint explicitly, as REGISTRY_HOST
-        overrides `registry.host`: with AZURE_STORAGE_CONNECTION_STRING set (Azurite), the
-        bot's own store (that endpoint, MODELSTORE_CONTAINER) stands in for it."""
+        overrides `registry.host`: with AZURE_STORAGE_CONNECTION_STRING or a loopback
+        MODELSTORE_ACCOUNT_URL (Azurite), the bot's own store (that endpoint,
+        MODELSTORE_CONTAINER) stands in for it."""
         if store_overridden(self.settings) or store_mismatch(self.settings, location) is None:
             return self.store
         return ModelStore.from_account_url(location.account_url, location.container)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
 def store_overridden(settings: Settings) -> bool:
-    """The settings point the bot at a local model store endpoint (Azurite)."""
-    return bool(settings.environ.get("AZURE_STORAGE_CONNECTION_STRING"))
+    """The settings point the bot at the local world's model store (Azurite): a connection
+    string, or an account URL on a loopback host (never a store any pod reads)."""
+    env = settings.environ
+    if env.get("AZURE_STORAGE_CONNECTION_STRING"):
+        return True
+    host = urlsplit(env.get("MODELSTORE_ACCOUNT_URL") or "").netloc.rsplit("@", 1)[-1]
+    return (host.rsplit(":", 1)[0] if host.count(":") == 1 else host) in LOOPBACK_HOSTS
 
 
 def store_mismatch(settings: Settings, location: ModelStoreLocation) -> str | None:
     """Why the bot's model store (MODELSTORE_ACCOUNT_URL / MODELSTORE_CONTAINER) is not the one
     `promotion.yaml` declares and every environment's pods read; None when it is, or when the
-    local world's endpoint override (AZURE_STORAGE_CONNECTION_STRING) is in effect."""
+    local world's endpoint override (`store_overridden`) is in effect."""
     if store_overridden(settings):
         return None
     env = settings.environ

@@ -1,6 +1,7 @@
 """One model store story: every environment's pods read `promotion.yaml`'s `model_store`; the
 bot and the nightly release check use that store too (the local world overrides its endpoint
-explicitly with AZURE_STORAGE_CONNECTION_STRING, as REGISTRY_HOST overrides `registry.host`)."""
+explicitly with AZURE_STORAGE_CONNECTION_STRING or a loopback account URL, as REGISTRY_HOST
+overrides `registry.host`)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,18 @@ def _settings(**env: str) -> Settings:
         ),
         ({}, "the bot's model store is (none)/models"),
         # the local world: Azurite's endpoint and a container of the settings' choosing
+        (
+            {
+                "MODELSTORE_ACCOUNT_URL": "https://127.0.0.1:10000/devstoreaccount1",
+                "MODELSTORE_CONTAINER": "t0",
+            },
+            None,
+        ),
+        ({"MODELSTORE_ACCOUNT_URL": "http://localhost:10000/devstoreaccount1"}, None),
+        (
+            {"MODELSTORE_ACCOUNT_URL": "https://127.0.0.1.example.com/devstoreaccount1"},
+            "the bot's model store is https://127.0.0.1.example.com/devstoreaccount1/models",
+        ),
         (
             {
                 "AZURE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
