@@ -3,6 +3,10 @@
 PR, its branch on the remote, the text a promotion would write).
 
 Only reads: nothing here writes to git, the forge or a registry.
+
+Why one module over 450 lines: every read of a run stands here in the order the run needs it
+(overlays, history for soak and rollbacks, registry, store, PR facts), so the read half of
+the run sequence is one file; splitting by source is the next step when it grows again.
 """
 
 from __future__ import annotations

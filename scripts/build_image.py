@@ -20,6 +20,9 @@ No Docker daemon and no Docker Hub here, so:
 3. `buildah bud --storage-driver vfs --isolation chroot --format docker` builds the Dockerfile
    (docker format keeps the HEALTHCHECK), `buildah push` sends it to the registry and writes the
    manifest digest, recorded in `build/image/last-build.json`.
+
+Why one module over 450 lines: it is one build, step after step (base, wheelhouse, buildah
+build, push, digest), each a function, read top to bottom like the pipeline step it serves.
 """
 
 from __future__ import annotations

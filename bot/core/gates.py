@@ -45,6 +45,9 @@ plus its policy field. E.g. the evaluation gate of issue 17, bounding what the b
 
 The PR body renders its row like any other; tests/bot/core/test_gates.py runs such an added
 gate (refusing, and holding) through the planner.
+
+Why one module over 450 lines: the default gate list and its order are the policy a reviewer
+audits, so every gate stands beside it; each gate is still one small class.
 """
 
 from __future__ import annotations
