@@ -20,6 +20,7 @@ from bot.core.pr_action import BRANCH_PREFIX, branch_for
 from bot.forge import PullRequest
 from bot.overlay.validate import validate_overlays
 from bot.policy import PromotionPolicy
+from bot.proposal import ProposalOutcome
 from bot.release import ReleaseDecision
 from bot.settings import Settings
 from bot.wiring import Services, connect, locked
@@ -97,14 +98,12 @@ def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
     ]
 
 
-def hold(settings: Settings, env: str, new: Hold | None) -> holding.HoldOutcome:
+def hold(settings: Settings, env: str, new: Hold | None) -> ProposalOutcome:
     """Propose holding `env` (or, with None, lifting its hold) by a PR on `hold/<env>`."""
     return holding.propose(connect(settings), env, new)
 
 
-def rollback(
-    settings: Settings, env: str, reason: str, to: str | None = None
-) -> rollingback.RollbackOutcome:
+def rollback(settings: Settings, env: str, reason: str, to: str | None = None) -> ProposalOutcome:
     """Propose rolling `env`'s pins back (before its last promotion, or to those at `to`) by a
     PR on `rollback/<env>`."""
     return rollingback.propose(connect(settings), env, reason, to)

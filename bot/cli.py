@@ -19,7 +19,6 @@ from bot import api, render
 from bot.adapters.git import drop_redirecting_git_env
 from bot.core.policy import Hold, HoldScope
 from bot.errors import BotError, PolicyError, SpecError
-from bot.holding import HoldOutcome
 from bot.holds import check_by, clean_reason, parse_until
 from bot.imagespec import parse_set_specs
 from bot.kustomize import set_pins
@@ -27,8 +26,8 @@ from bot.lock import LockHeldError
 from bot.overlay.render import DeployValidationError
 from bot.overlay.validate import render_overlays, validate_overlays
 from bot.policy import DEFAULT_POLICY_FILE, load_policy
+from bot.proposal import ProposalOutcome
 from bot.release import ReleaseAction, ReportOutcome
-from bot.rollingback import RollbackOutcome
 from bot.runner import now_utc, redact
 from bot.settings import Settings, SettingsError
 from bot.untrusted import terminal, terminal_lines
@@ -204,7 +203,7 @@ def status_command(as_json: bool, **kwargs: object) -> None:
             click.echo(line)
 
 
-def _print_hold(outcome: HoldOutcome | RollbackOutcome, as_json: bool) -> None:
+def _print_hold(outcome: ProposalOutcome, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))
         return

@@ -9,36 +9,16 @@ proposes exactly this.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 from bot.core.policy import Hold
 from bot.forge import ForgeError, ForgeUnreachableError
 from bot.holds import HOLDS_FILE, parse_holds, render_holds
+from bot.proposal import ProposalOutcome
 from bot.untrusted import markdown
 from bot.wiring import Services
 from bot.world import read_policy
 
 HOLD_BRANCH_PREFIX = "hold/"
 HOLD_LABEL = "promotion-hold"
-
-
-@dataclass(frozen=True)
-class HoldOutcome:
-    """What `hold`/`unhold` did: `noop`, `push+create`, `push+update` or `close` (its PR: a
-    proposal main already agrees with), and the PR."""
-
-    env: str
-    action: str
-    reason: str
-    pr_number: int | None = None
-    url: str | None = None
-
-    @property
-    def wrote(self) -> bool:
-        return self.action != "noop"
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _title(env: str, hold: Hold | None) -> str:
@@ -68,7 +48,7 @@ def _body(env: str, hold: Hold | None) -> str:
     )
 
 
-def propose(services: Services, env: str, hold: Hold | None) -> HoldOutcome:
+def propose(services: Services, env: str, hold: Hold | None) -> ProposalOutcome:
     """Open (or bring up to date) the PR that records `hold` for `env` (None: lifts it)."""
     settings, repo = services.settings, services.repo
     base = settings.base_branch
@@ -87,9 +67,9 @@ def propose(services: Services, env: str, hold: Hold | None) -> HoldOutcome:
         state = "held so" if hold is not None else "not held"
         reason = f"{env} is already {state} on {base}"
         if pr is None:
-            return HoldOutcome(env, "noop", reason)
+            return ProposalOutcome(env, "noop", reason)
         forge.close_pr(pr.number, f"Closed by promotion-bot: {reason}, nothing left to change.")
-        return HoldOutcome(env, "close", f"{reason}; closed #{pr.number}", pr.number, pr.url)
+        return ProposalOutcome(env, "close", f"{reason}; closed #{pr.number}", pr.number, pr.url)
     text, title, body = render_holds(wanted), _title(env, hold), _body(env, hold)
     sha = repo.remote_sha(branch)
     proposed = (
@@ -100,7 +80,8 @@ def propose(services: Services, env: str, hold: Hold | None) -> HoldOutcome:
         and repo.show_many(sha, [HOLDS_FILE])[HOLDS_FILE] == text
     )
     if proposed and pr is not None:
-        return HoldOutcome(env, "noop", f"#{pr.number} already proposes this", pr.number, pr.url)
+        already = f"#{pr.number} already proposes this"
+        return ProposalOutcome(env, "noop", already, pr.number, pr.url)
     repo.checkout_fresh(branch, base)
     path = repo.path / HOLDS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +90,7 @@ def propose(services: Services, env: str, hold: Hold | None) -> HoldOutcome:
     repo.push_with_lease(new_sha, branch, sha)
     if pr is not None:
         forge.update_pr(pr.number, title=title, body=body)
-        return HoldOutcome(env, "push+update", title, pr.number, pr.url)
+        return ProposalOutcome(env, "push+update", title, pr.number, pr.url)
     created = forge.create_pr(title=title, body=body, head=branch, base=base, labels=[HOLD_LABEL])
     reason = title
     if env_policy.reviewers:  # those who review the environment's promotions review its holds
@@ -119,4 +100,4 @@ def propose(services: Services, env: str, hold: Hold | None) -> HoldOutcome:
             raise
         except ForgeError as exc:
             reason += f"; reviewers not requested: {exc}"
-    return HoldOutcome(env, "push+create", reason, created.number, created.url)
+    return ProposalOutcome(env, "push+create", reason, created.number, created.url)

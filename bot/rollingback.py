@@ -10,36 +10,17 @@ open PR already proposes exactly this.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 from bot.adapters.git import GitRepo
 from bot.errors import BotError, SpecError
 from bot.forge import ForgeError, ForgeUnreachableError
 from bot.kustomize import edit_text, promotion_edits, read_pins_text
+from bot.proposal import ProposalOutcome
 from bot.untrusted import markdown
 from bot.wiring import Services
 from bot.world import last_promotion, read_policy
 
 ROLLBACK_BRANCH_PREFIX = "rollback/"
 ROLLBACK_LABEL = "promotion-rollback"
-
-
-@dataclass(frozen=True)
-class RollbackOutcome:
-    """What `rollback` did: `noop`, `push+create` or `push+update`, and the PR."""
-
-    env: str
-    action: str
-    reason: str
-    pr_number: int | None = None
-    url: str | None = None
-
-    @property
-    def wrote(self) -> bool:
-        return self.action != "noop"
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _source(repo: GitRepo, ref: str, overlay: str, to: str | None) -> tuple[str, str]:
@@ -58,7 +39,7 @@ def _source(repo: GitRepo, ref: str, overlay: str, to: str | None) -> tuple[str,
     return last.parents[0], f"the promotion {last.sha[:12]} ({last.subject})"
 
 
-def propose(services: Services, env: str, reason: str, to: str | None) -> RollbackOutcome:
+def propose(services: Services, env: str, reason: str, to: str | None) -> ProposalOutcome:
     """Open (or bring up to date) the PR that rolls `env`'s pins back."""
     settings, repo, forge = services.settings, services.repo, services.forge
     base = settings.base_branch
@@ -77,7 +58,7 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Rollba
     image = then.image if then.image != now.image else None
     model = then.model if then.model != now.model else None
     if image is None and model is None:
-        return RollbackOutcome(env, "noop", f"{env} already runs those pins on {base}")
+        return ProposalOutcome(env, "noop", f"{env} already runs those pins on {base}")
     parts = []
     if image is not None:
         parts.append(f"image {now.image.tag if now.image else '(none)'} → {image.tag}")
@@ -106,7 +87,7 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Rollba
         and pr.title == title
         and repo.show_each([(sha, overlay)])[(sha, overlay)] == new_text
     ):
-        return RollbackOutcome(
+        return ProposalOutcome(
             env, "noop", f"#{pr.number} already proposes this", pr.number, pr.url
         )
     repo.checkout_fresh(branch, base)
@@ -115,7 +96,7 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Rollba
     repo.push_with_lease(repo.commit([path], message), branch, sha)
     if pr is not None:
         forge.update_pr(pr.number, title=title, body=body)
-        return RollbackOutcome(env, "push+update", title, pr.number, pr.url)
+        return ProposalOutcome(env, "push+update", title, pr.number, pr.url)
     created = forge.create_pr(
         title=title, body=body, head=branch, base=base, labels=[ROLLBACK_LABEL]
     )
@@ -127,4 +108,4 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Rollba
             raise
         except ForgeError as exc:
             outcome += f"; reviewers not requested: {exc}"
-    return RollbackOutcome(env, "push+create", outcome, created.number, created.url)
+    return ProposalOutcome(env, "push+create", outcome, created.number, created.url)
