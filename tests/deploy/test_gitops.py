@@ -38,7 +38,6 @@ STATUSES = TESTDATA / "controller_statuses.json"
 RENDERED_DIRS = [
     "flux",
     "argocd/release",
-    "argocd/track-main",
     "secrets/external-secrets",
     "secrets/keyvault-csi",
 ]
@@ -196,16 +195,25 @@ def test_crd_validation_refuses_what_the_api_server_refuses(
 # --------------------------------------------------------------------------------------------
 
 
-def test_flux_tracks_release_and_applies_every_overlay_with_prune_and_health() -> None:
+def release_ref(env: str) -> str:
+    """The branch the nightly release moves for one environment (docs/decisions.md)."""
+    return f"release/{env}"
+
+
+def test_flux_each_environment_applies_its_overlay_from_its_own_release_branch() -> None:
     objs = rendered(GITOPS / "flux")
-    [repo] = by_kind(objs, "GitRepository").values()
-    assert repo["apiVersion"] == "source.toolkit.fluxcd.io/v1"
-    assert repo["spec"]["ref"] == {"branch": "release"}
+    repos = by_kind(objs, "GitRepository")
     kustomizations = by_kind(objs, "Kustomization")
     assert set(kustomizations) == {f"modelops-{env}" for env in ENVS}
+    assert set(repos) == {f"modelops-{env}" for env in ENVS}
+    # One repository, fetched once per environment ref.
+    assert len({r["spec"]["url"] for r in repos.values()}) == 1
     for env in ENVS:
         spec = kustomizations[f"modelops-{env}"]["spec"]
-        assert spec["sourceRef"] == {"kind": "GitRepository", "name": repo["metadata"]["name"]}
+        source = repos[spec["sourceRef"]["name"]]
+        assert source["apiVersion"] == "source.toolkit.fluxcd.io/v1"
+        assert spec["sourceRef"] == {"kind": "GitRepository", "name": f"modelops-{env}"}
+        assert source["spec"]["ref"] == {"branch": release_ref(env)}
         assert (REPO / spec["path"] / "kustomization.yaml").is_file()
         assert spec["path"] == f"./deploy/overlays/{env}"
         assert spec["prune"] is True
@@ -220,14 +228,17 @@ def test_flux_tracks_release_and_applies_every_overlay_with_prune_and_health() -
         ]
 
 
-def test_flux_rolls_environments_in_promotion_order() -> None:
-    ks = by_kind(rendered(GITOPS / "flux"), "Kustomization")
-    for previous, env in itertools.pairwise(ENVS):
-        assert ks[f"modelops-{env}"]["spec"]["dependsOn"] == [{"name": f"modelops-{previous}"}]
-    assert "dependsOn" not in ks[f"modelops-{ENVS[0]}"]["spec"]
+def test_flux_environments_are_ordered_by_their_refs_not_by_depends_on() -> None:
+    # The previous environment's health gates a ref move (the release job), not a reconcile:
+    # with separate sources, dependsOn would only make a broken staging block prod's rollback.
+    objs = rendered(GITOPS / "flux")
+    sources = [k["spec"]["sourceRef"]["name"] for k in by_kind(objs, "Kustomization").values()]
+    assert len(set(sources)) == len(ENVS)
+    for kustomization in by_kind(objs, "Kustomization").values():
+        assert "dependsOn" not in kustomization["spec"]
 
 
-def test_argocd_applications_track_release_with_automated_sync() -> None:
+def test_argocd_each_application_tracks_its_own_release_branch_with_automated_sync() -> None:
     objs = rendered(GITOPS / "argocd" / "release")
     [project] = by_kind(objs, "AppProject").values()
     assert "syncWindows" not in project["spec"]
@@ -235,14 +246,30 @@ def test_argocd_applications_track_release_with_automated_sync() -> None:
     assert set(apps) == {f"modelops-{env}" for env in ENVS}
     allowed = {d["namespace"] for d in project["spec"]["destinations"]}
     for env in ENVS:
-        spec = apps[f"modelops-{env}"]["spec"]
+        app = apps[f"modelops-{env}"]
+        spec = app["spec"]
         assert spec["project"] == project["metadata"]["name"]
-        assert spec["source"]["targetRevision"] == "release"
+        # One source, on this environment's ref only: prod never resolves a ref staging's
+        # confirmation has not moved (no `sources`, no ApplicationSet fanning one ref out).
+        assert "sources" not in spec
+        assert spec["source"]["targetRevision"] == release_ref(env)
         assert spec["source"]["repoURL"] in project["spec"]["sourceRepos"]
         assert (REPO / spec["source"]["path"] / "kustomization.yaml").is_file()
+        assert spec["source"]["path"] == f"deploy/overlays/{env}"
         assert spec["destination"]["namespace"] == f"modelops-{env}"
         assert spec["destination"]["namespace"] in allowed
         assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+        assert app["metadata"]["labels"]["modelops.io/env"] == env
+
+
+def test_no_gitops_object_tracks_a_shared_release_branch_or_main() -> None:
+    # Moving one ref must move one environment: nothing may follow `release` or `main`.
+    for directory in RENDERED_DIRS:
+        for obj in rendered(GITOPS / directory):
+            spec = obj.get("spec", {})
+            refs = [spec.get("ref", {}).get("branch"), spec.get("source", {}).get("targetRevision")]
+            for ref in filter(None, refs):
+                assert ref in {release_ref(env) for env in ENVS}, (directory, obj["kind"], ref)
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -258,25 +285,6 @@ def test_argocd_project_whitelists_every_kind_the_overlay_renders(env: str) -> N
         assert (group, obj["kind"]) in allowed, obj["kind"]
 
 
-def test_argocd_track_main_alternative_syncs_only_in_a_night_window() -> None:
-    objs = rendered(GITOPS / "argocd" / "track-main")
-    [project] = by_kind(objs, "AppProject").values()
-    [window] = project["spec"]["syncWindows"]
-    assert window["kind"] == "allow"
-    _minute, hour, *rest = window["schedule"].split()
-    assert rest == ["*", "*", "*"]
-    assert 0 <= int(hour) <= 5
-    assert window["duration"] == "2h"
-    apps = by_kind(objs, "Application")
-    assert {a["spec"]["source"]["targetRevision"] for a in apps.values()} == {"main"}
-    # The alternative keeps reporting deployments: same subscriptions, same notification config.
-    release = rendered(GITOPS / "argocd" / "release")
-    assert by_kind(objs, "ConfigMap") == by_kind(release, "ConfigMap")
-    for name, app in apps.items():
-        release_app = by_kind(release, "Application")[name]
-        assert app["metadata"]["annotations"] == release_app["metadata"]["annotations"]
-
-
 # --------------------------------------------------------------------------------------------
 # Flux: Provider + one Alert per environment
 # --------------------------------------------------------------------------------------------
@@ -290,13 +298,13 @@ def flux_provider(objs: list[dict[str, Any]]) -> dict[str, Any]:
 def test_flux_provider_posts_github_statuses_to_the_gitops_repository() -> None:
     objs = rendered(GITOPS / "flux")
     provider = flux_provider(objs)
-    [repo] = by_kind(objs, "GitRepository").values()
     spec = provider["spec"]
     assert provider["apiVersion"] == "notification.toolkit.fluxcd.io/v1beta3"
-    assert provider["metadata"]["namespace"] == repo["metadata"]["namespace"]
     assert spec["type"] == "github"
-    # The statuses land on the repository whose commits Flux applies.
-    assert owner_repo(spec["address"]) == owner_repo(repo["spec"]["url"])
+    # The statuses land on the repository whose commits Flux applies, for every environment.
+    for repo in by_kind(objs, "GitRepository").values():
+        assert provider["metadata"]["namespace"] == repo["metadata"]["namespace"]
+        assert owner_repo(spec["address"]) == owner_repo(repo["spec"]["url"])
     assert urlsplit(spec["address"]).scheme == "https"
     assert spec["commitStatusExpr"] == FLUX_COMMIT_STATUS_EXPR
     assert "suspend" not in spec
@@ -433,6 +441,11 @@ def test_flux_fixture_statuses_are_what_the_shipped_config_posts() -> None:
             event["metadata"].get("kustomize.toolkit.fluxcd.io/commit_status") == "update"
             or event["severity"] == "error"
         ), status["id"]
+        # The revision is the environment's own ref, as its GitRepository reports it.
+        kustomization = by_kind(objs, "Kustomization")[event["involvedObject"]["name"]]
+        source = by_kind(objs, "GitRepository")[kustomization["spec"]["sourceRef"]["name"]]
+        revision = event["metadata"]["kustomize.toolkit.fluxcd.io/revision"]
+        assert revision == f"{source['spec']['ref']['branch']}@sha1:{status['sha']}", status["id"]
         get, post = status["requests"]
         assert post == _flux_expected_post(status, objs), status["id"]
         assert get == {
@@ -574,7 +587,9 @@ def test_argocd_fixture_statuses_are_what_the_shipped_templates_post() -> None:
         variables = status["vars"]
         app = apps[variables["app"]["metadata"]["name"]]
         # The fixture's Application is the shipped one, and the fixture's context is ours.
-        assert variables["app"]["spec"]["source"]["repoURL"] == app["spec"]["source"]["repoURL"]
+        assert variables["app"]["spec"]["source"] == {
+            k: app["spec"]["source"][k] for k in ("repoURL", "targetRevision")
+        }
         assert variables["context"] == _yaml().load(data["context"])
         assert [status["template"]] == [t for c in trig[status["trigger"]] for t in c["send"]]
         template = tmpl[status["template"]]
