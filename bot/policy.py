@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -192,15 +193,63 @@ class MetricGateSpec(_Strict):
         return self
 
 
+def _measured_metric(name: str) -> str:
+    if name not in core.MEASURED_METRICS and not core.TOP_K_METRIC.fullmatch(name):
+        known = ", ".join(core.MEASURED_METRICS)
+        raise ValueError(f"unknown measured metric {name!r} (known: {known}, top_<k>_accuracy)")
+    return name
+
+
+MeasuredMetric = Annotated[str, AfterValidator(_measured_metric)]
+# `digits-holdout@1` (a version: pinned) or `digits-holdout@golden` (an alias or `latest`,
+# resolved on every run and named in the PR); names as the model store spells them.
+_DATASET_REF = re.compile(
+    r"^(?P<name>[a-z0-9][a-z0-9_-]{0,62})@(?P<ref>[1-9][0-9]{0,17}|[a-z0-9][a-z0-9-]{0,62})$"
+)
+
+
+class EvaluationSpecModel(_Strict):
+    """`gates: evaluation:`, what the bot measures first (bot/core/evaluation.py)."""
+
+    dataset: str
+    metrics: list[MeasuredMetric] = Field(default_factory=lambda: ["accuracy"], min_length=1)
+    bounds: dict[MeasuredMetric, MetricGateSpec] = Field(default_factory=dict)
+    per_class_recall: MetricGateSpec | None = None
+    claim_tolerance: float = Field(default=0.01, ge=0)
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_ref(cls, value: str) -> str:
+        if not _DATASET_REF.fullmatch(value):
+            raise ValueError(
+                f"expected NAME@VERSION or NAME@ALIAS (e.g. digits-holdout@1), got {value!r}"
+            )
+        return value
+
+    def to_core(self) -> core.EvaluationSpec:
+        name, _, ref = self.dataset.partition("@")
+        recall = self.per_class_recall
+        return core.EvaluationSpec(
+            dataset=name,
+            ref=ref,
+            metrics=tuple(dict.fromkeys(self.metrics)),
+            gates={m: MetricGate(**gate.model_dump()) for m, gate in self.bounds.items()},
+            per_class_recall=MetricGate(**recall.model_dump()) if recall else None,
+            claim_tolerance=self.claim_tolerance,
+        )
+
+
 class GatesSpec(_Strict):
     """The gates' settings; a new gate (bot/core/gates.py) adds its field here and in
     `bot.core.policy.Gates`."""
 
     metrics: dict[str, MetricGateSpec] = Field(default_factory=dict)
+    evaluation: EvaluationSpecModel | None = None
 
     def to_core(self) -> core.Gates:
         return core.Gates(
-            metrics={name: MetricGate(**gate.model_dump()) for name, gate in self.metrics.items()}
+            metrics={name: MetricGate(**gate.model_dump()) for name, gate in self.metrics.items()},
+            evaluation=self.evaluation.to_core() if self.evaluation else None,
         )
 
 

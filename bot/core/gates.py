@@ -15,33 +15,8 @@ apply (a signature check with no model pinned) passes with no rows.
 
 The planner runs `DEFAULT_GATES` in order for every move (and, in the first environment, for
 each model it considers); `plan(..., gates=...)` takes another list. A new gate is one class
-plus its policy field. E.g. the evaluation gate of issue 17, bounding what the bot measured:
-
-    # bot/core/policy.py: Gates gets `evaluation: EvaluationBounds | None = None`
-    # (and bot/policy.py's GatesSpec the same field, validated); the shell fills the measured
-    # values into ModelCandidate (a new `measured` mapping), as it fills the claimed metrics.
-
-    @dataclass(frozen=True)
-    class Evaluation:
-        name: str = "evaluation"
-
-        def evaluate(self, candidate: Candidate, evidence: Evidence) -> GateResult:
-            bounds = evidence.env.gates.evaluation
-            info = evidence.model_info(candidate.model)
-            if bounds is None or info is None or not candidate.model_moves:
-                return GateResult(self.name, Verdict.PASSED)
-            measured = info.measured.get("accuracy")
-            ok = measured is not None and measured >= bounds.min
-            detail = f"claimed {info.metrics.get('accuracy')}, measured {measured}"
-            return GateResult(
-                self.name,
-                Verdict.PASSED if ok else Verdict.REFUSED,
-                (Check(self.name, ok, detail),),
-                () if ok else (f"model v{info.version} fails evaluation: {detail}",),
-                {"measured": measured},
-            )
-
-    DEFAULT_GATES = (ForwardOnly(), Signature(), Metrics(), Evaluation(), Live(), Soak(), Freeze())
+plus its policy field: e.g. the evaluation gate (`bot/core/evaluation.py`, its settings
+`Gates.evaluation`, the measured facts in `ModelCandidate.evaluations` filled by the shell).
 
 The PR body renders its row like any other; tests/bot/core/test_gates.py runs such an added
 gate (refusing, and holding) through the planner.
@@ -464,10 +439,15 @@ class Freeze:
         return _held(self.name, check, detail, window=window.label, until=end.isoformat())
 
 
+# The evaluation gate has its own module (it imports this one; `bot/core/__init__.py` imports
+# this module first, so either import order works).
+from bot.core.evaluation import Evaluation  # noqa: E402
+
 DEFAULT_GATES: tuple[Gate, ...] = (
     ForwardOnly(),
     Signature(),
     Metrics(),
+    Evaluation(),
     Live(),
     RolledBack(),
     Holds(),

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bot.core.measured import Evaluated
+
 if TYPE_CHECKING:
     from bot.core.rollback import Rollback
 
@@ -115,6 +117,8 @@ class ModelCandidate:
     signature_key: str | None = None
     aliases: frozenset[str] = frozenset()
     archived: bool = False
+    # what the bot measured, by evaluation spec key (`dataset@ref`): `bot.adapters.evaluation`
+    evaluations: Mapping[str, Evaluated] = field(default_factory=dict)
 
     def pin(self) -> ModelPin:
         return ModelPin(name=self.name, version=self.version, sha256=self.primary_sha256)

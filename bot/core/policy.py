@@ -62,11 +62,45 @@ class MetricGate:
     max_rise: float | None = None
 
 
+#: The figures the model store's evaluation measures (`modelstore.metrics`), by the names an
+#: evaluation spec uses; `top_3_accuracy` stands for each k the store reports.
+MEASURED_METRICS = ("accuracy", "macro_f1", "log_loss", "ece")
+TOP_K_METRIC = re.compile(r"top_(?P<k>[1-9][0-9]*)_accuracy")
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """What the bot measures before a model moves (`gates: evaluation:` in promotion.yaml):
+    the evaluation set `dataset` at `ref` (a version number, or an alias the bot resolves and
+    names in the PR), the figures shown (`metrics`), bounds on the measured figures (`gates`,
+    the relative ones against the model the environment runs now), the same for each class's
+    recall (`per_class_recall`), and how far a claimed metric (registration's `--metric`) may
+    differ from its measurement (`claim_tolerance`)."""
+
+    dataset: str
+    ref: str
+    metrics: tuple[str, ...] = ("accuracy",)
+    gates: Mapping[str, MetricGate] = field(default_factory=dict)
+    per_class_recall: MetricGate | None = None
+    claim_tolerance: float = 0.01
+
+    @property
+    def key(self) -> str:
+        """`digits-holdout@1`: what the shell keys this set's measurements by."""
+        return f"{self.dataset}@{self.ref}"
+
+    @property
+    def pinned_version(self) -> int | None:
+        """The version when `ref` is a number; None for an alias (resolved on each run)."""
+        return int(self.ref) if self.ref.isdigit() else None
+
+
 @dataclass(frozen=True)
 class Gates:
     """The gates' own settings (`gates:` in promotion.yaml); a new gate adds its field here."""
 
     metrics: Mapping[str, MetricGate] = field(default_factory=dict)
+    evaluation: EvaluationSpec | None = None
 
 
 def zone(name: str) -> ZoneInfo:

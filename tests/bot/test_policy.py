@@ -232,6 +232,21 @@ def _with(path: str, value: object) -> dict[str, Any]:
         ("environments.2.reviewers", ["modelops/sre/x"], "reviewer 'modelops/sre/x' is neither"),
         ("environments.2.reviewers", ["-bob"], "reviewer '-bob' is neither"),
         (
+            "environments.0.gates.evaluation",
+            {"dataset": "holdout"},
+            "gates.evaluation.dataset: expected NAME@VERSION or NAME@ALIAS",
+        ),
+        (
+            "environments.0.gates.evaluation",
+            {"dataset": "holdout@1", "metrics": ["accuracy", "f2"]},
+            "gates.evaluation.metrics[1]: unknown measured metric 'f2'",
+        ),
+        (
+            "environments.0.gates.evaluation",
+            {"dataset": "holdout@1", "claim_tolerance": -1},
+            "gates.evaluation.claim_tolerance: Input should be greater than or equal to 0",
+        ),
+        (
             "environments.2.reviewers",
             ["modelops/SRE", "modelops/sre"],
             "reviewers are listed twice: ['modelops/SRE', 'modelops/sre']",
@@ -383,3 +398,23 @@ def test_the_shipped_policy_declares_one_model_store_for_every_environment() -> 
     assert parse_policy_data(with_slash).model_store.account_url == (
         "https://models.blob.core.windows.net"
     )
+
+
+def test_an_evaluation_spec_pins_a_version_or_names_an_alias():
+    spec = {
+        "dataset": "digits-holdout@golden",
+        "metrics": ["accuracy", "top_3_accuracy", "accuracy"],
+        "bounds": {"ece": {"max": 0.1}},
+        "per_class_recall": {"max_drop": 0.05},
+    }
+    found = parse_policy_data(_with("environments.0.gates.evaluation", spec), "test")
+    evaluation = found.first.gates.evaluation
+    assert evaluation is not None
+    assert (evaluation.key, evaluation.pinned_version) == ("digits-holdout@golden", None)
+    assert evaluation.metrics == ("accuracy", "top_3_accuracy")
+    assert evaluation.gates["ece"].max == 0.1
+    assert evaluation.per_class_recall is not None and evaluation.claim_tolerance == 0.01
+    spec = {"dataset": "digits-holdout@3"}
+    found = parse_policy_data(_with("environments.0.gates.evaluation", spec), "test")
+    assert found.first.gates.evaluation is not None
+    assert found.first.gates.evaluation.pinned_version == 3
