@@ -4,17 +4,19 @@ Secrets (the forge token, `REGISTRY_PASSWORD`, storage keys) are kept out of `re
 every message; `Settings.secrets()` lists them so output can be checked for leaks.
 
 The forge (where the GitOps repository's pull requests live) is named by `BOT_FORGE` (`github`,
-the default and today the only one). Its settings have neutral names, `FORGE_REPOSITORY`,
+the default, or `azure-repos`). Its settings have neutral names, `FORGE_REPOSITORY`,
 `FORGE_API_URL` and `FORGE_TOKEN`; the forge's own names, which its CI sets
 (`GITHUB_REPOSITORY`, `GITHUB_API_URL`, `GITHUB_TOKEN`), keep working. When both are set, the
-neutral name wins (GitHub Actions sets `GITHUB_*` for every job).
+neutral name wins (GitHub Actions sets `GITHUB_*` for every job). For Azure Repos, an Azure
+Pipelines job's own variables fill what is unset: `SYSTEM_COLLECTIONURI` (the API URL),
+`SYSTEM_TEAMPROJECT`/`BUILD_REPOSITORY_NAME` (the repository) and `SYSTEM_ACCESSTOKEN`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,20 @@ class ForgeKind:
 
 FORGES: dict[str, ForgeKind] = {
     "github": ForgeKind("GitHub", "GITHUB", "https://api.github.com"),
+    "azure-repos": ForgeKind("Azure Repos", "AZURE_REPOS"),
+}
+# What an Azure Pipelines job already knows, used when the forge's own settings are unset:
+# the organization URL, `project/repository`, and the job's token (mapped into `env:`).
+_PIPELINE_FALLBACKS: dict[str, dict[str, Callable[[Mapping[str, str]], str]]] = {
+    "azure-repos": {
+        "API_URL": lambda env: env.get("SYSTEM_COLLECTIONURI", "").rstrip("/"),
+        "REPOSITORY": lambda env: (
+            f"{env['SYSTEM_TEAMPROJECT']}/{env['BUILD_REPOSITORY_NAME']}"
+            if env.get("SYSTEM_TEAMPROJECT") and env.get("BUILD_REPOSITORY_NAME")
+            else ""
+        ),
+        "TOKEN": lambda env: env.get("SYSTEM_ACCESSTOKEN", ""),
+    },
 }
 
 
@@ -43,7 +59,15 @@ def _forge_setting(env: Mapping[str, str], kind: ForgeKind | None, key: str) -> 
     """`FORGE_<key>`, else the forge's own `<PREFIX>_<key>`, else None (empty counts as unset)."""
     if env.get(f"FORGE_{key}"):
         return env[f"FORGE_{key}"]
-    return (env.get(f"{kind.env_prefix}_{key}") or None) if kind is not None else None
+    if kind is None:
+        return None
+    own = env.get(f"{kind.env_prefix}_{key}")
+    if own:
+        return own
+    for forge, fallbacks in _PIPELINE_FALLBACKS.items():
+        if FORGES[forge] is kind and key in fallbacks:
+            return fallbacks[key](env) or None
+    return None
 
 
 @dataclass(frozen=True)
@@ -129,7 +153,8 @@ class Settings:
         """Whether the forge can be written to: a token, or a GitHub App (`GITHUB_APP_ID`,
         see `bot.adapters.github_auth`)."""
         app = self.forge == "github" and bool(self.environ.get("GITHUB_APP_ID", "").strip())
-        return bool(self.forge_token) or app
+        entra = self.forge == "azure-repos" and self.environ.get("AZURE_REPOS_AUTH") == "entra"
+        return bool(self.forge_token) or app or entra
 
     def checkout_dir(self) -> Path:
         """Where the bot keeps its clone (one per remote)."""

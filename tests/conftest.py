@@ -17,6 +17,8 @@ import pytest
 from localworld.services import Azurite, Registry, init_bare_repo, start_azurite, start_registry
 
 if TYPE_CHECKING:
+    from localworld.azure_repos import LocalAzureRepos
+    from localworld.azure_repos.contract import Contract as AzureReposContract
     from localworld.github import LocalGitHub
     from localworld.github.contract import Contract
 
@@ -139,3 +141,56 @@ def _github_contract(request: pytest.FixtureRequest) -> Iterator[None]:
     problems = [p for e in service.requests(since, bodies=True) for p in contract.check(e)]
     if problems:
         pytest.fail("responses GitHub could not send:\n" + "\n".join(problems[:20]), pytrace=False)
+
+
+# --- local Azure Repos ---------------------------------------------------------------------------
+
+AZURE_REPOS_TEST_TOKEN = "lw-azure-repos-token"  # a fake bearer token of the local server
+AZURE_REPOS_BOT = "Project Collection Build Service (lw)"  # what System.AccessToken acts as
+# The shipped promotion.yaml's reviewer teams, as teams of the project `modelops`.
+AZURE_REPOS_TEAMS = ("modelops/ml-reviewers:reviewer-1", "modelops/sre:reviewer-2")
+
+
+@pytest.fixture(scope="session")
+def azure_repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAzureRepos]:
+    """The local Azure Repos (`azure_repos.url` is the organization's URL). Make a repository
+    per test with `azure_repos.create_repo("project/name")`; every exchange of a test using it
+    is checked against Microsoft's published specifications when the test ends."""
+    from localworld.azure_repos import start_azure_repos
+
+    root = tmp_path_factory.mktemp("azure-repos")
+    service = start_azure_repos(
+        root / "repos",
+        root / "logs",
+        [f"{AZURE_REPOS_TEST_TOKEN}:{AZURE_REPOS_BOT}"],
+        users=GITHUB_REVIEWERS,
+        teams=AZURE_REPOS_TEAMS,
+    )
+    yield service
+    service.process.stop()
+
+
+@pytest.fixture(scope="session")
+def azure_repos_spec() -> AzureReposContract:
+    from localworld.azure_repos.contract import Contract as AzureReposContract
+
+    return AzureReposContract.load()
+
+
+@pytest.fixture(autouse=True)
+def _azure_repos_contract(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that talks to the local Azure Repos fails if any exchange it caused is one
+    Microsoft's specifications do not describe; leftover faults are cleared."""
+    if "azure_repos" not in request.fixturenames:
+        yield
+        return
+    service: LocalAzureRepos = request.getfixturevalue("azure_repos")
+    contract: AzureReposContract = request.getfixturevalue("azure_repos_spec")
+    since = service.last_seq()
+    yield
+    service.clear_faults()
+    problems = [p for e in service.requests(since, bodies=True) for p in contract.check(e)]
+    if problems:
+        pytest.fail(
+            "responses Azure DevOps could not send:\n" + "\n".join(problems[:20]), pytrace=False
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.adapters.azure_repos import AzureReposForge, TokenSource, entra_token_source
 from bot.adapters.github import GitHubForge
 from bot.adapters.github_auth import forge_auth
 from bot.forge import Forge
@@ -25,7 +26,31 @@ def _github(settings: Settings, retries: int, max_rate_limit_wait: float) -> For
     )
 
 
-_BUILDERS: dict[str, Callable[[Settings, int, float], Forge]] = {"github": _github}
+def _azure_repos(settings: Settings, retries: int, max_rate_limit_wait: float) -> Forge:
+    """A bearer token: the job's `System.AccessToken` (or FORGE_TOKEN), or with
+    `AZURE_REPOS_AUTH=entra` an Entra token from azure-identity (workload identity)."""
+    del max_rate_limit_wait  # Azure DevOps throttles with Retry-After, which the retry honours
+    env = settings.environ
+    token: str | TokenSource
+    if env.get("AZURE_REPOS_AUTH") == "entra":
+        token = entra_token_source()
+    else:
+        token = settings.require_token()
+    return AzureReposForge(
+        settings.forge_api_url,
+        token,
+        settings.repository,
+        retries=retries,
+        identity_api_url=env.get("AZURE_REPOS_IDENTITY_URL") or None,
+        reviewers_required=env.get("AZURE_REPOS_REVIEWERS_REQUIRED", "true").lower() != "false",
+        wiql_team=env.get("AZURE_REPOS_TEAM") or None,
+    )
+
+
+_BUILDERS: dict[str, Callable[[Settings, int, float], Forge]] = {
+    "github": _github,
+    "azure-repos": _azure_repos,
+}
 
 
 def check_kind(kind: str) -> None:

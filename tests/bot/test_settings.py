@@ -59,7 +59,9 @@ def test_flags_override_the_environment():
 
 
 def test_an_unknown_forge_is_refused_naming_the_known_ones():
-    with pytest.raises(SettingsError, match=r"BOT_FORGE: unknown forge 'gitea' \(known: github\)"):
+    with pytest.raises(
+        SettingsError, match=r"BOT_FORGE: unknown forge 'gitea' \(known: azure-repos, github\)"
+    ):
         Settings.from_env({**BASE, "BOT_FORGE": "gitea", "GITHUB_REPOSITORY": "team/gitops"})
 
 

@@ -54,6 +54,8 @@ def test_the_bot_reaches_the_forge_only_through_the_protocol(module: str):
     forbidden = {
         name
         for name in imported
-        if name.startswith(("bot.adapters.github", "bot.adapters.forges", "github"))
+        if name.startswith(
+            ("bot.adapters.github", "bot.adapters.azure_repos", "bot.adapters.forges", "github")
+        )
     }
     assert not forbidden, f"{module} imports {sorted(forbidden)}"

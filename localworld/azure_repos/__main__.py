@@ -1,0 +1,3 @@
+from localworld.azure_repos.server import main
+
+raise SystemExit(main())

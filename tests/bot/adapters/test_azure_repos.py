@@ -1,0 +1,279 @@
+"""The Azure Repos forge against the local Azure Repos (real bare repositories; every exchange
+validated against Microsoft's published 7.1 specifications by the `azure_repos` fixture)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.azure_repos import AzureReposForge, entra_token_source, identity_url
+from bot.adapters.forges import make_forge
+from bot.core.policy import Reviewer
+from bot.forge import CommitStatus, ForgeConflictError, ForgeError, PullRequest, StatusState
+from bot.settings import Settings
+from localworld.azure_repos import LocalAzureRepos
+from tests.conftest import AZURE_REPOS_BOT, AZURE_REPOS_TEST_TOKEN, git
+
+
+@pytest.fixture
+def repo(azure_repos: LocalAzureRepos, tmp_path: Path) -> tuple[str, Path]:
+    """`modelops/<name>` with main and promote/dev (one commit ahead); the work tree."""
+    name = f"modelops/r{uuid.uuid4().hex[:8]}"
+    remote = azure_repos.create_repo(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "f").write_text("1\n")
+    git(work, "add", ".")
+    git(work, "commit", "-q", "-m", "first")
+    git(work, "remote", "add", "origin", str(remote))
+    git(work, "push", "-q", "origin", "main")
+    git(work, "checkout", "-q", "-b", "promote/dev")
+    (work / "f").write_text("2\n")
+    git(work, "commit", "-q", "-am", "promote dev\n\nbody")
+    git(work, "push", "-q", "origin", "promote/dev")
+    return name, work
+
+
+def _forge(
+    azure_repos: LocalAzureRepos, name: str, *, reviewers_required: bool = True
+) -> AzureReposForge:
+    return AzureReposForge(
+        azure_repos.url,
+        AZURE_REPOS_TEST_TOKEN,
+        name,
+        backoff_factor=0,
+        reviewers_required=reviewers_required,
+    )
+
+
+def _open(
+    forge: AzureReposForge, labels: Sequence[str] = (), reviewers: Sequence[Reviewer] = ()
+) -> PullRequest:
+    return forge.create_pr(
+        title="promote(dev)",
+        body="the body",
+        head="promote/dev",
+        base="main",
+        labels=labels,
+        reviewers=reviewers,
+    )
+
+
+def test_a_pr_is_created_with_labels_and_required_team_and_user_reviewers(azure_repos, repo):
+    name, work = repo
+    forge = _forge(azure_repos, name)
+    since = azure_repos.last_seq()
+    pr = _open(
+        forge,
+        labels=["env/dev", "promotion"],
+        reviewers=[Reviewer("ml-reviewers", "modelops"), Reviewer("reviewer-2")],
+    )
+    assert (pr.state, pr.merged, pr.head_ref, pr.base_ref) == ("open", False, "promote/dev", "main")
+    assert pr.head_sha == git(work, "rev-parse", "HEAD").strip()
+    assert pr.labels == ("env/dev", "promotion")
+    assert {r.key for r in pr.requested} == {"modelops/ml-reviewers", "reviewer-2"}
+    assert [w["operation"] for w in azure_repos.writes(since)] == ["Pull Requests_Create"]
+    raw = azure_repos.requests(since, bodies=True)[-1]["request_body"]
+    assert {r["isRequired"] for r in raw["reviewers"]} == {True}
+    assert forge.find_open_pr("promote/dev", "main") == pr
+    assert list(forge.open_prs("main", "promote/")) == ["promote/dev"]
+    assert forge.open_prs("main", "hold/") == {}
+
+    optional = _forge(azure_repos, name, reviewers_required=False)
+    optional.request_reviews(pr.number, [Reviewer("sre", "modelops")])
+    assert not optional.reviewed(pr.number)
+    azure_repos.vote(pr.number, "reviewer-2", 10)
+    assert forge.reviewed(pr.number)
+    assert {r.key for r in forge.get_pr(pr.number).requested} == {
+        "modelops/ml-reviewers",
+        "modelops/sre",
+    }
+
+
+def test_an_unknown_reviewer_fails_before_anything_is_written(azure_repos, repo):
+    name, _ = repo
+    forge = _forge(azure_repos, name)
+    since = azure_repos.last_seq()
+    with pytest.raises(ForgeError, match="no single team '\\[modelops\\]\\\\\\\\nobody'"):
+        _open(forge, reviewers=[Reviewer("nobody", "modelops")])
+    with pytest.raises(ForgeError, match="no single user 'ml-reviewers'"):
+        _open(forge, reviewers=[Reviewer("ml-reviewers")])  # a team written as a bare name
+    assert azure_repos.writes(since) == []
+
+
+def test_update_comment_close_and_rejected_prs(azure_repos, repo):
+    name, _ = repo
+    forge = _forge(azure_repos, name)
+    pr = _open(forge)
+    forge.update_pr(pr.number, title="promote(dev): v2", body="new body", add_labels=["promotion"])
+    forge.comment(pr.number, "automerge stopped: ci/test failed")
+    updated = forge.get_pr(pr.number)
+    assert (updated.title, updated.body, updated.labels) == (
+        "promote(dev): v2",
+        "new body",
+        ("promotion",),
+    )
+    forge.close_pr(pr.number, "Closed by promotion-bot: no longer needed")
+    comments = forge.comments(pr.number)
+    assert [c.body for c in comments] == [
+        "automerge stopped: ci/test failed",
+        "Closed by promotion-bot: no longer needed",
+    ]
+    assert {c.author for c in comments} == {AZURE_REPOS_BOT}
+    closed = forge.get_pr(pr.number)
+    assert (closed.state, closed.merged) == ("closed", False)
+    assert [p.number for p in forge.closed_prs("promote/dev", "main")] == [pr.number]
+    assert forge.find_open_pr("promote/dev", "main") is None
+
+
+@pytest.mark.parametrize(("method", "parents"), [("squash", 1), ("merge", 2), ("rebase", 1)])
+def test_merge_completes_with_the_strategy_only_at_the_expected_head(
+    azure_repos, repo, method: str, parents: int
+):
+    name, _ = repo
+    forge = _forge(azure_repos, name)
+    pr = _open(forge)
+    with pytest.raises(ForgeConflictError, match="409"):
+        forge.merge_pr(pr.number, sha="0" * 40, method=method)
+    merged = forge.merge_pr(pr.number, sha=pr.head_sha, method=method)
+    remote = azure_repos.remote_path(name)
+    assert git(remote, "rev-parse", "main").strip() == merged
+    assert len(git(remote, "rev-list", "--parents", "-n1", merged).split()) == parents + 1
+    done = forge.get_pr(pr.number)
+    assert (done.state, done.merged) == ("closed", True)
+
+
+def test_a_head_moved_during_completion_is_a_conflict(azure_repos, repo):
+    name, _ = repo
+    forge = _forge(azure_repos, name)
+    pr = _open(forge)
+    azure_repos.inject("head_moved", method="PATCH", path="/pullrequests/")
+    with pytest.raises(ForgeConflictError):
+        forge.merge_pr(pr.number, sha=pr.head_sha)
+    assert forge.get_pr(pr.number).state == "open"
+
+
+def test_auto_complete_is_set_by_the_bot_and_completes(azure_repos, repo):
+    name, _ = repo
+    forge = _forge(azure_repos, name)
+    pr = _open(forge)
+    done = forge.enable_auto_complete(pr.number, method="squash")
+    assert (done.state, done.merged) == ("closed", True)  # no policy pending here
+
+
+def test_a_5xx_on_create_is_not_repeated_blindly(azure_repos, repo):
+    name, _ = repo
+    forge = _forge(azure_repos, name)
+    azure_repos.inject("status", status=502, method="POST", path="/pullrequests$")
+    since = azure_repos.last_seq()
+    pr = _open(forge, labels=["promotion"])
+    creates = [w for w in azure_repos.writes(since) if w["operation"] == "Pull Requests_Create"]
+    assert [w["status"] for w in creates] == [502, 200]  # looked first, found none, created once
+    assert list(forge.open_prs("main")) == ["promote/dev"]
+    assert pr.labels == ("promotion",)
+
+
+def test_reads_are_retried_through_a_throttle(azure_repos, repo):
+    name, _ = repo
+    forge = _forge(azure_repos, name)
+    azure_repos.inject(
+        "status", status=429, method="GET", path="/pullrequests$", times=2, retry_after=0
+    )
+    assert forge.open_prs("main") == {}
+
+
+def test_compare_and_commit_statuses(azure_repos, repo):
+    name, work = repo
+    forge = _forge(azure_repos, name)
+    head = git(work, "rev-parse", "HEAD").strip()
+    span = forge.compare("main", head)
+    assert [(c.sha, c.subject) for c in span.commits] == [(head, "promote dev")]
+    forge.create_status(head, CommitStatus("deploy/prod", StatusState.PENDING, "applying"))
+    forge.create_status(
+        head,
+        CommitStatus("deploy/prod", StatusState.SUCCESS, "applied", "https://flux.example/prod"),
+    )
+    forge.create_status(head, CommitStatus("ci", StatusState.FAILURE, "red"))
+    listed = forge.list_statuses("promote/dev")
+    assert [(s.context, s.state) for s in listed] == [
+        ("ci", StatusState.FAILURE),
+        ("deploy/prod", StatusState.SUCCESS),
+        ("deploy/prod", StatusState.PENDING),
+    ]
+    assert listed[1].target_url == "https://flux.example/prod"
+    assert listed[0].created_at is not None
+    assert forge.head_checks(head) == {
+        "ci": StatusState.FAILURE,
+        "deploy/prod": StatusState.SUCCESS,
+    }
+
+
+def test_the_release_blocked_record_is_a_tagged_work_item(azure_repos, repo):
+    name, _ = repo
+    forge = _forge(azure_repos, name)
+    assert forge.find_open_issue(label="release-blocked") is None
+    issue = forge.create_issue("release blocked", "**bad pin** <!-- m -->", ["release-blocked"])
+    assert (issue.state, issue.labels, issue.body) == (
+        "open",
+        ("release-blocked",),
+        "**bad pin** <!-- m -->",
+    )
+    assert forge.find_open_issue(label="release-blocked", marker="<!-- other -->") is None
+    forge.update_issue(issue.number, "still <b>bad</b> <!-- m -->")
+    found = forge.find_open_issue(label="release-blocked", marker="<!-- m -->")
+    assert found is not None and found.body == "still <b>bad</b> <!-- m -->"
+    forge.close_issue(issue.number, "released")
+    assert forge.find_open_issue(label="release-blocked") is None
+
+
+def test_bad_token_is_a_clear_error_naming_the_token_not_its_value(azure_repos, repo):
+    name, _ = repo
+    forge = AzureReposForge(azure_repos.url, "not-a-token-of-ours", name)
+    with pytest.raises(ForgeError, match=r"HTTP 401.*System\.AccessToken") as info:
+        forge.open_prs("main")
+    assert "not-a-token-of-ours" not in str(info.value)
+
+
+def test_the_factory_builds_it_from_a_pipeline_s_variables(azure_repos):
+    env = {
+        "GITOPS_REMOTE": "/srv/gitops.git",
+        "BOT_FORGE": "azure-repos",
+        "SYSTEM_COLLECTIONURI": azure_repos.url + "/",
+        "SYSTEM_TEAMPROJECT": "modelops",
+        "BUILD_REPOSITORY_NAME": "gitops",
+        "SYSTEM_ACCESSTOKEN": AZURE_REPOS_TEST_TOKEN,
+    }
+    settings = Settings.from_env(env)
+    assert (settings.repository, settings.forge_api_url) == ("modelops/gitops", azure_repos.url)
+    assert AZURE_REPOS_TEST_TOKEN in settings.secrets()
+    forge = make_forge(settings)
+    assert isinstance(forge, AzureReposForge)
+    assert (forge.name, forge.wiql_team, forge.reviewers_required) == (
+        "Azure Repos",
+        "modelops Team",
+        True,
+    )
+
+
+def test_identity_and_entra_token_sources():
+    assert identity_url("https://dev.azure.com/contoso") == "https://vssps.dev.azure.com/contoso"
+    assert identity_url("https://contoso.visualstudio.com") == (
+        "https://contoso.vssps.visualstudio.com"
+    )
+    assert identity_url("http://127.0.0.1:8080/lw") == "http://127.0.0.1:8080/lw"
+
+    calls: list[str] = []
+
+    class Credential:  # azure-identity's protocol; no Entra ID can be reached from here
+        def get_token(self, scope: str) -> object:
+            calls.append(scope)
+            return type("T", (), {"token": f"entra-{len(calls)}", "expires_on": 0})()
+
+    source = entra_token_source(Credential())
+    assert source() == "entra-1"
+    assert source() == "entra-2"  # expired (expires_on 0): renewed
+    assert calls == ["499b84ac-1321-427f-aa17-267ca6975798/.default"] * 2
