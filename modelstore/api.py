@@ -13,32 +13,39 @@ A version exists once its manifest exists. The claim blob makes the registration
 number n the only writer of files under `versions/<n>/`, so a registration that loses a race
 never overwrites the winner's files; it moves on to n+1.
 
+A claim records who holds it (host, pid) and when it was last seen alive (refreshed while
+the files upload). A claim whose holder is gone (its process on this host has exited, or it
+has not been refreshed for `CLAIM_STALE_AFTER`) is abandoned: a registration of the same files
+takes it over (compare-and-swap on its ETag) and resumes, committing the blocks the earlier
+attempt had staged when they hold the same bytes; otherwise it is said and skipped.
+
 Why one long module: `ModelStore` is the store's consistency protocol (claims, conditional
 writes, the index and alias compare-and-swap, verified reads), and its methods call each other's
 preconditions; everything without that coupling lives beside it (`manifest`, `state`, `names`,
-`files`, `install`, `kinds`, `backend`). Transfers (parallel block upload, ranged download) are
-the next part to move out, with issue 21's resumable uploads.
+`files`, `install`, `kinds`, `backend`, and `transfer`: parallel hashed uploads and ranged,
+verified downloads).
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import random
 import re
-import shutil
-import tempfile
+import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from modelstore import state
+from modelstore import state, transfer
 from modelstore.backend import MAX_SMALL_BLOB, AzureBlobBackend, Backend, RetryPolicy
 from modelstore.errors import (
     AliasConflictError,
@@ -47,10 +54,8 @@ from modelstore.errors import (
     BlobConflictError,
     BlobNotFoundError,
     BlobTooLargeError,
-    ChecksumMismatchError,
+    ClaimLostError,
     ConfigurationError,
-    DestinationError,
-    FileChangedError,
     InvalidInputError,
     ManifestCorruptError,
     ManifestTooLargeError,
@@ -63,8 +68,7 @@ from modelstore.errors import (
     TooMuchContentionError,
     VersionNotFoundError,
 )
-from modelstore.files import LocalFile, collect
-from modelstore.install import install, target_inside
+from modelstore.files import collect
 from modelstore.kinds import DATASET, MODEL, ArtifactKind
 from modelstore.manifest import (
     FileEntry,
@@ -78,6 +82,7 @@ from modelstore.manifest import (
 )
 from modelstore.names import parse_ref, validate_alias, validate_model_name, validate_version
 from modelstore.state import AliasEvent, AliasRecord, Index
+from modelstore.transfer import NO_PROGRESS, Progress, TransferSettings
 
 DEFAULT_CONTAINER = "models"
 MANIFEST_SHA_KEY = "manifest_sha256"
@@ -88,6 +93,9 @@ MAX_CAS_ATTEMPTS = 200
 MAX_DESCRIPTION = 10_000
 LARGEST_VERSION = 10**18 - 1  # the longest number a ref may name (names.VERSION_RE)
 INDEX_ATTEMPTS = 3  # on top of the backend's own retries of each request
+CLAIM_HEARTBEAT = timedelta(seconds=30)  # how often an uploading registration says it is alive
+CLAIM_STALE_AFTER = timedelta(minutes=3)  # silent this long: abandoned, whoever held it
+NO_SHA256 = "0" * 64  # stands in for a digest not known yet (same length)
 
 
 class ModelStore:
@@ -98,10 +106,16 @@ class ModelStore:
     """
 
     def __init__(
-        self, backend: Backend, *, author: str | None = None, kind: ArtifactKind = MODEL
+        self,
+        backend: Backend,
+        *,
+        author: str | None = None,
+        kind: ArtifactKind = MODEL,
+        transfers: TransferSettings | None = None,
     ) -> None:
         self.backend = backend
         self.kind = kind
+        self.transfers = transfers or TransferSettings()
         self._layout = kind.layout
         self._author = author
         self._container_ready = False
@@ -109,7 +123,7 @@ class ModelStore:
     @property
     def datasets(self) -> ModelStore:
         """The registry of evaluation sets in the same container (`_datasets/<name>/...`)."""
-        return ModelStore(self.backend, author=self._author, kind=DATASET)
+        return ModelStore(self.backend, author=self._author, kind=DATASET, transfers=self.transfers)
 
     # --- construction --------------------------------------------------------------------------
 
@@ -179,11 +193,13 @@ class ModelStore:
         alias: str | None = None,
         author: str | None = None,
         git_commit: str | None = None,
+        progress: Progress = NO_PROGRESS,
     ) -> Manifest:
         """Store the file (or directory) at `path` as the next version of `name`.
 
-        Every input is validated and hashed before anything is written; on failure the files
-        uploaded so far are removed again and no version appears.
+        Every input is validated before anything is written, and hashed while it uploads; on
+        failure the files uploaded so far are removed again and no version appears. Interrupted
+        (Ctrl-C, or killed), the claim and the staged blocks stay: the same command resumes.
         """
         validate_model_name(name, self.kind.noun)
         if alias is not None:
@@ -198,6 +214,8 @@ class ModelStore:
         framework, signature = self.kind.describe(artifact)
         who = author or self._default_author()
 
+        digests: dict[str, str] = {}
+
         def draft(version: int) -> Manifest:
             return Manifest(
                 name=name,
@@ -206,7 +224,8 @@ class ModelStore:
                 author=who,
                 git_commit=git_commit,
                 files=[
-                    FileEntry(path=f.path, sha256=f.sha256, size=f.size) for f in artifact.files
+                    FileEntry(path=f.path, sha256=digests.get(f.path, NO_SHA256), size=f.size)
+                    for f in artifact.files
                 ],
                 primary=artifact.primary,
                 framework=framework,
@@ -221,16 +240,39 @@ class ModelStore:
 
         self._ensure_container()
         index = self._read_index(name)[0]
-        version, token = self._claim(name, (index.max_version if index else 0) + 1, who)
-        try:
-            for local in artifact.files:
-                self._upload(name, version, local)
-            manifest = draft(version)
-            _check_manifest_size(manifest)
-        except BaseException:
-            self._abandon(name, version, [f.path for f in artifact.files], token)
-            raise
-        self._put_manifest(manifest, [f.path for f in artifact.files], token)
+        files = [[f.path, f.size] for f in artifact.files]
+        token = uuid.uuid4().hex
+        with _live(token):  # this process works on the claim: not abandoned (Ctrl-C)
+            claim = self._claim(
+                name, (index.max_version if index else 0) + 1, who, files, token, progress
+            )
+            version = claim.version
+            try:
+                sent = 0
+                for local in artifact.files:
+                    done = transfer.upload_file(
+                        self.backend,
+                        self._layout.file_path(name, version, local.path),
+                        local.source,
+                        settings=self.transfers,
+                        progress=progress,
+                        label=local.path,
+                        resume=claim.resumed,
+                        tick=claim.heartbeat,
+                    )
+                    digests[local.path], sent = done.sha256, sent + done.sent
+                if claim.resumed:
+                    total = sum(f.size for f in artifact.files)
+                    progress.note(
+                        f"resumed {name} v{version}: sent {_mb(sent)} of {_mb(total)}, "
+                        "the rest was staged by the interrupted registration"
+                    )
+                manifest = draft(version)
+                _check_manifest_size(manifest)
+            except Exception:
+                self._abandon(name, version, [f.path for f in artifact.files], token)
+                raise
+            self._put_manifest(manifest, [f.path for f in artifact.files], token)
         # The version exists from here on: a failure below must say so, not look like a failure.
         try:
             self._publish_in_index(name, version)
@@ -255,36 +297,6 @@ class ModelStore:
                     manifest=manifest,
                 ) from exc
         return manifest
-
-    def _upload(self, name: str, version: int, local: LocalFile) -> None:
-        """Create-only upload; a retried upload that finds its own bytes already there is fine."""
-        path = self._layout.file_path(name, version, local.path)
-        try:
-            sent = self.backend.put_file(path, local.source, metadata={"sha256": local.sha256})
-        except BlobConflictError:
-            # Our claim makes us the only writer under versions/<n>/, so this is normally our
-            # own earlier attempt whose reply was lost. Accept it only if the bytes are ours.
-            stored = self._stored_sha256(path, local.size)
-            if stored != local.sha256:
-                raise
-            sent = stored
-        _check_unchanged(local.source, sent, local.sha256)
-
-    def _stored_sha256(self, path: str, limit: int) -> str | None:
-        """sha256 of a stored blob, None when it is missing or longer than `limit` bytes."""
-        import hashlib
-
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            for chunk in self.backend.read_chunks(path):
-                size += len(chunk)
-                if size > limit:
-                    return None
-                digest.update(chunk)
-        except BlobNotFoundError:
-            return None
-        return digest.hexdigest()
 
     def _put_manifest(self, manifest: Manifest, paths: list[str], token: str) -> None:
         """Create the manifest (the commit point of a registration), surviving lost replies.
@@ -339,18 +351,41 @@ class ModelStore:
             with attempt:
                 self._update_index(name, lambda idx: state.with_published(idx, name, version))
 
-    def _claim(self, name: str, start: int, who: str | None) -> tuple[int, str]:
-        """Allocate a version number: the first `.claim` blob we create wins the number."""
-        token = uuid.uuid4().hex
-        body = canonical_json({"token": token, "by": who, "at": utc_now().isoformat()})
+    def _claim(  # noqa: PLR0917 - the registration's identity
+        self,
+        name: str,
+        start: int,
+        who: str | None,
+        files: list[list[Any]],
+        token: str,
+        progress: Progress,
+    ) -> Claim:
+        """Allocate a version number: the first `.claim` blob we create wins the number; an
+        abandoned claim of the same files is taken over (and its upload resumed)."""
         version = start
         for attempt in range(1, MAX_CLAIM_PROBES + 1):
+            body = _claim_body(token, who, files)
+            path = self._layout.claim_path(name, version)
             try:
-                self.backend.put(self._layout.claim_path(name, version), body, create_only=True)
-                return version, token
+                self.backend.put(path, body, create_only=True)
+                return Claim(self, name, version, token, resumed=False)
             except BlobConflictError:
-                if self._claim_token(name, version) == token:  # our retried write had landed
-                    return version, token
+                held, etag = self._read_claim(name, version)
+                if held.get("token") == token:  # our retried write had landed
+                    return Claim(self, name, version, token, resumed=False)
+                if self._abandoned(name, version, held):
+                    if held.get("files") != files:
+                        progress.note(
+                            f"{name} v{version}: an abandoned registration of other files; "
+                            f"leaving it and registering the next number"
+                        )
+                    else:
+                        with contextlib.suppress(BlobConflictError):
+                            self.backend.put(path, body, if_match=etag)
+                            progress.note(
+                                f"{name} v{version}: resuming an interrupted registration"
+                            )
+                            return Claim(self, name, version, token, resumed=True)
             version += 1
             if attempt % 8 == 0:  # many in flight: jump to what the index has seen published
                 index = self._read_index(name)[0]
@@ -358,17 +393,42 @@ class ModelStore:
                     version = max(version, index.max_version + 1)
         raise TooMuchContentionError(f"allocating a version of {name!r}", MAX_CLAIM_PROBES)
 
-    def _claim_token(self, name: str, version: int) -> str | None:
+    def _read_claim(self, name: str, version: int) -> tuple[dict[str, Any], str | None]:
         try:
-            data = self.backend.get(self._layout.claim_path(name, version)).data
-        except BlobNotFoundError:
-            return None
+            blob = self.backend.get(self._layout.claim_path(name, version))
+        except (BlobNotFoundError, BlobTooLargeError):
+            return {}, None
         try:
-            import json
+            held = json.loads(blob.data)
+        except ValueError:
+            return {}, blob.etag
+        return (held if isinstance(held, dict) else {}), blob.etag
 
-            return str(json.loads(data)["token"])
-        except (ValueError, KeyError, TypeError):
-            return None
+    def _abandoned(self, name: str, version: int, held: dict[str, Any]) -> bool:
+        """The claim's holder is gone and it never published (claims of old formats: never)."""
+        try:
+            alive = datetime.fromisoformat(str(held["alive"]))
+            host, pid = str(held["host"]), int(held["pid"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        gone = utc_now() - alive > CLAIM_STALE_AFTER or (
+            host == socket.gethostname() and not _holder_alive(pid, str(held.get("token")))
+        )
+        if not gone:
+            return False
+        # One with every file committed (or a manifest) had finished uploading: a version
+        # whose manifest was removed since; its number is never reused.
+        prefix = self._layout.version_prefix(name, version)
+        stored = {b.name.removeprefix(prefix) for b in self.backend.list_blobs(prefix)}
+        files = held.get("files")
+        uploaded = isinstance(files, list) and all(
+            isinstance(f, list) and f and f[0] in stored for f in files
+        )
+        return "manifest.json" not in stored and not uploaded
+
+    def _claim_token(self, name: str, version: int) -> str | None:
+        token = self._read_claim(name, version)[0].get("token")
+        return None if token is None else str(token)
 
     def _abandon(self, name: str, version: int, paths: list[str], token: str) -> None:
         """Best-effort removal of a failed registration's files; the claim goes last."""
@@ -603,86 +663,30 @@ class ModelStore:
 
     # --- download / verify ---------------------------------------------------------------------
 
-    def download(self, name: str, ref: str | int, dest_dir: Path) -> Manifest:
-        """Write the version's files and `manifest.json` into `dest_dir`, all or nothing.
-
-        Every file streams into a staging directory beside `dest_dir` while its sha256 and
-        size are checked; only when every file matched is anything put in place. A missing or
-        empty `dest_dir` is replaced by the staging directory in one rename; into a directory
-        that holds other files, each file is renamed into place (the manifest last) and a
-        failure part way puts back what was there (`DestinationError`). On any failure the
-        destination is as it was and the staging directory is removed.
-        """
+    def download(
+        self, name: str, ref: str | int, dest_dir: Path, *, progress: Progress = NO_PROGRESS
+    ) -> Manifest:
+        """Write the version's files and `manifest.json` into `dest_dir`, all or nothing: each
+        file is fetched in parallel ranges and verified before anything is put in place
+        (`transfer.download_version`)."""
         manifest = self.resolve(name, ref)
-        dest = Path(dest_dir)
-        if dest.exists() and not dest.is_dir():
-            raise DestinationError(str(dest), "it is not a directory")
-        paths = [entry.path for entry in manifest.files]
-        if dest.is_dir():
-            for path in paths:
-                target_inside(dest, manifest, path)
-        made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
-        try:
-            for entry in manifest.files:
-                staged = staging / entry.path
-                staged.parent.mkdir(parents=True, exist_ok=True)
-                with staged.open("wb") as out:
-                    self._stream_verified(manifest, entry, out.write)
-            (staging / "manifest.json").write_bytes(
-                manifest.model_dump_json(indent=2).encode("utf-8") + b"\n"
-            )
-            install(staging, dest, [*paths, "manifest.json"])
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            for folder in made:  # the parents this download created, innermost first
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        transfer.download_version(
+            self.backend,
+            self._layout,
+            manifest,
+            Path(dest_dir),
+            settings=self.transfers,
+            progress=progress,
+        )
         return manifest
 
-    def verify(self, name: str, ref: str | int) -> Manifest:
+    def verify(self, name: str, ref: str | int, *, progress: Progress = NO_PROGRESS) -> Manifest:
         """Re-hash every stored file of the version against its manifest (streams, no disk)."""
         manifest = self.resolve(name, ref)
-        for entry in manifest.files:
-            self._stream_verified(manifest, entry, lambda _chunk: None)
+        transfer.verify_version(
+            self.backend, self._layout, manifest, settings=self.transfers, progress=progress
+        )
         return manifest
-
-    def _stream_verified(
-        self, manifest: Manifest, entry: FileEntry, sink: Callable[[bytes], object]
-    ) -> None:
-        import hashlib
-
-        digest = hashlib.sha256()
-        size = 0
-        path = self._layout.file_path(manifest.name, manifest.version, entry.path)
-        try:
-            for chunk in self.backend.read_chunks(path):
-                size += len(chunk)
-                if size > entry.size:
-                    break
-                digest.update(chunk)
-                sink(chunk)
-        except BlobNotFoundError:
-            raise ChecksumMismatchError(
-                manifest.name, manifest.version, entry.path, entry.sha256, "missing", "file"
-            ) from None
-        if size != entry.size:
-            raise ChecksumMismatchError(
-                manifest.name,
-                manifest.version,
-                entry.path,
-                str(entry.size),
-                f"{size}{'+' if size > entry.size else ''}",
-                "size",
-            )
-        if digest.hexdigest() != entry.sha256:
-            raise ChecksumMismatchError(
-                manifest.name, manifest.version, entry.path, entry.sha256, digest.hexdigest()
-            )
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -809,9 +813,81 @@ def _check_manifest_size(manifest: Manifest) -> None:
         raise ManifestTooLargeError(manifest.name, size, MAX_SMALL_BLOB)
 
 
-def _check_unchanged(source: Path, sent: str, hashed: str) -> None:
-    if sent != hashed:
-        raise FileChangedError(str(source))
+class Claim:
+    """A version number held by this registration, kept alive while its files upload."""
+
+    def __init__(
+        self,
+        store: ModelStore,
+        name: str,
+        version: int,
+        token: str,
+        *,
+        resumed: bool,
+    ) -> None:
+        self.version, self.token, self.resumed = version, token, resumed
+        self._store, self._name = store, name
+        self._refreshed = time.monotonic()
+
+    def heartbeat(self) -> None:
+        """Refresh the claim's `alive` time (every CLAIM_HEARTBEAT at most), compare-and-swap:
+        a claim taken over meanwhile stops this registration."""
+        if time.monotonic() - self._refreshed < CLAIM_HEARTBEAT.total_seconds():
+            return
+        path = self._store._layout.claim_path(self._name, self.version)
+        held, etag = self._store._read_claim(self._name, self.version)
+        if held.get("token") != self.token or etag is None:
+            raise ClaimLostError(self._name, self.version)
+        held["alive"] = utc_now().isoformat()
+        try:
+            self._store.backend.put(path, canonical_json(held), if_match=etag)
+        except BlobConflictError:
+            raise ClaimLostError(self._name, self.version) from None
+        self._refreshed = time.monotonic()
+
+
+def _claim_body(token: str, who: str | None, files: list[list[Any]]) -> bytes:
+    now = utc_now().isoformat()
+    return canonical_json(
+        {
+            "token": token,
+            "by": who,
+            "at": now,
+            "alive": now,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "files": files,
+        }
+    )
+
+
+_LIVE_CLAIMS: set[str] = set()  # tokens of the registrations running in this process
+
+
+@contextlib.contextmanager
+def _live(token: str) -> Iterator[None]:
+    _LIVE_CLAIMS.add(token)
+    try:
+        yield
+    finally:
+        _LIVE_CLAIMS.discard(token)
+
+
+def _holder_alive(pid: int, token: str) -> bool:
+    """Whether the process on this host that wrote a claim still works on it."""
+    if pid == os.getpid():  # ours: alive only while that registration runs (not after Ctrl-C)
+        return token in _LIVE_CLAIMS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 def _backoff(attempt: int) -> None:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from azure.core import MatchConditions
@@ -27,7 +26,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -41,16 +40,15 @@ from modelstore.errors import (
     BlobNotFoundError,
     BlobTooLargeError,
     ConfigurationError,
-    FileChangedError,
     StorageAuthError,
     StorageError,
     StorageUnavailableError,
 )
-from modelstore.files import HashingReader
 
 T = TypeVar("T")
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 MAX_SMALL_BLOB = 1024 * 1024  # manifests, index, aliases and claims are a few KiB
+BULK_GET_SIZE = 64 * 1024 * 1024  # the largest range `read_range` fetches in one request
 
 
 @dataclass(frozen=True)
@@ -93,11 +91,29 @@ class Backend(Protocol):
         """Write and return the new ETag; BlobConflictError when a condition fails."""
         ...
 
-    def put_file(self, path: str, source: Path, *, metadata: dict[str, str] | None = None) -> str:
-        """Create-only upload streamed from disk; returns the sha256 of the bytes sent."""
+    def read_chunks(self, path: str) -> Iterator[bytes]: ...
+
+    def read_range(self, path: str, offset: int, length: int) -> tuple[bytes, int]:
+        """`length` bytes from `offset` (fewer at the end) and the blob's whole size."""
         ...
 
-    def read_chunks(self, path: str) -> Iterator[bytes]: ...
+    def stage_block(self, path: str, block_id: str, data: bytes) -> None:
+        """Store an uncommitted block of a block blob (ids: at most 64 characters, one length)."""
+        ...
+
+    def staged_blocks(self, path: str) -> dict[str, int]:
+        """The uncommitted blocks of a blob: id -> size (empty when there are none)."""
+        ...
+
+    def committed_blocks(self, path: str) -> list[str]:
+        """The block ids of a committed blob, in order (BlobNotFoundError when there is none)."""
+        ...
+
+    def commit_blocks(
+        self, path: str, block_ids: list[str], *, metadata: dict[str, str] | None = None
+    ) -> None:
+        """Create the blob from staged blocks, create-only (BlobConflictError if it exists)."""
+        ...
 
     def set_metadata(self, path: str, metadata: dict[str, str], *, if_match: str) -> str: ...
 
@@ -139,9 +155,19 @@ def _is_transient(exc: BaseException) -> bool:
 class AzureBlobBackend:
     """The Backend on azure-storage-blob (Azure Blob Storage or Azurite)."""
 
-    def __init__(self, service: BlobServiceClient, container: str, retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        service: BlobServiceClient,
+        container: str,
+        retry: RetryPolicy,
+        *,
+        bulk: BlobServiceClient | None = None,
+    ) -> None:
+        """`bulk` is a client for ranged reads of big files (configured to fetch a whole range
+        in one GET); without it the small-blob client reads ranges, in more requests."""
         self._service = service
         self._container: ContainerClient = service.get_container_client(container)
+        self._bulk: ContainerClient = (bulk or service).get_container_client(container)
         self._retry = retry
         self.container_name = container
 
@@ -155,12 +181,15 @@ class AzureBlobBackend:
         on_request: Callable[[Any], None] | None = None,
     ) -> AzureBlobBackend:
         try:
-            service = BlobServiceClient.from_connection_string(
-                connection_string, **_client_options(on_request)
+            service, bulk = (
+                BlobServiceClient.from_connection_string(
+                    connection_string, **_client_options(on_request, bulk=b)
+                )
+                for b in (False, True)
             )
         except ValueError:  # the SDK's parse error; the string itself holds the account key
             raise ConfigurationError("AZURE_STORAGE_CONNECTION_STRING is malformed") from None
-        return cls(service, container, retry or RetryPolicy())
+        return cls(service, container, retry or RetryPolicy(), bulk=bulk)
 
     @classmethod
     def from_account_url(
@@ -176,10 +205,13 @@ class AzureBlobBackend:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
-        service = BlobServiceClient(
-            account_url, credential=credential, **_client_options(on_request)
+        service, bulk = (
+            BlobServiceClient(
+                account_url, credential=credential, **_client_options(on_request, bulk=b)
+            )
+            for b in (False, True)
         )
-        return cls(service, container, retry or RetryPolicy())
+        return cls(service, container, retry or RetryPolicy(), bulk=bulk)
 
     @property
     def endpoint(self) -> str:
@@ -228,25 +260,6 @@ class AzureBlobBackend:
 
         return self._call("write", path, write)
 
-    def put_file(self, path: str, source: Path, *, metadata: dict[str, str] | None = None) -> str:
-        size = source.stat().st_size
-
-        def upload() -> str:
-            with source.open("rb") as handle:
-                reader = HashingReader(handle)
-                self._container.get_blob_client(path).upload_blob(
-                    cast("IO[bytes]", reader),
-                    length=size,
-                    overwrite=False,
-                    metadata=metadata,
-                    max_concurrency=1,
-                )
-            if reader.size != size:
-                raise FileChangedError(str(source))
-            return reader.hexdigest()
-
-        return self._call("upload", path, upload)
-
     def read_chunks(self, path: str) -> Iterator[bytes]:
         downloader = self._call(
             "read", path, lambda: self._container.get_blob_client(path).download_blob()
@@ -260,6 +273,54 @@ class AzureBlobBackend:
             except AzureError as exc:
                 raise self._translate("read", path, exc, attempts=1) from exc
             yield chunk
+
+    def read_range(self, path: str, offset: int, length: int) -> tuple[bytes, int]:
+        def read() -> tuple[bytes, int]:
+            downloader = self._bulk.get_blob_client(path).download_blob(
+                offset=offset, length=length, max_concurrency=1
+            )
+            data = downloader.readall()
+            # "bytes <start>-<end>/<blob size>": the SDK fills it in from the reply's range.
+            total = str(downloader.properties.content_range or "").rpartition("/")[2]
+            return data, int(total) if total.isdigit() else offset + len(data)
+
+        return self._call("read", path, read)
+
+    def stage_block(self, path: str, block_id: str, data: bytes) -> None:
+        self._call(
+            "upload a block of",
+            path,
+            lambda: self._bulk.get_blob_client(path).stage_block(block_id, data, length=len(data)),
+        )
+
+    def staged_blocks(self, path: str) -> dict[str, int]:
+        try:
+            return dict(self._block_list(path, uncommitted=True))
+        except BlobNotFoundError:
+            return {}
+
+    def committed_blocks(self, path: str) -> list[str]:
+        return [block_id for block_id, _size in self._block_list(path, uncommitted=False)]
+
+    def _block_list(self, path: str, *, uncommitted: bool) -> list[tuple[str, int]]:
+        def listing() -> list[tuple[str, int]]:
+            kind = "uncommitted" if uncommitted else "committed"
+            committed, staged = self._container.get_blob_client(path).get_block_list(kind)
+            return [(str(b.id), int(b.size)) for b in (staged if uncommitted else committed)]
+
+        return self._call("list the blocks of", path, listing)
+
+    def commit_blocks(
+        self, path: str, block_ids: list[str], *, metadata: dict[str, str] | None = None
+    ) -> None:
+        def commit() -> None:
+            self._container.get_blob_client(path).commit_block_list(
+                [BlobBlock(block_id) for block_id in block_ids],
+                metadata=metadata,
+                match_condition=MatchConditions.IfMissing,  # If-None-Match: *
+            )
+
+        self._call("commit", path, commit)
 
     def set_metadata(self, path: str, metadata: dict[str, str], *, if_match: str) -> str:
         def write() -> str:
@@ -339,13 +400,18 @@ class AzureBlobBackend:
         return StorageError(f"Blob storage failed to {action} {path}: {_first_line(exc)}")
 
 
-def _client_options(on_request: Callable[[Any], None] | None) -> dict[str, Any]:
+def _client_options(
+    on_request: Callable[[Any], None] | None, *, bulk: bool = False
+) -> dict[str, Any]:
     options: dict[str, Any] = {
         "retry_total": 0,
         "connection_timeout": 5,
         "read_timeout": 60,
-        "max_single_get_size": MAX_SMALL_BLOB + 1,  # see `get`; later chunks keep their size
+        # Small blobs: see `get`. Bulk ranges: one GET per range (`read_range`).
+        "max_single_get_size": BULK_GET_SIZE if bulk else MAX_SMALL_BLOB + 1,
     }
+    if bulk:
+        options["max_chunk_get_size"] = BULK_GET_SIZE
     if on_request is not None:
         options["raw_request_hook"] = on_request
     return options

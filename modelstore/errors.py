@@ -241,6 +241,17 @@ class RegistrationIncompleteError(StorageError):
         super().__init__(f"{name} v{version}: {reason}")
 
 
+class ClaimLostError(StorageError):
+    """Another registration took over our version number (it judged ours abandoned)."""
+
+    def __init__(self, name: str, version: int) -> None:
+        self.name, self.version = name, version
+        super().__init__(
+            f"{name} v{version}: another registration took this number over while it uploaded "
+            "(it judged this one abandoned); nothing was published, run the command again"
+        )
+
+
 def _v(version: int | None) -> str:
     return "nothing" if version is None else f"version {version}"
 

@@ -1,20 +1,19 @@
-"""Local artifact files: which files a registration takes from a path, their sizes and hashes.
+"""Local artifact files: which files a registration takes from a path, and their sizes.
 
-Everything is checked before the first byte is uploaded, so a bad input writes nothing.
+Everything is checked before the first byte is uploaded, so a bad input writes nothing. The
+files are hashed while they are uploaded (`modelstore.transfer`), so each is read once.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from modelstore.errors import InvalidModelFileError, ModelStoreError
 from modelstore.names import validate_file_path
 
-CHUNK = 1024 * 1024
 ONNX_PRIMARY = "model.onnx"
 
 
@@ -22,7 +21,6 @@ ONNX_PRIMARY = "model.onnx"
 class LocalFile:
     path: str  # stored name inside the version folder (POSIX, relative)
     source: Path
-    sha256: str
     size: int
 
 
@@ -91,33 +89,12 @@ def _local_file(stored: str, source: Path) -> LocalFile:
         validate_file_path(stored)
     except ModelStoreError as exc:
         raise InvalidModelFileError(str(source), str(exc)) from None
-    digest = hashlib.sha256()
-    size = 0
     try:
-        with source.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
+        with source.open("rb") as handle:  # readable, and its size once open
+            handle.read(1)
+            size = os.fstat(handle.fileno()).st_size
     except OSError as exc:
         raise InvalidModelFileError(str(source), f"unreadable ({exc.strerror or exc})") from None
     if size == 0:
         raise InvalidModelFileError(str(source), "the file is empty")
-    return LocalFile(path=stored, source=source, sha256=digest.hexdigest(), size=size)
-
-
-class HashingReader:
-    """A read-only stream that hashes what it hands out (to catch files changed mid-upload)."""
-
-    def __init__(self, handle: BinaryIO) -> None:
-        self._handle = handle
-        self._digest = hashlib.sha256()
-        self.size = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._handle.read(size)
-        self._digest.update(data)
-        self.size += len(data)
-        return data
-
-    def hexdigest(self) -> str:
-        return self._digest.hexdigest()
+    return LocalFile(path=stored, source=source, size=size)

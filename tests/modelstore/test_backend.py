@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,14 +72,26 @@ def test_missing_blob_and_missing_container(azurite: Any, backend: AzureBlobBack
     assert other.list_prefixes() == []
 
 
-def test_put_file_streams_and_returns_the_digest(backend: AzureBlobBackend, tmp_path: Path) -> None:
-    source = tmp_path / "w.bin"
-    source.write_bytes(b"weights" * 1000)
-    digest = backend.put_file("m/w.bin", source)
-    assert digest == hashlib.sha256(source.read_bytes()).hexdigest()
-    assert b"".join(backend.read_chunks("m/w.bin")) == source.read_bytes()
+def test_blocks_stage_commit_create_only_and_read_back_in_ranges(
+    backend: AzureBlobBackend,
+) -> None:
+    assert backend.staged_blocks("m/w.bin") == {}
+    backend.stage_block("m/w.bin", "000000-a", b"weights" * 100)
+    backend.stage_block("m/w.bin", "000001-b", b"tail")
+    assert backend.staged_blocks("m/w.bin") == {"000000-a": 700, "000001-b": 4}
+    backend.commit_blocks("m/w.bin", ["000000-a", "000001-b"], metadata={"sha256": "x"})
+    assert backend.committed_blocks("m/w.bin") == ["000000-a", "000001-b"]
+    assert backend.staged_blocks("m/w.bin") == {}
+    assert backend.read_range("m/w.bin", 0, 7) == (b"weights", 704)
+    assert backend.read_range("m/w.bin", 700, 100) == (b"tail", 704)  # short at the end
+    backend.stage_block("m/w.bin", "000000-c", b"other")
     with pytest.raises(BlobConflictError):
-        backend.put_file("m/w.bin", source)
+        backend.commit_blocks("m/w.bin", ["000000-c"])
+    assert b"".join(backend.read_chunks("m/w.bin")) == b"weights" * 100 + b"tail"
+    with pytest.raises(BlobNotFoundError):
+        backend.read_range("m/nope", 0, 1)
+    with pytest.raises(BlobNotFoundError):
+        backend.committed_blocks("m/nope")
 
 
 def test_listing_and_prefixes(backend: AzureBlobBackend) -> None:
@@ -130,28 +140,24 @@ def test_redact_url_drops_sas_tokens_and_user_info() -> None:
     )
 
 
-def test_large_files_stream_in_blocks_and_chunks(
-    azurite: Any, container: str, tmp_path: Path
-) -> None:
-    """Small SDK limits force the multi-block upload and multi-range download paths."""
+def test_large_blobs_read_in_chunks(azurite: Any, container: str) -> None:
+    """Small SDK limits force the multi-chunk download path of `read_chunks`."""
     from azure.storage.blob import BlobServiceClient
 
     service = BlobServiceClient.from_connection_string(
         azurite.connection_string,
-        max_single_put_size=256 * 1024,
-        max_block_size=128 * 1024,
         max_single_get_size=64 * 1024,
         max_chunk_get_size=64 * 1024,
         retry_total=0,
     )
     blobs = AzureBlobBackend(service, container, FAST_RETRY)
     blobs.ensure_container()
-    source = tmp_path / "big.bin"
-    source.write_bytes(bytes(range(256)) * 4096 + b"tail")  # ~1 MiB, not block-aligned
-    assert blobs.put_file("m/big.bin", source) == hashlib.sha256(source.read_bytes()).hexdigest()
+    data = bytes(range(256)) * 4096 + b"tail"  # ~1 MiB, not chunk-aligned
+    blobs.put("m/big.bin", data)
     chunks = list(blobs.read_chunks("m/big.bin"))
     assert len(chunks) > 1
-    assert b"".join(chunks) == source.read_bytes()
+    assert b"".join(chunks) == data
+    assert blobs.read_range("m/big.bin", 100_000, 200_000) == (data[100_000:300_000], len(data))
 
 
 def test_get_refuses_blobs_above_the_small_blob_limit(backend: AzureBlobBackend) -> None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -27,8 +26,7 @@ def test_single_onnx_file_is_stored_as_model_onnx(tmp_path: Path) -> None:
     assert artifact.primary == "model.onnx"
     assert artifact.framework == "onnx"
     (entry,) = artifact.files
-    assert (entry.path, entry.size) == ("model.onnx", 3)
-    assert entry.sha256 == hashlib.sha256(b"abc").hexdigest()
+    assert (entry.path, entry.size) == ("model.onnx", 3)  # hashed later, while it uploads
 
 
 def test_directory_takes_every_file_and_model_onnx_is_primary(tmp_path: Path) -> None:
