@@ -12,6 +12,7 @@ import re
 import shlex
 from collections.abc import Sequence
 
+from bot import pr_evaluation
 from bot.core.gates import Check
 from bot.core.marker import with_marker
 from bot.core.plan import Promotion
@@ -179,6 +180,7 @@ def render(
         "promotion-bot.",
         section_changes(promotion, changes),
         section_metrics(promotion),
+        *filter(None, [pr_evaluation.section(promotion)]),  # issue 17: what the bot measured
         section_commits(commits),
         section_checks(promotion),
         section_rollback(promotion, model_pin),

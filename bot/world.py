@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from bot import pr_body
+from bot.adapters.evaluation import measure_models
 from bot.adapters.git import BOT_EMAIL, GitRepo, PathCommit
-from bot.adapters.modelstore import discover_models
+from bot.adapters.modelstore import discover_manifests
 from bot.adapters.registry import RegistryClient
 from bot.core.checks import ChecksVerdict, Verdict, judge_checks
 from bot.core.marker import read_marker
@@ -262,9 +263,10 @@ def read_world(
         if env.model is not None and env.model.name == policy.model_name
     ]
     selector = policy.first.model_selector
-    models = discover_models(
+    discovered = discover_manifests(
         store, policy.model_name, pinned_versions, alias=selector.alias if selector else None
     )
+    models = measure_models(store, policy, discovered)  # issue 17: cached, one read per pair
     candidates = Candidates(images, models, tags, skipped)
     return World(base, main_sha, policy, state, candidates, texts)
 

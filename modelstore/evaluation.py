@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelstore import datasets
@@ -41,7 +42,9 @@ from modelstore.manifest import Manifest, canonical_json, sha256_hex, utc_now
 from modelstore.metrics import Tally, percentiles_ms
 from modelstore.runner import Classifier
 
-EVALUATOR_VERSION = "1"  # bump when a figure could change for the same model and data
+EVALUATOR_VERSION = "2"  # bump when a figure could change for the same model and data
+MISCLASSIFIED_KEPT = 200  # the first wrong rows kept (index, true, predicted): the bot's
+# "newly wrong" compares two models' lists over the rows both cover
 RESULTS_ROOT = "_evaluations/"
 RESULT_SHA_KEY = "result_sha256"
 LABELS_FILE = "labels.json"
@@ -65,6 +68,13 @@ class Metrics(_Frozen):
     confusion_matrix: list[list[int]]
 
 
+class Misclassified(_Frozen):
+    """The first `MISCLASSIFIED_KEPT` wrong rows, complete over the first `scanned` rows."""
+
+    rows: list[tuple[int, int, int]]  # (row index, true label, predicted label)
+    scanned: int
+
+
 class Latency(_Frozen):
     p50_ms: float
     p99_ms: float
@@ -83,6 +93,7 @@ class Result(_Frozen):
     features: int
     labels: list[int]
     metrics: Metrics
+    misclassified: Misclassified
     latency: dict[str, Latency]  # batch size -> p50/p99 of session.run, when first computed
     evaluated_at: datetime
     onnxruntime: str
@@ -190,8 +201,9 @@ def cached_result(
 
 def measure(
     classifier: Classifier, dataset: Path, batch_rows: int = datasets.DEFAULT_BATCH_ROWS
-) -> tuple[datasets.DatasetInfo, Metrics, datasets.Features]:
-    """Stream `dataset` through `classifier`: (what the set is, its metrics, the first rows)."""
+) -> tuple[datasets.DatasetInfo, Metrics, datasets.Features, Misclassified]:
+    """Stream `dataset` through `classifier`: (what the set is, its metrics, the first rows,
+    the first wrong rows)."""
     try:
         with datasets.Reader(dataset) as reader:
             info = reader.info
@@ -200,17 +212,19 @@ def measure(
                 raise EvaluationError(
                     f"the dataset has {info.features} features per row, the model takes {features}"
                 )
-            tally, sample = _tally(classifier, reader.batches(batch_rows, reuse=True))
+            tally, sample, wrong = _tally(classifier, reader.batches(batch_rows, reuse=True))
     except InvalidDatasetError as exc:
         raise EvaluationError(f"the dataset is unusable: {exc.reason}") from None
-    return info, Metrics(**tally.summary()), sample
+    return info, Metrics(**tally.summary()), sample, wrong
 
 
 def _tally(
     classifier: Classifier, batches: Iterator[tuple[datasets.Features, datasets.Labels]]
-) -> tuple[Tally, datasets.Features]:
+) -> tuple[Tally, datasets.Features, Misclassified]:
     tally = Tally(classifier.labels)
     sample: datasets.Features | None = None
+    wrong: list[tuple[int, int, int]] = []
+    done = scanned = 0
     for x, y in batches:
         true = classifier.indices(y)
         if true is None:
@@ -223,9 +237,16 @@ def _tally(
         tally.add(true, predicted, probabilities)
         if sample is None:
             sample = x[:LATENCY_SAMPLE].copy()
+        if len(wrong) < MISCLASSIFIED_KEPT:
+            rows = np.flatnonzero(true != predicted)[: MISCLASSIFIED_KEPT - len(wrong)]
+            wrong += [
+                (done + int(r), int(y[r]), classifier.labels[int(predicted[r])]) for r in rows
+            ]
+            scanned = done + (int(rows[-1]) + 1 if len(wrong) == MISCLASSIFIED_KEPT else len(y))
+        done += len(y)
     if sample is None:  # Reader refuses an empty set; kept for the type checker
         raise EvaluationError("the dataset has no rows")
-    return tally, sample
+    return tally, sample, Misclassified(rows=wrong, scanned=scanned)
 
 
 def _check_manifests(model: Manifest, dataset: Manifest) -> None:
@@ -252,7 +273,7 @@ def _compute(store: ModelStore, model: Manifest, dataset: Manifest, batch_rows: 
         store.download(model.name, model.version, model_dir)
         store.datasets.download(dataset.name, dataset.version, data_dir)
         classifier = Classifier(model_dir / model.primary, _labels(model_dir / LABELS_FILE))
-        info, metrics, sample = measure(classifier, data_dir / dataset.primary, batch_rows)
+        info, metrics, sample, wrong = measure(classifier, data_dir / dataset.primary, batch_rows)
         latency = {}
         for batch, runs in LATENCY_RUNS.items():
             p50, p99 = percentiles_ms(classifier.timings(sample, batch, runs))
@@ -266,6 +287,7 @@ def _compute(store: ModelStore, model: Manifest, dataset: Manifest, batch_rows: 
         features=info.features,
         labels=classifier.labels,
         metrics=metrics,
+        misclassified=wrong,
         latency=latency,
         evaluated_at=utc_now(),
         onnxruntime=onnxruntime.__version__,

@@ -34,6 +34,13 @@ def discover_models(
     store: ModelStore, name: str, pinned_versions: Iterable[int], alias: str | None = None
 ) -> tuple[ModelCandidate, ...]:
     """Latest, the selector's alias target, and every pinned version of model `name`."""
+    return tuple(c for c, _ in discover_manifests(store, name, pinned_versions, alias))
+
+
+def discover_manifests(
+    store: ModelStore, name: str, pinned_versions: Iterable[int], alias: str | None = None
+) -> tuple[tuple[ModelCandidate, Manifest], ...]:
+    """`discover_models` with each candidate's manifest (what evaluation needs)."""
     try:
         try:
             latest = store.latest_version(name)
@@ -45,7 +52,8 @@ def discover_models(
         found = []
         for version in sorted(wanted):
             try:
-                found.append(to_candidate(store.get_manifest(name, version), aliases))
+                manifest = store.get_manifest(name, version)
+                found.append((to_candidate(manifest, aliases), manifest))
             except VersionNotFoundError:
                 continue  # a pin that no longer exists: the planner reports it as unknown
         return tuple(found)

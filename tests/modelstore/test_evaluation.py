@@ -49,6 +49,9 @@ def test_figures_are_those_of_the_model_on_the_set(registered: ModelStore, digit
     assert set(result.latency) == {"1", "64"}
     assert all(0 < t.p50_ms <= t.p99_ms for t in result.latency.values())
     assert result.labels_sha256 is not None  # examples/train.py writes labels.json
+    wrong = np.flatnonzero(labels != y)
+    assert result.misclassified.rows == [(int(i), int(y[i]), int(labels[i])) for i in wrong]
+    assert result.misclassified.scanned == 450
     key = (report.model.sha256, report.dataset.sha256, result.labels_sha256)
     assert _cached(registered) == [result_path(*key)]
 
@@ -200,3 +203,25 @@ def test_labels_json_names_the_probability_columns(store: ModelStore, tmp_path: 
     store.register("colors", model_dir)
     with pytest.raises(EvaluationError, match=r"labels \[3, 5, 7\] that are not among"):
         evaluate(store, "colors", "3", "colors-set", "1")
+
+
+def test_the_first_wrong_rows_are_kept_across_batches(
+    registered: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = evaluate(registered, "digits", "1", "holdout", "1").result.misclassified
+    registered.backend.delete(result_path(*_key(registered)))
+    monkeypatch.setattr("modelstore.evaluation.MISCLASSIFIED_KEPT", 3)
+    few = evaluate(registered, "digits", "1", "holdout", "1", batch_rows=7)
+    assert few.result.misclassified.rows == full.rows[:3]
+    assert few.result.misclassified.scanned == full.rows[2][0] + 1
+
+
+def _key(store: ModelStore) -> tuple[str, str, str | None]:
+    from modelstore.evaluation import labels_sha256
+
+    model = store.resolve("digits", 1)
+    return (
+        model.primary_sha256,
+        store.datasets.resolve("holdout", 1).primary_sha256,
+        (labels_sha256(model)),
+    )
