@@ -29,6 +29,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bot.core import policy as core
+from bot.core.confirm import ConfirmMode
 from bot.core.cron import CronSchedule
 from bot.core.policy import (
     EnvironmentPolicy,
@@ -298,6 +299,7 @@ class EnvironmentSpec(_Strict):
     model_selector: ModelSelectorSpec | None = None
     gates: GatesSpec = Field(default_factory=GatesSpec)
     soak: Duration = timedelta(0)
+    confirm: ConfirmMode = ConfirmMode.COMMIT_STATUS
     freeze_windows: list[FreezeWindowSpec] = Field(default_factory=list)
     automerge: bool = False
     allow_downgrade: bool = False
@@ -351,6 +353,7 @@ class EnvironmentSpec(_Strict):
             model_selector=core.ModelSelector(selector.alias) if selector else None,
             gates=self.gates.to_core(),
             soak=self.soak,
+            confirm=self.confirm,
             freeze_windows=tuple(window.to_core() for window in self.freeze_windows),
             automerge=self.automerge,
             allow_downgrade=self.allow_downgrade,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bot.core.confirm import Deployment
 from bot.core.measured import Evaluated
 
 if TYPE_CHECKING:
@@ -58,7 +59,9 @@ class EnvState:
     """What one environment's overlay pins now.
 
     `changed_at` is the commit time of the last change to the overlay's pins (from Git
-    history); it is what soak time in the next environment is measured from. `rolled_back`:
+    history; informational: soak never counts from it). `deployment`: what the forge says
+    about this environment running these pins (the statuses on the commits of its release
+    ref that pin them), which soak in the next environment counts from. `rolled_back`:
     the pins a person rolled this environment back from, never proposed again
     (`bot.core.rollback`).
     """
@@ -68,6 +71,7 @@ class EnvState:
     model: ModelPin | None = None
     changed_at: datetime | None = None
     rolled_back: tuple[Rollback, ...] = ()
+    deployment: Deployment | None = None
 
 
 @dataclass(frozen=True)

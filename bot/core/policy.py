@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.core.confirm import ConfirmMode, release_ref
 from bot.core.cron import CronSchedule
 from bot.core.errors import PolicyError
 from bot.core.tags import TagPolicy
@@ -246,10 +247,16 @@ class EnvironmentPolicy:
     reviewers: tuple[Reviewer, ...] = ()
     required_checks: tuple[str, ...] = ()  # contexts green on the PR head before an automerge
     hold: Hold | None = None  # from deploy/holds.yaml, not promotion.yaml (`with_holds`)
+    confirm: ConfirmMode = ConfirmMode.COMMIT_STATUS  # where soak in `previous` counts from
 
     @property
     def is_first(self) -> bool:
         return self.source.previous is None
+
+    @property
+    def release_ref(self) -> str:
+        """The branch this environment's controller applies (`release/<env>`)."""
+        return release_ref(self.name)
 
     def frozen_until(self, now: datetime) -> tuple[FreezeWindow, datetime] | None:
         """The first open freeze window at `now` and when it closes, or None."""

@@ -7,6 +7,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.core.confirm import Deployment, DeployStatus
 from bot.core.model import (
     REVISION_LABEL,
     SIGNATURE_LABEL,
@@ -71,17 +72,37 @@ def mpin(version: int, name: str = "digits") -> ModelPin:
     return model(version, name=name).pin()
 
 
+RELEASE_COMMIT = "a" * 40
+
+
+def flux(
+    env_name: str, at: datetime, state: str = "success", *, id: int = 1, cluster: str = "aks-1"
+) -> DeployStatus:
+    """A status as Flux's notification-controller posts it on the release commit it applied."""
+    return DeployStatus(
+        RELEASE_COMMIT, f"kustomization/modelops-{env_name}/{cluster}", state, at, id
+    )
+
+
+def confirmed(env_name: str, at: datetime) -> Deployment:
+    """The environment's controller reported its pins healthy (first success at `at`)."""
+    return Deployment((flux(env_name, at),), (RELEASE_COMMIT,))
+
+
 def env(
     name: str,
     build: int | None = None,
     version: int | None = None,
     changed_at: datetime | None = None,
 ) -> EnvState:
+    """`changed_at`: when the overlay changed on main AND when its controller first confirmed
+    running these pins (None: neither is known)."""
     return EnvState(
         name,
         image=None if build is None else ipin(build),
         model=None if version is None else mpin(version),
         changed_at=changed_at,
+        deployment=None if changed_at is None else confirmed(name, changed_at),
     )
 
 

@@ -1,0 +1,226 @@
+"""Deployment confirmation and soak counted from it (issue 14): pure, stdlib only.
+
+The clusters say what they run by posting commit statuses on the release commit they applied
+(docs/deployment-confirmation.md): Flux's notification-controller with the context
+`kustomization/modelops-<env>/<cluster>` (`success`, or `failure` when it failed), Argo CD
+Notifications with `continuous-delivery/modelops-<env>` (`success`; `failure` / `error`;
+`pending` says nothing). The shell (`bot.world.read_deployment`) lists the statuses of the
+commits on `release/<env>` whose overlay pins exactly the candidate pins; this module decides.
+
+The walk, per context, oldest first by the forge's `created_at` (ties by the forge's id): a
+success starts the run unless one is running, a failure ends it. An environment is confirmed
+when every context seen for it is, since the latest of their starts. No status, or only
+`pending`, is not confirmed: a missing status never counts. The clock is the forge's
+timestamps only, never a commit date.
+
+`confirm: release` (per environment, weaker) counts instead from when the previous
+environment's release ref first contained the pins: the nightly release posts the status
+`promotion/release/<env>` on each commit it moves `release/<env>` to, so that time is the
+forge's too; it says the ref moved, not that anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+#: Every environment's release branch is `release/<env>` (docs/decisions.md): the name the
+#: Flux GitRepository / Argo CD Application of the environment tracks.
+RELEASE_REF_PREFIX = "release/"
+#: The status the nightly release posts on each commit it moves `release/<env>` to.
+RELEASE_CONTEXT_PREFIX = "promotion/release/"
+#: The status a promotion PR for a frozen environment carries on its head.
+FREEZE_CONTEXT = "promotion/freeze"
+
+# The names shipped in deploy/gitops: Kustomization and Application `modelops-<env>`; the Flux
+# context is the Provider's commitStatusExpr (or the default with the Provider UID prefix).
+_FLUX = re.compile(r"kustomization/modelops-(?P<env>[a-z0-9-]+)/[^/]+")
+_ARGO = re.compile(r"continuous-delivery/modelops-(?P<env>[a-z0-9-]+)")
+_RELEASE = re.compile(re.escape(RELEASE_CONTEXT_PREFIX) + r"(?P<env>[a-z0-9-]+)")
+_SUCCESS = "success"
+_FAILURES = frozenset({"failure", "error"})
+
+
+def release_ref(env: str) -> str:
+    """The branch the environment's controller applies: `release/dev` (the one definition)."""
+    return f"{RELEASE_REF_PREFIX}{env}"
+
+
+def release_context(env: str) -> str:
+    """The context of the status the release posts when `release/<env>` moves to a commit."""
+    return f"{RELEASE_CONTEXT_PREFIX}{env}"
+
+
+class ConfirmMode(StrEnum):
+    """Where soak in the previous environment counts from (`confirm:` in promotion.yaml)."""
+
+    COMMIT_STATUS = "commit-status"  # the controller's first success status (the default)
+    RELEASE = "release"  # the previous release ref first containing the pins (weaker)
+
+
+@dataclass(frozen=True)
+class DeployStatus:
+    """One commit status as the forge stores it (`created_at`, `id`: the forge's)."""
+
+    commit: str
+    context: str
+    state: str  # success, failure, error, pending
+    created_at: datetime
+    id: int = 0
+    description: str = ""
+
+
+def controller(context: str, env: str, mode: ConfirmMode) -> str | None:
+    """`flux` / `argocd` (or `release` in that mode) when `context` reports on `env`."""
+    if mode is ConfirmMode.RELEASE:
+        found = _RELEASE.fullmatch(context)
+        return "release" if found and found["env"] == env else None
+    for name, pattern in (("flux", _FLUX), ("argocd", _ARGO)):
+        found = pattern.fullmatch(context)
+        if found and found["env"] == env:
+            return name
+    return None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the shell read about an environment running some pins: the statuses of the commits
+    on its release ref that pin them (`commits`, newest first), or why that is unknown."""
+
+    statuses: tuple[DeployStatus, ...] = ()
+    commits: tuple[str, ...] = ()
+    unknown: str | None = None
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The verdict of the walk: confirmed since `since` (from `evidence`), or not (`reset_by`:
+    the newest failure seen; `waiting`: contexts without a success since)."""
+
+    env: str
+    mode: ConfirmMode
+    since: datetime | None = None
+    evidence: DeployStatus | None = None
+    reset_by: DeployStatus | None = None
+    waiting: tuple[str, ...] = ()
+    unknown: str | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.since is not None
+
+
+def _order(status: DeployStatus) -> tuple[datetime, int]:
+    return status.created_at, status.id
+
+
+def confirmation(env: str, deployment: Deployment, mode: ConfirmMode) -> Confirmation:
+    """Walk the statuses of `env`'s contexts oldest first (see the module docstring)."""
+    if deployment.unknown is not None:
+        return Confirmation(env, mode, unknown=deployment.unknown)
+    relevant = [s for s in deployment.statuses if controller(s.context, env, mode) is not None]
+    runs: dict[str, DeployStatus | None] = {}
+    failures: list[DeployStatus] = []
+    for status in sorted(relevant, key=_order):
+        if status.state == _SUCCESS:
+            runs[status.context] = runs.get(status.context) or status
+        elif status.state in _FAILURES:
+            runs[status.context] = None
+            failures.append(status)
+        else:
+            runs.setdefault(status.context, None)
+    reset_by = failures[-1] if failures else None
+    waiting = tuple(sorted(context for context, start in runs.items() if start is None))
+    starts = [start for start in runs.values() if start is not None]
+    if waiting or not starts:
+        return Confirmation(env, mode, reset_by=reset_by, waiting=waiting)
+    latest = max(starts, key=_order)
+    return Confirmation(env, mode, latest.created_at, latest, reset_by)
+
+
+# --------------------------------------------------------------------------- soak
+
+
+def human(delta: timedelta) -> str:
+    """`1d2h3m4s` (`-1m30s` for a negative duration, `0s` for none)."""
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return f"-{human(-delta)}"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if v]
+    return "".join(parts) or "0s"
+
+
+def zulu(when: datetime) -> str:
+    """`2026-11-27T20:00:00Z`: a forge time as a reader compares it."""
+    return f"{when.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _cite(status: DeployStatus) -> str:
+    return f"{status.context} {status.state} on {status.commit[:12]} at {zulu(status.created_at)}"
+
+
+@dataclass(frozen=True)
+class SoakVerdict:
+    """Whether the previous environment's confirmation covers the soak at `now`."""
+
+    soaked: bool
+    detail: str
+    eligible_at: datetime | None = None
+    data: Mapping[str, Any] | None = None
+
+
+def soak_verdict(
+    previous: str,
+    deployment: Deployment | None,
+    *,
+    soak: timedelta,
+    mode: ConfirmMode,
+    now: datetime,
+) -> SoakVerdict:
+    """Has `previous` run the pins (per `deployment`) confirmed for `soak` at `now`?"""
+    if deployment is None:
+        deployment = Deployment(unknown="not read")
+    found = confirmation(previous, deployment, mode)
+    data: dict[str, Any] = {"confirm": mode.value, "soak_seconds": soak.total_seconds()}
+    weaker = mode is ConfirmMode.RELEASE
+    if found.unknown is not None:
+        detail = f"whether {previous} runs these pins is unknown ({found.unknown})"
+        return SoakVerdict(False, detail, data=data)
+    if found.since is None or found.evidence is None:
+        if found.reset_by is not None:
+            detail = f"{previous} reported {_cite(found.reset_by)} and no success since"
+        elif not deployment.commits:
+            detail = f"{release_ref(previous)} does not contain these pins yet (not released)"
+        elif weaker:
+            detail = f"{release_ref(previous)} has no {release_context(previous)} status"
+        elif found.waiting:
+            detail = f"{previous} has no success status yet ({', '.join(found.waiting)})"
+        else:
+            detail = f"{previous} has not confirmed running these pins (no deployment status)"
+        return SoakVerdict(False, detail, data=data)
+    since, evidence = found.since, found.evidence
+    eligible = since + soak
+    data |= {
+        "since": since.isoformat(),
+        "context": evidence.context,
+        "commit": evidence.commit,
+        "eligible_at": eligible.isoformat(),
+    }
+    what = (
+        f"in {release_ref(previous)} (confirm: release, weaker: the ref moved, no cluster "
+        "confirmed it)"
+        if weaker
+        else f"{previous} confirmed healthy"
+    )
+    detail = f"{what} for {human(now - since)} (needs {human(soak)}): {_cite(evidence)}"
+    if now >= eligible:
+        return SoakVerdict(True, detail, eligible, data)
+    detail += f"; eligible at {zulu(eligible)}"
+    return SoakVerdict(False, detail, eligible, data)
