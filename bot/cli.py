@@ -203,6 +203,22 @@ def status_command(as_json: bool, **kwargs: object) -> None:
             click.echo(line)
 
 
+@cli.command("report")
+@with_settings
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="the directory to write index.html to (created if missing)",
+)
+def report_command(out: Path, **kwargs: object) -> None:
+    """Write a self-contained HTML report (matrix, timeline, metric charts) to OUT/index.html."""
+    from bot.report import write_report
+
+    settings = _settings(_overrides(kwargs))
+    click.echo(f"report: {write_report(settings, now=now_utc(), out=out)}")
+
+
 def _print_hold(outcome: ProposalOutcome, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))

@@ -54,6 +54,18 @@ class CommitInfo:
 
 
 @dataclass(frozen=True)
+class LogCommit:
+    """A commit that changed a path, with who wrote it and when it landed (`path_log`)."""
+
+    sha: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    when: datetime
+    subject: str
+
+
+@dataclass(frozen=True)
 class PathCommit:
     sha: str
     parents: tuple[str, ...]
@@ -347,6 +359,27 @@ class GitRepo:
         for record in out.split("\x01")[1:]:
             sha, parents, email, subject = record.rstrip("\n").split("\x00", 3)
             commits.append(PathCommit(sha, tuple(parents.split()), email, subject))
+        return commits
+
+    def path_log(self, ref: str, path: str, limit: int) -> list[LogCommit]:
+        """`path_history` with who and when: the newest `limit` first-parent commits on `ref`
+        that changed `path`, newest first, each with its author's name and email and its
+        committer date (when it reached `ref`)."""
+        out = self._git(
+            "--literal-pathspecs",
+            "log",
+            "--first-parent",
+            f"--max-count={limit}",
+            "--format=%x01%H%x00%P%x00%an%x00%ae%x00%ct%x00%s",
+            ref,
+            "--",
+            path,
+        )
+        commits = []
+        for record in out.split("\x01")[1:]:
+            sha, parents, name, email, ts, subject = record.rstrip("\n").split("\x00", 5)
+            when = datetime.fromtimestamp(int(ts), tz=UTC)
+            commits.append(LogCommit(sha, tuple(parents.split()), name, email, when, subject))
         return commits
 
 

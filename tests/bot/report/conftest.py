@@ -1,0 +1,52 @@
+"""A GitOps world with history for the report: dev promoted (automerged) and a person's edit
+of staging's overlay whose commit subject and author are hostile HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import api
+from bot.runner import now_utc
+from localworld.github import LocalGitHub
+from localworld.services import Azurite, Registry
+from tests.bot.gitops_world import GitOpsWorld
+from tests.conftest import git
+
+HOSTILE_SUBJECT = "</td></tr><script>alert(1)</script><!-- staging: hand edit & tidy"
+# git drops `<` and `>` from names itself; quotes and `&` reach the page
+HOSTILE_AUTHOR = 'Eve" onmouseover="alert(2) & co'
+
+
+@pytest.fixture(scope="module")
+def report_world(
+    tmp_path_factory: pytest.TempPathFactory,
+    github: LocalGitHub,
+    registry: Registry,
+    azurite: Azurite,
+) -> Iterator[GitOpsWorld]:
+    gw = GitOpsWorld(tmp_path_factory.mktemp("report"), github, registry, azurite)
+    tag1 = gw.push_image(gw.init_repo())
+    gw.register_model(0.95)
+    gw.seed_repo(dev_automerge=True, tag=tag1, model_version=1)
+    gw.push_image(gw.app_commit("app: faster predict"))
+    gw.register_model(0.97)
+    report = api.run(gw.settings(), now=now_utc())
+    assert [o.label for o in report.outcomes if o.env == "dev"] == ["push+create+merged"], report
+    gw.pull()
+    overlay = gw.seed / "deploy" / "overlays" / "staging" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text() + "# reviewed by hand\n")
+    git(gw.seed, "add", str(overlay))
+    git(gw.seed, "-c", f"user.name={HOSTILE_AUTHOR}", "commit", "-q", "-m", HOSTILE_SUBJECT)
+    git(gw.seed, "push", "-q", "origin", "main")
+    yield gw
+
+
+@pytest.fixture(scope="module")
+def report_page(report_world: GitOpsWorld) -> Path:
+    """The report the CLI writes for that world (under the world's temporary root)."""
+    from bot.report import write_report
+
+    return write_report(report_world.settings(), now=now_utc(), out=report_world.root / "report")
