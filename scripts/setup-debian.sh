@@ -10,6 +10,7 @@ declare -A need=(
   [npm]=npm                           # Azurite and GitHub's OpenAPI description
   [wrk]=wrk                           # C load generator for bench/
   [nginx]=nginx-light                 # the pod's buffering proxy, run by tests/deploy/test_proxy.py
+  [chromium]=chromium                 # headless browser: tests/bot/report/test_browser.py
 )
 missing=()
 for tool in "${!need[@]}"; do

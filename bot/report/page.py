@@ -247,7 +247,10 @@ APP_JS = """
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var colours = data.colours, shapes = data.shapes;
   function when(ms) { return new Date(ms).toISOString().slice(0, 16).replace("T", " "); }
-  function tick(ms) { return new Date(ms).toISOString().slice(5, 16).replace("T", " "); }
+  function tick(ms, index, ticks) {  // seconds when the whole axis spans less than an hour
+    var span = ticks[ticks.length - 1].value - ticks[0].value;
+    var iso = new Date(ms).toISOString();
+    return span < 3600000 ? iso.slice(11, 19) : iso.slice(5, 16).replace("T", " "); }
   data.charts.forEach(function (c) {
     var canvas = document.getElementById(c.id);
     var sets = c.envs.map(function (env, i) {
@@ -263,7 +266,7 @@ APP_JS = """
         animation: false, responsive: true, maintainAspectRatio: false,
         scales: {
           x: { type: "linear", title: { display: true, text: "time (UTC)", color: "#1a1a1a" },
-               ticks: { callback: function (v) { return tick(v); }, maxTicksLimit: 6,
+               ticks: { callback: tick, maxTicksLimit: 6,
                         color: "#1a1a1a" } },
           y: { title: { display: true, text: c.metric, color: "#1a1a1a" },
                ticks: { color: "#1a1a1a" } }

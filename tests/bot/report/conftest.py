@@ -20,7 +20,7 @@ HOSTILE_SUBJECT = "</td></tr><script>alert(1)</script><!-- staging: hand edit & 
 HOSTILE_AUTHOR = 'Eve" onmouseover="alert(2) & co'
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def report_world(
     tmp_path_factory: pytest.TempPathFactory,
     github: LocalGitHub,
@@ -44,7 +44,7 @@ def report_world(
     yield gw
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def report_page(report_world: GitOpsWorld) -> Path:
     """The report the CLI writes for that world (under the world's temporary root)."""
     from bot.report import write_report
