@@ -24,6 +24,13 @@ preload_app = False
 # gunicorn 24+ opens a control socket under $HOME by default; the service needs none.
 control_socket_disable = True
 accesslog = None  # the app logs one structured line per request itself
+logger_class = "app.gunicorn_logging.Logger"  # and builds no access-log entry to discard
+# Each worker binds its own SO_REUSEPORT socket and the kernel spreads new connections over
+# them. With one shared socket, whichever worker wakes first accepts every connection of a
+# burst: keep-alive clients (nginx's upstream connections, wrk) often all landed on one worker,
+# leaving the other core idle. Trade-off: connections still queued on a worker's socket when
+# it exits are reset (unless net.ipv4.tcp_migrate_req is set).
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "1") != "0"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # gunicorn merges this over its defaults: redefine every handler they refer to, as JSON lines.
