@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from app import errors, hooks, metrics, model
+from app import errors, fastpath, hooks, metrics, model
 from app.api import health, predict, score
 from app.config import ENV_NAMES, load_settings
 from app.logging import configure as configure_logging
@@ -48,4 +48,5 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(predict.bp)
     app.register_blueprint(score.bp)
+    fastpath.init_app(app)  # POST /predict and /score answered before Flask (app/fastpath.py)
     return app

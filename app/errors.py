@@ -65,12 +65,16 @@ def _http_code(exc: HTTPException) -> str:
     return name.lower().replace(" ", "_").replace("'", "")
 
 
-def _respond(error: APIError) -> Response:
+def error_payload(error: APIError, request_id: str | None) -> dict[str, Any]:
+    """The JSON body of an error answer (the Flask handlers and `app.fastpath` alike)."""
     payload: dict[str, Any] = {"error": error.to_dict()}
-    request_id = g.get("request_id")
     if request_id:
         payload["request_id"] = request_id
-    return json_response(payload, error.status_code)
+    return payload
+
+
+def _respond(error: APIError) -> Response:
+    return json_response(error_payload(error, g.get("request_id")), error.status_code)
 
 
 def handle_api_error(exc: APIError) -> Response:
@@ -87,13 +91,18 @@ def handle_http_exception(exc: HTTPException) -> Response:
     return response
 
 
-def handle_unexpected(exc: Exception) -> Response:
+def log_unexpected(exc: Exception) -> APIError:
+    """Log an unexpected exception with its trace (for operators); the 500 to answer instead."""
     log.error(
         "unhandled error",
         exc_info=exc,
         extra={"fields": {"error_type": type(exc).__name__}},
     )
-    return _respond(APIError("internal error", 500, "internal_error"))
+    return APIError("internal error", 500, "internal_error")
+
+
+def handle_unexpected(exc: Exception) -> Response:
+    return _respond(log_unexpected(exc))
 
 
 def init_app(app: Flask) -> None:

@@ -16,10 +16,17 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _CLEAN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def request_id_for(incoming: str | None) -> str:
+    """The incoming id if it is clean, else a new random one (the regex only runs when a client
+    sent one)."""
+    if incoming and _CLEAN_ID.match(incoming):
+        return incoming
+    return os.urandom(16).hex()
+
+
 def _before() -> None:
     g.started = time.perf_counter()
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if _CLEAN_ID.match(incoming) else os.urandom(16).hex()
+    request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
     g.request_id = request_id
     request_id_var.set(request_id)
 

@@ -18,11 +18,19 @@ import orjson
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
+# The last whole second formatted, shared by every thread (one tuple, replaced whole).
+_second: tuple[int, str] = (-1, "")
+
+
 def _timestamp(created: float) -> str:
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-        + f".{int(created % 1 * 1000):03d}Z"
-    )
+    """`2026-11-27T20:12:54.123Z` (UTC, milliseconds); the date and time are formatted once per
+    second, not per line."""
+    global _second  # noqa: PLW0603 (a cache replaced atomically)
+    whole = int(created)
+    cached = _second
+    if cached[0] != whole:
+        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{cached[1]}.{int(created % 1 * 1000):03d}Z"
 
 
 class JSONFormatter(logging.Formatter):

@@ -27,7 +27,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     text = {
         400: "Invalid input; `details` lists each bad value by position",
         413: "Body, batch or image too large",
-        415: "Content-Type is not application/json",
+        415: "Content-Type is not one the operation accepts",
         422: "The model cannot score this input (not an image model, or values so far outside "
         "its range that its output is not finite)",
     }
@@ -146,12 +146,25 @@ def build_openapi(info: ModelInfo, settings: Settings) -> dict[str, Any]:
             "post": {
                 "summary": "Predict labels and class probabilities for feature rows",
                 "operationId": "predict",
+                "description": (
+                    "JSON (`application/json`), or the same rows packed as float32 for less "
+                    "parsing: `application/x-npy` is an `.npy` file (what `numpy.save` writes) "
+                    f"of a C-ordered little-endian float32 (`<f4`) array shaped (rows, {n}) or "
+                    f"({n},); `application/octet-stream` is raw little-endian float32 values, "
+                    f"row after row, the row count being the body's length / {4 * n}. At most "
+                    f"{settings.max_batch} rows; every value must be finite. The answer is "
+                    "JSON either way."
+                ),
                 "requestBody": {
                     "required": True,
                     "content": {
                         "application/json": {
                             "schema": {"$ref": "#/components/schemas/PredictRequest"}
-                        }
+                        },
+                        "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
+                        "application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        },
                     },
                 },
                 "responses": {

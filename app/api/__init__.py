@@ -1,8 +1,8 @@
-"""HTTP routes, one blueprint per module."""
+"""HTTP routes, one blueprint per module; each hot route's work after the body is read is one
+function (`predict.answer`, `score.answer`) shared by its Flask view and `app.fastpath`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import IO, Any
 
 from flask import current_app, g, request
@@ -10,6 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import jsonio
 from app.errors import APIError
+from app.validation import JSON_MEDIA, is_json
 
 _READ_CHUNK = 64 * 1024
 
@@ -51,22 +52,21 @@ def read_body() -> bytes:
     return body
 
 
-def read_json_body(bounds: Callable[[bytes], None] | None = None) -> Any:
-    """The request body parsed as strict JSON; 415 for another content type, 400 if invalid.
+def check_media(mimetype: str, accepted: tuple[str, ...] = ()) -> None:
+    """415 unless the request's media type is JSON (`application/json`, `*+json`) or one of
+    `accepted`."""
+    if is_json(mimetype) or mimetype in accepted:
+        return
+    expected = ", ".join([JSON_MEDIA, *accepted])
+    raise APIError(
+        f"expected Content-Type {expected}, got {mimetype or 'none'}",
+        status_code=415,
+        code="unsupported_media_type",
+    )
 
-    `bounds` sees the raw bytes first and raises (413) for a body that would cost more to
-    parse than any acceptable one (see `app.validation.check_body_bounds`).
-    """
-    mimetype = request.mimetype
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise APIError(
-            f"expected Content-Type application/json, got {mimetype or 'none'}",
-            status_code=415,
-            code="unsupported_media_type",
-        )
-    body = read_body()
-    if bounds is not None:
-        bounds(body)
+
+def parse_json(body: bytes) -> Any:
+    """The body parsed as strict JSON, else a 400 `invalid_json`."""
     try:
         return jsonio.loads(body)
     except jsonio.JSONDecodeError as exc:

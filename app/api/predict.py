@@ -2,40 +2,59 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g
+from typing import Any
 
-from app.api import read_body, read_json_body
+from flask import Blueprint, Response, current_app, g, request
+
+from app.api import check_media, parse_json, read_body
 from app.config import Settings
 from app.jsonio import json_response
 from app.metrics import get_metrics
-from app.model import get_model
-from app.validation import check_outputs, parse_instances, predict_body_bounds
+from app.model import Model, get_model
+from app.validation import (
+    NPY_MEDIA,
+    PACKED_MEDIA,
+    check_outputs,
+    is_json,
+    parse_instances,
+    parse_packed,
+    predict_body_bounds,
+)
 
 bp = Blueprint("predict", __name__)
+ROUTE = "/predict"
+PACKED = (NPY_MEDIA, PACKED_MEDIA)
 
 
-@bp.post("/predict")
+def answer(model: Model, settings: Settings, mimetype: str, body: bytes) -> tuple[int, Any]:
+    """(rows, response payload) for a body of an accepted media type; APIError otherwise."""
+    n_features, max_batch = model.info.n_features, settings.max_batch
+    if is_json(mimetype):
+        predict_body_bounds(body, n_features, max_batch)
+        rows = parse_instances(
+            parse_json(body),
+            n_features,
+            max_batch,
+            body_may_hold_booleans=b"true" in body or b"false" in body,
+        )
+    else:
+        rows = parse_packed(body, mimetype, n_features, max_batch)
+    labels, probabilities = model.predict(rows)
+    check_outputs(probabilities)
+    return len(rows), {
+        "predictions": labels,
+        "probabilities": probabilities,
+        "model": {"name": model.info.name, "version": model.info.version},
+    }
+
+
+@bp.post(ROUTE)
 def predict() -> Response:
     model = get_model()
     settings: Settings = current_app.extensions["settings"]
-    doc = read_json_body(
-        lambda raw: predict_body_bounds(raw, model.info.n_features, settings.max_batch)
-    )
-    raw = read_body()
-    rows = parse_instances(
-        doc,
-        model.info.n_features,
-        settings.max_batch,
-        body_may_hold_booleans=b"true" in raw or b"false" in raw,
-    )
-    labels, probabilities = model.predict(rows)
-    check_outputs(probabilities)
-    g.rows = len(rows)
-    get_metrics().count_rows("/predict", len(rows))
-    return json_response(
-        {
-            "predictions": labels,
-            "probabilities": probabilities,
-            "model": {"name": model.info.name, "version": model.info.version},
-        }
-    )
+    mimetype = request.mimetype
+    check_media(mimetype, PACKED)
+    rows, payload = answer(model, settings, mimetype, read_body())
+    g.rows = rows
+    get_metrics().count_rows(ROUTE, rows)
+    return json_response(payload)
