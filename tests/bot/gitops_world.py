@@ -7,6 +7,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from ruamel.yaml import YAML
@@ -15,6 +16,7 @@ from bot.core.model import REVISION_LABEL, SIGNATURE_LABEL
 from bot.imagespec import parse_image_spec, parse_literal_spec
 from bot.kustomize import set_pins
 from bot.settings import Settings
+from localworld.azure_repos import LocalAzureRepos
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from modelstore import ModelStore
@@ -30,7 +32,7 @@ ENVS = ("dev", "staging", "prod")
 @dataclass
 class GitOpsWorld:
     root: Path
-    github: LocalGitHub
+    github: LocalGitHub  # the forge's local service (`forge` says which; see `for_forge`)
     registry: Registry
     azurite: Azurite
     # in the organization whose teams the shipped promotion.yaml asks for reviews
@@ -42,6 +44,20 @@ class GitOpsWorld:
     digests: dict[str, str] = field(default_factory=dict)
     build: int = 0
     models: int = 0
+    forge: str = "github"
+
+    @classmethod
+    def for_forge(
+        cls,
+        forge: str,
+        root: Path,
+        service: LocalGitHub | LocalAzureRepos,
+        registry: Registry,
+        azurite: Azurite,
+    ) -> GitOpsWorld:
+        """A world whose repository is on `forge`'s local service (`github` or `azure-repos`,
+        which has the local GitHub's handle shape: url, token, remote_path, writes, inject)."""
+        return cls(root, cast(LocalGitHub, service), registry, azurite, forge=forge)
 
     def __post_init__(self) -> None:
         self.seed = self.root / "seed"
@@ -59,12 +75,26 @@ class GitOpsWorld:
     def image_name(self) -> str:
         return f"{self.registry.host}/{self.image_repo}"
 
-    def environ(self) -> dict[str, str]:
+    def forge_environ(self) -> dict[str, str]:
+        if self.forge == "azure-repos":  # what an Azure Pipelines job has (System.AccessToken
+            project, _, repo = self.repo_name.partition("/")  # mapped into the step's env:)
+            return {
+                "BOT_FORGE": "azure-repos",
+                "SYSTEM_COLLECTIONURI": self.github.url + "/",
+                "SYSTEM_TEAMPROJECT": project,
+                "BUILD_REPOSITORY_NAME": repo,
+                "SYSTEM_ACCESSTOKEN": self.github.token,
+            }
         return {
-            "GITOPS_REMOTE": str(self.remote),
             "GITHUB_REPOSITORY": self.repo_name,
             "GITHUB_API_URL": self.github.url,
             "GITHUB_TOKEN": self.github.token,
+        }
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "GITOPS_REMOTE": str(self.remote),
+            **self.forge_environ(),
             "REGISTRY_HOST": self.registry.host,
             "AZURE_STORAGE_CONNECTION_STRING": self.azurite.connection_string,
             "MODELSTORE_CONTAINER": self.container,
