@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.adapters.azure_repos_auth import install_git_bearer_header
 from bot.adapters.forges import make_forge
 from bot.adapters.git import GitRepo
 from bot.adapters.github_auth import install_git_credential_helper
@@ -132,6 +133,7 @@ def connect(settings: Settings) -> Services:
     except ModelStoreError as exc:
         raise SettingsError(f"model store settings: {exc}") from exc
     install_git_credential_helper(settings)  # a GitHub App's tokens for an https remote
+    install_git_bearer_header(settings)  # Azure Repos' bearer token for an https remote
     repo = prepare_checkout(settings.gitops_remote, settings.checkout_dir())
     return Services(settings, repo, store)
 

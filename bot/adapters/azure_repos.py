@@ -9,8 +9,8 @@ Mapping: a pull request's `active`/`abandoned`/`completed` is the forge's open/c
 labels are PR labels (tags); comments are threads; the release-blocked "issue" is a work item
 (type `Issue`, tagged with the label, found by WIQL); reviewers are identities (a user by name
 or e-mail, a team `org/team` as `[project]\\team` — the `org` of the policy names the project),
-added required or optional in one request. Commit statuses carry a context `genre/name`; the
-forge's `deploy/prod` is genre `deploy`, name `prod`.
+added required or optional in one request. A commit status's context is its `name`; the
+`genre` names the tool (`fluxcd` for Flux, `promotion-bot` for the bot's own statuses).
 
 Auth is a bearer token on every request (`System.AccessToken`, or an Entra token for Azure
 DevOps from `azure-identity`), never a PAT and never in a URL.
@@ -66,6 +66,7 @@ _FROM_ADO = {v: k for k, v in _TO_ADO.items()} | {
     "notSet": StatusState.PENDING,
     "notApplicable": StatusState.SUCCESS,
 }
+GENRE = "promotion-bot"
 DONE_STATE = "Done"  # the Basic process's Issue: To Do → Doing → Done
 _PRE = re.compile(r"^<pre>(.*)</pre>$", re.DOTALL)
 
@@ -128,13 +129,15 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _context(name: str) -> dict[str, str]:
-    genre, _, rest = name.rpartition("/")
-    return {"genre": genre, "name": rest} if genre else {"name": rest}
+    """The bot's own statuses: genre `promotion-bot`, the forge's context as the name."""
+    return {"genre": GENRE, "name": name}
 
 
 def _context_name(context: dict[str, Any]) -> str:
-    genre, name = context.get("genre"), str(context.get("name") or "")
-    return f"{genre}/{name}" if genre else name
+    """A status's context is its name: the genre names the tool (Flux's notification-controller
+    posts genre `fluxcd`, name `kustomization/<name>/<cluster>`, the context it posts on GitHub),
+    so the same deployment reads the same on both forges."""
+    return str(context.get("name") or "")
 
 
 def _description(markdown: str) -> str:

@@ -3,13 +3,17 @@ validated against Microsoft's published 7.1 specifications by the `azure_repos` 
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import requests
 
 from bot.adapters.azure_repos import AzureReposForge, entra_token_source, identity_url
+from bot.adapters.azure_repos_auth import git_header_env, install_git_bearer_header
 from bot.adapters.forges import make_forge
 from bot.core.policy import Reviewer
 from bot.forge import CommitStatus, ForgeConflictError, ForgeError, PullRequest, StatusState
@@ -186,10 +190,26 @@ def test_reads_are_retried_through_a_throttle(azure_repos, repo):
     assert forge.open_prs("main") == {}
 
 
+def _post_status_as_flux(azure_repos: LocalAzureRepos, name: str, sha: str, cluster: str) -> None:
+    """What Flux's notification-controller (provider `azuredevops`) posts for a Kustomization:
+    genre `fluxcd`, the same name it uses as the context on GitHub, `succeeded` or `error`."""
+    project, _, repo = name.partition("/")
+    url = f"{azure_repos.url}/{project}/_apis/git/repositories/{repo}/commits/{sha}/statuses"
+    body = {
+        "description": "ReconciliationSucceeded",
+        "state": "succeeded",
+        "context": {"genre": "fluxcd", "name": f"kustomization/modelops-dev/{cluster}"},
+    }
+    headers = {"Authorization": f"Bearer {AZURE_REPOS_TEST_TOKEN}"}
+    resp = requests.post(url, params={"api-version": "7.1"}, json=body, headers=headers, timeout=10)
+    resp.raise_for_status()
+
+
 def test_compare_and_commit_statuses(azure_repos, repo):
     name, work = repo
     forge = _forge(azure_repos, name)
     head = git(work, "rev-parse", "HEAD").strip()
+    since = azure_repos.last_seq()
     span = forge.compare("main", head)
     assert [(c.sha, c.subject) for c in span.commits] == [(head, "promote dev")]
     forge.create_status(head, CommitStatus("deploy/prod", StatusState.PENDING, "applying"))
@@ -198,7 +218,17 @@ def test_compare_and_commit_statuses(azure_repos, repo):
         CommitStatus("deploy/prod", StatusState.SUCCESS, "applied", "https://flux.example/prod"),
     )
     forge.create_status(head, CommitStatus("ci", StatusState.FAILURE, "red"))
-    listed = forge.list_statuses("promote/dev")
+    _post_status_as_flux(azure_repos, name, head, "0c9c2e41")
+    flux = forge.list_statuses(head)[0]
+    assert (flux.context, flux.state) == (
+        "kustomization/modelops-dev/0c9c2e41",
+        StatusState.SUCCESS,
+    )
+    own = [
+        r for r in azure_repos.requests(since, bodies=True) if r["operation"] == "Statuses_Create"
+    ]
+    assert own[0]["request_body"]["context"] == {"genre": "promotion-bot", "name": "deploy/prod"}
+    listed = forge.list_statuses("promote/dev")[1:]
     assert [(s.context, s.state) for s in listed] == [
         ("ci", StatusState.FAILURE),
         ("deploy/prod", StatusState.SUCCESS),
@@ -207,6 +237,7 @@ def test_compare_and_commit_statuses(azure_repos, repo):
     assert listed[1].target_url == "https://flux.example/prod"
     assert listed[0].created_at is not None
     assert forge.head_checks(head) == {
+        "kustomization/modelops-dev/0c9c2e41": StatusState.SUCCESS,
         "ci": StatusState.FAILURE,
         "deploy/prod": StatusState.SUCCESS,
     }
@@ -277,3 +308,41 @@ def test_identity_and_entra_token_sources():
     assert source() == "entra-1"
     assert source() == "entra-2"  # expired (expires_on 0): renewed
     assert calls == ["499b84ac-1321-427f-aa17-267ca6975798/.default"] * 2
+
+
+def test_git_gets_the_bearer_token_as_a_header_for_an_https_remote_never_in_the_url(
+    tmp_path: Path,
+):
+    remote = "https://dev.azure.com/contoso/modelops/_git/gitops"
+    env = {
+        "GITOPS_REMOTE": remote,
+        "BOT_FORGE": "azure-repos",
+        "SYSTEM_COLLECTIONURI": "https://dev.azure.com/contoso/",
+        "SYSTEM_TEAMPROJECT": "modelops",
+        "BUILD_REPOSITORY_NAME": "gitops",
+        "SYSTEM_ACCESSTOKEN": "job-token",
+    }
+    target = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.x", "GIT_CONFIG_VALUE_0": "1"}
+    assert install_git_bearer_header(Settings.from_env(env), target)
+    assert target["GIT_CONFIG_COUNT"] == "3"  # after what was there
+    # git itself reads it: the header for that origin only, the reset first
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    found = subprocess.run(
+        ["git", "config", "--get-urlmatch", "http.extraHeader", remote],
+        cwd=repo,
+        env={**os.environ, **target},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert found == "Authorization: Bearer job-token"
+    assert all("job-token" not in v for k, v in target.items() if k.startswith("GIT_CONFIG_KEY"))
+    entra = {**env, "AZURE_REPOS_AUTH": "entra", "SYSTEM_ACCESSTOKEN": ""}
+    minted = git_header_env(Settings.from_env(entra), {}, entra=lambda: lambda: "entra-token")
+    assert minted["GIT_CONFIG_VALUE_1"] == "Authorization: Bearer entra-token"
+    for other in (
+        {**env, "GITOPS_REMOTE": "/srv/gitops.git"},
+        {**env, "BOT_FORGE": "github", "GITHUB_REPOSITORY": "a/b", "GITHUB_TOKEN": "t"},
+    ):
+        assert git_header_env(Settings.from_env(other), {}) == {}
