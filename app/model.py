@@ -9,6 +9,7 @@ lets it propagate, so the worker (and with it gunicorn) refuses to start.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -66,6 +67,10 @@ def signature_key(inputs: list[Any]) -> str:
     return ",".join(parts)
 
 
+def _run_inner(inner: Any, outputs: list[str], feeds: dict[str, Any]) -> Any:
+    return inner.run(outputs, feeds, None)
+
+
 class Model:
     """One onnxruntime session and the checked facts about it; `predict` is the hot path."""
 
@@ -74,12 +79,18 @@ class Model:
         self.info = info
         self._feeds_name = info.input_name
         self._outputs = ["label", "probabilities"]
+        # `InferenceSession.run` checks the feed's names and OrtValue ownership in Python before
+        # calling its C++ session (~5 us, a sixth of a 1-row run); the feed here is always one
+        # numpy array under the input name checked at load, so the C++ session is called directly
+        # when this onnxruntime has it.
+        inner = getattr(session, "_sess", None)
+        self._run: Any = session.run if inner is None else functools.partial(_run_inner, inner)
 
     def predict(
         self, rows: npt.NDArray[np.float32]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """Labels and class probabilities for a (n, n_features) float32 batch."""
-        labels, probabilities = self._session.run(self._outputs, {self._feeds_name: rows})
+        labels, probabilities = self._run(self._outputs, {self._feeds_name: rows})
         return labels, probabilities
 
 

@@ -110,7 +110,7 @@ def _fast(batch: list[Any], n_features: int) -> npt.NDArray[np.float32] | None:
     # JSON has no NaN or Infinity (the parser refuses them) and any integer fits float32's range,
     # so only floats beyond float32's range could make the cast overflow: one range check instead
     # of a per-request `np.errstate` and a finiteness pass over the cast array.
-    if array.dtype.kind == "f" and not -FLOAT32_MAX <= array.min() <= array.max() <= FLOAT32_MAX:
+    if array.dtype.kind == "f" and not np.abs(array).max() <= FLOAT32_MAX:
         return None
     return array.astype(np.float32)
 

@@ -113,3 +113,17 @@ def test_predict_session_is_created_once_per_app(make_app: Callable[..., Flask])
     for _ in range(3):
         client.post("/predict", json={"instances": [[0] * 64]})
     assert app.extensions["model"]._session is session
+
+
+def test_predict_answers_what_the_public_session_api_answers(
+    make_app: Callable[..., Flask], digits_data: Any
+) -> None:
+    """`Model.predict` calls onnxruntime's C++ session directly; same results as `run`."""
+    import numpy as np
+
+    model = make_app().extensions["model"]
+    rows = np.asarray(digits_data[0][:7], dtype=np.float32)
+    labels, probabilities = model.predict(rows)
+    want_labels, want_probabilities = model._session.run(None, {"input": rows})
+    np.testing.assert_array_equal(labels, want_labels)
+    np.testing.assert_array_equal(probabilities, want_probabilities)
