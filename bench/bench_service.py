@@ -1,20 +1,27 @@
 """Benchmark the prediction service under gunicorn against three baselines, in one run.
 
-    .venv/bin/python bench/bench_service.py [--duration 3] [--connections 4] [--rounds 8]
+    .venv/bin/python bench/bench_service.py [--duration 3] [--connections 8] [--rounds 5]
                                             [--skip-mlflow] [--proxy]
 
 Load comes from `wrk` (C, one thread) on loopback, so the client costs the server little CPU.
-Scenarios: `/predict` with 1 row, `/predict` with 64 rows, `/score` with 1 PNG image.
+Scenarios: `/predict` with 1 row, with 64 rows as JSON and as packed float32 (`.npy`), and
+`/score` with 1 PNG image.
 Compared with:
   (a) onnxruntime called in-process on the same model (the floor: no HTTP, no JSON);
   (b) a bare Flask handler under the same gunicorn settings (same config module, workers,
       threads) that only parses JSON, runs the session and returns JSON: what Flask itself costs;
   (c) MLflow's `mlflow models serve` on the same ONNX model (installed only for this benchmark,
-      into its own venv under build/bench/), for the two /predict scenarios.
-With --proxy, also the service behind the pod's shipped nginx (bench_proxy.py) in the same rounds,
-and the serving processes' CPU time per request for every gunicorn run.
-Figures are reported as ratios against the baselines measured in the same run; nothing is
-asserted. Servers and wrk run on 127.0.0.1 only, bounded in time, stopped by their PIDs.
+      into its own venv under build/bench/), with 1 and with 2 workers, for the JSON /predict
+      scenarios;
+  (d) the service with one shared listening socket (GUNICORN_REUSE_PORT=0), for predict-1: how
+      keep-alive connections spread over the workers without SO_REUSEPORT.
+Every server is up for the whole run and the rounds interleave them, so load from elsewhere on
+the shared machine hits them alike. Per run: req/s, p50/p99 latency and the serving processes'
+CPU time (user + system, every process in the server's process group) per request; the CPU
+figures are the steady ones on a shared machine. Figures are ratios against the bare handler
+measured in the same rounds; nothing is asserted. With --proxy, also the service behind the
+pod's shipped nginx (bench_proxy.py) in the same rounds. Servers and wrk run on 127.0.0.1 only,
+bounded in time, stopped by their PIDs.
 """
 
 from __future__ import annotations
@@ -38,8 +45,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_proxy import group_cpu_seconds, nginx_command, proxy_rows
-from bench_runs import Load, best, paired_ratio, peak
+from bench_proxy import nginx_command, proxy_rows, stat_cpu_seconds
+from bench_runs import Load, best, median_cpu_ms, runs
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "bench"
@@ -129,9 +136,10 @@ def wrk(
     url: str, body: Path, duration: int, connections: int
 ) -> tuple[float, float, float, int, int]:
     script = body.with_suffix(".lua")
+    media = "application/x-npy" if body.suffix == ".npy" else "application/json"
     script.write_text(
         'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Content-Type"] = "{media}"\n'
         f'local f = io.open("{body}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
     )
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url]
@@ -139,9 +147,9 @@ def wrk(
     return parse_wrk(result.stdout)
 
 
-def post(url: str, body: bytes) -> Any:
+def post(url: str, body: bytes, media: str = "application/json") -> Any:
     request = urllib.request.Request(  # noqa: S310 (loopback only)
-        url, data=body, headers={"Content-Type": "application/json"}
+        url, data=body, headers={"Content-Type": media}
     )
     with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
         return json.loads(resp.read())
@@ -292,7 +300,7 @@ mlflow.onnx.save_model(onnx.load({str(model_dir / "model.onnx")!r}), {str(out)!r
     return out
 
 
-def mlflow_server(python: Path, model: Path, port: int, workers: int) -> Server:
+def mlflow_server(python: Path, model: Path, port: int, workers: int, name: str) -> Server:
     mlflow = python.parent / "mlflow"
     argv = [str(mlflow), "models", "serve", "-m", str(model), "--env-manager", "local"]
     argv += ["-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
@@ -302,10 +310,14 @@ def mlflow_server(python: Path, model: Path, port: int, workers: int) -> Server:
         # mlflow execs `uvicorn` by name: its venv's bin must come first on PATH.
         "PATH": f"{python.parent}:{os.environ.get('PATH', '')}",
     }
-    return Server("mlflow", argv, env, f"http://127.0.0.1:{port}/ping")
+    return Server(name, argv, env, f"http://127.0.0.1:{port}/ping")
 
 
 # --- the run --------------------------------------------------------------------------------------
+
+SCENARIOS = ("predict-1", "predict-64", "predict-64-npy", "score-1")
+ROUTES = {"predict-1": "/predict", "predict-64": "/predict", "predict-64-npy": "/predict"}
+ROUTES["score-1"] = "/score"
 
 
 @dataclass
@@ -321,6 +333,7 @@ class Inputs:
 
 
 def prepare() -> Inputs:
+    import numpy as np
     from sklearn.datasets import load_digits
 
     from examples.train import train, write_artifacts
@@ -345,6 +358,8 @@ def prepare() -> Inputs:
     for name, text in {**bodies, **{f"mlflow-{k}": v for k, v in mlflow_bodies.items()}}.items():
         paths[name] = WORK / f"{name}.json"
         paths[name].write_text(text)
+    paths["predict-64-npy"] = WORK / "predict-64-npy.npy"
+    np.save(paths["predict-64-npy"], np.asarray(rows64, dtype="<f4"))
     return Inputs(
         model_dir=model_dir,
         sha=hashlib.sha256((model_dir / "model.onnx").read_bytes()).hexdigest(),
@@ -357,16 +372,51 @@ def prepare() -> Inputs:
     )
 
 
-def _line(label: str, r: Load) -> str:
+@dataclass
+class Target:
+    """A server under test: where it listens, the process groups serving it (the app's
+    first), and the (url path, body file) it gets per scenario."""
+
+    name: str
+    server: Server
+    base: str
+    groups: list[int]
+    scenarios: dict[str, tuple[str, Path]]
+    gunicorn: bool = True
+
+
+def _line(label: str, r: Load, share: float | None = None) -> str:
     return (
-        f"{label:17} {r.scenario:11} {r.requests_per_s:9.0f} req/s"
+        f"{label:24} {r.scenario:14} {r.requests_per_s:7.0f} req/s"
         f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  errors {r.errors}"
-        + (f"  cpu {r.cpu_ms_per_request:.2f} ms/req" if r.cpu_ms_per_request is not None else "")
-        + (f" (gunicorn {r.app_cpu_ms_per_request:.2f})" if r.server == "proxied" else "")
+        + (f"  cpu {r.cpu_ms_per_request * 1000:5.0f} us/req" if r.cpu_ms_per_request else "")
+        + (f" (gunicorn {r.app_cpu_ms_per_request:.2f} ms)" if r.server == "proxied" else "")
+        + (f"  busiest worker {share:4.0%}" if share is not None else "")
     )
 
 
-def run_gunicorn(inputs: Inputs, args: Any) -> list[Load]:
+def process_cpu_seconds(groups: list[int]) -> dict[int, float]:
+    """CPU seconds per live process of these process groups (pid -> user + system)."""
+    wanted, out = set(groups), {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                pgrp, seconds = stat_cpu_seconds((entry / "stat").read_text())
+            except (OSError, ValueError, IndexError):
+                continue  # exited while being read
+            if pgrp in wanted:
+                out[int(entry.name)] = seconds
+    return out
+
+
+def busiest_share(target: Target, before: dict[int, float], after: dict[int, float]) -> float:
+    """The busiest gunicorn worker's share of all workers' CPU time over a run (0.5: even)."""
+    master = target.groups[0]
+    used = [after[pid] - before.get(pid, 0.0) for pid in after if pid != master]
+    return max(used) / sum(used) if sum(used) > 0 else float("nan")
+
+
+def start_targets(inputs: Inputs, args: Any) -> list[Target]:
     env = {
         **os.environ,
         "MODEL_DIR": str(inputs.model_dir),
@@ -378,17 +428,30 @@ def run_gunicorn(inputs: Inputs, args: Any) -> list[Load]:
         "WEB_CONCURRENCY": "2",
         "GUNICORN_THREADS": "2",
     }
-    results: list[Load] = []
-    specs = {"service": "app:create_app()", "bare": "bench_service:bare_app()"}
-    servers: dict[str, tuple[Server, str]] = {}
-    groups: dict[str, list[int]] = {}  # the process groups that serve each name's requests
+    json_scenarios = {k: (ROUTES[k], inputs.paths[k]) for k in inputs.bodies}
+    specs = {
+        "service": (
+            "app:create_app()",
+            {},
+            {**json_scenarios, "predict-64-npy": ("/predict", inputs.paths["predict-64-npy"])},
+        ),
+        "bare": ("bench_service:bare_app()", {}, json_scenarios),
+        "service-shared-socket": (
+            "app:create_app()",
+            {"GUNICORN_REUSE_PORT": "0", "PROMETHEUS_MULTIPROC_DIR": str(WORK / "prom-shared")},
+            {"predict-1": json_scenarios["predict-1"]},
+        ),
+    }
+    targets: list[Target] = []
     try:
-        for name, spec in specs.items():
+        for name, (spec, changes, scenarios) in specs.items():
             port = free_port()
-            servers[name] = (gunicorn_server(name, spec, env, port), f"http://127.0.0.1:{port}")
-            groups[name] = [servers[name][0].proc.pid]
+            server = gunicorn_server(name, spec, {**env, **changes}, port)
+            base = f"http://127.0.0.1:{port}"
+            targets.append(Target(name, server, base, [server.proc.pid], scenarios))
         if args.proxy:
-            service_port = int(servers["service"][1].rsplit(":", 1)[1])
+            service = targets[0]
+            service_port = int(service.base.rsplit(":", 1)[1])
             port = free_port()
             nginx = Server(
                 "nginx",
@@ -396,71 +459,97 @@ def run_gunicorn(inputs: Inputs, args: Any) -> list[Load]:
                 dict(os.environ),
                 f"http://127.0.0.1:{port}/proxy-healthz",
             )
-            servers["proxied"] = (nginx, f"http://127.0.0.1:{port}")
-            groups["proxied"] = [*groups["service"], nginx.proc.pid]  # gunicorn's first
-        for _server, base in servers.values():
-            # Correctness before speed: every server answers the known digit.
-            one = inputs.bodies["predict-1"].encode()
-            assert post(f"{base}/predict", one)["predictions"] == [7]
-            image = inputs.bodies["score-1"].encode()
-            assert post(f"{base}/score", image)["result"][0][0][0] == "7"
-        # All servers stay up (idle costs nothing); short runs alternate between them so that
-        # load from elsewhere on the machine hits them alike.
-        for scenario, path in ((k, inputs.paths[k]) for k in inputs.bodies):
-            route = scenario.split("-")[0]
-            for _server, base in servers.values():
-                wrk(f"{base}/{route}", path, 2, args.connections)  # warm-up
-            for round_no in range(args.rounds):
-                for name, (_server, base) in servers.items():
-                    before = [group_cpu_seconds([g]) for g in groups[name]]
-                    rps, p50, p99, errors, total = wrk(
-                        f"{base}/{route}", path, args.duration, args.connections
+            groups = [*service.groups, nginx.proc.pid]  # gunicorn's first
+            base = f"http://127.0.0.1:{port}"
+            targets.append(Target("proxied", nginx, base, groups, json_scenarios, gunicorn=False))
+        if not args.skip_mlflow:
+            try:
+                python = ensure_mlflow()
+                model = mlflow_model(python, inputs.model_dir)
+                for workers in (1, 2):
+                    name = f"mlflow-w{workers}"
+                    port = free_port()
+                    server = mlflow_server(python, model, port, workers, name)
+                    scenarios = {
+                        k: ("/invocations", inputs.paths[f"mlflow-{k}"])
+                        for k in inputs.mlflow_bodies
+                    }
+                    base = f"http://127.0.0.1:{port}"
+                    targets.append(
+                        Target(name, server, base, [server.proc.pid], scenarios, gunicorn=False)
                     )
-                    after = [group_cpu_seconds([g]) for g in groups[name]]
-                    load = Load(name, scenario, rps, p50, p99, errors, total)
-                    if total:
-                        load.cpu_ms_per_request = (sum(after) - sum(before)) * 1000.0 / total
-                        load.app_cpu_ms_per_request = (after[0] - before[0]) * 1000.0 / total
-                    results.append(load)
-                    print(_line(f"round {round_no + 1} {name}", results[-1]), flush=True)
-    finally:
-        for server, _base in reversed(servers.values()):
-            server.stop()
-    return results
+            except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
+                print(f"MLflow baseline failed: {exc}", file=sys.stderr)
+    except BaseException:
+        for target in reversed(targets):
+            target.server.stop()
+        raise
+    return targets
 
 
-def run_mlflow(inputs: Inputs, args: Any) -> tuple[list[Load], str]:
+def check_answers(targets: list[Target], inputs: Inputs) -> None:
+    """Correctness before speed: every server answers the known digit."""
+    for target in targets:
+        if target.name.startswith("mlflow"):
+            answer = post(f"{target.base}/invocations", inputs.mlflow_bodies["predict-1"].encode())
+            print(f"{target.name} answer: {json.dumps(answer)[:120]}", flush=True)
+            continue
+        one = inputs.bodies["predict-1"].encode()
+        assert post(f"{target.base}/predict", one)["predictions"] == [7]
+        image = inputs.bodies["score-1"].encode()
+        assert post(f"{target.base}/score", image)["result"][0][0][0] == "7"
+        if "predict-64-npy" in target.scenarios:
+            packed = inputs.paths["predict-64-npy"].read_bytes()
+            answer = post(f"{target.base}/predict", packed, "application/x-npy")
+            want = post(f"{target.base}/predict", inputs.bodies["predict-64"].encode())
+            assert answer == want
+
+
+def run(inputs: Inputs, args: Any) -> tuple[list[Load], dict[tuple[str, str], list[float]]]:
+    """Interleaved rounds over every target, scenario by scenario."""
     results: list[Load] = []
+    shares: dict[tuple[str, str], list[float]] = {}
+    targets = start_targets(inputs, args)
     try:
-        python = ensure_mlflow()
-        model = mlflow_model(python, inputs.model_dir)
-        port = free_port()
-        server = mlflow_server(python, model, port, workers=2)
-        try:
-            url = f"http://127.0.0.1:{port}/invocations"
-            answer = post(url, inputs.mlflow_bodies["predict-1"].encode())
-            print(f"mlflow answer: {json.dumps(answer)[:160]}", flush=True)
-            for scenario in inputs.mlflow_bodies:
-                path = inputs.paths[f"mlflow-{scenario}"]
-                wrk(url, path, 2, args.connections)
-                for _ in range(args.rounds):
-                    rps, p50, p99, errors, total = wrk(url, path, args.duration, args.connections)
-                    results.append(Load("mlflow", scenario, rps, p50, p99, errors, total))
-                    print(_line("mlflow", results[-1]), flush=True)
-        finally:
-            server.stop()
-    except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
-        print(f"MLflow baseline failed: {exc}", file=sys.stderr)
-        return results, f"failed: {exc}"
-    return results, f"mlflow {MLFLOW_VERSION} `mlflow models serve --env-manager local -w 2`"
+        check_answers(targets, inputs)
+        for scenario in SCENARIOS:
+            serving = [t for t in targets if scenario in t.scenarios]
+            for target in serving:  # warm-up
+                path, body = target.scenarios[scenario]
+                wrk(f"{target.base}{path}", body, 2, args.connections)
+            for round_no in range(args.rounds):
+                print(f"round {round_no + 1} {scenario}: load average {os.getloadavg()}")
+                for target in serving:
+                    path, body = target.scenarios[scenario]
+                    before = process_cpu_seconds(target.groups)
+                    rps, p50, p99, errors, total = wrk(
+                        f"{target.base}{path}", body, args.duration, args.connections
+                    )
+                    after = process_cpu_seconds(target.groups)
+                    load = Load(target.name, scenario, rps, p50, p99, errors, total)
+                    if total:
+                        app_group = set(process_cpu_seconds(target.groups[:1]))
+                        spent = sum(after.values()) - sum(before.get(p, 0.0) for p in after)
+                        app = sum(after[p] - before.get(p, 0.0) for p in after if p in app_group)
+                        load.cpu_ms_per_request = spent * 1000.0 / total
+                        load.app_cpu_ms_per_request = app * 1000.0 / total
+                    share = busiest_share(target, before, after) if target.gunicorn else None
+                    if share is not None:
+                        shares.setdefault((target.name, scenario), []).append(share)
+                    results.append(load)
+                    print("  " + _line(target.name, load, share), flush=True)
+    finally:
+        for target in reversed(targets):
+            target.server.stop()
+    return results, shares
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument(
-        "--rounds", type=int, default=8, help="alternating runs per scenario; median is kept"
+        "--rounds", type=int, default=5, help="interleaved runs per scenario; medians are kept"
     )
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument(
@@ -476,67 +565,116 @@ def main(argv: list[str] | None = None) -> int:
     inputs = prepare()
     print("floor: onnxruntime in-process, one thread ...", flush=True)
     floors = floor(inputs.model_dir, [inputs.rows1], inputs.rows64, inputs.png)
-    results = run_gunicorn(inputs, args)
-    mlflow_note = "skipped (--skip-mlflow)"
-    if not args.skip_mlflow:
-        mlflow_results, mlflow_note = run_mlflow(inputs, args)
-        results += mlflow_results
-    report(results, floors, args, mlflow_note)
+    floors["predict-64-npy"] = floors["predict-64"]
+    results, shares = run(inputs, args)
+    report(results, shares, floors, args)
     return 0
 
 
+def paired_cpu(
+    results: list[Load], scenario: str, num: str, den: str, den_scenario: str = ""
+) -> float:
+    """Median over rounds of num/den CPU time per request, each pair from the same round."""
+    pairs = zip(
+        runs(results, num, scenario), runs(results, den, den_scenario or scenario), strict=True
+    )
+    return statistics.median(
+        a.cpu_ms_per_request / b.cpu_ms_per_request
+        for a, b in pairs
+        if a.cpu_ms_per_request and b.cpu_ms_per_request
+    )
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
 def report(
-    results: list[Load], floors: dict[str, dict[str, float]], args: Any, mlflow_note: str
+    results: list[Load],
+    shares: dict[tuple[str, str], list[float]],
+    floors: dict[str, dict[str, float]],
+    args: Any,
 ) -> None:
     print()
     print(f"load average at the end: {os.getloadavg()} (the machine is shared)")
     print(
-        "throughput: median run; svc/bare: median of back-to-back pairs, (peak): best runs;"
-        " floor: onnxruntime per call in-process"
-    )
-    print(
-        f"wrk -t1 -c{args.connections} -d{args.duration}s, gunicorn gthread 2 workers x 2 threads,"
-        f" median of {args.rounds} alternating runs; MLflow: {mlflow_note}"
+        f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} interleaved rounds;"
+        " gunicorn gthread 2 workers x 2 threads; figures: the median run (req/s, latency),"
+        " medians over rounds (CPU time per request: all the server's processes' user+system"
+        " CPU / requests served; ratios: per-round pairs); floor: onnxruntime per call"
+        " in-process"
     )
     header = (
-        f"{'scenario':11} {'service':>9} {'p50/p99 ms':>13} {'bare':>9} {'p50/p99 ms':>13}"
-        f" {'mlflow':>8} {'svc/bare':>8} {'(peak)':>7} {'svc/mlflow':>10} {'floor ms':>9}"
+        f"{'scenario':14} {'server':22} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'cpu us/req':>10} {'cpu/bare':>8} {'req/s/bare':>10} {'busiest worker':>15}"
     )
     print(header)
     summary: dict[str, Any] = {}
-    for scenario in ("predict-1", "predict-64", "score-1"):
-        svc = best(results, "service", scenario)
-        bare = best(results, "bare", scenario)
-        mlf = best(results, "mlflow", scenario)
-        if svc is None or bare is None:
-            continue
-        vs_bare = paired_ratio(results, scenario)
-        vs_bare_peak = peak(results, "service", scenario) / peak(results, "bare", scenario)
-        vs_mlflow = svc.requests_per_s / mlf.requests_per_s if mlf else None
-        print(
-            f"{scenario:11} {svc.requests_per_s:9.0f} {svc.p50_ms:6.2f}/{svc.p99_ms:6.2f}"
-            f" {bare.requests_per_s:9.0f} {bare.p50_ms:6.2f}/{bare.p99_ms:6.2f}"
-            f" {mlf.requests_per_s if mlf else float('nan'):8.0f} {vs_bare:8.2f}"
-            f" {vs_bare_peak:7.2f}"
-            f" {vs_mlflow if vs_mlflow else float('nan'):10.1f}"
-            f" {floors[scenario]['per_call_ms']:9.3f}"
-        )
-        summary[scenario] = {
-            "service": asdict(svc),
-            "bare": asdict(bare),
-            "mlflow": asdict(mlf) if mlf else None,
-            "service_over_bare_paired_median": vs_bare,
-            "service_over_bare_peak": vs_bare_peak,
-            "service_over_mlflow": vs_mlflow,
-            "floor": floors[scenario],
-            "service_over_floor_one_core": svc.requests_per_s
-            / floors[scenario]["calls_per_s_one_core"],
-        }
-    medians = {
-        s: statistics.median(r.requests_per_s for r in results if r.server == s)
-        for s in {r.server for r in results}
+    for scenario in SCENARIOS:
+        baseline = "predict-64" if scenario == "predict-64-npy" else scenario
+        for name in dict.fromkeys(r.server for r in results if r.scenario == scenario):
+            chosen = best(results, name, scenario)
+            if chosen is None:
+                continue
+            cpu = median_cpu_ms(results, name, scenario)
+            same_rounds = len(runs(results, name, scenario)) == len(runs(results, "bare", baseline))
+            has_bare = bool(runs(results, "bare", baseline)) and same_rounds
+            cpu_ratio = paired_cpu(results, scenario, name, "bare", baseline) if has_bare else None
+            rps_ratio = None
+            if has_bare:
+                rps_ratio = statistics.median(
+                    a.requests_per_s / b.requests_per_s
+                    for a, b in zip(
+                        runs(results, name, scenario), runs(results, "bare", baseline), strict=True
+                    )
+                )
+            worker = shares.get((name, scenario), [])
+            spread = f"{_median(worker):4.0%} (max {max(worker):4.0%})" if worker else ""
+            print(
+                f"{scenario:14} {name:22} {chosen.requests_per_s:7.0f} {chosen.p50_ms:7.2f}"
+                f" {chosen.p99_ms:7.2f} {cpu * 1000 if cpu else float('nan'):10.0f}"
+                f" {cpu_ratio if cpu_ratio else float('nan'):8.2f}"
+                f" {rps_ratio if rps_ratio else float('nan'):10.2f} {spread:>15}"
+            )
+            summary.setdefault(scenario, {})[name] = {
+                "median_run": asdict(chosen),
+                "cpu_ms_per_request": cpu,
+                "cpu_over_bare": cpu_ratio,
+                "rps_over_bare": rps_ratio,
+                "busiest_worker_shares": worker,
+            }
+        summary.setdefault(scenario, {})["floor"] = floors[scenario]
+
+    def ratio(num: tuple[str, str], den: tuple[str, str]) -> float:
+        try:
+            return paired_cpu(results, num[1], num[0], den[0], den[1])
+        except (ValueError, statistics.StatisticsError):
+            return float("nan")
+
+    goals = {
+        "1: /predict 1 row, service CPU/req / bare (<= 0.8)": ratio(
+            ("service", "predict-1"), ("bare", "predict-1")
+        ),
+        "2: /predict 64 rows JSON, bare CPU/req / service (>= 1.5)": 1
+        / ratio(("service", "predict-64"), ("bare", "predict-64")),
+        "2: /predict 64 rows, JSON CPU/req / .npy (>= 3)": 1
+        / ratio(("service", "predict-64-npy"), ("service", "predict-64")),
+        "3: /predict 1 row CPU/req / /score 1 image (>= 0.9)": 1
+        / ratio(("service", "score-1"), ("service", "predict-1")),
     }
-    summary["_median_rps_by_server"] = medians
+    print()
+    print("issue 20's goals, as CPU-time ratios paired by round (the steady figure here):")
+    for label, value in goals.items():
+        print(f"  {label:58} {value:6.2f}")
+    reuse = shares.get(("service", "predict-1"), [])
+    shared = shares.get(("service-shared-socket", "predict-1"), [])
+    if reuse and shared:
+        print(
+            f"  4: busiest worker's share of worker CPU, predict-1 (50% = even): SO_REUSEPORT"
+            f" median {_median(reuse):.0%} max {max(reuse):.0%}; one shared socket median"
+            f" {_median(shared):.0%} max {max(shared):.0%}"
+        )
+    summary["_goals"] = goals
     if args.proxy:
         lines, summary["_proxy"] = proxy_rows(results)
         print()
