@@ -19,7 +19,9 @@ import base64
 import binascii
 import io
 import math
+import struct
 import warnings
+import zlib
 from typing import Any
 
 import numpy as np
@@ -122,8 +124,95 @@ def _to_gray(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def image_to_row(data: bytes, index: int, side: int, max_pixels: int) -> npt.NDArray[np.float32]:
-    """One image as a flat float32 row of side*side values in 0..16."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CHUNK_HEAD = struct.Struct(">I4s")
+_CRC = struct.Struct(">I")
+_IHDR = struct.Struct(">IIBBBBB")
+
+
+def _unfilter(raw: bytes, side: int) -> bytes | None:
+    """The pixels of `side` scanlines of `side` 8-bit samples, each line's PNG filter undone
+    (RFC 2083 section 6); None for an unknown filter type."""
+    stride, prior, out = side + 1, bytes(side), bytearray()
+    for y in range(side):
+        kind, line = raw[y * stride], raw[y * stride + 1 : (y + 1) * stride]
+        if kind == 0:
+            current = line
+        elif kind == 2:  # Up
+            current = bytes((a + b) & 255 for a, b in zip(line, prior, strict=True))
+        elif kind in (1, 3, 4):  # Sub, Average, Paeth: each sample depends on its left neighbour
+            row, left, upper_left = bytearray(side), 0, 0
+            for x in range(side):
+                up = prior[x]
+                if kind == 1:
+                    predicted = left
+                elif kind == 3:
+                    predicted = (left + up) >> 1
+                else:
+                    estimate = left + up - upper_left
+                    pa, pb, pc = (
+                        abs(estimate - left),
+                        abs(estimate - up),
+                        abs(estimate - upper_left),
+                    )
+                    predicted = left if pa <= pb and pa <= pc else up if pb <= pc else upper_left
+                left = row[x] = (line[x] + predicted) & 255
+                upper_left = up
+            current = bytes(row)
+        else:
+            return None
+        out += current
+        prior = current
+    return bytes(out)
+
+
+def _png_idat(data: bytes, side: int) -> bytes | None:
+    """The joined IDAT data of a PNG of exactly the shape `small_gray_png` takes, else None."""
+    view, position, size, parts = memoryview(data), len(PNG_SIGNATURE), len(data), []
+    expected = b"IHDR"
+    while position + 12 <= size:
+        length, kind = _CHUNK_HEAD.unpack_from(data, position)
+        end = position + 8 + length
+        if end + 4 > size or zlib.crc32(view[position + 4 : end]) != _CRC.unpack_from(data, end)[0]:
+            return None
+        body = view[position + 8 : end]
+        if expected == b"IHDR":
+            if kind != expected or length != _IHDR.size:
+                return None
+            if _IHDR.unpack(body) != (side, side, 8, 0, 0, 0, 0):
+                return None  # another size, depth, colour type or interlacing
+            expected = b"IDAT"
+        elif kind == b"IDAT":
+            parts.append(body)
+        elif kind == b"IEND":
+            return b"".join(parts) if end + 4 == size else None
+        else:
+            return None  # another chunk (palette, transparency, text, ...): Pillow decides
+        position = end + 4
+    return None
+
+
+def small_gray_png(data: bytes, side: int) -> npt.NDArray[np.uint8] | None:
+    """The pixels of a PNG that already is the model's input: `side` x `side`, 8-bit grayscale,
+    not interlaced, only IHDR, IDAT and IEND chunks, every CRC right, nothing after IEND.
+    Anything else, or anything malformed, is None: Pillow then decodes it (or says what is
+    wrong). Pillow costs ~130 us to open the smallest PNG; this ~20 us for 8 x 8. Such an image
+    needs no grayscale conversion, and resizing it to its own size is a copy."""
+    idat = _png_idat(data, side) if data.startswith(PNG_SIGNATURE) else None
+    if idat is None:
+        return None
+    decoder = zlib.decompressobj()
+    try:
+        raw = decoder.decompress(idat, side * (side + 1) + 1)
+    except zlib.error:
+        return None
+    if len(raw) != side * (side + 1) or not decoder.eof or decoder.unused_data:
+        return None
+    pixels = _unfilter(raw, side)
+    return None if pixels is None else np.frombuffer(pixels, dtype=np.uint8).reshape(side, side)
+
+
+def _pillow_row(data: bytes, index: int, side: int, max_pixels: int) -> npt.NDArray[np.float32]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -144,6 +233,15 @@ def image_to_row(data: bytes, index: int, side: int, max_pixels: int) -> npt.NDA
         raise APIError(f"image {index} could not be decoded: {exc}") from None
     pixels = np.asarray(gray, dtype=np.float32)
     return (pixels * PIXEL_SCALE).reshape(side * side)
+
+
+def image_to_row(data: bytes, index: int, side: int, max_pixels: int) -> npt.NDArray[np.float32]:
+    """One image as a flat float32 row of side*side values in 0..16."""
+    small = small_gray_png(data, side)
+    if small is None:
+        return _pillow_row(data, index, side, max_pixels)
+    _check_size((side, side), index, max_pixels)
+    return (small.astype(np.float32) * PIXEL_SCALE).reshape(side * side)
 
 
 def images_to_rows(
