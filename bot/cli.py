@@ -219,6 +219,36 @@ def report_command(out: Path, **kwargs: object) -> None:
     click.echo(f"report: {write_report(settings, now=now_utc(), out=out)}")
 
 
+@cli.command("dashboard")
+@with_settings
+@click.option("--show", is_flag=True, help="print the issue's environment table too")
+def dashboard_command(show: bool, **kwargs: object) -> None:
+    """Keep the promotion dashboard issue: act on its ticked boxes (hold / promote now, by
+    PR), then rewrite it if what it shows changed (a run with nothing new writes nothing)."""
+    from bot import dashboard
+
+    settings = _settings(_overrides(kwargs))
+    try:
+        outcome = dashboard.sync(settings, now=now_utc())
+    except LockHeldError as exc:
+        click.echo(str(exc))
+        return
+    for ask, result in outcome.acted:
+        what = result if isinstance(result, str) else f"{result.action}: {result.reason}"
+        pr = (
+            f" (PR #{result.pr_number})"
+            if isinstance(result, ProposalOutcome) and result.pr_number
+            else ""
+        )
+        click.echo(terminal(f"asked {ask.verb} {ask.env}{pr}: {what}", limit=500))
+    issue = outcome.issue
+    where = f" issue #{issue.number} {issue.url}" if issue is not None else ""
+    click.echo(terminal(f"dashboard: {outcome.action}{where}", limit=500))
+    if show:
+        for line in dashboard.section(outcome.body, "Environments"):
+            click.echo(terminal(line, limit=2000))
+
+
 def _print_hold(outcome: ProposalOutcome, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))
