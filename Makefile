@@ -7,6 +7,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 LW_DIR ?= .localworld
+# Where the local world keeps the GitOps repository: github, or azure-repos (make demo, services-up).
+FORGE ?= github
 PYTEST_ARGS ?=
 # Arguments only `make test` (the full suite CI runs) adds: the pure core (bot/core) keeps 100%
 # branch coverage, a gate a partial run such as `make test-fast` could not meet. Only the core.
@@ -53,14 +55,14 @@ fmt: setup ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-demo: setup ## run the whole story end to end on the local world
-	$(BIN)/python -m scripts.demo
+demo: setup ## run the whole story end to end on the local world (FORGE=azure-repos: on Azure Repos)
+	$(BIN)/python -m scripts.demo --forge $(FORGE)
 
 bench: setup ## run the benchmarks in bench/ (figures, not asserts)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 services-up: setup ## start Azurite, the registry and git remotes; settings in .localworld/env
-	$(BIN)/localworld up --dir $(LW_DIR)
+	$(BIN)/localworld up --dir $(LW_DIR) --forge $(FORGE)
 
 services-down: ## stop the services started by services-up (by PID)
 	@if [ -x $(BIN)/localworld ]; then $(BIN)/localworld down --dir $(LW_DIR); fi

@@ -29,12 +29,19 @@ def cli() -> None:
 
 @cli.command()
 @dir_option
-def up(root: Path) -> None:
+@click.option(
+    "--forge",
+    type=click.Choice(["github", "azure-repos"]),
+    default="github",
+    show_default=True,
+    help="Where the GitOps repository lives: the local GitHub or the local Azure Repos.",
+)
+def up(root: Path, forge: str) -> None:
     """Start every service on 127.0.0.1 and write <dir>/env."""
     if any(running(root).values()):
         raise LocalWorldError(f"services already running from {root}; run `make services-down`")
     stop_recorded(root)
-    world = start_world(root)
+    world = start_world(root, forge)
     env_path = write_state(world)
     for proc in world.processes:
         click.echo(f"started {proc.name} (pid {proc.pid})")

@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from localworld.azure_repos.service import start_azure_repos
 from localworld.errors import LocalWorldError
 from localworld.github.service import start_github
 from localworld.process import ServiceProcess, pid_alive, stop_pid
@@ -18,6 +19,11 @@ GITHUB_LOGIN = "promotion-bot"
 GITHUB_REVIEWERS = ("reviewer",)
 # The reviewer teams the shipped promotion.yaml names, seeded in the repository's organization.
 GITHUB_TEAMS = ("modelops/ml-reviewers:reviewer", "modelops/sre:reviewer")
+
+# The Azure Repos variant: the same repository as `project/repository`, the same teams as
+# teams of the project, the token acting as the pipeline's build service.
+AZURE_REPOS_BOT = "modelops Build Service (lw)"
+FORGES = ("github", "azure-repos")
 
 ENV_FILE = "env"
 PIDS_FILE = "pids.json"
@@ -35,8 +41,12 @@ class World:
         self.processes.clear()
 
 
-def start_world(root: Path) -> World:
-    """Start every service under `root`; on any failure stop what already started."""
+def start_world(root: Path, forge: str = "github") -> World:
+    """Start every service under `root`, with the GitOps repository on `forge` (the local
+    GitHub, or the local Azure Repos: `azure-repos`); on any failure stop what already
+    started."""
+    if forge not in FORGES:
+        raise LocalWorldError(f"unknown forge {forge!r} (known: {', '.join(FORGES)})")
     root = root.resolve()
     world = World(root)
     logs = root / "logs"
@@ -54,29 +64,56 @@ def start_world(root: Path) -> World:
         git_root.mkdir(parents=True, exist_ok=True)
         world.env["LOCALWORLD_GIT_ROOT"] = str(git_root)
 
-        # The local GitHub serves the bare repositories under git_root/<owner>/<name>.git;
-        # push to GITHUB_REMOTE by file path and the API sees it. The token is local and fake.
-        token = secrets.token_hex(20)
-        github = start_github(
-            git_root,
-            logs,
-            [f"{token}:{GITHUB_LOGIN}:{GITHUB_REPOSITORY}"],
-            users=GITHUB_REVIEWERS,
-            teams=GITHUB_TEAMS,
-            repos=[GITHUB_REPOSITORY],
-        )
-        world.processes.append(github.process)
-        world.env["GITHUB_API_URL"] = github.url
-        world.env["GITHUB_TOKEN"] = token
-        world.env["GITHUB_REPOSITORY"] = GITHUB_REPOSITORY
-        world.env["GITHUB_REMOTE"] = str(github.remote_path(GITHUB_REPOSITORY))
-        # promotion-bot reads the GitOps repository's git URL from GITOPS_REMOTE.
-        world.env["GITOPS_REMOTE"] = world.env["GITHUB_REMOTE"]
+        token = secrets.token_hex(20)  # local and fake
+        if forge == "azure-repos":
+            _start_azure_repos(world, git_root, logs, token)
+        else:
+            _start_github(world, git_root, logs, token)
         world.env["LOCALWORLD_DIR"] = str(root)
     except BaseException:
         world.stop()
         raise
     return world
+
+
+def _start_github(world: World, git_root: Path, logs: Path, token: str) -> None:
+    """The local GitHub serves the bare repositories under git_root/<owner>/<name>.git; push
+    to GITHUB_REMOTE by file path and the API sees it."""
+    github = start_github(
+        git_root,
+        logs,
+        [f"{token}:{GITHUB_LOGIN}:{GITHUB_REPOSITORY}"],
+        users=GITHUB_REVIEWERS,
+        teams=GITHUB_TEAMS,
+        repos=[GITHUB_REPOSITORY],
+    )
+    world.processes.append(github.process)
+    world.env["GITHUB_API_URL"] = github.url
+    world.env["GITHUB_TOKEN"] = token
+    world.env["GITHUB_REPOSITORY"] = GITHUB_REPOSITORY
+    world.env["GITHUB_REMOTE"] = str(github.remote_path(GITHUB_REPOSITORY))
+    # promotion-bot reads the GitOps repository's git URL from GITOPS_REMOTE.
+    world.env["GITOPS_REMOTE"] = world.env["GITHUB_REMOTE"]
+
+
+def _start_azure_repos(world: World, git_root: Path, logs: Path, token: str) -> None:
+    """The local Azure Repos (organization `lw`) with `modelops/gitops`; the bot's settings
+    as an Azure Pipelines job would have them (BOT_FORGE and the neutral FORGE_* names)."""
+    service = start_azure_repos(
+        git_root / "azure-repos",
+        logs,
+        [f"{token}:{AZURE_REPOS_BOT}"],
+        users=GITHUB_REVIEWERS,
+        teams=GITHUB_TEAMS,
+    )
+    world.processes.append(service.process)
+    remote = service.create_repo(GITHUB_REPOSITORY)
+    world.env["BOT_FORGE"] = "azure-repos"
+    world.env["FORGE_API_URL"] = service.url
+    world.env["FORGE_TOKEN"] = token
+    world.env["FORGE_REPOSITORY"] = GITHUB_REPOSITORY
+    world.env["AZURE_REPOS_REMOTE"] = str(remote)
+    world.env["GITOPS_REMOTE"] = str(remote)
 
 
 def write_state(world: World) -> Path:

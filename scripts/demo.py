@@ -2,12 +2,14 @@
 
 Every step runs the project's real commands (the `modelstore` and `promotion-bot` CLIs, the
 training example, the image build, `kubectl kustomize`, the service) against real local
-services: Azurite, a distribution registry, a local GitHub over bare Git repositories.
-Nothing is faked; services are stopped by PID at the end, even on failure.
+services: Azurite, a distribution registry, a local GitHub (or, with `--forge azure-repos`, a
+local Azure Repos) over bare Git repositories. Nothing is faked; services are stopped by PID
+at the end, even on failure.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -30,9 +32,13 @@ class DemoError(Exception):
     """A step failed; the message says which command and its output."""
 
 
+FORGE_NAMES = {"github": "GitHub", "azure-repos": "Azure Repos"}
+
+
 @dataclass
 class Demo:
     root: Path
+    forge: str = "github"
     world: World | None = None
     env: dict[str, str] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
@@ -78,7 +84,7 @@ def tool(name: str) -> str:
 
 
 def start_services(demo: Demo) -> None:
-    demo.world = start_world(demo.root / "world")
+    demo.world = start_world(demo.root / "world", demo.forge)
     demo.env = {
         **os.environ,
         **demo.world.env,
@@ -87,7 +93,8 @@ def start_services(demo: Demo) -> None:
     }
     for proc in demo.world.processes:
         print(f"    {proc.name}: pid {proc.pid}")
-    print(f"    registry {demo.env['REGISTRY_HOST']}, GitHub API {demo.env['GITHUB_API_URL']}")
+    api = demo.env.get("FORGE_API_URL") or demo.env["GITHUB_API_URL"]
+    print(f"    registry {demo.env['REGISTRY_HOST']}, {FORGE_NAMES[demo.forge]} API {api}")
 
 
 def train_and_register(demo: Demo, version_label: str, seed: int) -> None:
@@ -129,10 +136,11 @@ def seed_gitops_repo(demo: Demo) -> None:
     demo.facts["work"] = str(work)
     revision = demo.run(["git", "-C", str(work), "rev-parse", "HEAD"], show=False).strip()
     demo.facts["rev1"] = revision
-    print(
-        f"    pushed this project's history to {demo.env['GITHUB_REPOSITORY']} (main at "
-        f"{revision[:12]})"
-    )
+    print(f"    pushed this project's history to {_repository(demo)} (main at {revision[:12]})")
+
+
+def _repository(demo: Demo) -> str:
+    return demo.env.get("FORGE_REPOSITORY") or demo.env["GITHUB_REPOSITORY"]
 
 
 def build_image(demo: Demo, key: str, context: Path) -> None:
@@ -229,11 +237,10 @@ def bot_run(demo: Demo) -> None:
 
 
 def show_pr(demo: Demo) -> None:
-    from bot.adapters.github import GitHubForge
+    from bot.adapters.forges import make_forge
+    from bot.settings import Settings
 
-    forge = GitHubForge(
-        demo.env["GITHUB_API_URL"], demo.env["GITHUB_TOKEN"], demo.env["GITHUB_REPOSITORY"]
-    )
+    forge = make_forge(Settings.from_env(demo.env))  # the forge BOT_FORGE names
     pr = forge.get_pr(1)
     print(f"    PR #{pr.number} [{pr.state}{', merged' if pr.merged else ''}] {pr.title}")
     print(f"    labels: {', '.join(pr.labels)}")
@@ -299,21 +306,26 @@ def status(demo: Demo) -> None:
     demo.run([tool("promotion-bot"), "status"])
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.demo")
+    parser.add_argument("--forge", choices=sorted(FORGE_NAMES), default="github")
+    args = parser.parse_args(argv)
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="modelops-demo-"))
-    demo = Demo(tmp)
+    demo = Demo(tmp, forge=args.forge)
+    where = FORGE_NAMES[demo.forge]
     failed: BaseException | None = None
     try:
         demo.step(
-            "Start the local world (Azurite, registry, local GitHub)", lambda: start_services(demo)
+            f"Start the local world (Azurite, registry, local {where})",
+            lambda: start_services(demo),
         )
         demo.step(
             "Data scientist trains and registers model v1",
             lambda: train_and_register(demo, "v1", seed=1),
         )
         demo.step(
-            "Seed the GitOps repository (this monorepo) on the local GitHub",
+            f"Seed the GitOps repository (this monorepo) on the local {where}",
             lambda: seed_gitops_repo(demo),
         )
         demo.step(

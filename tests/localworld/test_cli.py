@@ -7,18 +7,27 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.forges import make_forge
+from bot.settings import Settings
 from localworld import cli as cli_module
 from localworld.cli import main
 from localworld.process import pid_alive
 from localworld.world import read_env
 
 
-def test_up_writes_env_and_down_stops_every_pid(tmp_path: Path):
+@pytest.mark.parametrize("forge", ["github", "azure-repos"])
+def test_up_writes_env_and_down_stops_every_pid(tmp_path: Path, forge: str):
     root = tmp_path / "lw"
-    assert main(["up", "--dir", str(root)]) == 0
+    assert main(["up", "--dir", str(root), "--forge", forge]) == 0
     env = read_env(root)
     assert env["REGISTRY_HOST"].startswith("127.0.0.1:")
     assert "BlobEndpoint=http://127.0.0.1:" in env["AZURE_STORAGE_CONNECTION_STRING"]
+    # the bot reaches the forge with nothing but the env file's settings
+    forge_api = make_forge(Settings.from_env(env))
+    assert forge_api.name == {"github": "GitHub", "azure-repos": "Azure Repos"}[forge]
+    if forge == "azure-repos":
+        assert forge_api.open_prs("main") == {}
+        assert (Path(env["GITOPS_REMOTE"]) / "HEAD").is_file()
     pids = [info["pid"] for info in json.loads((root / "pids.json").read_text()).values()]
     assert len(pids) >= 2
     assert all(pid_alive(pid) for pid in pids)
