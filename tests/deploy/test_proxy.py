@@ -283,3 +283,19 @@ def test_the_deployment_wires_the_proxy_as_this_test_runs_it() -> None:
     assert proxy["livenessProbe"]["httpGet"]["path"] == "/proxy-healthz"
     service = next(o for o in objs if o["kind"] == "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_the_autoscaler_counts_the_service_containers_cpu_not_the_proxys() -> None:
+    """The proxy's own CPU (bench/README.md) must not make the pods scale out earlier."""
+    from bot.overlay.render import parse_rendered, render
+
+    for env in ("dev", "staging", "prod"):
+        objs = parse_rendered(render(ROOT / "deploy" / "overlays" / env))
+        hpa = next(o for o in objs if o["kind"] == "HorizontalPodAutoscaler")
+        deployment = next(o for o in objs if o["kind"] == "Deployment")
+        names = {c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]}
+        [metric] = hpa["spec"]["metrics"]
+        assert metric["type"] == "ContainerResource", env
+        assert metric["containerResource"]["name"] == "cpu"
+        assert metric["containerResource"]["container"] == "app"
+        assert {"app", "proxy"} <= names
