@@ -346,3 +346,15 @@ def test_git_gets_the_bearer_token_as_a_header_for_an_https_remote_never_in_the_
         {**env, "BOT_FORGE": "github", "GITHUB_REPOSITORY": "a/b", "GITHUB_TOKEN": "t"},
     ):
         assert git_header_env(Settings.from_env(other), {}) == {}
+
+
+def test_a_throttled_post_is_repeated_after_retry_after_not_duplicated(azure_repos, repo):
+    name, _ = repo
+    forge = _forge(azure_repos, name)
+    pr = _open(forge)
+    azure_repos.inject("status", status=429, method="POST", path="/threads$", retry_after=0)
+    since = azure_repos.last_seq()
+    forge.comment(pr.number, "once")
+    posts = [w["status"] for w in azure_repos.writes(since)]
+    assert posts == [429, 200]  # a 429 was not applied: repeating it cannot duplicate
+    assert [c.body for c in forge.comments(pr.number)] == ["once"]
