@@ -38,6 +38,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -164,12 +165,14 @@ def free_port() -> int:
 class Server:
     """A server process started here, in its own process group, stopped by that group's id."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], ready_url: str) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], ready_url: str, cwd: Path = ROOT
+    ) -> None:
         self.name = name
         self.log = (WORK / f"{name}.log").open("wb")
         self.proc = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -201,12 +204,34 @@ class Server:
         self.log.close()
 
 
-def gunicorn_server(name: str, app_spec: str, env: dict[str, str], port: int) -> Server:
+def gunicorn_server(
+    name: str, app_spec: str, env: dict[str, str], port: int, cwd: Path = ROOT
+) -> Server:
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf"]
     argv += ["--pythonpath", str(ROOT / "bench"), app_spec]
     return Server(
-        name, argv, {**env, "BIND": f"127.0.0.1:{port}"}, f"http://127.0.0.1:{port}/readyz"
+        name, argv, {**env, "BIND": f"127.0.0.1:{port}"}, f"http://127.0.0.1:{port}/readyz", cwd
     )
+
+
+def checkout_app(ref: str) -> Path:
+    """The `app` package (code and gunicorn config) as of a git ref, under build/bench/."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = WORK / f"app-{commit[:12]}"
+    if not (tree / "app").is_dir():
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "app"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+    return tree
 
 
 # --- the floor ------------------------------------------------------------------------------------
@@ -449,6 +474,13 @@ def start_targets(inputs: Inputs, args: Any) -> list[Target]:
             server = gunicorn_server(name, spec, {**env, **changes}, port)
             base = f"http://127.0.0.1:{port}"
             targets.append(Target(name, server, base, [server.proc.pid], scenarios))
+        if args.before:
+            port = free_port()
+            changes = {"PROMETHEUS_MULTIPROC_DIR": str(WORK / "prom-before")}
+            cwd = checkout_app(args.before)
+            server = gunicorn_server("before", "app:create_app()", {**env, **changes}, port, cwd)
+            base = f"http://127.0.0.1:{port}"
+            targets.append(Target("before", server, base, [server.proc.pid], json_scenarios))
         if args.proxy:
             service = targets[0]
             service_port = int(service.base.rsplit(":", 1)[1])
@@ -552,6 +584,12 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=5, help="interleaved runs per scenario; medians are kept"
     )
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="also serve the app as of this git ref (its app/ and gunicorn config) in the same"
+        " rounds, for before -> after figures",
+    )
     parser.add_argument(
         "--proxy",
         action="store_true",
@@ -675,6 +713,17 @@ def report(
             f" {_median(shared):.0%} max {max(shared):.0%}"
         )
     summary["_goals"] = goals
+    if args.before:
+        print("  before -> after, service CPU/req (the same rounds):")
+        for scenario in ("predict-1", "predict-64", "score-1"):
+            then = median_cpu_ms(results, "before", scenario)
+            now = median_cpu_ms(results, "service", scenario)
+            if then and now:
+                change = ratio(("service", scenario), ("before", scenario))
+                print(
+                    f"    {scenario:12} {then * 1000:6.0f} -> {now * 1000:5.0f} us"
+                    f"  (x{change:.2f} paired)"
+                )
     if args.proxy:
         lines, summary["_proxy"] = proxy_rows(results)
         print()
