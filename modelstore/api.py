@@ -135,12 +135,14 @@ class ModelStore:
         *,
         retry: RetryPolicy | None = None,
         on_request: Callable[[Any], None] | None = None,
+        transfers: TransferSettings | None = None,
     ) -> ModelStore:
         """Connection string auth (Azurite, local development)."""
         return cls(
             AzureBlobBackend.from_connection_string(
                 connection_string, container, retry=retry, on_request=on_request
-            )
+            ),
+            transfers=transfers,
         )
 
     @classmethod
@@ -151,12 +153,14 @@ class ModelStore:
         *,
         credential: Any = None,
         retry: RetryPolicy | None = None,
+        transfers: TransferSettings | None = None,
     ) -> ModelStore:
         """Account URL + DefaultAzureCredential (workload identity on AKS, az login locally)."""
         return cls(
             AzureBlobBackend.from_account_url(
                 account_url, container, credential=credential, retry=retry
-            )
+            ),
+            transfers=transfers,
         )
 
     @classmethod

@@ -279,7 +279,8 @@ class AzureBlobBackend:
             downloader = self._bulk.get_blob_client(path).download_blob(
                 offset=offset, length=length, max_concurrency=1
             )
-            data = downloader.readall()
+            # One request per range (the bulk client's limits): one chunk, joined without a copy.
+            data = b"".join(downloader.chunks())
             # "bytes <start>-<end>/<blob size>": the SDK fills it in from the reply's range.
             total = str(downloader.properties.content_range or "").rpartition("/")[2]
             return data, int(total) if total.isdigit() else offset + len(data)

@@ -31,6 +31,7 @@ from modelstore.errors import (
     ModelStoreError,
 )
 from modelstore.manifest import Manifest
+from modelstore.progress import for_terminal
 from modelstore.state import AliasEvent
 from modelstore.terminal import printable
 
@@ -128,6 +129,9 @@ def _parse_tags(_ctx: click.Context, _param: click.Parameter, values: Sequence[s
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bars or notes (bars show only on a terminal)."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -168,6 +172,7 @@ def _registration(func: Any) -> Any:
         click.option("--author", help="Defaults to $MODELSTORE_AUTHOR or the login name."),
         click.option("--git-commit", help="Commit of the code that made it."),
         json_option,
+        quiet_option,
         click.pass_context,
     ]
     for decorator in reversed(decorators):
@@ -184,7 +189,9 @@ def register(ctx: click.Context, as_json: bool, **options: Any) -> None:
 
 
 def _register(ctx: click.Context, as_json: bool, options: dict[str, Any]) -> None:
-    manifest = _store(ctx).register(**options)
+    quiet = options.pop("quiet")
+    with for_terminal(as_json=as_json, quiet=quiet) as progress:
+        manifest = _store(ctx).register(**options, progress=progress)
     if as_json:
         _emit_json(_manifest_json(manifest))
         return
@@ -355,10 +362,14 @@ def alias_history(ctx: click.Context, name: str, alias_name: str, as_json: bool)
 @click.argument("ref")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @json_option
+@quiet_option
 @click.pass_context
-def download(ctx: click.Context, name: str, ref: str, dest: Path, as_json: bool) -> None:
+def download(  # noqa: PLR0917 - click passes options positionally
+    ctx: click.Context, name: str, ref: str, dest: Path, as_json: bool, quiet: bool
+) -> None:
     """Download NAME at REF into DEST, verifying every file's sha256."""
-    manifest = _store(ctx).download(name, ref, dest)
+    with for_terminal(as_json=as_json, quiet=quiet) as progress:
+        manifest = _store(ctx).download(name, ref, dest, progress=progress)
     if as_json:
         _emit_json(_manifest_json(manifest))
         return
@@ -369,10 +380,12 @@ def download(ctx: click.Context, name: str, ref: str, dest: Path, as_json: bool)
 @click.argument("name")
 @click.argument("ref")
 @json_option
+@quiet_option
 @click.pass_context
-def verify(ctx: click.Context, name: str, ref: str, as_json: bool) -> None:
+def verify(ctx: click.Context, name: str, ref: str, as_json: bool, quiet: bool) -> None:
     """Re-hash the stored files of NAME at REF against the manifest."""
-    manifest = _store(ctx).verify(name, ref)
+    with for_terminal(as_json=as_json, quiet=quiet) as progress:
+        manifest = _store(ctx).verify(name, ref, progress=progress)
     if as_json:
         _emit_json(_manifest_json(manifest))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,25 @@ def test_fetch_installs_the_pinned_version_and_the_service_starts_on_it(
         MODEL_SHA256=registered["MODEL_SHA256"],
     )
     assert app.test_client().get("/readyz").status_code == 200
+
+
+def test_fetch_logs_progress_as_json_lines_not_bars(
+    registered: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([], {**registered, "MODEL_DIR": str(tmp_path / "models")}) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    progress = [e for e in lines if e["message"] == "model download progress"]
+    model = [e for e in progress if e["file"] == "model.onnx"]
+    assert model[0]["bytes"] == 0
+    assert (
+        model[-1]["bytes"] == model[-1]["total"] == (tmp_path / "models/model.onnx").stat().st_size
+    )
+    assert model[-1]["percent"] == 100.0
+    assert {"mb_per_s", "eta_s"} <= model[-1].keys()
+    assert {e["file"] for e in progress} == {"model.onnx", "labels.json", "metrics.json"}
+    assert "━" not in out + err
+    assert lines[-1]["message"] == "model fetched"
 
 
 def test_fetch_refuses_a_sha_mismatch_and_writes_nothing(
