@@ -35,6 +35,7 @@ import os
 import random
 import re
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -93,7 +94,7 @@ MAX_CAS_ATTEMPTS = 200
 MAX_DESCRIPTION = 10_000
 LARGEST_VERSION = 10**18 - 1  # the longest number a ref may name (names.VERSION_RE)
 INDEX_ATTEMPTS = 3  # on top of the backend's own retries of each request
-CLAIM_HEARTBEAT = timedelta(seconds=30)  # how often an uploading registration says it is alive
+CLAIM_HEARTBEAT = timedelta(seconds=30)  # how often a registration in progress says it is alive
 CLAIM_STALE_AFTER = timedelta(minutes=3)  # silent this long: abandoned, whoever held it
 NO_SHA256 = "0" * 64  # stands in for a digest not known yet (same length)
 
@@ -251,32 +252,36 @@ class ModelStore:
                 name, (index.max_version if index else 0) + 1, who, files, token, progress
             )
             version = claim.version
-            try:
-                sent = 0
-                for local in artifact.files:
-                    done = transfer.upload_file(
-                        self.backend,
-                        self._layout.file_path(name, version, local.path),
-                        local.source,
-                        settings=self.transfers,
-                        progress=progress,
-                        label=local.path,
-                        resume=claim.resumed,
-                        tick=claim.heartbeat,
-                    )
-                    digests[local.path], sent = done.sha256, sent + done.sent
-                if claim.resumed:
-                    total = sum(f.size for f in artifact.files)
-                    progress.note(
-                        f"resumed {name} v{version}: sent {_mb(sent)} of {_mb(total)}, "
-                        "the rest was staged by the interrupted registration"
-                    )
-                manifest = draft(version)
-                _check_manifest_size(manifest)
-            except Exception:
-                self._abandon(name, version, [f.path for f in artifact.files], token)
-                raise
-            self._put_manifest(manifest, [f.path for f in artifact.files], token)
+            with claim:
+                try:
+                    sent = 0
+                    for local in artifact.files:
+                        done = transfer.upload_file(
+                            self.backend,
+                            self._layout.file_path(name, version, local.path),
+                            local.source,
+                            settings=self.transfers,
+                            progress=progress,
+                            label=local.path,
+                            resume=claim.resumed,
+                            tick=claim.check,
+                        )
+                        digests[local.path], sent = done.sha256, sent + done.sent
+                    if claim.resumed:
+                        total = sum(f.size for f in artifact.files)
+                        progress.note(
+                            f"resumed {name} v{version}: sent {_mb(sent)} of {_mb(total)}, "
+                            "the rest was staged by the interrupted registration"
+                        )
+                    manifest = draft(version)
+                    _check_manifest_size(manifest)
+                    claim.check()
+                except ClaimLostError:
+                    raise  # the files are the new holder's now: leave them
+                except Exception:
+                    self._abandon(name, version, [f.path for f in artifact.files], token)
+                    raise
+                self._put_manifest(manifest, [f.path for f in artifact.files], token)
         # The version exists from here on: a failure below must say so, not look like a failure.
         try:
             self._publish_in_index(name, version)
@@ -818,7 +823,12 @@ def _check_manifest_size(manifest: Manifest) -> None:
 
 
 class Claim:
-    """A version number held by this registration, kept alive while its files upload."""
+    """A version number held by this registration, kept alive while its files upload.
+
+    As a context manager, a background thread refreshes the claim's `alive` time every
+    CLAIM_HEARTBEAT with a compare-and-swap (so a stalled upload still looks alive); `check`
+    raises `ClaimLostError` once another registration has taken the claim over.
+    """
 
     def __init__(
         self,
@@ -831,23 +841,44 @@ class Claim:
     ) -> None:
         self.version, self.token, self.resumed = version, token, resumed
         self._store, self._name = store, name
-        self._refreshed = time.monotonic()
+        self._stop = threading.Event()
+        self._lost = False
+        self._thread = threading.Thread(target=self._beat, name="claim-heartbeat", daemon=True)
 
-    def heartbeat(self) -> None:
-        """Refresh the claim's `alive` time (every CLAIM_HEARTBEAT at most), compare-and-swap:
-        a claim taken over meanwhile stops this registration."""
-        if time.monotonic() - self._refreshed < CLAIM_HEARTBEAT.total_seconds():
-            return
-        path = self._store._layout.claim_path(self._name, self.version)
-        held, etag = self._store._read_claim(self._name, self.version)
-        if held.get("token") != self.token or etag is None:
+    def __enter__(self) -> Claim:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def check(self) -> None:
+        if self._lost:
             raise ClaimLostError(self._name, self.version)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(CLAIM_HEARTBEAT.total_seconds()):
+            with contextlib.suppress(StorageError):  # a missed beat: the next one may land
+                self._refresh()
+            if self._lost:
+                return
+
+    def _refresh(self) -> None:
+        store = self._store
+        held, etag = store._read_claim(self._name, self.version)
+        if held.get("token") != self.token or etag is None:
+            self._lost = True
+            return
         held["alive"] = utc_now().isoformat()
         try:
-            self._store.backend.put(path, canonical_json(held), if_match=etag)
+            store.backend.put(
+                store._layout.claim_path(self._name, self.version),
+                canonical_json(held),
+                if_match=etag,
+            )
         except BlobConflictError:
-            raise ClaimLostError(self._name, self.version) from None
-        self._refreshed = time.monotonic()
+            self._lost = True
 
 
 def _claim_body(token: str, who: str | None, files: list[list[Any]]) -> bytes:

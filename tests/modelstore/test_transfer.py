@@ -6,16 +6,19 @@ Files of a few MB with blocks and ranges of 256 KiB exercise the same paths as m
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modelstore import ModelStore
+from modelstore import ModelStore, api
 from modelstore.backend import Backend
-from modelstore.errors import ChecksumMismatchError
-from modelstore.state import file_path
+from modelstore.errors import ChecksumMismatchError, ClaimLostError
+from modelstore.state import claim_path, file_path
 from modelstore.transfer import TransferSettings, block_id
 from tests.modelstore.conftest import RequestCounter
 
@@ -181,3 +184,178 @@ def test_an_abandoned_claim_of_other_files_is_said_and_skipped(
         "big v1: an abandoned registration of other files; leaving it and registering the "
         "next number"
     ]
+
+
+class CountingProxy:
+    """A 127.0.0.1 HTTP proxy in front of Azurite that counts the block bytes it forwards.
+
+    After `hold_after` bytes of staged blocks it stops forwarding further blocks (holds those
+    requests) until released: a registration stalls there, half done, to be killed for real.
+    """
+
+    def __init__(self, upstream_port: int, hold_after: int | None = None) -> None:
+        import http.server
+        import threading
+
+        self.upstream_port = upstream_port
+        self.hold_after = hold_after
+        self.block_bytes = 0
+        self.held = 0
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "PUT" and "comp=block&" in self.path + "&":
+                    with proxy._lock:
+                        hold = (
+                            proxy.hold_after is not None and proxy.block_bytes >= proxy.hold_after
+                        )
+                        proxy.held += hold
+                        proxy.block_bytes += 0 if hold else len(body)
+                    if hold:
+                        proxy.release.wait(30)
+                        self.close_connection = True
+                        return
+                status, headers, data = proxy._upstream(self.command, self.path, self.headers, body)
+                self.send_response(status)
+                for key, value in headers:
+                    if key.lower() not in {"transfer-encoding", "connection", "content-length"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _forward  # noqa: N815 - http.server names
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, *_args: Any) -> None:
+                pass  # a client killed mid-request: nothing to report
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _upstream(
+        self, method: str, path: str, headers: Any, body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
+        try:
+            forwarded = {k: v for k, v in headers.items() if k.lower() != "host"}
+            connection.request(method, path, body=body, headers=forwarded)
+            response = connection.getresponse()
+            data = b"" if method == "HEAD" else response.read()
+            return response.status, response.getheaders(), data
+        finally:
+            connection.close()
+
+    def connection_string(self, azurite_connection_string: str) -> str:
+        return azurite_connection_string.replace(f":{self.upstream_port}/", f":{self.port}/")
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+REGISTER = """
+import sys
+from pathlib import Path
+from modelstore import ModelStore
+from modelstore.transfer import TransferSettings
+settings = TransferSettings(block_size=256 * 1024, range_size=256 * 1024, concurrency=4)
+store = ModelStore.from_connection_string(sys.argv[1], sys.argv[2], transfers=settings)
+store.register("big", Path(sys.argv[3]))
+"""
+
+
+def test_a_register_killed_halfway_resumes_and_sends_less_than_half(
+    azurite: Any, container: str, big_file: Path, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    blocks = -(-SIZE // SMALL.block_size)  # 13
+    proxy = CountingProxy(azurite.port, hold_after=(blocks // 2 + 1) * SMALL.block_size)
+    try:
+        proxied = proxy.connection_string(azurite.connection_string)
+        errors = tmp_path / "stderr"
+        with errors.open("wb") as sink:
+            child = subprocess.Popen(
+                [sys.executable, "-c", REGISTER, proxied, container, str(big_file)], stderr=sink
+            )
+        deadline = time.monotonic() + 60
+        while proxy.held == 0 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proxy.held > 0, errors.read_text()
+        staged = proxy.block_bytes
+        assert staged > SIZE // 2
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+        proxy.release.set()
+
+        proxy.hold_after, proxy.block_bytes = None, 0
+        store = ModelStore.from_connection_string(proxied, container, transfers=SMALL)
+        progress = Recorder()
+        manifest = store.register("big", big_file, progress=progress)
+        assert manifest.version == 1
+        assert progress.notes[0] == "big v1: resuming an interrupted registration"
+        assert proxy.block_bytes == SIZE - staged < SIZE // 2
+        assert manifest.files[0].sha256 == _sha(big_file)
+        assert store.verify("big", 1) == manifest
+    finally:
+        proxy.stop()
+
+
+class TakenOver(Recorder):
+    """Another registration takes the claim over after the first block (it judged ours dead)."""
+
+    def __init__(self, store: ModelStore) -> None:
+        super().__init__()
+        self.store, self.done = store, False
+
+    def advance(self, label: str, done: int) -> None:
+        if not self.done:
+            self.done = True
+            path = claim_path("big", 1)
+            held = json.loads(self.store.backend.get(path).data)
+            self.store.backend.put(path, json.dumps({**held, "token": "other"}).encode())
+            time.sleep(0.5)  # a few heartbeats
+
+
+def test_a_registration_whose_claim_was_taken_over_stops_and_leaves_the_files(
+    small_blocks: ModelStore, big_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "CLAIM_HEARTBEAT", timedelta(seconds=0.05))
+    with pytest.raises(ClaimLostError, match="took this number over"):
+        small_blocks.register("big", big_file, progress=TakenOver(small_blocks))
+    assert json.loads(small_blocks.backend.get(claim_path("big", 1)).data)["token"] == "other"
+    assert small_blocks.backend.staged_blocks(file_path("big", 1, "weights.bin"))
+
+
+def test_the_heartbeat_keeps_a_slow_registration_alive(
+    small_blocks: ModelStore, big_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "CLAIM_HEARTBEAT", timedelta(seconds=0.05))
+    seen: list[str] = []
+
+    class Slow(Recorder):
+        def advance(self, label: str, done: int) -> None:
+            time.sleep(0.02)
+            seen.append(json.loads(small_blocks.backend.get(claim_path("big", 1)).data)["alive"])
+
+    small_blocks.register("big", big_file, progress=Slow())
+    assert len(set(seen)) > 1  # refreshed while the blocks went up
