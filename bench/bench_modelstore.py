@@ -1,4 +1,4 @@
-"""Benchmark: resolving `latest` at 10, 1,000 and 10,000 versions, against real Azurite.
+"""Benchmark: resolving `latest` at 10 to 10,000 versions, and moving big files, on real Azurite.
 
 The model store keeps a pointer blob (`<name>/index.json`), so `resolve(name, "latest")` costs
 two GETs whatever the number of versions. The in-run baseline is the listing-based approach
@@ -9,12 +9,25 @@ To create 10,000 versions quickly, versions 1..N-1 are written straight through 
 the exact layout `register` produces (claim, model file, manifest with its digest, index);
 version N is registered through the public API, and every resolution goes through the API.
 
+The transfer table (issue 21) compares `modelstore register` / `download` of one big file
+with the raw azure-storage-blob SDK at the same concurrency (`upload_blob` / `download_blob`
+with max_concurrency=4, SDK default block and chunk sizes), same data, same Azurite, same run.
+Each transfer runs in a fresh child process, so its peak RSS is its own (`wait4`); raw and ours
+alternate which goes first in each round; MB/s is the best of the rounds. `azurite cpu` is the
+server's CPU seconds during the transfer, and per request.
+
 Run: .venv/bin/python bench/bench_modelstore.py  (or `make bench`)
+     .venv/bin/python bench/bench_modelstore.py --transfer-only --sizes 256,1024 --rounds 3
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -107,45 +120,167 @@ def timed(func: Callable[[], Manifest], repeats: int, counter: Counter) -> tuple
     return statistics.median(samples), counter.count // repeats, version
 
 
+MB = 1_000_000
+MODES = ("up-raw", "up-ours", "down-raw", "down-ours")
+
+
+def child(mode: str, connection_string: str, container: str, source: Path, out: Path) -> int:
+    """One transfer in this (fresh) process; prints seconds and requests as JSON."""
+    counter = Counter()
+    size = source.stat().st_size
+    if mode.endswith("-raw"):
+        from azure.storage.blob import BlobServiceClient
+
+        blob = BlobServiceClient.from_connection_string(
+            connection_string, raw_request_hook=counter
+        ).get_blob_client(container, "raw/" + source.name)
+        started = time.perf_counter()
+        if mode == "up-raw":
+            with source.open("rb") as handle:
+                blob.upload_blob(handle, length=size, overwrite=True, max_concurrency=4)
+        else:
+            with out.open("wb") as handle:
+                blob.download_blob(max_concurrency=4).readinto(handle)
+    else:
+        store = ModelStore.from_connection_string(connection_string, container, on_request=counter)
+        started = time.perf_counter()
+        if mode == "up-ours":
+            store.register("big", source)
+        else:
+            store.download("big", "latest", out)
+    print(json.dumps({"seconds": time.perf_counter() - started, "requests": counter.count}))
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_child(mode: str, azurite: Any, container: str, source: Path, out: Path) -> dict[str, Any]:
+    argv = [sys.executable, __file__, "--child", mode, "--container", container]
+    argv += ["--source", str(source), "--out", str(out)]
+    env = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string}
+    before = cpu_seconds(azurite.process.pid)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} failed with exit code {proc.returncode}")
+    result: dict[str, Any] = json.loads(output)
+    result["rss_mb"] = usage.ru_maxrss * 1024 / MB
+    result["server_cpu"] = cpu_seconds(azurite.process.pid) - before
+    return result
+
+
+def transfer_table(azurite: Any, tmp: Path, sizes_mb: list[int], rounds: int) -> None:
+    container = "transfer"
+    backend = AzureBlobBackend.from_connection_string(azurite.connection_string, container)
+    backend.ensure_container()
+    print(
+        f"\n{'size':>7} {'way':<5} {'raw MB/s':>9} {'ours MB/s':>10} {'ours/raw':>9} "
+        f"{'raw RSS':>8} {'ours RSS':>9} {'raw req':>8} {'ours req':>9} "
+        f"{'azurite cpu s raw/ours':>23} {'ms/req raw/ours':>16}"
+    )
+    for size_mb in sizes_mb:
+        source = tmp / f"model-{size_mb}.bin"
+        with source.open("wb") as handle:  # incompressible, written once, then in page cache
+            for _ in range(size_mb):
+                handle.write(os.urandom(MB))
+        best: dict[str, dict[str, Any]] = {}
+        try:
+            for round_no in range(rounds):
+                for way in ("up", "down"):
+                    pair = [f"{way}-raw", f"{way}-ours"]
+                    for mode in pair if round_no % 2 == 0 else pair[::-1]:
+                        out = tmp / f"out-{mode}"
+                        result = run_child(mode, azurite, container, source, out)
+                        if out.is_dir():
+                            for item in out.iterdir():
+                                item.unlink()
+                            out.rmdir()
+                        else:
+                            out.unlink(missing_ok=True)
+                        result["mbps"] = size_mb * MB / MB / result["seconds"]
+                        if mode not in best or result["mbps"] > best[mode]["mbps"]:
+                            best[mode] = result
+                for blob in backend.list_blobs(""):  # keep Azurite's disk small
+                    backend.delete(blob.name)
+        finally:
+            source.unlink()
+        for way in ("up", "down"):
+            raw, ours = best[f"{way}-raw"], best[f"{way}-ours"]
+            print(
+                f"{size_mb:>4} MB {way:<5} {raw['mbps']:>9.1f} {ours['mbps']:>10.1f} "
+                f"{ours['mbps'] / raw['mbps']:>9.2f} "
+                f"{raw['rss_mb']:>5.0f} MB {ours['rss_mb']:>6.0f} MB "
+                f"{raw['requests']:>8} {ours['requests']:>9} "
+                f"{raw['server_cpu']:>11.2f} / {ours['server_cpu']:<9.2f} "
+                f"{raw['server_cpu'] * 1000 / raw['requests']:>7.1f} / "
+                f"{ours['server_cpu'] * 1000 / ours['requests']:<7.1f}"
+            )
+    print(f"(best of {rounds} rounds each; raw and ours alternate which goes first)")
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transfer-only", action="store_true", help="skip the resolve table")
+    parser.add_argument("--sizes", default="256,1024", help="transfer sizes in MB (10^6 bytes)")
+    parser.add_argument("--rounds", type=int, default=2, help="best of this many rounds")
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--container", help=argparse.SUPPRESS)
+    parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        connection_string = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
+        return child(args.child, connection_string, args.container, args.source, args.out)
     with tempfile.TemporaryDirectory(prefix="bench-modelstore-") as tmp:
         azurite = start_azurite(Path(tmp) / "data", Path(tmp) / "logs")
         try:
-            counter = Counter()
-            backend = AzureBlobBackend.from_connection_string(
-                azurite.connection_string, "bench", on_request=counter
-            )
-            store = ModelStore(backend, author="bench")
-            backend.ensure_container()
-            source = Path(tmp) / "model.bin"
-            source.write_bytes(MODEL_BYTES)
-            print(
-                f"{'versions':>8} {'index ms':>9} {'req':>4} {'listing ms':>11} {'req':>4} "
-                f"{'listing/index':>14} {'seed s':>7}"
-            )
-            for size in SIZES:
-                name = f"bench{size}"
-                started = time.perf_counter()
-                seed_versions(backend, name, size - 1)
-                registered = store.register(name, source)
-                seeded = time.perf_counter() - started
-                assert registered.version == size
-                fast_ms, fast_req, fast_v = timed(
-                    partial(store.resolve, name, "latest"), 50, counter
-                )
-                slow_ms, slow_req, slow_v = timed(
-                    partial(resolve_latest_by_listing, store, name),
-                    20 if size < 10_000 else 5,
-                    counter,
-                )
-                assert fast_v == slow_v == size
-                print(
-                    f"{size:>8} {fast_ms:>9.2f} {fast_req:>4} {slow_ms:>11.2f} {slow_req:>4} "
-                    f"{slow_ms / fast_ms:>13.1f}x {seeded:>7.1f}"
-                )
+            if not args.transfer_only:
+                resolve_table(azurite, Path(tmp))
+            sizes = [int(s) for s in args.sizes.split(",") if s]
+            transfer_table(azurite, Path(tmp), sizes, args.rounds)
         finally:
             azurite.process.stop()
     return 0
+
+
+def resolve_table(azurite: Any, tmp: Path) -> None:
+    """`latest` by the index pointer vs by a listing, at 10 to 10,000 versions."""
+    counter = Counter()
+    backend = AzureBlobBackend.from_connection_string(
+        azurite.connection_string, "bench", on_request=counter
+    )
+    store = ModelStore(backend, author="bench")
+    backend.ensure_container()
+    source = tmp / "model.bin"
+    source.write_bytes(MODEL_BYTES)
+    print(
+        f"{'versions':>8} {'index ms':>9} {'req':>4} {'listing ms':>11} {'req':>4} "
+        f"{'listing/index':>14} {'seed s':>7}"
+    )
+    for size in SIZES:
+        name = f"bench{size}"
+        started = time.perf_counter()
+        seed_versions(backend, name, size - 1)
+        registered = store.register(name, source)
+        seeded = time.perf_counter() - started
+        assert registered.version == size
+        fast_ms, fast_req, fast_v = timed(partial(store.resolve, name, "latest"), 50, counter)
+        slow_ms, slow_req, slow_v = timed(
+            partial(resolve_latest_by_listing, store, name),
+            20 if size < 10_000 else 5,
+            counter,
+        )
+        assert fast_v == slow_v == size
+        print(
+            f"{size:>8} {fast_ms:>9.2f} {fast_req:>4} {slow_ms:>11.2f} {slow_req:>4} "
+            f"{slow_ms / fast_ms:>13.1f}x {seeded:>7.1f}"
+        )
 
 
 if __name__ == "__main__":
