@@ -22,6 +22,7 @@ MAX_REPORTED = 20
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 ALLOWED_KEYS = frozenset({"instances"})
 _COMMA = ord(",")
+_SMALL_BODY = 4096
 BOUNDS_SLACK = 16  # values a body may hold beyond twice a full batch before it is parsed
 
 
@@ -54,8 +55,12 @@ def check_body_bounds(raw: bytes, *, max_values: int, limits: str) -> None:
     """
     if len(raw) < 2 * max_values:
         return  # every value takes a byte and all but the last a comma: cannot be over
-    # numpy counts ~10x faster than bytes.count (a 350 KB full batch: ~20 us instead of ~200).
-    values = int(np.count_nonzero(np.frombuffer(raw, dtype=np.uint8) == _COMMA)) + 1
+    # numpy counts ~10x faster than bytes.count on a 350 KB full batch (~20 us instead of ~200);
+    # below a few KB its fixed cost is the larger.
+    if len(raw) < _SMALL_BODY:
+        values = raw.count(b",") + 1
+    else:
+        values = int(np.count_nonzero(np.frombuffer(raw, dtype=np.uint8) == _COMMA)) + 1
     if values > max_values:
         raise APIError(
             f"the body holds about {values} values, far more than {limits} can",

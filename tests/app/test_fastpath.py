@@ -135,6 +135,7 @@ def _corpus() -> list[Case]:
             "score not an image", {"input": [base64.b64encode(b"hello").decode()]}, path="/score"
         ),
         _json("score empty", {"input": []}, path="/score"),
+        _json("score, 100 small values", {"input": [1] * 100}, path="/score"),
         _json("score too many", {"input": [png] * 17}, path="/score"),
         _json("score nested string", {"input": "[" * 100_000 + "]" * 100_000}, path="/score"),
         Case("score GET", path="/score", method="GET", content_type=None, fast=False),
@@ -274,3 +275,14 @@ def test_an_unexpected_error_is_the_same_json_500_on_both_paths(app: Flask) -> N
         logging.getLogger("app").removeHandler(handler)
     assert answers[0] == answers[1]
     assert answers[0][0] == 500
+
+
+def test_a_short_body_with_too_many_values_is_refused_before_it_is_parsed(app: Flask) -> None:
+    """Under 4 KiB the commas are counted with bytes.count, above with numpy: same bound."""
+    client = Client(app.wsgi_app)
+    for count in (100, 3000):
+        response = client.post("/score", json={"input": [1] * count})
+        assert response.status_code == 413
+        assert response.get_json()["error"]["code"] == "too_many_values"
+    within = client.post("/score", json={"input": [1] * 40})  # under the bound: parsed
+    assert within.get_json()["error"]["code"] == "too_many_images"

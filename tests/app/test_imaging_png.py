@@ -138,3 +138,20 @@ def test_other_or_malformed_pngs_are_left_to_pillow_with_the_same_outcome(name: 
 def test_the_pixel_limit_applies_to_small_pngs_too() -> None:
     with pytest.raises(APIError, match="over the limit of 63"):
         image_to_row(png(EIGHT), 0, 8, 63)
+
+
+def test_top_k_orders_like_a_stable_numpy_argsort_ties_included() -> None:
+    from app.imaging import top_k
+
+    rng = np.random.default_rng(3)
+    probabilities = np.asarray(rng.integers(0, 4, (50, 10)) / 3, dtype=np.float32)  # ties
+    labels = tuple(f"c{i}" for i in range(10))
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :3]
+    want = [
+        [[labels[c], round(float(row[c]), 6)] for c in idx]
+        for row, idx in zip(probabilities, order, strict=True)
+    ]
+    assert top_k(probabilities, labels, 3) == want
+    assert top_k(probabilities[:, :2], labels, 3) == [
+        w[:2] for w in top_k(probabilities[:, :2], labels, 2)
+    ]
