@@ -67,6 +67,9 @@ _FROM_ADO = {v: k for k, v in _TO_ADO.items()} | {
     "notApplicable": StatusState.SUCCESS,
 }
 GENRE = "promotion-bot"
+MAX_DESCRIPTION = 4000  # Azure DevOps refuses a longer PR description (HTTP 400)
+LISTED_DESCRIPTION = 400  # PR listings cut descriptions at this length
+SHORTENED = "\n\n*(shortened to the 4000 characters Azure Repos keeps of a PR description)*\n\n"
 DONE_STATE = "Done"  # the Basic process's Issue: To Do → Doing → Done
 _PRE = re.compile(r"^<pre>(.*)</pre>$", re.DOTALL)
 
@@ -119,6 +122,19 @@ def identity_url(api_url: str) -> str:
     if host.endswith(".visualstudio.com") and ".vssps." not in host:
         return api_url.replace(".visualstudio.com", ".vssps.visualstudio.com", 1)
     return api_url
+
+
+def fit_description(body: str) -> str:
+    """`body` within Azure Repos' limit: the prose is cut, a trailing hidden comment (the
+    bot's state marker, which later runs compare) is kept whole."""
+    if len(body) <= MAX_DESCRIPTION:
+        return body
+    start = body.rfind("<!--")
+    tail = body[start:] if start >= 0 and body.rstrip().endswith("-->") else ""
+    if len(tail) > MAX_DESCRIPTION // 2:
+        tail = ""
+    keep = MAX_DESCRIPTION - len(tail) - len(SHORTENED)
+    return body[:keep].rstrip() + SHORTENED + tail
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -294,22 +310,30 @@ class AzureReposForge:
             f"list pull requests into {base}", self._repo_url("/pullrequests"), params
         )
 
+    def _whole(self, raw: dict[str, Any]) -> PullRequest:
+        """A listed PR with all of its description: listings cut descriptions at 400
+        characters, which would cut off the bot's marker at the end, so a long one is read
+        again by id (one GET, only then)."""
+        if len(str(raw.get("description") or "")) < LISTED_DESCRIPTION:
+            return self._info(raw)
+        return self.get_pr(int(raw["pullRequestId"]))
+
     def open_prs(self, base: str, head_prefix: str = "") -> dict[str, PullRequest]:
         found: dict[str, PullRequest] = {}
         for raw in self._search(None, base, "active"):
-            pr = self._info(raw)
-            if pr.head_ref.startswith(head_prefix):
-                found.setdefault(pr.head_ref, pr)
+            head = str(raw.get("sourceRefName") or "").removeprefix("refs/heads/")
+            if head.startswith(head_prefix) and head not in found:
+                found[head] = self._whole(raw)
         return found
 
     def find_open_pr(self, head_branch: str, base: str) -> PullRequest | None:
         for raw in self._search(head_branch, base, "active"):
-            return self._info(raw)
+            return self._whole(raw)
         return None
 
     def closed_prs(self, head_branch: str, base: str) -> list[PullRequest]:
         """Abandoned PRs from `head_branch`, newest first (Azure DevOps lists newest first)."""
-        return [self._info(raw) for raw in self._search(head_branch, base, "abandoned")]
+        return [self._whole(raw) for raw in self._search(head_branch, base, "abandoned")]
 
     def get_pr(self, number: int) -> PullRequest:
         url = self._repo_url(f"/pullrequests/{number}")
@@ -332,7 +356,7 @@ class AzureReposForge:
             "sourceRefName": f"refs/heads/{head}",
             "targetRefName": f"refs/heads/{base}",
             "title": title,
-            "description": body,
+            "description": fit_description(body),
         }
         if labels:
             payload["labels"] = [{"name": name} for name in labels]
@@ -421,7 +445,10 @@ class AzureReposForge:
     ) -> None:
         url = self._repo_url(f"/pullrequests/{number}")
         self._call(
-            f"edit pull request !{number}", "PATCH", url, json={"title": title, "description": body}
+            f"edit pull request !{number}",
+            "PATCH",
+            url,
+            json={"title": title, "description": fit_description(body)},
         )
         if add_labels:
             self.add_labels(number, add_labels)

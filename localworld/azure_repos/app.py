@@ -16,13 +16,19 @@ from pathlib import Path
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from localworld.azure_repos import payloads, routes_boards, routes_commits, routes_pulls
+from localworld.azure_repos import (
+    payloads,
+    routes_boards,
+    routes_commits,
+    routes_pulls,
+    routes_threads,
+)
 from localworld.azure_repos.admin import admin
 from localworld.azure_repos.state import LogEntry, ServerState
 from localworld.azure_repos.web import _VIEWS, ROUTES, APIError, json_response
 
 # The route modules register their views in ROUTES when imported.
-ROUTE_MODULES = (routes_pulls, routes_commits, routes_boards)
+ROUTE_MODULES = (routes_pulls, routes_threads, routes_commits, routes_boards)
 ADMIN_PREFIX = "/_localworld"
 
 

@@ -11,8 +11,6 @@ from localworld.azure_repos.state import (
     Identity,
     PullRequest,
     Reviewer,
-    Thread,
-    ThreadComment,
     now_iso,
 )
 from localworld.azure_repos.web import (
@@ -30,6 +28,20 @@ from localworld.azure_repos.web import (
 from localworld.github.git import Person
 
 MERGE_STRATEGIES = {"noFastForward", "squash", "rebase", "rebaseMerge"}
+MAX_DESCRIPTION = 4000  # Azure DevOps refuses a longer PR description
+LISTED_DESCRIPTION = 400  # and cuts descriptions in PR listings (GET one PR for all of it)
+
+
+def _description(value: Any) -> str:
+    text = str(value or "")
+    if len(text) > MAX_DESCRIPTION:
+        raise APIError(
+            400,
+            "Invalid argument value.\r\nParameter name: A description for a pull request must "
+            f"not be longer than {MAX_DESCRIPTION} characters.",
+            "InvalidArgumentValueException",
+        )
+    return text
 
 
 # ---------------------------------------------------------------------------- pull requests
@@ -113,7 +125,7 @@ def create_pull(org: str, project: str, repo: str) -> Response:
             id=st.take_id("pull"),
             repo_key=r.key,
             title=title,
-            description=str(data.get("description") or ""),
+            description=_description(data.get("description")),
             source_ref=source,
             target_ref=target,
             created_by=g.identity,
@@ -145,7 +157,12 @@ def list_pulls(org: str, project: str, repo: str) -> Response:
             and (source is None or pr.source_ref == source)
             and (target is None or pr.target_ref == target)
         ]
-    return envelope([_pr_json(r, pr) for pr in found[skip : skip + top]])
+    listed = []
+    for pr in found[skip : skip + top]:
+        body = _pr_json(r, pr)
+        body["description"] = body["description"][:LISTED_DESCRIPTION]
+        listed.append(body)
+    return envelope(listed)
 
 
 @route("git", "GET", f"{REPO}/pullrequests/<int:number>", "Pull Requests_Get Pull Request")
@@ -169,9 +186,10 @@ def update_pull(org: str, project: str, repo: str, number: int) -> Response:
                 "TF401181: The pull request cannot be edited due to its state.",
                 "InvalidPullRequestException",
             )
-        for key in ("title", "description"):
-            if key in data:
-                setattr(pr, key, str(data[key]))
+        if "title" in data:
+            pr.title = str(data["title"])
+        if "description" in data:
+            pr.description = _description(data["description"])
         if "completionOptions" in data:
             pr.completion_options = _completion_options(data["completionOptions"])
         if "autoCompleteSetBy" in data:
@@ -388,50 +406,3 @@ def put_reviewer(org: str, project: str, repo: str, number: int, reviewer: str) 
 def list_reviewers(org: str, project: str, repo: str, number: int) -> Response:
     r = open_repo(org, project, repo)
     return envelope([payloads.reviewer(base(org), e) for e in _pr(r, number).reviewers])
-
-
-# ---------------------------------------------------------------------------- threads
-
-
-@route("git", "POST", f"{REPO}/pullRequests/<int:number>/threads", "Pull Request Threads_Create")
-def create_thread(org: str, project: str, repo: str, number: int) -> Response:
-    r = open_repo(org, project, repo)
-    data = body_json()
-    comments = data.get("comments")
-    if not isinstance(comments, list) or not comments:
-        raise APIError(400, "A thread needs at least one comment.", "InvalidArgumentValueException")
-    st = state()
-    with st.lock:
-        pr = _pr(r, number)
-        stamp = now_iso()
-        thread = Thread(
-            id=st.take_id("thread"),
-            status=str(data.get("status") or "active"),
-            comments=[
-                ThreadComment(
-                    i + 1,
-                    str(c.get("content") or ""),
-                    g.identity,
-                    stamp,
-                    _comment_type(c.get("commentType")),
-                )
-                for i, c in enumerate(comments)
-            ],
-            published=stamp,
-        )
-        pr.threads.append(thread)
-    return json_response(payloads.thread(base(org), thread))
-
-
-def _comment_type(value: Any) -> str:
-    """`commentType` by name or by the enum's number, as Azure DevOps accepts both."""
-    names = ["unknown", "text", "codeChange", "system"]
-    if isinstance(value, int) and 0 <= value < len(names):
-        return names[value]
-    return value if value in names else "text"
-
-
-@route("git", "GET", f"{REPO}/pullRequests/<int:number>/threads", "Pull Request Threads_List")
-def list_threads(org: str, project: str, repo: str, number: int) -> Response:
-    r = open_repo(org, project, repo)
-    return envelope([payloads.thread(base(org), t) for t in _pr(r, number).threads])

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.adapters.azure_repos import AzureReposForge, entra_token_source, identity_url
+from bot.adapters.azure_repos import (
+    AzureReposForge,
+    entra_token_source,
+    fit_description,
+    identity_url,
+)
 from bot.adapters.azure_repos_auth import git_header_env, install_git_bearer_header
 from bot.adapters.forges import make_forge
 from bot.core.policy import Reviewer
@@ -358,3 +363,24 @@ def test_a_throttled_post_is_repeated_after_retry_after_not_duplicated(azure_rep
     posts = [w["status"] for w in azure_repos.writes(since)]
     assert posts == [429, 200]  # a 429 was not applied: repeating it cannot duplicate
     assert [c.body for c in forge.comments(pr.number)] == ["once"]
+
+
+def test_a_long_body_is_shortened_keeping_its_marker_and_listings_read_it_whole(azure_repos, repo):
+    name, _ = repo
+    forge = _forge(azure_repos, name)
+    marker = '<!-- promotion-bot: {"env": "dev"} -->\n'
+    body = "| row |\n" * 900 + "\n\n" + marker  # 7200 characters of evidence, then the marker
+    pr = forge.create_pr(title="promote(dev)", body=body, head="promote/dev", base="main")
+    assert len(pr.body) <= 4000
+    assert pr.body.endswith(marker)
+    assert "shortened to the 4000 characters" in pr.body
+    assert fit_description(pr.body) == pr.body
+    # the listing cuts descriptions at 400 characters: the adapter reads a long one again
+    assert forge.open_prs("main")["promote/dev"].body == pr.body
+    found = forge.find_open_pr("promote/dev", "main")
+    assert found is not None and found.body.endswith(marker)
+    forge.update_pr(pr.number, title="promote(dev)", body=body.replace("row", "new"))
+    assert forge.get_pr(pr.number).body.endswith(marker)
+    forge.close_pr(pr.number, "no")
+    assert forge.closed_prs("promote/dev", "main")[0].body.endswith(marker)
+    assert fit_description("short") == "short"
