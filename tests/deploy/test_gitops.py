@@ -26,6 +26,7 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
+from bot.core.confirm import ConfirmMode, controller, release_ref
 from bot.overlay.render import parse_rendered, render
 from bot.overlay.schema import check_schema
 
@@ -193,11 +194,6 @@ def test_crd_validation_refuses_what_the_api_server_refuses(
 # --------------------------------------------------------------------------------------------
 # What was there: tracking, paths, ordering, project whitelist
 # --------------------------------------------------------------------------------------------
-
-
-def release_ref(env: str) -> str:
-    """The branch the nightly release moves for one environment (docs/decisions.md)."""
-    return f"release/{env}"
 
 
 def test_flux_each_environment_applies_its_overlay_from_its_own_release_branch() -> None:
@@ -669,6 +665,16 @@ def test_fixture_contexts_map_back_to_their_environment_and_state() -> None:
             assert not (re.fullmatch(a["pattern"], context) and re.fullmatch(b["pattern"], context))
     for other in ("promotion/freeze", "ci/build", "continuous-integration/modelops-dev"):
         assert not any(re.fullmatch(p["pattern"], other) for p in patterns.values())
+
+
+def test_the_bot_reads_each_shipped_status_as_its_controller_and_environment() -> None:
+    # The fixtures are what the shipped config posts (tests above); the bot's reader must
+    # attribute each to the environment whose engine object posted it, and to no other.
+    for status in statuses_fixture()["statuses"]:
+        context = status["requests"][-1]["body"]["context"]
+        for env in ENVS:
+            expected = status["controller"] if env == status["environment"] else None
+            assert controller(context, env, ConfirmMode.COMMIT_STATUS) == expected, status["id"]
 
 
 def test_the_document_states_the_same_context_rules_as_the_fixtures() -> None:
