@@ -306,6 +306,28 @@ def status(demo: Demo) -> None:
     demo.run([tool("promotion-bot"), "status"])
 
 
+def dashboard_and_report(demo: Demo) -> None:
+    """The dashboard issue's table, then the HTML report and a headless Chromium screenshot
+    of it (kept under build/demo-report/, which outlives the demo's temporary directory)."""
+    demo.run([tool("promotion-bot"), "dashboard", "--show"])
+    out = ROOT / "build" / "demo-report"
+    demo.run([tool("promotion-bot"), "report", "--out", str(out)])
+    shot = out / "report.png"
+    demo.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.headless",
+            str(out / "index.html"),
+            "--screenshot",
+            str(shot),
+        ],
+        cwd=ROOT,
+    )
+    print(f"    report:     {out / 'index.html'}")
+    print(f"    screenshot: {shot}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.demo")
     parser.add_argument("--forge", choices=sorted(FORGE_NAMES), default="github")
@@ -356,6 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             lambda: serve_released(demo),
         )
         demo.step("promotion-bot status", lambda: status(demo))
+        demo.step(
+            "The dashboard issue and the HTML report (with a browser's screenshot)",
+            lambda: dashboard_and_report(demo),
+        )
     except (DemoError, Exception) as exc:  # report and still clean up
         failed = exc
     finally:

@@ -38,6 +38,10 @@ def test_demo_runs_end_to_end_and_stops_its_services():
     predicted = re.search(r"predictions (\[[\d, ]+\]) \(expected (\[[\d, ]+\])\)", out)
     assert predicted is not None
     assert predicted.group(1) == predicted.group(2)
+    # the dashboard issue's table, the report and its screenshot
+    assert re.search(r"^      \| \*\*dev\*\* \| image 0\.1\.0-", out, flags=re.MULTILINE)
+    assert "report:     " in out and "screenshot: " in out
+    assert (ROOT / "build" / "demo-report" / "report.png").stat().st_size > 10_000
     assert "Services stopped" in out
     pids = [int(p) for p in re.findall(r"^    \w+: pid (\d+)$", out, flags=re.MULTILINE)]
     assert len(pids) == 3

@@ -202,6 +202,11 @@ def test_hourly_schedule_runs_only_promote_and_the_bot_opens_the_dev_pr(
     assert [p["method"] for p in pulls] == ["POST"]
     overlay = world.overlay_on("promote/dev", "dev")
     assert world.digests["0.1.0-2-" + world.head()[:7]] in overlay
+    # then the dashboard issue, and the report published as an artifact
+    issues = [r for r in world.github.writes(since) if r["path"].endswith("/issues")]
+    assert [i["method"] for i in issues] == ["POST"]
+    report = (result.artifacts["promotion-report"] / "index.html").read_text()
+    assert '<table id="matrix">' in report
     _no_secret_leaked(runner, result, world)
 
 
