@@ -184,6 +184,8 @@ class AzureReposForge:
         identity_api_url: str | None = None,
         reviewers_required: bool = True,
         wiql_team: str | None = None,
+        completion_wait: float = 60.0,
+        completion_poll: float = 2.0,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.identity_api_url = (identity_api_url or identity_url(self.api_url)).rstrip("/")
@@ -192,6 +194,7 @@ class AzureReposForge:
         self.reviewers_required = reviewers_required
         self.wiql_team = wiql_team or f"{self.project} Team"  # a new project's default team
         self.timeout = timeout
+        self.completion_wait, self.completion_poll = completion_wait, completion_poll
         retry = _NoBlindPostRetry(
             total=retries,
             connect=retries,
@@ -486,7 +489,10 @@ class AzureReposForge:
 
     def merge_pr(self, number: int, *, sha: str, method: str = "squash") -> str:
         """Complete the PR only if its source is still `sha` (Azure DevOps checks
-        `lastMergeSourceCommit`; a moved head is a 409 → `ForgeConflictError`)."""
+        `lastMergeSourceCommit`; a moved head is a 409 → `ForgeConflictError`). Azure DevOps
+        may accept the completion and merge a moment later: the PR is read again every
+        `completion_poll` s for up to `completion_wait` s; a conflict or a failed merge meanwhile
+        is a `ForgeConflictError` (the run restarts from a fresh read)."""
         url = self._repo_url(f"/pullrequests/{number}")
         payload = {
             "status": "completed",
@@ -494,11 +500,22 @@ class AzureReposForge:
             "completionOptions": self._completion(method),
         }
         done = self._call(f"complete pull request !{number}", "PATCH", url, json=payload)
-        if done.get("status") != "completed":
-            raise ForgeError(
-                f"completing !{number} on {self.repository} is still "
-                f"{done.get('mergeStatus') or 'pending'}"
-            )
+        deadline = time.monotonic() + self.completion_wait
+        while done.get("status") != "completed":  # accepted and queued: Azure DevOps merges
+            merge = done.get("mergeStatus")  # asynchronously, so look again, bounded
+            if merge in ("conflicts", "failure", "rejectedByPolicy") or done.get("status") != (
+                "active"
+            ):
+                kind = ForgeConflictError if merge in ("conflicts", "failure") else ForgeError
+                why = done.get("mergeFailureMessage") or merge or done.get("status")
+                raise kind(f"completing !{number} on {self.repository} failed: {why}", 409)
+            if time.monotonic() >= deadline:
+                raise ForgeError(
+                    f"completing !{number} on {self.repository} is still {merge or 'queued'} "
+                    f"after {self.completion_wait:.0f} s; the next run finds it merged or says why"
+                )
+            time.sleep(self.completion_poll)
+            done = self._call(f"get pull request !{number}", "GET", url)
         return str((done.get("lastMergeCommit") or {}).get("commitId") or "")
 
     @staticmethod

@@ -132,6 +132,8 @@ def pull_request(
         body["autoCompleteSetBy"] = identity_ref(base, pr.auto_complete_by)
     if pr.completion_options is not None:
         body["completionOptions"] = pr.completion_options
+    if pr.completion_queue_time is not None:
+        body["completionQueueTime"] = pr.completion_queue_time
     return body
 
 

@@ -61,10 +61,9 @@ def _pr(repo: Repo, number: int) -> PullRequest:
 def _pr_json(repo: Repo, pr: PullRequest) -> dict[str, Any]:
     if pr.status == "active":
         source, target = repo.git.ref_sha(pr.source_ref), repo.git.ref_sha(pr.target_ref)
-        merge_status = "succeeded"
-        if source and target and repo.git.merge_tree(target, source)[0] is None:
-            merge_status = "conflicts"
-        pr.merge_status = merge_status
+        if pr.queued_source is None and pr.merge_status != "failure":
+            clean = not (source and target) or repo.git.merge_tree(target, source)[0] is not None
+            pr.merge_status = "succeeded" if clean else "conflicts"
     else:
         source, target = pr.source_commit, pr.target_commit
     return payloads.pull_request(base(repo.org), pr, source, target)
@@ -168,7 +167,15 @@ def list_pulls(org: str, project: str, repo: str) -> Response:
 @route("git", "GET", f"{REPO}/pullrequests/<int:number>", "Pull Requests_Get Pull Request")
 def get_pull(org: str, project: str, repo: str, number: int) -> Response:
     r = open_repo(org, project, repo)
-    return json_response(_pr_json(r, _pr(r, number)))
+    with state().lock:
+        pr = _pr(r, number)
+        if pr.queued_source is not None and pr.status == "active":  # the queued job runs
+            expected, pr.queued_source = pr.queued_source, None
+            try:
+                _complete(r, pr, expected)
+            except APIError:  # a conflict, or the source moved meanwhile: not completed
+                pr.merge_status = "conflicts" if pr.merge_status == "conflicts" else "failure"
+    return json_response(_pr_json(r, pr))
 
 
 @route("git", "PATCH", f"{REPO}/pullrequests/<int:number>", "Pull Requests_Update")
@@ -202,7 +209,10 @@ def update_pull(org: str, project: str, repo: str, number: int) -> Response:
             pr.status, pr.closed_date, pr.closed_by = "active", None, None
         elif status == "completed":
             expected = (data.get("lastMergeSourceCommit") or {}).get("commitId")
-            _complete(r, pr, expected)
+            if state().take_fault("PATCH", request.path, {"queued"}) is not None:
+                _queue(r, pr, expected)
+            else:
+                _complete(r, pr, expected)
         elif pr.auto_complete_by is not None and pr.status == "active":
             # No branch policy is configured here: auto-complete completes at once, as Azure
             # Repos does when nothing is pending.
@@ -223,6 +233,18 @@ def _close(r: Repo, pr: PullRequest, status: str) -> None:
     pr.source_commit = r.git.ref_sha(pr.source_ref) or pr.source_commit
     pr.target_commit = r.git.ref_sha(pr.target_ref) or pr.target_commit
     pr.status, pr.closed_date, pr.closed_by = status, now_iso(), g.identity
+
+
+def _queue(r: Repo, pr: PullRequest, expected: str | None) -> None:
+    """Accept the completion and queue it (checked now, done later), as Azure DevOps does."""
+    source = r.git.ref_sha(pr.source_ref)
+    if expected is None or expected != source:
+        raise APIError(
+            409,
+            "TF401192: The pull request's source branch was updated since lastMergeSourceCommit.",
+            "GitPullRequestStaleException",
+        )
+    pr.queued_source, pr.completion_queue_time, pr.merge_status = expected, now_iso(), "queued"
 
 
 def _complete(r: Repo, pr: PullRequest, expected: str | None) -> None:

@@ -90,6 +90,9 @@ class PullRequest:
     target_commit: str | None = None
     merge_commit: str | None = None
     merge_status: str | None = None
+    # a completion accepted but not done yet (fault `queued`): the source it must still be at
+    queued_source: str | None = None
+    completion_queue_time: str | None = None
 
 
 @dataclass
@@ -116,7 +119,8 @@ class WorkItem:
 class Fault:
     """One injected misbehaviour for the next `times` matching requests: `status` (answer
     `status`, with `retry_after` if set), `slow` (sleep `delay` s first), `head_moved` (while
-    completing a PR, a commit lands on its source branch before the sha check)."""
+    completing a PR, a commit lands on its source branch before the sha check), `queued` (a
+    completion is accepted and queued, as Azure DevOps does, and done at the PR's next GET)."""
 
     kind: str
     method: str = "*"
@@ -131,7 +135,7 @@ class Fault:
         return self.method in ("*", method) and re.search(self.path, path) is not None
 
 
-FAULT_KINDS = {"status", "slow", "head_moved"}
+FAULT_KINDS = {"status", "slow", "head_moved", "queued"}
 
 
 @dataclass

@@ -384,3 +384,29 @@ def test_a_long_body_is_shortened_keeping_its_marker_and_listings_read_it_whole(
     forge.close_pr(pr.number, "no")
     assert forge.closed_prs("promote/dev", "main")[0].body.endswith(marker)
     assert fit_description("short") == "short"
+
+
+def test_a_queued_completion_is_waited_for(azure_repos, repo):
+    name, _ = repo
+    forge = AzureReposForge(
+        azure_repos.url, AZURE_REPOS_TEST_TOKEN, name, completion_wait=5, completion_poll=0.01
+    )
+    pr = _open(forge)
+    azure_repos.inject("queued", method="PATCH", path="/pullrequests/")
+    since = azure_repos.last_seq()
+    merged = forge.merge_pr(pr.number, sha=pr.head_sha)
+    assert git(azure_repos.remote_path(name), "rev-parse", "main").strip() == merged
+    calls = [r["operation"] for r in azure_repos.requests(since)]
+    assert calls == ["Pull Requests_Update", "Pull Requests_Get Pull Request"]
+
+    impatient = AzureReposForge(
+        azure_repos.url, AZURE_REPOS_TEST_TOKEN, name, completion_wait=0, completion_poll=0
+    )
+    git_dir = azure_repos.remote_path(name)
+    git(git_dir, "branch", "-f", "promote/dev", merged)  # a new head to propose again
+    other = impatient.create_pr(title="again", body="b", head="promote/dev", base="main")
+    # nothing to merge is still a completion; queued and not waited for: said, not failed
+    azure_repos.inject("queued", method="PATCH", path="/pullrequests/")
+    with pytest.raises(ForgeError, match="still queued after 0 s"):
+        impatient.merge_pr(other.number, sha=other.head_sha)
+    assert impatient.get_pr(other.number).merged  # the queued job ran at the next read
