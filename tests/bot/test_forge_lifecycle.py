@@ -4,7 +4,8 @@ Each scenario runs once on the local GitHub (held to GitHub's OpenAPI descriptio
 the local Azure Repos (held to Microsoft's 7.1 specifications), through `promotion-bot`'s
 Python API with the shipped promotion.yaml, real git, registry and model store. Scenarios are
 stories (one seeded world each, several runs) to keep the doubled suite cheap; the GitHub-only
-details stay in test_runner.py and test_release_report.py.
+details stay in test_runner.py and test_release_report.py. The dashboard story runs on Azure
+Repos only (tests/bot/report/test_dashboard.py has it on GitHub).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import pytest
 import requests
 from github import Auth, Github
 
-from bot import api, runner
+from bot import api, dashboard, runner
 from bot.forge import Forge
+from bot.holding import HOLD_BRANCH_PREFIX
 from bot.release import ISSUE_LABEL, ISSUE_MARKER
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld, literal
@@ -207,3 +209,28 @@ def test_a_rejected_pr_is_not_reopened_and_a_blocked_release_is_one_record(world
     since = world.github.last_seq()
     assert api.release(world.settings(), today=TODAY).action == "noop"
     assert world.github.writes(since) == []
+
+
+@pytest.mark.parametrize("world", ["azure-repos"], indirect=True)
+def test_the_dashboard_is_one_work_item_and_a_ticked_box_is_acted_on(world: GitOpsWorld):
+    """Azure Repos only: tests/bot/report/test_dashboard.py is this story on GitHub."""
+    _seeded(world, dev_automerge=False)
+    settings = world.settings()
+    first = dashboard.sync(settings, now=NOW)
+    assert first.action == "create" and first.issue is not None
+    since = world.github.last_seq()
+    assert dashboard.sync(settings, now=NOW).action == "noop"
+    assert world.github.writes(since) == []  # the work item's text read back is the text written
+
+    box = "- [ ] <!-- promotion-bot:dashboard hold staging -->"
+    assert box in first.body
+    reviewer = _forge(world)  # a reviewer ticks the box in the work item's description
+    reviewer.update_issue(first.issue.number, first.body.replace(box, box.replace("[ ]", "[x]")))
+    acted = dashboard.sync(settings, now=NOW)
+    [(ask, outcome)] = acted.acted
+    assert ask == dashboard.Ask("hold", "staging")
+    assert not isinstance(outcome, str) and outcome.action == "push+create"
+    pr = reviewer.find_open_pr(f"{HOLD_BRANCH_PREFIX}staging", "main")
+    assert pr is not None and [str(r) for r in pr.requested] == ["modelops/ml-reviewers"]
+    record = reviewer.find_open_issue(label=dashboard.LABEL, marker=dashboard.MARKER)
+    assert record is not None and box in record.body  # unticked
