@@ -3,6 +3,7 @@ every `make X` it runs is a Makefile target (Azure DevOps itself cannot run here
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 from croniter import croniter
 from ruamel.yaml import YAML
+
+from bot.core.confirm import release_ref
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE = REPO / "azure-pipelines.yml"
@@ -57,7 +60,10 @@ def makefile_targets() -> set[str]:
 def test_pipeline_has_triggers_stages_jobs_and_steps(pipeline: dict[str, Any]) -> None:
     assert pipeline["trigger"]["branches"]["include"] == ["*"]
     # The bot's branches never trigger CI (its PRs are validated as PRs); PRs to main are.
-    assert pipeline["trigger"]["branches"]["exclude"] == ["promote/*", "release"]
+    # Every environment's release branch is one the nightly release moves (bot.core.confirm).
+    assert pipeline["trigger"]["branches"]["exclude"] == ["promote/*", "release/*"]
+    for env in ("dev", "staging", "prod"):
+        assert fnmatch.fnmatchcase(release_ref(env), "release/*")
     assert pipeline["pr"]["branches"]["include"] == ["main"]
     names = [s["stage"] for s in pipeline["stages"]]
     assert names == ["Test", "Build", "Smoke", "Promote", "Release"]
