@@ -55,8 +55,10 @@ class TrainResult:
     holdout_npz: bytes = b""  # the held-out split as an evaluation set (modelstore.datasets)
 
 
-def train(seed: int = SEED) -> TrainResult:
-    """Fit the pipeline on a stratified split, score it with onnxruntime, return the ONNX bytes."""
+def train(seed: int = SEED, train_rows: int | None = None) -> TrainResult:
+    """Fit the pipeline on a stratified split (its first `train_rows` training rows when given:
+    a weaker model on the same held-out split), score it with onnxruntime, return the ONNX
+    bytes."""
     import numpy as np
     import onnxruntime as ort
     from skl2onnx import convert_sklearn
@@ -73,6 +75,8 @@ def train(seed: int = SEED) -> TrainResult:
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=TEST_SIZE, random_state=seed, stratify=y
     )
+    if train_rows is not None:
+        x_train, y_train = x_train[:train_rows], y_train[:train_rows]
     pipeline = make_pipeline(
         StandardScaler(), LogisticRegression(C=0.1, max_iter=2000, random_state=seed)
     )
@@ -201,6 +205,12 @@ def register_holdout(result: TrainResult, out_dir: Path, name: str) -> tuple[Man
     help="Directory for model.onnx, labels.json, metrics.json.",
 )
 @click.option("--seed", type=int, default=SEED, show_default=True)
+@click.option(
+    "--train-rows",
+    type=click.IntRange(min=20),
+    default=None,
+    help="Fit on only the first N training rows (same held-out split): a weaker model.",
+)
 @click.option("--register", "do_register", is_flag=True, help="Register via the model store.")
 @click.option("--name", default="digits", show_default=True, help="Model name when registering.")
 @click.option("--alias", default=None, help="Alias to point at the new version (e.g. candidate).")
@@ -215,6 +225,7 @@ def register_holdout(result: TrainResult, out_dir: Path, name: str) -> tuple[Man
 def cli(  # noqa: PLR0917 - click passes options positionally
     out_dir: Path,
     seed: int,
+    train_rows: int | None,
     do_register: bool,
     name: str,
     alias: str | None,
@@ -231,7 +242,7 @@ def cli(  # noqa: PLR0917 - click passes options positionally
             validate_alias(alias)
     if holdout_name is not None:
         validate_model_name(holdout_name, "dataset")
-    result = train(seed)
+    result = train(seed, train_rows)
     write_artifacts(result, out_dir)
     click.echo(f"wrote {out_dir / MODEL_FILE} (accuracy {result.metrics['accuracy']:.4f})")
     if do_register:

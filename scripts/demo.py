@@ -97,8 +97,12 @@ def start_services(demo: Demo) -> None:
     print(f"    registry {demo.env['REGISTRY_HOST']}, {FORGE_NAMES[demo.forge]} API {api}")
 
 
-def train_and_register(demo: Demo, version_label: str, seed: int) -> None:
+def train_and_register(
+    demo: Demo, version_label: str, seed: int, train_rows: int | None = None
+) -> None:
     out = demo.root / f"model-{version_label}"
+    demo.facts[f"model_{version_label}"] = str(out)
+    rows = ["--train-rows", str(train_rows)] if train_rows else []
     demo.run(
         [
             tool("python"),
@@ -107,6 +111,10 @@ def train_and_register(demo: Demo, version_label: str, seed: int) -> None:
             str(out),
             "--seed",
             str(seed),
+            *rows,
+            # the held-out split, registered once as the evaluation set promotion.yaml pins
+            "--register-holdout",
+            "digits-holdout",
         ]
     )
     metrics = json.loads((out / "metrics.json").read_text())
@@ -230,6 +238,31 @@ def developer_commit(demo: Demo) -> None:
     demo.facts["ci"] = str(ci)
 
 
+def evaluate_before_alias(demo: Demo) -> None:
+    """What the bot will measure, before any alias: `modelstore evaluate`."""
+    demo.run([tool("modelstore"), "evaluate", "digits", "2", "--dataset", "digits-holdout@1"])
+
+
+def inflated_claim(demo: Demo) -> None:
+    """A registration claiming 0.99 for the weaker v1 file: the bot measures and refuses it."""
+    demo.run(
+        [
+            tool("modelstore"),
+            "register",
+            "digits",
+            demo.facts["model_v1"],
+            "--metric",
+            "accuracy=0.99",
+            "--description",
+            "claims 0.99 (the v1 file)",
+        ]
+    )
+    planned = demo.run([tool("promotion-bot"), "plan"])
+    if "claimed accuracy 0.99, measured" not in planned:
+        raise DemoError("the bot did not refuse the inflated claim with the measured figure")
+    demo.run([tool("promotion-bot"), "run"])
+
+
 def bot_run(demo: Demo) -> None:
     demo.run([tool("promotion-bot"), "plan"])
     demo.run([tool("promotion-bot"), "run", "--dry-run"])
@@ -343,8 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             lambda: start_services(demo),
         )
         demo.step(
-            "Data scientist trains and registers model v1",
-            lambda: train_and_register(demo, "v1", seed=1),
+            "Data scientist trains model v1 (300 training rows), registers it and the held-out set",
+            lambda: train_and_register(demo, "v1", seed=0, train_rows=300),
         )
         demo.step(
             f"Seed the GitOps repository (this monorepo) on the local {where}",
@@ -364,8 +397,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             lambda: build_image(demo, "image2", Path(demo.facts["ci"])),
         )
         demo.step(
-            "Data scientist registers model v2 (better accuracy)",
+            "Data scientist registers model v2 (every training row: better accuracy)",
             lambda: train_and_register(demo, "v2", seed=0),
+        )
+        demo.step(
+            "Data scientist checks what the bot will measure (modelstore evaluate)",
+            lambda: evaluate_before_alias(demo),
         )
         demo.step("The scheduled bot plans and opens the dev promotion PR", lambda: bot_run(demo))
         demo.step("The PR a reviewer reads", lambda: show_pr(demo))
@@ -376,6 +413,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.step(
             "Run the released image with the released model on loopback",
             lambda: serve_released(demo),
+        )
+        demo.step(
+            "A registration claims accuracy 0.99 for the weaker file: the bot measures, refuses",
+            lambda: inflated_claim(demo),
         )
         demo.step("promotion-bot status", lambda: status(demo))
         demo.step(

@@ -20,8 +20,8 @@ from localworld.azure_repos import LocalAzureRepos
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from modelstore import ModelStore
+from tests.bot.measured_models import DATASET, holdout_npz, make_measured
 from tests.conftest import git
-from tests.modelstore.conftest import make_onnx
 from tests.oci import push_image
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -121,8 +121,17 @@ class GitOpsWorld:
         return tag
 
     def register_model(self, accuracy: float) -> int:
+        """A model claiming `accuracy` that measures it, too, on the evaluation set the shipped
+        policy pins (`tests/bot/measured_models.py`, registered with the first model)."""
+        if self.models == 0:
+            holdout = self.root / "holdout" / "data.npz"
+            holdout.parent.mkdir(parents=True, exist_ok=True)
+            holdout.write_bytes(holdout_npz())
+            self.store.datasets.register(DATASET, holdout)
         self.models += 1
-        path = make_onnx(self.root / f"model-{self.models}" / "model.onnx", seed=float(self.models))
+        path = make_measured(
+            self.root / f"model-{self.models}" / "model.onnx", accuracy, salt=self.models
+        )
         manifest = self.store.register("digits", path, metrics={"accuracy": accuracy})
         return manifest.version
 

@@ -31,6 +31,10 @@ def test_demo_runs_end_to_end_and_stops_its_services():
         r"dev: PROMOTE image 0\.1\.0-\d+-\w+ → 0\.1\.0-\d+-\w+, model digits v1 → v2", out
     )
     assert "| model version | digits v1 | **digits v2** |" in out
+    # the PR's metric table is the bot's own measurement, and an inflated claim is refused
+    assert "### Measured by promotion-bot" in out
+    assert re.search(r"\| accuracy \| 0\.97\d* \| 0\.92\d* \(Δ \+0\.0\d+\) \| 0\.97", out)
+    assert re.search(r"claimed accuracy 0\.99, measured 0\.92\d*", out)
     # the nightly release moved and tagged, and the released state renders the new pins
     assert "tagged release-" in out
     assert 'MODEL_VERSION: "2"' in out

@@ -26,6 +26,15 @@ def test_training_is_deterministic_to_the_byte(result: Any) -> None:
     assert again.metrics == result.metrics
 
 
+def test_fewer_training_rows_make_a_weaker_model_on_the_same_held_out_split(
+    result: Any,
+) -> None:
+    weaker = train(train_rows=300)
+    assert weaker.holdout_npz == result.holdout_npz  # the same evaluation set
+    assert weaker.metrics["n_train"] == 300
+    assert weaker.metrics["accuracy"] < result.metrics["accuracy"]
+
+
 def test_model_has_the_contract_signature_and_outputs(result: Any) -> None:
     session = ort.InferenceSession(result.onnx_bytes, providers=["CPUExecutionProvider"])
     (inp,) = session.get_inputs()
