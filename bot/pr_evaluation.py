@@ -88,7 +88,16 @@ def _latency(data: Mapping[str, Any]) -> list[str]:
         f"batch {markdown(str(batch))}: p50 {r['p50']:.2f}x, p99 {r['p99']:.2f}x"
         for batch, r in ratios.items()
     ]
-    return ["Latency, candidate / running (`session.run`, one thread): " + "; ".join(parts) + "."]
+    how = (
+        "timed together in one run"
+        if data.get("latency_same_run")
+        else "each as timed when first evaluated, not together"
+    )
+    return [
+        f"Latency, candidate / running (`session.run`, one thread, {how}): "
+        + "; ".join(parts)
+        + "."
+    ]
 
 
 def section(promotion: Promotion) -> str | None:

@@ -266,7 +266,7 @@ def read_world(
     discovered = discover_manifests(
         store, policy.model_name, pinned_versions, alias=selector.alias if selector else None
     )
-    models = measure_models(store, policy, discovered)  # issue 17: cached, one read per pair
+    models = measure_models(store, policy, discovered, state)  # issue 17: cached, 1 read a pair
     candidates = Candidates(images, models, tags, skipped)
     return World(base, main_sha, policy, state, candidates, texts)
 

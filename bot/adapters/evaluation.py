@@ -22,11 +22,12 @@ from dataclasses import replace
 
 from bot.adapters.modelstore import ModelDiscoveryError
 from bot.core.measured import DatasetVersion, Evaluated, Latency, Measurement
-from bot.core.model import ModelCandidate
+from bot.core.model import ModelCandidate, State
 from bot.core.policy import EvaluationSpec, PromotionPolicy
 from modelstore import Manifest, ModelStore, ModelStoreError
 from modelstore.errors import EvaluationError, IntegrityError, InvalidInputError, NotFoundError
 from modelstore.evaluation import Result, cached_result, evaluate, labels_sha256
+from modelstore.latency import compare_latency
 
 #: What a model or a set can be refused for: a verdict on the pair, not a fault of the run.
 REFUSALS = (EvaluationError, IntegrityError, InvalidInputError, NotFoundError)
@@ -84,19 +85,63 @@ def measure(store: ModelStore, model: Manifest, dataset: Manifest) -> Evaluated:
         return Evaluated(found, error=str(exc))
 
 
+def latency_pairs(policy: PromotionPolicy, state: State) -> set[tuple[str, int, int]]:
+    """(spec key, candidate version, running version) of the moves a plan may weigh: in the
+    first environment every newer version against the running one, in a later one the
+    previous environment's model against the running one."""
+    pairs = set()
+    for env in policy.environments:
+        spec, running = env.gates.evaluation, state.get(env.name).model
+        if spec is None or running is None or running.name != policy.model_name:
+            continue
+        previous = policy.previous(env.name)
+        if previous is None:
+            pairs.add((spec.key, -1, running.version))  # -1: every newer version
+            continue
+        before = state.get(previous.name).model
+        if before is not None and before.name == running.name and before != running:
+            pairs.add((spec.key, before.version, running.version))
+    return pairs
+
+
+def time_together(
+    store: ModelStore,
+    candidate: Manifest,
+    baseline: Manifest,
+    dataset: Manifest,
+) -> dict[str, tuple[Latency, Latency]] | None:
+    """Both models timed in one run (`modelstore.latency`, cached per pair); None when the
+    store refuses one of them (the evaluation gate says why)."""
+    try:
+        comparison, _ = compare_latency(store, candidate, baseline, dataset)
+    except REFUSALS:
+        return None
+    return {
+        batch: (
+            Latency(timed.p50_ms, timed.p99_ms),
+            Latency(comparison.baseline[batch].p50_ms, comparison.baseline[batch].p99_ms),
+        )
+        for batch, timed in comparison.candidate.items()
+        if batch in comparison.baseline
+    }
+
+
 def measure_models(
     store: ModelStore,
     policy: PromotionPolicy,
     discovered: Iterable[tuple[ModelCandidate, Manifest]],
+    state: State | None = None,
 ) -> tuple[ModelCandidate, ...]:
-    """The discovered candidates with their measurements on every spec's set."""
+    """The discovered candidates with their measurements on every spec's set and, for the
+    moves `state` allows (`latency_pairs`), their latency timed together with the model
+    running there."""
     pairs = list(discovered)
     wanted = specs(policy)
     if not wanted:
         return tuple(candidate for candidate, _ in pairs)
     try:
         sets = {key: _resolve(store, spec) for key, spec in wanted.items()}
-        measured = []
+        measured: dict[int, tuple[ModelCandidate, Manifest]] = {}
         for candidate, manifest in pairs:
             evaluations = {
                 key: Evaluated(None, error=found)
@@ -104,7 +149,26 @@ def measure_models(
                 else measure(store, manifest, found)
                 for key, found in sets.items()
             }
-            measured.append(replace(candidate, evaluations=evaluations))
+            measured[candidate.version] = (replace(candidate, evaluations=evaluations), manifest)
+        for key, wanted_version, running in sorted(latency_pairs(policy, state or State())):
+            dataset = sets[key]
+            if isinstance(dataset, str) or running not in measured:
+                continue
+            base, base_manifest = measured[running]
+            for version, (candidate, manifest) in list(measured.items()):
+                if version == running or (wanted_version not in {-1, version}):
+                    continue
+                if wanted_version == -1 and version < running:
+                    continue
+                own, theirs = candidate.evaluations[key], base.evaluations[key]
+                if own.measurement is None or theirs.measurement is None:
+                    continue
+                together = time_together(store, manifest, base_manifest, dataset)
+                if together is None:
+                    continue
+                timed = {**own.latency_vs, base.primary_sha256: together}
+                evaluations = {**candidate.evaluations, key: replace(own, latency_vs=timed)}
+                measured[version] = (replace(candidate, evaluations=evaluations), manifest)
     except ModelStoreError as exc:
         raise ModelDiscoveryError(f"model store (evaluation): {exc}") from exc
-    return tuple(measured)
+    return tuple(candidate for candidate, _ in measured.values())

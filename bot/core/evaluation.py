@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.gates import Candidate, Check, Evidence, GateResult, Verdict
-from bot.core.measured import Evaluated, Measurement
+from bot.core.measured import Evaluated, Latency, Measurement
 from bot.core.model import ModelCandidate
 from bot.core.policy import EvaluationSpec, MetricGate
 
@@ -163,11 +163,19 @@ def newly_wrong(candidate: Measurement, running: Measurement) -> list[dict[str, 
     ][:NEWLY_WRONG_SHOWN]
 
 
-def latency_ratios(candidate: Measurement, running: Measurement) -> dict[str, dict[str, float]]:
-    """candidate / running p50 and p99 per batch size both were timed at."""
+def latency_pairs(
+    candidate: Measurement, running: Measurement
+) -> dict[str, tuple[Latency, Latency]]:
+    """Each model's own timing (from its evaluation, not timed together) per batch size."""
+    batches = set(candidate.latency) & set(running.latency)
+    return {b: (candidate.latency[b], running.latency[b]) for b in batches}
+
+
+def latency_ratios(pairs: Mapping[str, tuple[Latency, Latency]]) -> dict[str, dict[str, float]]:
+    """candidate / running p50 and p99 per batch size."""
     ratios = {}
-    for batch in sorted(set(candidate.latency) & set(running.latency), key=int):
-        new, old = candidate.latency[batch], running.latency[batch]
+    for batch in sorted(pairs, key=int):
+        new, old = pairs[batch]
         if old.p50_ms > 0 and old.p99_ms > 0:
             ratios[batch] = {"p50": new.p50_ms / old.p50_ms, "p99": new.p99_ms / old.p99_ms}
     return ratios
@@ -250,7 +258,7 @@ class Evaluation:
             refusals.append(
                 f"model v{model.version} fails evaluation on {spec.key}: " + "; ".join(failed)
             )
-        data = _data(spec, found, info.metrics, base_found, deployed.version if deployed else None)
+        data = _data(spec, found, info.metrics, base_found, base_info)
         verdict = Verdict.REFUSED if refusals else Verdict.PASSED
         return GateResult(self.name, verdict, tuple(checks), tuple(refusals), data)
 
@@ -285,7 +293,7 @@ def _data(
     found: Evaluated,
     claimed: Mapping[str, float],
     base_found: Evaluated | None,
-    running_version: int | None,
+    base_info: ModelCandidate | None,
 ) -> dict[str, Any]:
     measured = found.measurement
     assert measured is not None  # noqa: S101 (the gate checked it)
@@ -299,17 +307,21 @@ def _data(
             "sha256": dataset.sha256 if dataset else None,
         },
         "rows": measured.rows,
-        "running_version": running_version,
+        "running_version": base_info.version if base_info else None,
         "table": table(spec, measured, baseline, claimed),
         "claim_tolerance": spec.claim_tolerance,
         "classes": [],
         "confusions": [],
         "newly_wrong": [],
         "latency": {},
+        "latency_same_run": False,
     }
-    if baseline is not None:
+    if baseline is not None and base_info is not None:
         data["classes"] = class_deltas(measured, baseline)
         data["confusions"] = new_confusions(measured, baseline)
         data["newly_wrong"] = newly_wrong(measured, baseline)
-        data["latency"] = latency_ratios(measured, baseline)
+        together = found.latency_vs.get(base_info.primary_sha256)
+        pairs = together if together is not None else latency_pairs(measured, baseline)
+        data["latency"] = latency_ratios(pairs)
+        data["latency_same_run"] = together is not None
     return data

@@ -56,3 +56,6 @@ class Evaluated:
     dataset: DatasetVersion | None
     measurement: Measurement | None = None
     error: str | None = None
+    # batch size -> (this model, the baseline), timed together in one run, by the baseline's
+    # sha256 (`modelstore.latency`): the latency ratio a PR shows
+    latency_vs: Mapping[str, Mapping[str, tuple[Latency, Latency]]] = field(default_factory=dict)

@@ -41,6 +41,7 @@ def test_the_section_shows_measured_running_and_claimed_figures():
     assert "true → predicted): 1 → 0 (+1)" in text
     assert "#7: 1 → 0" in text and "#3:" not in text
     assert "batch 1: p50 1.50x, p99 1.00x" in text
+    assert "each as timed when first evaluated, not together" in text
     body = pr_body.render(promotion, None, UpdateResult(), model_pin="model-pin")
     assert pr_evaluation.HEAD in body
 

@@ -14,6 +14,7 @@ from bot.core.plan import plan
 from modelstore import ModelStore
 from modelstore.evaluation import RESULTS_ROOT
 from modelstore.kinds import DATASET
+from modelstore.latency import LATENCY_ROOT
 from tests.bot.core.builders import NOW, candidates, env, image, policy, state
 from tests.modelstore.conftest import (  # noqa: F401 (fixtures)
     Digits,
@@ -130,3 +131,27 @@ def test_an_inflated_claim_and_a_collapsed_class_are_refused_with_the_measured_f
     ).env("dev")
     assert result.promotion is None
     assert any("measured per-class recall: class" in r for r in result.reasons)
+
+
+def test_the_candidate_is_timed_together_with_the_running_model_once(
+    registered: ModelStore,
+    counter: RequestCounter,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    registered.register("digits", make_softmax(tmp_path / "s.onnx", features=64, classes=10))
+    running = state(env("dev", 1, 1), env("staging", 1, 1))
+    first = measure_models(
+        registered, POLICY, discover_manifests(registered, "digits", (1,)), running
+    )
+    timed = first[1].evaluations["holdout@1"].latency_vs[first[0].primary_sha256]
+    assert set(timed) == {"1", "64"}
+    assert first[0].evaluations["holdout@1"].latency_vs == {}  # nothing newer than v1 runs
+    counter.reset()
+    again = measure_models(
+        registered, POLICY, discover_manifests(registered, "digits", (1,)), running
+    )
+    assert (
+        again[1].evaluations["holdout@1"].latency_vs == first[1].evaluations["holdout@1"].latency_vs
+    )
+    assert {method for method, _ in counter.requests} == {"GET"}
+    assert len([url for _, url in counter.requests if LATENCY_ROOT in url]) == 1

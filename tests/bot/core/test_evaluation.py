@@ -10,6 +10,7 @@ import pytest
 from bot.core.evaluation import (
     Evaluation,
     claim_check,
+    latency_pairs,
     latency_ratios,
     new_confusions,
     newly_wrong,
@@ -204,7 +205,20 @@ def test_confusion_deltas_and_newly_wrong_rows():
     assert new_confusions(new, old) == [{"true": 1, "predicted": 0, "more": 2}]
     assert newly_wrong(new, old) == [{"index": 2, "true": 1, "predicted": 0}]
     slow = replace(old, latency={"1": Latency(0.0, 1.0), "64": Latency(1.0, 1.0)})
-    assert latency_ratios(new, slow) == {}
+    assert latency_ratios(latency_pairs(new, slow)) == {}
+
+
+def test_latency_timed_together_with_the_running_model_is_preferred():
+    old = measured(model(1, 0.95), measurement(0.95))
+    together = {"1": (Latency(3.0, 4.0), Latency(1.5, 2.0))}
+    new = measured(model(2, 0.95), measurement(0.95, latency={"1": Latency(9.0, 9.0)}))
+    new = replace(
+        new,
+        evaluations={KEY: replace(new.evaluations[KEY], latency_vs={old.primary_sha256: together})},
+    )
+    result = _judge([old, new])
+    assert result.data["latency"] == {"1": {"p50": 2.0, "p99": 2.0}}
+    assert result.data["latency_same_run"] is True
 
 
 def test_the_planner_refuses_a_model_whose_measurement_fails():
