@@ -249,10 +249,10 @@ class Evaluation:
                 f"running v{deployed.version} is unknown to the model store: "
                 "evaluation bounds cannot be compared"
             )
+        checks.append(claim_check(info.metrics, measured, spec.claim_tolerance))
         checks += metric_checks(spec, measured, baseline, running)
         if spec.per_class_recall is not None:
             checks.append(recall_check(spec.per_class_recall, measured, baseline, running))
-        checks.append(claim_check(info.metrics, measured, spec.claim_tolerance))
         failed = [f"{c.name}: {c.detail}" for c in checks if not c.passed]
         if failed:
             refusals.append(
