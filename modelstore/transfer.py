@@ -125,6 +125,10 @@ def upload_file(
     """
     name = label or path
     before = _stat(source)
+    if -(-before.st_size // settings.block_size) > MAX_BLOCKS:
+        raise InvalidInputError(
+            f"{source} needs more than {MAX_BLOCKS} blocks of {settings.block_size} bytes"
+        )
     progress.start(name, before.st_size)
     try:
         if before.st_size <= settings.block_size:
@@ -133,7 +137,6 @@ def upload_file(
             result = _upload_blocks(
                 backend, path, source, before.st_size, settings, progress, name, resume, tick
             )
-            tick()
         after = _stat(source)
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
             raise FileChangedError(str(source))
@@ -172,10 +175,6 @@ def _upload_blocks(  # noqa: PLR0917 - the one worker behind `upload_file`
     resume: bool,
     tick: Callable[[], None],
 ) -> Uploaded:
-    if -(-size // settings.block_size) > MAX_BLOCKS:
-        raise InvalidInputError(
-            f"{source} needs more than {MAX_BLOCKS} blocks of {settings.block_size} bytes"
-        )
     staged = backend.staged_blocks(path) if resume else {}
     digest = hashlib.sha256()
     ids: list[str] = []
@@ -221,6 +220,7 @@ def _upload_blocks(  # noqa: PLR0917 - the one worker behind `upload_file`
     if read != size:
         raise FileChangedError(str(source))
     hexdigest = digest.hexdigest()
+    tick()  # still ours: commit
     try:
         backend.commit_blocks(path, ids, metadata={"sha256": hexdigest})
     except BlobConflictError:

@@ -350,12 +350,20 @@ def test_the_heartbeat_keeps_a_slow_registration_alive(
     small_blocks: ModelStore, big_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api, "CLAIM_HEARTBEAT", timedelta(seconds=0.05))
-    seen: list[str] = []
+    refreshed: list[bool] = []
 
     class Slow(Recorder):
         def advance(self, label: str, done: int) -> None:
-            time.sleep(0.02)
-            seen.append(json.loads(small_blocks.backend.get(claim_path("big", 1)).data)["alive"])
+            if refreshed:
+                return
+            first = json.loads(small_blocks.backend.get(claim_path("big", 1)).data)["alive"]
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # an upload stalled here: still alive
+                time.sleep(0.05)
+                held = json.loads(small_blocks.backend.get(claim_path("big", 1)).data)
+                if held["alive"] != first:
+                    refreshed.append(True)
+                    return
 
     small_blocks.register("big", big_file, progress=Slow())
-    assert len(set(seen)) > 1  # refreshed while the blocks went up
+    assert refreshed  # each stalled worker saw the claim refreshed
