@@ -23,6 +23,8 @@ from bot import api, dashboard, runner
 from bot.forge import Forge
 from bot.holding import HOLD_BRANCH_PREFIX
 from bot.release import ISSUE_LABEL, ISSUE_MARKER
+from localworld.azure_repos import LocalAzureRepos
+from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld, literal
 from tests.conftest import git
@@ -35,11 +37,17 @@ PR_CREATE = {"github": ("POST", r"/pulls$"), "azure-repos": ("POST", r"/pullrequ
 
 @pytest.fixture(params=["github", "azure-repos"])
 def world(
-    request: pytest.FixtureRequest, tmp_path: Path, registry: Registry, azurite: Azurite
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    registry: Registry,
+    azurite: Azurite,
+    github: LocalGitHub,
+    azure_repos: LocalAzureRepos,
 ) -> GitOpsWorld:
-    forge = str(request.param)
-    service: Any = request.getfixturevalue("github" if forge == "github" else "azure_repos")
-    return GitOpsWorld.for_forge(forge, tmp_path, service, registry, azurite)
+    """Both services are named here, so the conftest's contract checks (GitHub's OpenAPI
+    description, Microsoft's specifications) judge every exchange of every story."""
+    service: Any = github if request.param == "github" else azure_repos
+    return GitOpsWorld.for_forge(str(request.param), tmp_path, service, registry, azurite)
 
 
 def _seeded(world: GitOpsWorld, *, dev_automerge: bool) -> str:
