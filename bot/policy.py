@@ -305,9 +305,8 @@ class EnvironmentSpec(_Strict):
     allow_downgrade: bool = False
     labels: list[str] = Field(default_factory=list)
     reviewers: list[str] = Field(default_factory=list)
-    required_checks: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
-        default_factory=list
-    )
+    # absent: every check reported on the head counts and a head with none waits; `[]`: none
+    required_checks: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -326,7 +325,9 @@ class EnvironmentSpec(_Strict):
 
     @model_validator(mode="after")
     def _checks_gate_automerge(self) -> EnvironmentSpec:
-        if self.required_checks and not self.automerge:
+        if self.required_checks is None:
+            return self
+        if not self.automerge:
             raise ValueError(
                 f"{self.name}: required_checks only applies with automerge: true (a person "
                 "merges this environment; branch protection holds its checks)"
@@ -359,7 +360,7 @@ class EnvironmentSpec(_Strict):
             allow_downgrade=self.allow_downgrade,
             labels=tuple(self.labels),
             reviewers=tuple(core.Reviewer.parse(entry) for entry in self.reviewers),
-            required_checks=tuple(self.required_checks),
+            required_checks=None if self.required_checks is None else tuple(self.required_checks),
         )
 
 

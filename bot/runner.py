@@ -234,7 +234,7 @@ def execute(
         head_sha = created.head_sha
         _request_reviews(forge, created.number, env_policy.reviewers, outcome)
     _repair(forge, action, outcome)
-    if world.policy.environment(env).automerge and head_sha is not None:
+    if action.merge and head_sha is not None:  # never a head pushed just now
         _automerge(
             action,
             outcome,
@@ -262,12 +262,8 @@ def _automerge(
     """Merge `head_sha` once every overlay on the branch validates; else say why, write nothing."""
     if outcome.pr_number is None:
         return
-    required = world.policy.environment(action.env).required_checks
-    if action.kind.pushes and required:  # a head pushed just now has no checks yet
-        outcome.reason += f"; automerge waits for {', '.join(required)} on the new head"
-        return
-    if not action.kind.pushes:  # validate what the PR holds, not this checkout
-        repo.checkout_fresh(branch_for(action.env), branch_for(action.env))
+    # validate what the PR holds, not this checkout
+    repo.checkout_fresh(branch_for(action.env), branch_for(action.env))
     problems = validate(repo, world.policy)
     if problems:
         outcome.reason += "; automerge skipped: " + "; ".join(problems)

@@ -129,7 +129,8 @@ def github_openapi() -> Contract:
 @pytest.fixture(autouse=True)
 def _github_contract(request: pytest.FixtureRequest) -> Iterator[None]:
     """A test that talks to the local GitHub fails if any response (or request body) it caused
-    is one GitHub's published description does not allow; leftover faults are cleared."""
+    is one GitHub's published description does not allow; leftover faults are cleared and the
+    server's clock is put back."""
     if "github" not in request.fixturenames:
         yield
         return
@@ -138,6 +139,7 @@ def _github_contract(request: pytest.FixtureRequest) -> Iterator[None]:
     since = service.last_seq()
     yield
     service.clear_faults()
+    service.set_clock_offset(0)  # a test that moved the server's clock (`open_clock`)
     problems = [p for e in service.requests(since, bodies=True) for p in contract.check(e)]
     if problems:
         pytest.fail("responses GitHub could not send:\n" + "\n".join(problems[:20]), pytrace=False)
@@ -189,6 +191,7 @@ def _azure_repos_contract(request: pytest.FixtureRequest) -> Iterator[None]:
     since = service.last_seq()
     yield
     service.clear_faults()
+    service.set_clock_offset(0)  # a test that moved the server's clock (`open_clock`)
     problems = [p for e in service.requests(since, bodies=True) for p in contract.check(e)]
     if problems:
         pytest.fail(

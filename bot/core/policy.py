@@ -245,7 +245,9 @@ class EnvironmentPolicy:
     allow_downgrade: bool = False
     labels: tuple[str, ...] = ()
     reviewers: tuple[Reviewer, ...] = ()
-    required_checks: tuple[str, ...] = ()  # contexts green on the PR head before an automerge
+    # contexts green on the PR head before an automerge; None: not named, every reported check
+    # counts and a head with none waits; (): explicitly none needed (`bot.core.checks`)
+    required_checks: tuple[str, ...] | None = None
     hold: Hold | None = None  # from deploy/holds.yaml, not promotion.yaml (`with_holds`)
     confirm: ConfirmMode = ConfirmMode.COMMIT_STATUS  # where soak in `previous` counts from
 

@@ -116,6 +116,7 @@ class PrAction:
     body: str | None = None
     add_labels: tuple[str, ...] = ()  # labels and review requests the open PR lacks
     request: tuple[Reviewer, ...] = ()
+    merge: bool = False  # after the writes, automerge the open PR's head (`_merge_row`)
 
 
 @dataclass(frozen=True)
@@ -241,26 +242,60 @@ def _table(  # noqa: PLR0911 (a decision table: one early return per row)
         if human_comment_posted:
             return PrAction(env, kind.NOOP, "branch has human commits; already said so", pr)
         return act(kind.COMMENT_HUMAN, f"branch {branch.whose}: not overwriting")
+    # a head pushed in this run never merges in it: its checks have not run yet
+    pushed = f"{promotion.summary}{PUSHED_WAITS if automerge else ''}"
     if pr is None:
         for closed in rejected:  # a reviewer said no to exactly this: do not ask again
             if same_target(closed.marker, promotion):
                 why = f"rejected in #{closed.number} (reopen it or register a newer candidate)"
                 return PrAction(env, kind.HOLD, why)
-        return act(kind.PUSH_CREATE, promotion.summary)
+        return act(kind.PUSH_CREATE, pushed)
     if not (branch.sha is not None and branch.parent_is_main and branch.overlay_text == new_text):
-        return act(kind.PUSH_UPDATE, promotion.summary)
-    if pr.title != title or not same_body(pr.body, body or ""):
-        return act(kind.UPDATE, "PR text is out of date")
-    if automerge:  # not merged yet: the checks were pending, failed, or the merge was refused
-        what, reason = _merge_row(checks, checks_comment_posted)
-        return act(what, reason) if what.writes else PrAction(env, what, reason, pr)
-    return PrAction(env, kind.NOOP, "PR already proposes this", pr)
+        return act(kind.PUSH_UPDATE, pushed)
+    stale_text = pr.title != title or not same_body(pr.body, body or "")
+    return _open_pr_rows(
+        act(kind.UPDATE, "PR text is out of date"), stale_text=stale_text, automerge=automerge,
+        checks=checks, posted=checks_comment_posted,
+    )  # fmt: skip
+
+
+def _open_pr_rows(
+    update: PrAction,
+    *,
+    stale_text: bool,
+    automerge: bool,
+    checks: ChecksVerdict | None,
+    posted: bool,
+) -> PrAction:
+    """The rows of an open PR that already proposes the promotion (`update`: its text brought
+    up to date): the text, then, where automerge is allowed, its head's checks."""
+    kind = PrActionKind
+    if not automerge:
+        return update if stale_text else PrAction(update.env, kind.NOOP, _PROPOSES, update.pr)
+    # not merged yet: the checks were pending, failed, or the merge was refused
+    what, reason = _merge_row(checks, posted)
+    merge = what is kind.MERGE
+    if stale_text:  # the head stays: it merges with its text brought up to date, if green
+        return replace(update, reason=update.reason + ("" if merge else f"; {reason}"), merge=merge)
+    if what.writes:
+        return replace(update, kind=what, reason=reason, merge=merge)
+    return PrAction(update.env, what, reason, update.pr)
+
+
+_PROPOSES = "PR already proposes this"
+
+
+#: What a push's reason adds where automerge is allowed: its head merges on a later run.
+PUSHED_WAITS = "; automerge waits for the checks of the new head (a later run merges it)"
 
 
 def _merge_row(checks: ChecksVerdict | None, posted: bool) -> tuple[PrActionKind, str]:
-    """The automerge rows: green merges, pending waits (no write), failed says so once."""
-    if checks is None or checks.verdict is Verdict.GREEN:
-        return PrActionKind.MERGE, "PR already proposes this; automerge allowed"
+    """The automerge rows for a head pushed before this run: green merges, pending waits (no
+    write), failed says so once. Unknown checks (None, not read) wait."""
+    if checks is None:
+        return PrActionKind.NOOP, "automerge waits: checks not read"
+    if checks.verdict is Verdict.GREEN:
+        return PrActionKind.MERGE, f"{_PROPOSES}; automerge allowed ({checks.detail})"
     if checks.verdict is Verdict.PENDING:  # try again next run
         return PrActionKind.NOOP, f"automerge waits: {checks.detail}"
     if posted:

@@ -9,6 +9,8 @@ POST   /users    {name}             -> 201 the identity
 POST   /teams    {project, name, members: [...]} -> 201 the team `[project]\\name`
 POST   /votes    {pull_request_id, reviewer, vote}  -> 200: a reviewer votes (10 approve, 5
                                        approve with suggestions, 0 none, -5 wait, -10 reject)
+POST   /clock    {offset_seconds}   -> 200 {offset_seconds, now}: every timestamp the server
+                                       writes from now on is real time + offset (merges too)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, json, request
 
-from localworld.azure_repos.state import FAULT_KINDS, Fault, Reviewer, ServerState
+from localworld.azure_repos.state import CLOCK, FAULT_KINDS, Fault, Reviewer, ServerState, now_iso
 
 admin = Blueprint("localworld_admin", __name__)
 
@@ -125,3 +127,13 @@ def vote() -> Response:
         else:
             pr.reviewers.append(Reviewer(found[0], False, int(data["vote"])))
     return _json({"ok": True})
+
+
+@admin.post("/clock")
+def set_clock() -> Response:
+    offset = _body().get("offset_seconds")
+    if not isinstance(offset, int | float) or isinstance(offset, bool):
+        return _json({"message": "offset_seconds: a number"}, 400)
+    with _state().lock:
+        CLOCK.offset = float(offset)
+    return _json({"offset_seconds": CLOCK.offset, "now": now_iso()})

@@ -94,6 +94,12 @@ class LocalAzureRepos:
         project, _, name = team.partition("/")
         self._admin("POST", "/teams", {"project": project, "name": name, "members": list(members)})
 
+    def set_clock_offset(self, seconds: float) -> str:
+        """Shift the server's clock: timestamps it writes from now on (merge commits,
+        statuses, PRs) are real time + `seconds`. Returns the server's new "now"."""
+        now: str = self._admin("POST", "/clock", {"offset_seconds": seconds})["now"]
+        return now
+
     def vote(self, pull_request_id: int, reviewer: str, vote: int) -> None:
         body = {"pull_request_id": pull_request_id, "reviewer": reviewer, "vote": vote}
         self._admin("POST", "/votes", body)

@@ -10,12 +10,25 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
+@dataclass
+class Clock:
+    """The server's clock: real time plus `offset` seconds, which tests move forward (a test
+    seam, `POST /_localworld/clock`, as on the local GitHub) to see timestamps of the future
+    (merges, statuses, PRs) without sleeping. One server per process: one clock."""
+
+    offset: float = 0.0
+
+
+CLOCK = Clock()
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    now = datetime.now(UTC) + timedelta(seconds=CLOCK.offset)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def stable_guid(*parts: str) -> str:

@@ -6,15 +6,19 @@ from __future__ import annotations
 import shutil
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
 from azure.storage.blob import BlobServiceClient, ContainerClient
-from ruamel.yaml import YAML
 
+from bot import api
+from bot.adapters.forges import make_forge
 from bot.core.model import REVISION_LABEL, SIGNATURE_LABEL
+from bot.forge import CommitStatus, StatusState
 from bot.imagespec import parse_image_spec, parse_literal_spec
 from bot.kustomize import set_pins
+from bot.policy import load_policy
 from bot.settings import Settings
 from localworld.azure_repos import LocalAzureRepos
 from localworld.github import LocalGitHub
@@ -27,6 +31,33 @@ from tests.oci import push_image
 PROJECT = Path(__file__).resolve().parents[2]
 SIGNATURE = "input:float32[?,64]"
 ENVS = ("dev", "staging", "prod")
+SHIPPED_IMAGE_REPOSITORY = "modelops-app"
+WORLD_ORG = "modelops"  # the organization of every test's GitOps repository
+OPEN_SPAN = timedelta(days=2)  # longer than the soak of any environment the tests promote
+
+
+def shipped_policy_text(image_repo: str) -> str:
+    """promotion.yaml as shipped, but for the line naming the image repository."""
+    text = (PROJECT / "promotion.yaml").read_text()
+    line = f"repository: {SHIPPED_IMAGE_REPOSITORY}\n"
+    if text.count(line) != 1:
+        raise AssertionError(f"the shipped policy must name its image repository once: {line!r}")
+    return text.replace(line, f"repository: {image_repo}\n")
+
+
+def open_time(after: datetime, span: timedelta = OPEN_SPAN) -> datetime:
+    """The first time at or after `after` (tried every 30 minutes) from which no freeze window
+    of the shipped promotion.yaml is open for `span`: tests promote through staging and prod
+    whatever day they run (a weekend, the year-end freeze)."""
+    envs = load_policy(PROJECT / "promotion.yaml").environments
+    step = timedelta(minutes=30)
+    at = after
+    while True:
+        times = [at + step * i for i in range(int(span / step) + 1)]
+        ends = [frozen[1] for t in times for env in envs if (frozen := env.frozen_until(t))]
+        if not ends:
+            return at
+        at = max(at + step, min(ends))  # past the first window that gets in the way
 
 
 @dataclass
@@ -36,7 +67,7 @@ class GitOpsWorld:
     registry: Registry
     azurite: Azurite
     # in the organization whose teams the shipped promotion.yaml asks for reviews
-    repo_name: str = field(default_factory=lambda: f"modelops/gitops-{uuid.uuid4().hex[:8]}")
+    repo_name: str = field(default_factory=lambda: f"{WORLD_ORG}/gitops-{uuid.uuid4().hex[:8]}")
     image_repo: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}/modelops-app")
     container: str = field(default_factory=lambda: f"m{uuid.uuid4().hex[:12]}")
     lock_container: str = field(default_factory=lambda: f"l{uuid.uuid4().hex[:12]}")
@@ -145,23 +176,50 @@ class GitOpsWorld:
         git(self.seed, "remote", "add", "origin", str(self.remote))
         return self.app_commit("app: first version", pull=False)
 
-    def seed_repo(self, *, dev_automerge: bool, tag: str, model_version: int) -> str:
-        """The GitOps repo: this project's deploy tree + policy, every env pinned to tag/model."""
+    def seed_repo(self, *, tag: str, model_version: int) -> str:
+        """The GitOps repo: this project's deploy tree and its shipped promotion.yaml, every env
+        pinned to tag/model. The policy is used as shipped (automerge, freeze windows,
+        reviewers); only the image source points into this test's own registry namespace
+        (`shipped_policy_text`). Control time with `open_clock`, checks with statuses."""
         shutil.copytree(PROJECT / "deploy", self.seed / "deploy")
-        yaml = YAML()
-        policy = yaml.load((PROJECT / "promotion.yaml").read_text())
-        policy["environments"][0]["source"]["image"]["repository"] = self.image_repo
-        policy["environments"][0]["automerge"] = dev_automerge
-        for env in policy["environments"][1:]:
-            env["freeze_windows"] = []
-        with (self.seed / "promotion.yaml").open("w") as fh:
-            yaml.dump(policy, fh)
+        (self.seed / "promotion.yaml").write_text(self.shipped_policy_text())
         for env in ENVS:
             self.pin(env, tag, model_version)
         git(self.seed, "add", ".")
         git(self.seed, "commit", "-q", "-m", "seed GitOps repo")
         git(self.seed, "push", "-q", "origin", "main")
         return self.head()
+
+    def shipped_policy_text(self) -> str:
+        """promotion.yaml as shipped, byte for byte, but for the one line naming the image
+        repository: this test's namespace in the shared local registry (the endpoint; the
+        registry host itself comes from settings)."""
+        return shipped_policy_text(self.image_repo)
+
+    def open_clock(self, span: timedelta = OPEN_SPAN) -> datetime:
+        """A `now` from which no freeze window of the shipped policy is open for `span`, with
+        the local GitHub's clock moved there (its merges and statuses are then that recent, so
+        soak is measured as in production): pass it, plus elapsed time, as the runs' `now`.
+        The clock is put back after the test (tests/conftest.py)."""
+        real = datetime.now(UTC)
+        at = open_time(real, span)
+        self.github.set_clock_offset((at - real).total_seconds())
+        return at
+
+    def ci_reports(self, env: str, state: str = "success", context: str = "ci/test") -> str:
+        """CI reports a commit status on the head of `promote/<env>` (as the GitOps repo's CI
+        would on every PR head), through the forge's own API; returns the head's sha."""
+        sha = git(self.remote, "rev-parse", f"refs/heads/promote/{env}").strip()
+        make_forge(self.settings()).create_status(sha, CommitStatus(context, StatusState(state)))
+        return sha
+
+    def merge_dev(self, now: datetime) -> None:
+        """dev's promotion as the shipped policy has it (automerge, no `required_checks`): a
+        run opens the PR, CI reports a green check on its head, the next run merges it."""
+        api.run(self.settings(), now=now)
+        self.ci_reports("dev")
+        dev = next(o for o in api.run(self.settings(), now=now).outcomes if o.env == "dev")
+        assert dev.label == "merged", dev.reason
 
     def pin(self, env: str, tag: str, model_version: int) -> None:
         manifest = self.store.get_manifest("digits", model_version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,6 @@ from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld
 from tests.conftest import git
-
-NOW = datetime.now(UTC)
 
 
 def _add_qa(world: GitOpsWorld, tag: str, model_version: int) -> None:
@@ -54,7 +52,7 @@ def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azur
     world = GitOpsWorld(tmp_path, github, registry, azurite)
     tag1 = world.push_image(world.init_repo())
     world.register_model(0.95)
-    world.seed_repo(dev_automerge=True, tag=tag1, model_version=1)
+    world.seed_repo(tag=tag1, model_version=1)
     _add_qa(world, tag1, 1)
     return world
 
@@ -66,17 +64,21 @@ def test_qa_between_staging_and_prod_is_planned_run_validated_and_released(
     assert "(dev, staging, qa, prod)" in capsys.readouterr().out
 
     tag2 = world.push_image(world.app_commit("app: faster predict"))
-    _, result = api.make_plan(api.connect(world.settings()), NOW)
+    start = world.open_clock()  # no freeze window (the shipped ones, qa's too) gets in the way
+    _, result = api.make_plan(api.connect(world.settings()), start)
     assert [p.env for p in result.envs] == ["dev", "staging", "qa", "prod"]
 
-    steps = [("dev", NOW), ("staging", NOW + timedelta(hours=2)), ("qa", NOW + timedelta(hours=4))]
-    for env, now in steps:  # each automerged: the overlays validate on every pushed branch
-        report = api.run(world.settings(), now=now)
-        outcome = next(o for o in report.outcomes if o.env == env)
-        assert outcome.label == "push+create+merged", outcome.reason
+    steps = [("dev", 0), ("staging", 2), ("qa", 4)]
+    for env, hours in steps:  # each automerged: the overlays validate on every pushed branch
+        now = start + timedelta(hours=hours)
+        opened = next(o for o in api.run(world.settings(), now=now).outcomes if o.env == env)
+        assert opened.label == "push+create", opened.reason
+        world.ci_reports(env)  # CI passes on the PR head; the next run merges it
+        merged = next(o for o in api.run(world.settings(), now=now).outcomes if o.env == env)
+        assert merged.label == "merged", merged.reason
         assert f"newTag: {tag2}" in world.overlay_on("main", env)
 
-    report = api.run(world.settings(), now=NOW + timedelta(hours=30))
+    report = api.run(world.settings(), now=start + timedelta(hours=30))
     prod = next(o for o in report.outcomes if o.env == "prod")
     assert prod.action == "push+create", prod.reason  # prod follows qa, not staging
     assert f"newTag: {tag2}" in world.overlay_on("promote/prod", "prod")

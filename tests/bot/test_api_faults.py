@@ -36,7 +36,7 @@ def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azur
     gw = GitOpsWorld(tmp_path, github, registry, azurite)
     tag1 = gw.push_image(gw.init_repo())
     gw.register_model(0.95)
-    gw.seed_repo(dev_automerge=False, tag=tag1, model_version=1)
+    gw.seed_repo(tag=tag1, model_version=1)
     gw.push_image(gw.app_commit("app: faster predict"))
     gw.register_model(0.96)
     return gw
@@ -79,13 +79,10 @@ def test_push_rejected_because_the_branch_moved_is_retried_from_a_fresh_read(
 
 
 def test_a_merge_refused_because_someone_moved_the_head_is_not_forced(world: GitOpsWorld):
-    world.pull()
-    policy = world.seed / "promotion.yaml"
-    policy.write_text(policy.read_text().replace("automerge: false", "automerge: true", 1))
-    git(world.seed, "commit", "-q", "-am", "dev automerges")
-    git(world.seed, "push", "-q", "origin", "main")
+    api.run(world.settings(), now=NOW)  # dev's PR (shipped policy: automerge)
+    world.ci_reports("dev")
     main_before = git(world.remote, "rev-parse", "main").strip()
-    # between the bot's push and its merge call, someone pushes to promote/dev
+    # between the bot's read and its merge call, someone pushes to promote/dev
     world.github.inject("head_moved", method="PUT", path="/merge$", times=1)
     report = api.run(world.settings(), now=NOW)
     dev = next(o for o in report.outcomes if o.env == "dev")
@@ -99,20 +96,13 @@ def test_a_merge_refused_because_someone_moved_the_head_is_not_forced(world: Git
     assert "will not overwrite" in forge.comments(dev.pr_number)[-1].body
 
 
-def _dev_automerges(world: GitOpsWorld) -> None:
-    world.pull()
-    policy = world.seed / "promotion.yaml"
-    policy.write_text(policy.read_text().replace("automerge: false", "automerge: true", 1))
-    git(world.seed, "commit", "-q", "-am", "dev automerges")
-    git(world.seed, "push", "-q", "origin", "main")
-
-
 def test_an_automerge_that_failed_is_retried_by_the_next_run(world: GitOpsWorld):
-    _dev_automerges(world)
+    api.run(world.settings(), now=NOW)  # dev's PR (shipped policy: automerge)
+    world.ci_reports("dev")
     world.github.inject("status", status=502, method="PUT", path="/merge$", times=50)
     first = api.run(world.settings(), now=NOW)
     dev = next(o for o in first.outcomes if o.env == "dev")
-    assert dev.action == "push+create"
+    assert dev.action == "noop"  # nothing was written
     assert "automerge refused" in dev.reason
     assert "502" in dev.reason
     world.github.clear_faults()
@@ -125,13 +115,15 @@ def test_an_automerge_that_failed_is_retried_by_the_next_run(world: GitOpsWorld)
 
 
 def test_a_refused_automerge_is_reported_and_the_other_envs_still_run(world: GitOpsWorld):
-    _dev_automerges(world)
-    api.run(world.settings(), now=NOW)  # dev merged at model v2; staging soaks
+    now = world.open_clock()  # staging is not frozen, whatever day this runs
+    world.merge_dev(now)  # dev at model v2; staging soaks
     world.register_model(0.97)  # a new dev candidate
+    api.run(world.settings(), now=now + timedelta(minutes=1))  # its PR
+    world.ci_reports("dev")
     world.github.inject("status", method="PUT", path="/merge$", status=405, times=10)
-    report = api.run(world.settings(), now=NOW + timedelta(hours=2))
+    report = api.run(world.settings(), now=now + timedelta(hours=2))
     outcomes = {o.env: o for o in report.outcomes}
-    assert outcomes["dev"].action == "push+create"
+    assert outcomes["dev"].action == "noop"
     assert "automerge refused" in outcomes["dev"].reason
     assert "405" in outcomes["dev"].reason
     assert outcomes["staging"].action == "push+create"  # processed despite dev's refusal
@@ -169,9 +161,9 @@ def test_review_requests_lost_to_a_5xx_are_made_once_and_never_after_a_review(
 ):
     """staging asks the shipped policy's team (`modelops/ml-reviewers`): as a team, in one
     request; lost to a 5xx, the next run asks again; once the team reviewed, nobody is asked."""
-    _dev_automerges(world)
-    api.run(world.settings(), now=NOW)  # dev merged at model v2; staging soaks
-    later = NOW + timedelta(hours=2)
+    now = world.open_clock()  # staging is not frozen, whatever day this runs
+    world.merge_dev(now)  # dev at model v2; staging soaks
+    later = now + timedelta(hours=2)
     start = world.github.last_seq()
     world.github.inject("status", status=503, method="POST", path=r"/requested_reviewers$")
     with pytest.raises(ForgeError, match="503"):

@@ -1,7 +1,8 @@
 """Automerge waits for the PR head's checks: commit statuses posted to the local GitHub.
 
 The shipped policy (dev automerges, no `required_checks`): every check reported on the head
-counts. A policy naming `required_checks` waits for those, even on a head pushed just now.
+counts, and a head with none reported waits. A policy naming `required_checks` waits for those;
+`required_checks: []` needs none. A head the bot pushed in a run is never merged in that run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot import api, runner
+from bot.core.pr_action import PUSHED_WAITS
 from bot.forge import CommitStatus, StatusState
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
@@ -27,7 +29,7 @@ def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azur
     gw = GitOpsWorld(tmp_path, github, registry, azurite)
     tag1 = gw.push_image(gw.init_repo())
     gw.register_model(0.95)
-    gw.seed_repo(dev_automerge=True, tag=tag1, model_version=1)
+    gw.seed_repo(tag=tag1, model_version=1)
     gw.push_image(gw.app_commit("app: faster predict"))
     gw.register_model(0.96)
     return gw
@@ -45,10 +47,8 @@ def _report(world: GitOpsWorld, sha: str, context: str, state: StatusState) -> N
 def test_automerge_waits_for_pending_checks_says_once_they_failed_and_merges_once_green(
     world: GitOpsWorld,
 ):
-    # the first run's merge is refused (as branch protection would): the PR stays open
-    world.github.inject("status", status=405, method="PUT", path="/merge$", times=1)
     first = _dev(world)
-    assert first.action == "push+create" and "automerge refused" in first.reason
+    assert first.action == "push+create" and first.reason.endswith(PUSHED_WAITS)
     forge = api.connect(world.settings()).forge
     assert first.pr_number is not None
     head = forge.get_pr(first.pr_number).head_sha
@@ -92,10 +92,29 @@ def test_named_required_checks_hold_even_a_head_pushed_in_the_same_run(world: Gi
 
     first = _dev(world)
     assert first.action == "push+create"
-    assert first.reason.endswith("automerge waits for ci/test on the new head")
+    assert first.reason.endswith(PUSHED_WAITS)
     assert first.pr_number is not None
     head = api.connect(world.settings()).forge.get_pr(first.pr_number).head_sha
     _report(world, head, "other", StatusState.FAILURE)  # not required: does not count
     assert _dev(world).reason == "automerge waits: waiting for ci/test"
     _report(world, head, "ci/test", StatusState.SUCCESS)
     assert _dev(world).label == "merged"
+
+
+def test_required_checks_empty_merges_a_head_without_checks_on_the_next_run(world: GitOpsWorld):
+    """`required_checks: []` says no check is needed: the head merges, but still not in the
+    run that pushed it."""
+    world.pull()
+    policy = world.seed / "promotion.yaml"
+    text = policy.read_text()
+    policy.write_text(
+        re.sub(r"(?m)^( *)automerge: true\n", r"\g<0>\1required_checks: []\n", text, count=1)
+    )
+    git(world.seed, "commit", "-q", "-am", "dev automerges without waiting for checks")
+    git(world.seed, "push", "-q", "origin", "main")
+
+    first = _dev(world)
+    assert (first.label, first.reason.endswith(PUSHED_WAITS)) == ("push+create", True)
+    merged = _dev(world)
+    assert merged.label == "merged", merged.reason
+    assert "no checks required" in merged.reason

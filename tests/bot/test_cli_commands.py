@@ -25,7 +25,7 @@ def world(
     gw = GitOpsWorld(tmp_path, github, registry, azurite)
     tag1 = gw.push_image(gw.init_repo())
     gw.register_model(0.95)
-    gw.seed_repo(dev_automerge=False, tag=tag1, model_version=1)
+    gw.seed_repo(tag=tag1, model_version=1)
     gw.push_image(gw.app_commit("app: faster predict"))
     gw.register_model(0.96)
     for key, value in gw.environ().items():

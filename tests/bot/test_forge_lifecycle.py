@@ -50,11 +50,11 @@ def world(
     return GitOpsWorld.for_forge(str(request.param), tmp_path, service, registry, azurite)
 
 
-def _seeded(world: GitOpsWorld, *, dev_automerge: bool) -> str:
+def _seeded(world: GitOpsWorld) -> str:
     """v1 + image 1 everywhere; then a developer commit, image 2 and model v2 (better)."""
     tag1 = world.push_image(world.init_repo())
     world.register_model(0.95)
-    world.seed_repo(dev_automerge=dev_automerge, tag=tag1, model_version=1)
+    world.seed_repo(tag=tag1, model_version=1)
     tag2 = world.push_image(world.app_commit("app: faster predict"))
     world.register_model(0.96)
     return tag2
@@ -96,7 +96,7 @@ def _reject(world: GitOpsWorld, number: int) -> None:
 
 
 def test_a_pr_is_opened_left_alone_updated_in_place_respected_and_closed(world: GitOpsWorld):
-    tag2 = _seeded(world, dev_automerge=False)
+    tag2 = _seeded(world)
     since = world.github.last_seq()
     report = api.run(world.settings(), now=NOW)
     dev = _outcome(report, "dev")
@@ -151,20 +151,23 @@ def test_a_pr_is_opened_left_alone_updated_in_place_respected_and_closed(world: 
 
 
 def test_automerge_soak_reviewers_and_a_transient_failure(world: GitOpsWorld):
-    tag2 = _seeded(world, dev_automerge=True)
-    dev = _outcome(api.run(world.settings(), now=NOW), "dev")
-    assert dev.label == "push+create+merged", dev.reason
+    tag2 = _seeded(world)
+    now = world.open_clock()  # staging is not frozen, whatever day this runs
+    dev = _outcome(api.run(world.settings(), now=now), "dev")
+    assert dev.label == "push+create", dev.reason  # not merged in the run that pushed it
+    world.ci_reports("dev")  # CI passes on the PR head: the next run merges it
+    assert _outcome(api.run(world.settings(), now=now), "dev").label == "merged"
     assert f"newTag: {tag2}" in world.overlay_on("main", "dev")
     forge = _forge(world)
     assert dev.pr_number is not None and forge.get_pr(dev.pr_number).merged
 
-    staging = _outcome(api.run(world.settings(), now=NOW + timedelta(minutes=5)), "staging")
+    staging = _outcome(api.run(world.settings(), now=now + timedelta(minutes=5)), "staging")
     assert (staging.action, "soak" in staging.reason) == ("hold", True)
 
     method, path = PR_CREATE[world.forge]
     world.github.inject("status", status=502, method=method, path=path, times=1)
     since = world.github.last_seq()
-    later = NOW + timedelta(hours=2)
+    later = now + timedelta(hours=2)
     staging = _outcome(api.run(world.settings(), now=later), "staging")
     assert staging.action == "push+create"
     assert _pr_creates(world, since) == 2  # the 502, then one create after looking first
@@ -175,7 +178,7 @@ def test_automerge_soak_reviewers_and_a_transient_failure(world: GitOpsWorld):
 
 
 def test_a_rejected_pr_is_not_reopened_and_a_blocked_release_is_one_record(world: GitOpsWorld):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     number = _outcome(api.run(world.settings(), now=NOW), "dev").pr_number
     assert number is not None
     _reject(world, number)
@@ -222,7 +225,7 @@ def test_a_rejected_pr_is_not_reopened_and_a_blocked_release_is_one_record(world
 @pytest.mark.parametrize("world", ["azure-repos"], indirect=True)
 def test_the_dashboard_is_one_work_item_and_a_ticked_box_is_acted_on(world: GitOpsWorld):
     """Azure Repos only: tests/bot/report/test_dashboard.py is this story on GitHub."""
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     settings = world.settings()
     first = dashboard.sync(settings, now=NOW)
     assert first.action == "create" and first.issue is not None

@@ -32,7 +32,7 @@ def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azur
     gw = GitOpsWorld(tmp_path, github, registry, azurite)
     tag = gw.push_image(gw.init_repo())
     gw.register_model(0.95)
-    gw.seed_repo(dev_automerge=False, tag=tag, model_version=1)
+    gw.seed_repo(tag=tag, model_version=1)
     return gw
 
 

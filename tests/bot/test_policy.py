@@ -418,3 +418,24 @@ def test_an_evaluation_spec_pins_a_version_or_names_an_alias():
     found = parse_policy_data(_with("environments.0.gates.evaluation", spec), "test")
     assert found.first.gates.evaluation is not None
     assert found.first.gates.evaluation.pinned_version == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "required"),
+    [(None, None), ([], ()), (["ci/test", "lint"], ("ci/test", "lint"))],
+    ids=["absent", "empty", "named"],
+)
+def test_required_checks_absent_is_not_the_same_as_empty(value, required):
+    """Absent: every check reported on the head counts and a head with none waits; `[]`: the
+    policy explicitly needs none (bot/core/checks.py)."""
+    data = _with("environments.0.automerge", True)
+    if value is not None:
+        data["environments"][0]["required_checks"] = value
+    assert parse_policy_data(data).first.required_checks == required
+
+
+def test_an_empty_required_checks_needs_automerge_too():
+    data = _with("environments.0.automerge", False)
+    data["environments"][0]["required_checks"] = []
+    with pytest.raises(PolicyError, match="required_checks only applies with automerge"):
+        parse_policy_data(data)

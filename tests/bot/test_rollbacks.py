@@ -24,7 +24,7 @@ def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azur
     gw = GitOpsWorld(tmp_path, github, registry, azurite)
     tag1 = gw.push_image(gw.init_repo())
     gw.register_model(0.95)
-    gw.seed_repo(dev_automerge=True, tag=tag1, model_version=1)  # automerge: as shipped
+    gw.seed_repo(tag=tag1, model_version=1)  # automerge: as shipped
     gw.push_image(gw.app_commit("app: faster predict"))
     gw.register_model(0.96)
     return gw
@@ -46,8 +46,7 @@ def test_a_reverted_promotion_is_not_proposed_again_and_a_newer_image_is_with_a_
     world: GitOpsWorld,
 ):
     tag2 = "0.1.0-2-" + world.head()[:7]
-    promoted = _dev(api.run(world.settings(), now=NOW))
-    assert promoted.label == "push+create+merged", promoted.reason
+    world.merge_dev(NOW)  # the PR, CI green on its head, merged by the next run
     assert f"newTag: {tag2}" in world.overlay_on("main", "dev")
 
     revert = _revert_last_merge(world)
@@ -66,7 +65,9 @@ def test_a_reverted_promotion_is_not_proposed_again_and_a_newer_image_is_with_a_
 
     tag3 = world.push_image(world.app_commit("app: fix the regression"))
     newer = _dev(api.run(world.settings(), now=NOW))
-    assert newer.label == "push+create+merged", newer.reason
+    assert newer.label == "push+create", newer.reason
+    world.ci_reports("dev")
+    assert _dev(api.run(world.settings(), now=NOW)).label == "merged"
     overlay = world.overlay_on("main", "dev")
     assert f"newTag: {tag3}" in overlay
     assert literal(overlay, "MODEL_VERSION") == "1"  # the rolled-back model stays rejected
@@ -78,7 +79,7 @@ def test_a_reverted_promotion_is_not_proposed_again_and_a_newer_image_is_with_a_
 
 def test_a_person_setting_the_rejected_pins_again_approves_them(world: GitOpsWorld):
     tag2 = "0.1.0-2-" + world.head()[:7]
-    api.run(world.settings(), now=NOW)
+    world.merge_dev(NOW)
     _revert_last_merge(world)
     world.pull()
     world.pin("dev", tag2, 2)  # `promotion-bot set` by a person, forward to the same pins

@@ -27,7 +27,7 @@ def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azur
     gw = GitOpsWorld(tmp_path, github, registry, azurite)
     tag1 = gw.push_image(gw.init_repo())
     gw.register_model(0.95)
-    gw.seed_repo(dev_automerge=True, tag=tag1, model_version=1)
+    gw.seed_repo(tag=tag1, model_version=1)
     return gw
 
 
@@ -40,7 +40,7 @@ def test_rollback_proposes_the_pins_before_the_last_promotion_and_they_stay_roll
     seed = world.head()
     tag2 = world.push_image(world.app_commit("app: faster predict"))
     world.register_model(0.96)
-    api.run(world.settings(), now=NOW)  # dev promoted to tag2 + v2 and automerged
+    world.merge_dev(NOW)  # dev promoted to tag2 + v2; CI green; automerged
     assert f"newTag: {tag2}" in world.overlay_on("main", "dev")
 
     proposed = api.rollback(world.settings(), "dev", WHY)
@@ -71,7 +71,7 @@ def test_the_cli_rolls_back_to_a_named_commit_and_refuses_bad_input(
         monkeypatch.setenv(key, value)
     seed = world.head()
     world.push_image(world.app_commit("app: faster predict"))
-    api.run(world.settings(), now=NOW)
+    world.merge_dev(NOW)
     assert main(["rollback", "dev", "--reason", " "]) == 2
     assert "a hold needs a reason" in capsys.readouterr().err
     assert main(["rollback", "dev", "--reason", WHY, "--to", "nope"]) == 2

@@ -22,6 +22,7 @@ from bot import api, runner
 from bot.adapters.git import BOT_EMAIL, BOT_NAME
 from bot.cli import main
 from bot.core.marker import read_marker
+from bot.core.pr_action import PUSHED_WAITS
 from bot.errors import BotError, RegistryUnavailableError
 from bot.imagespec import parse_image_spec
 from bot.kustomize import set_pins
@@ -42,11 +43,11 @@ def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azur
     return GitOpsWorld(tmp_path, github, registry, azurite)
 
 
-def _seeded(world: GitOpsWorld, *, dev_automerge: bool) -> tuple[str, str]:
+def _seeded(world: GitOpsWorld) -> tuple[str, str]:
     """v1 + image 1 everywhere; then a developer commit, image 2 and model v2 (better)."""
     tag1 = world.push_image(world.init_repo())
     world.register_model(0.95)
-    world.seed_repo(dev_automerge=dev_automerge, tag=tag1, model_version=1)
+    world.seed_repo(tag=tag1, model_version=1)
     rev2 = world.app_commit("app: faster predict")
     tag2 = world.push_image(rev2)
     world.register_model(0.96)
@@ -54,7 +55,7 @@ def _seeded(world: GitOpsWorld, *, dev_automerge: bool) -> tuple[str, str]:
 
 
 def test_first_run_opens_one_dev_pr_with_evidence_and_holds_staging(world: GitOpsWorld):
-    _, tag2 = _seeded(world, dev_automerge=False)
+    _, tag2 = _seeded(world)
     since = world.github.last_seq()
     report = api.run(world.settings(), now=NOW)
     outcomes = {o.env: o for o in report.outcomes}
@@ -89,7 +90,7 @@ def test_first_run_opens_one_dev_pr_with_evidence_and_holds_staging(world: GitOp
 
 
 def test_a_run_with_nothing_new_makes_zero_write_calls(world: GitOpsWorld):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     api.run(world.settings(), now=NOW)
     since = world.github.last_seq()
     refs = git(world.remote, "for-each-ref")
@@ -100,7 +101,7 @@ def test_a_run_with_nothing_new_makes_zero_write_calls(world: GitOpsWorld):
 
 
 def test_dry_run_prints_the_diff_and_writes_nothing(world: GitOpsWorld):
-    _, tag2 = _seeded(world, dev_automerge=False)
+    _, tag2 = _seeded(world)
     since = world.github.last_seq()
     refs = git(world.remote, "for-each-ref")
     report = api.run(world.settings(), now=NOW, dry_run=True)
@@ -113,7 +114,7 @@ def test_dry_run_prints_the_diff_and_writes_nothing(world: GitOpsWorld):
 
 
 def test_new_candidate_updates_the_same_pr_in_place(world: GitOpsWorld):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     first = api.run(world.settings(), now=NOW)
     number = next(o.pr_number for o in first.outcomes if o.env == "dev")
     world.register_model(0.97)
@@ -127,7 +128,7 @@ def test_new_candidate_updates_the_same_pr_in_place(world: GitOpsWorld):
 
 
 def test_human_commits_on_the_branch_are_not_overwritten(world: GitOpsWorld, tmp_path: Path):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     api.run(world.settings(), now=NOW)
     human = tmp_path / "human"
     git(tmp_path, "clone", "-q", "-b", "promote/dev", str(world.remote), str(human))
@@ -149,7 +150,7 @@ def test_human_commits_on_the_branch_are_not_overwritten(world: GitOpsWorld, tmp
 
 
 def test_a_pr_whose_target_was_reached_by_hand_is_closed_with_a_comment(world: GitOpsWorld):
-    _, tag2 = _seeded(world, dev_automerge=False)
+    _, tag2 = _seeded(world)
     first = api.run(world.settings(), now=NOW)
     number = next(o.pr_number for o in first.outcomes if o.env == "dev")
     assert number is not None
@@ -166,7 +167,7 @@ def test_a_pr_whose_target_was_reached_by_hand_is_closed_with_a_comment(world: G
 
 
 def test_a_pr_a_reviewer_closed_is_not_reopened_until_a_newer_candidate(world: GitOpsWorld):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     first = api.run(world.settings(), now=NOW)
     number = next(o.pr_number for o in first.outcomes if o.env == "dev")
     assert number is not None
@@ -190,26 +191,41 @@ def test_a_pr_a_reviewer_closed_is_not_reopened_until_a_newer_candidate(world: G
     assert literal(world.overlay_on("promote/dev", "dev"), "MODEL_VERSION") == "3"
 
 
-def test_automerge_merges_dev_then_staging_waits_for_soak(world: GitOpsWorld):
-    _, tag2 = _seeded(world, dev_automerge=True)
-    report = api.run(world.settings(), now=NOW)
+def test_automerge_never_merges_a_head_without_checks_then_staging_waits_for_soak(
+    world: GitOpsWorld,
+):
+    """The shipped policy (dev automerges, no `required_checks`): the head pushed in a run is
+    not merged in it, and a head with no check reported waits; a green one merges."""
+    _, tag2 = _seeded(world)
+    now = world.open_clock()  # staging and prod are not frozen, whatever day this runs
+    report = api.run(world.settings(), now=now)
     dev = next(o for o in report.outcomes if o.env == "dev")
-    assert dev.label == "push+create+merged", dev.reason
+    assert dev.label == "push+create", dev.reason
+    assert dev.reason.endswith(PUSHED_WAITS)
+    since = world.github.last_seq()
+    waits = next(o for o in api.run(world.settings(), now=now).outcomes if o.env == "dev")
+    assert (waits.label, waits.reason) == ("noop", "automerge waits: no checks reported yet")
+    assert world.github.writes(since) == []
+    assert f"newTag: {tag2}" not in world.overlay_on("main", "dev")
+
+    world.ci_reports("dev")
+    merged = next(o for o in api.run(world.settings(), now=now).outcomes if o.env == "dev")
+    assert merged.label == "merged", merged.reason
     assert f"newTag: {tag2}" in world.overlay_on("main", "dev")
 
-    later = api.run(world.settings(), now=NOW + timedelta(minutes=5))
+    later = api.run(world.settings(), now=now + timedelta(minutes=5))
     staging = next(o for o in later.outcomes if o.env == "staging")
     assert staging.action == "hold"
     assert "soak" in staging.reason
 
-    after_soak = api.run(world.settings(), now=NOW + timedelta(hours=2))
+    after_soak = api.run(world.settings(), now=now + timedelta(hours=2))
     staging = next(o for o in after_soak.outcomes if o.env == "staging")
     assert staging.action == "push+create"
     assert f"newTag: {tag2}" in world.overlay_on("promote/staging", "staging")
 
 
 def test_a_transient_github_failure_is_retried_without_duplicates(world: GitOpsWorld):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     world.github.inject("status", status=502, method="POST", path="/pulls$", times=1)
     api.run(world.settings(), now=NOW)
     forge = api.connect(world.settings()).forge
@@ -217,7 +233,7 @@ def test_a_transient_github_failure_is_retried_without_duplicates(world: GitOpsW
 
 
 def test_a_concurrent_run_is_refused_by_the_lock(world: GitOpsWorld):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     since = world.github.last_seq()
     with run_lock(world.lock_client()), pytest.raises(LockHeldError):
         api.run(world.settings(), now=NOW)
@@ -225,7 +241,7 @@ def test_a_concurrent_run_is_refused_by_the_lock(world: GitOpsWorld):
 
 
 def test_release_validates_fast_forwards_tags_and_is_idempotent(world: GitOpsWorld):
-    _seeded(world, dev_automerge=True)
+    _seeded(world)
     api.run(world.settings(), now=NOW)
     decision = api.release(world.settings(), today=date(2026, 11, 25))
     assert decision.action == "release", decision.problems
@@ -236,7 +252,7 @@ def test_release_validates_fast_forwards_tags_and_is_idempotent(world: GitOpsWor
 
 
 def test_release_refuses_a_digest_missing_from_the_registry(world: GitOpsWorld):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     world.pull()
     overlay = world.seed / "deploy/overlays/prod/kustomization.yaml"
     text = overlay.read_text()
@@ -251,7 +267,7 @@ def test_release_refuses_a_digest_missing_from_the_registry(world: GitOpsWorld):
 
 
 def test_a_missing_overlay_is_a_clear_error_naming_the_file_and_env(world: GitOpsWorld):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     world.pull()
     git(world.seed, "rm", "-q", "deploy/overlays/prod/kustomization.yaml")
     git(world.seed, "commit", "-q", "-m", "lose the prod overlay")
@@ -319,9 +335,10 @@ def test_a_registry_outage_on_a_pinned_digest_ends_the_run_and_keeps_open_prs(
     world: GitOpsWorld, flaky_registry: _FlakyRegistry
 ):
     """Only a digest that is really gone (404) counts as unknown; a 503 must not close PRs."""
-    _, tag2 = _seeded(world, dev_automerge=True)
-    api.run(world.settings(), now=NOW)  # dev merged to tag2
-    api.run(world.settings(), now=NOW + timedelta(hours=2))  # staging PR for tag2
+    _, tag2 = _seeded(world)
+    now = world.open_clock()
+    world.merge_dev(now)  # dev merged to tag2
+    api.run(world.settings(), now=now + timedelta(hours=2))  # staging PR for tag2
     forge = api.connect(world.settings()).forge
     staging_pr = forge.find_open_pr("promote/staging", "main")
     assert staging_pr is not None
@@ -331,14 +348,14 @@ def test_a_registry_outage_on_a_pinned_digest_ends_the_run_and_keeps_open_prs(
     since = world.github.last_seq()
     refs = git(world.remote, "for-each-ref")
     with pytest.raises(RegistryUnavailableError, match="503"):
-        api.run(world.settings(registry_host=host), now=NOW + timedelta(hours=2, minutes=5))
+        api.run(world.settings(registry_host=host), now=now + timedelta(hours=2, minutes=5))
     assert world.github.writes(since) == []
     assert git(world.remote, "for-each-ref") == refs
     assert forge.get_pr(staging_pr.number).state == "open"
 
 
 def test_release_checks_each_digest_in_the_repository_its_overlay_names(world: GitOpsWorld):
-    _, tag2 = _seeded(world, dev_automerge=False)
+    _, tag2 = _seeded(world)
     other = f"{world.image_repo}-hotfix"
     hotfix_digest = push_image(world.registry.url, other, "hotfix-1", {})
     world.pull()
@@ -382,9 +399,10 @@ def test_release_checks_each_digest_in_the_repository_its_overlay_names(world: G
 def test_a_lease_lost_mid_environment_stops_before_the_next_write(
     world: GitOpsWorld, checks_passed: int, branch_pushed: bool, pr_opened: bool
 ):
-    # dev's promotion writes three times (push, open the PR, automerge); the lease is checked
-    # before each, so a lease lost after the environment's first check writes no further
-    _seeded(world, dev_automerge=True)
+    # dev's promotion writes twice (push, open the PR; a head pushed in the run is not merged
+    # in it); the lease is checked before each, so a lease lost after the environment's first
+    # check writes no further
+    _seeded(world)
     checks: list[int] = []
 
     def ensure_held() -> None:
@@ -438,7 +456,7 @@ def _amend_overlay(human: Path, identity: tuple[str, ...], extra: str) -> None:
 def test_a_human_edit_of_the_bot_commit_is_not_overwritten(
     world: GitOpsWorld, tmp_path: Path, edit
 ):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     api.run(world.settings(), now=NOW)
     human = tmp_path / "human"
     git(tmp_path, "clone", "-q", "-b", "promote/dev", str(world.remote), str(human))
@@ -459,7 +477,7 @@ def test_a_human_edit_of_the_bot_commit_is_not_overwritten(
 
 
 def test_the_bot_still_rebuilds_its_own_branch_for_a_newer_candidate(world: GitOpsWorld):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     api.run(world.settings(), now=NOW)
     before = git(world.remote, "rev-parse", "promote/dev").strip()
     version = world.register_model(0.97)
@@ -473,7 +491,7 @@ def test_a_run_killed_between_push_and_pr_update_is_finished_not_taken_for_a_hum
     world: GitOpsWorld,
 ):
     # the branch then holds this plan's pins while the PR body still records the old ones
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     api.run(world.settings(), now=NOW)
     world.register_model(0.97)
     world.github.inject("status", method="PATCH", path=r"/pulls/\d+$", status=500, times=100)
@@ -512,7 +530,7 @@ def _push_arm64_only(world: GitOpsWorld, tag: str) -> None:
 def test_a_bad_latest_tag_is_skipped_for_the_next_and_says_why(
     world: GitOpsWorld, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
-    _, tag2 = _seeded(world, dev_automerge=False)
+    _, tag2 = _seeded(world)
     bad = f"0.1.0-{world.build + 1}-badbad0"
     _push_arm64_only(world, bad)
     for key, value in world.environ().items():
@@ -540,7 +558,7 @@ def test_a_bad_latest_tag_is_skipped_for_the_next_and_says_why(
 def test_skipping_bad_tags_is_bounded(
     world: GitOpsWorld, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
-    _seeded(world, dev_automerge=False)
+    _seeded(world)
     bad = [f"0.1.0-{world.build + n}-badbad{n}" for n in range(1, MAX_SKIPPED_TAGS + 2)]
     for tag in bad:
         _push_arm64_only(world, tag)

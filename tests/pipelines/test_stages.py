@@ -117,7 +117,7 @@ def bot_world(
     world = GitOpsWorld(tmp_path, pipeline_github, acr.registry, cast(Any, secure_azurite))
     tag1 = push_with_token(world, acr, world.init_repo())
     world.register_model(0.95)
-    world.seed_repo(dev_automerge=False, tag=tag1, model_version=1)
+    world.seed_repo(tag=tag1, model_version=1)
     push_with_token(world, acr, world.app_commit("app: faster predict"))
     world.register_model(0.96)
     share_with_agent(world.remote)

@@ -357,7 +357,7 @@ def app_world(
     gw = GitOpsWorld(tmp_path / "world", github, registry, azurite)
     tag1 = gw.push_image(gw.init_repo())
     gw.register_model(0.95)
-    gw.seed_repo(dev_automerge=False, tag=tag1, model_version=1)
+    gw.seed_repo(tag=tag1, model_version=1)
     gw.push_image(gw.app_commit("app: faster predict"))
     gw.register_model(0.96)
     github.add_app(stable_id("bot-app", request.node.nodeid), key.public_pem, [gw.repo_name])

@@ -10,12 +10,16 @@ from bot.core.checks import Verdict, judge_checks
 @pytest.mark.parametrize(
     ("required", "reported", "verdict", "detail"),
     [
-        # none named: whatever is reported counts; nothing reported, nothing to wait for
-        ((), {}, Verdict.GREEN, "no checks reported"),
-        ((), {"ci": "success", "lint": "success"}, Verdict.GREEN, "ci, lint passed"),
-        ((), {"ci": "success", "lint": "pending"}, Verdict.PENDING, "waiting for lint"),
-        ((), {"ci": "error", "lint": "pending"}, Verdict.FAILED, "ci failed"),
-        ((), {"b": "failure", "a": "error"}, Verdict.FAILED, "a, b failed"),
+        # none named: whatever is reported counts; nothing reported yet waits (CI may not
+        # have started: "no checks" never reads as "all green")
+        (None, {}, Verdict.PENDING, "no checks reported yet"),
+        (None, {"ci": "success", "lint": "success"}, Verdict.GREEN, "ci, lint passed"),
+        (None, {"ci": "success", "lint": "pending"}, Verdict.PENDING, "waiting for lint"),
+        (None, {"ci": "error", "lint": "pending"}, Verdict.FAILED, "ci failed"),
+        (None, {"b": "failure", "a": "error"}, Verdict.FAILED, "a, b failed"),
+        # `required_checks: []`: the policy explicitly needs none, whatever is reported
+        ((), {}, Verdict.GREEN, "no checks required (required_checks: [])"),
+        ((), {"ci": "failure"}, Verdict.GREEN, "no checks required (required_checks: [])"),
         # named: only those count; one not reported yet waits
         (("ci",), {}, Verdict.PENDING, "waiting for ci"),
         (("ci",), {"ci": "success", "other": "failure"}, Verdict.GREEN, "ci passed"),

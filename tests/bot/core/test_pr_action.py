@@ -13,6 +13,7 @@ from bot.core.model import ImagePin
 from bot.core.plan import EnvPlan, ImageChange, Promotion
 from bot.core.policy import Reviewer
 from bot.core.pr_action import (
+    PUSHED_WAITS,
     Asked,
     PrActionKind,
     RejectedPr,
@@ -77,7 +78,7 @@ NOTHING = EnvPlan("dev", PROMOTION.overlay, reasons=("up to date",))
         (PROMOTE, _pr(title="old title"), CURRENT, False, False, "update"),
         (PROMOTE, _pr(body="hand-written"), CURRENT, False, False, "update"),
         (PROMOTE, _pr(), CURRENT, False, False, "noop"),
-        (PROMOTE, _pr(), CURRENT, False, True, "merge"),
+        (PROMOTE, _pr(), CURRENT, False, True, "noop"),  # its checks were not read: wait
         (PROMOTE, _pr(), HUMAN, False, False, "comment-human"),
         (PROMOTE, _pr(), HUMAN, True, False, "noop"),
         (PROMOTE, _pr(), HUMAN, True, True, "noop"),
@@ -271,8 +272,8 @@ FAILED = ChecksVerdict(Verdict.FAILED, "ci failed")
 @pytest.mark.parametrize(
     ("checks", "posted", "kind", "reason"),
     [
-        (None, False, "merge", "PR already proposes this; automerge allowed"),
-        (GREEN, False, "merge", "PR already proposes this; automerge allowed"),
+        (None, False, "noop", "automerge waits: checks not read"),
+        (GREEN, False, "merge", "PR already proposes this; automerge allowed (ci passed)"),
         (PENDING, False, "noop", "automerge waits: waiting for ci"),
         (FAILED, False, "comment-checks", "automerge stopped: ci failed"),
         (FAILED, True, "noop", "automerge stopped: ci failed; already said so"),
@@ -287,6 +288,48 @@ def test_automerge_waits_for_green_checks_and_says_once_when_they_failed(
     )  # fmt: skip
     assert (action.kind, action.reason) == (kind, reason)
     assert action.pr is not None
+    assert action.merge is (kind == "merge")
+
+
+@pytest.mark.parametrize("checks", [GREEN, PENDING, FAILED, None])
+@pytest.mark.parametrize(
+    ("pr", "branch", "kind"),
+    [
+        (None, NO_BRANCH, "push+create"),
+        (_pr(), NO_BRANCH, "push+update"),
+        (_pr(), STALE_BASE, "push+update"),
+        (_pr(), OTHER_TEXT, "push+update"),
+    ],
+)
+def test_a_head_the_bot_pushes_in_this_run_never_merges_in_it(pr, branch, kind, checks):
+    """Whatever the checks of the head it replaces said: the new head's have not run yet."""
+    action = decide_pr_action(
+        PROMOTE, pr, branch, new_text=TEXT, title=TITLE, body=BODY, automerge=True,
+        checks=checks,
+    )  # fmt: skip
+    assert (action.kind, action.merge) == (kind, False)
+    assert action.reason == PROMOTION.summary + PUSHED_WAITS
+
+
+def test_a_push_without_automerge_says_nothing_about_merging():
+    action = decide_pr_action(PROMOTE, None, NO_BRANCH, new_text=TEXT, title=TITLE, body=BODY)
+    assert (action.kind, action.merge, action.reason) == ("push+create", False, PROMOTION.summary)
+
+
+@pytest.mark.parametrize(
+    ("checks", "merge", "reason"),
+    [
+        (GREEN, True, "PR text is out of date"),
+        (PENDING, False, "PR text is out of date; automerge waits: waiting for ci"),
+        (FAILED, False, "PR text is out of date; automerge stopped: ci failed"),
+    ],
+)
+def test_an_out_of_date_text_is_updated_and_merges_only_with_green_checks(checks, merge, reason):
+    action = decide_pr_action(
+        PROMOTE, _pr(title="old"), CURRENT, new_text=TEXT, title=TITLE, body=BODY,
+        automerge=True, checks=checks,
+    )  # fmt: skip
+    assert (action.kind, action.merge, action.reason) == ("update", merge, reason)
 
 
 @pytest.mark.parametrize(

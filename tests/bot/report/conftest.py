@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from bot import api
 from bot.runner import now_utc
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
@@ -30,11 +29,10 @@ def report_world(
     gw = GitOpsWorld(tmp_path_factory.mktemp("report"), github, registry, azurite)
     tag1 = gw.push_image(gw.init_repo())
     gw.register_model(0.95)
-    gw.seed_repo(dev_automerge=True, tag=tag1, model_version=1)
+    gw.seed_repo(tag=tag1, model_version=1)  # the shipped policy: dev automerges
     gw.push_image(gw.app_commit("app: faster predict"))
     gw.register_model(0.97)
-    report = api.run(gw.settings(), now=now_utc())
-    assert [o.label for o in report.outcomes if o.env == "dev"] == ["push+create+merged"], report
+    gw.merge_dev(now_utc())  # the PR, CI green on its head, merged by the next run
     gw.pull()
     overlay = gw.seed / "deploy" / "overlays" / "staging" / "kustomization.yaml"
     overlay.write_text(overlay.read_text() + "# reviewed by hand\n")
