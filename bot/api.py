@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bot import holding, nightly, rollingback, runner
+from bot import holding, nightly, notify, rollingback, runner
 from bot.adapters.git import GitRepo
 from bot.core.model import EnvState
 from bot.core.plan import EnvPlan, Plan, plan
@@ -48,13 +48,17 @@ def run(settings: Settings, *, now: datetime, dry_run: bool = False) -> runner.R
     """One scheduled run (under the run lock unless dry). Retries from a fresh read when the
     remote moved under us."""
     with locked(settings, enabled=not dry_run) as ensure_held:
-        return runner.run(
-            connect(settings),
+        services = connect(settings)
+        report = runner.run(
+            services,
             now=now,
             dry_run=dry_run,
             validate=_validate_env,
             ensure_held=ensure_held,
         )
+    if not dry_run:  # PR opened / merged to the policy's webhooks; never fails the run
+        notify.notifier_for(services)(notify.run_events(report, services.forge))
+    return report
 
 
 def _validate_env(repo: GitRepo, policy: PromotionPolicy) -> list[str]:
@@ -106,7 +110,10 @@ def hold(settings: Settings, env: str, new: Hold | None) -> ProposalOutcome:
 def rollback(settings: Settings, env: str, reason: str, to: str | None = None) -> ProposalOutcome:
     """Propose rolling `env`'s pins back (before its last promotion, or to those at `to`) by a
     PR on `rollback/<env>`."""
-    return rollingback.propose(connect(settings), env, reason, to)
+    services = connect(settings)
+    outcome = rollingback.propose(services, env, reason, to)
+    notify.notifier_for(services)(notify.rollback_events(outcome))
+    return outcome
 
 
 def release(settings: Settings, *, today: date) -> ReleaseDecision:
@@ -115,4 +122,7 @@ def release(settings: Settings, *, today: date) -> ReleaseDecision:
     The report never changes the decision: the forge being down leaves a blocked release
     blocked and a release released, with `report.action` FAILED saying why."""
     with locked(settings, enabled=True) as ensure_held:
-        return nightly.release(connect(settings), today=today, ensure_held=ensure_held)
+        services = connect(settings)
+        decision = nightly.release(services, today=today, ensure_held=ensure_held)
+    notify.notifier_for(services)(notify.release_events(decision))
+    return decision

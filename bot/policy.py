@@ -378,6 +378,31 @@ class ModelStoreSpec(_Strict):
         return core.ModelStoreLocation(self.account_url.rstrip("/"), self.container)
 
 
+NOTIFY_EVENTS = ("pr_opened", "pr_merged", "release_shipped", "release_blocked", "rollback")
+
+
+class WebhookSpec(_Strict):
+    """A chat webhook (`bot.notify`). The URL is a secret: the policy names the setting (an
+    environment variable, e.g. a pipeline secret) that holds it, never the URL itself."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    format: Literal["teams", "slack"]
+    url_from: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,127}$")
+    events: list[Literal[NOTIFY_EVENTS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(NOTIFY_EVENTS), min_length=1
+    )
+
+
+class NotificationsSpec(_Strict):
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
+
+
+def parse_notifications(text: str, source: str = DEFAULT_POLICY_FILE) -> list[WebhookSpec]:
+    """The webhooks of a policy file's text (none when it has no `notifications`)."""
+    spec = _load_spec(text, source)
+    return list(spec.notifications.webhooks) if spec.notifications else []
+
+
 class PolicySpec(_Strict):
     """The whole file; `to_core()` is what the planner receives."""
 
@@ -387,6 +412,7 @@ class PolicySpec(_Strict):
     registry: RegistrySpec
     model_store: ModelStoreSpec
     environments: list[EnvironmentSpec] = Field(min_length=1)
+    notifications: NotificationsSpec | None = None  # read by bot.notify, not the planner
 
     @model_validator(mode="after")
     def _ordered_chain(self) -> PolicySpec:
@@ -456,6 +482,19 @@ def parse_policy_data(data: object, source: str = DEFAULT_POLICY_FILE) -> Promot
         raise PolicyError(f"{source}: expected a mapping at the top level")
     try:
         return PolicySpec.model_validate(data).to_core()
+    except ValidationError as exc:
+        raise PolicyError(_format_errors(source, exc)) from None
+
+
+def _load_spec(text: str, source: str) -> PolicySpec:
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: expected a mapping at the top level")
+    try:
+        return PolicySpec.model_validate(data)
     except ValidationError as exc:
         raise PolicyError(_format_errors(source, exc)) from None
 
