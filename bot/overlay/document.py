@@ -153,8 +153,12 @@ def read_text(path: Path, name: str) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` (same mode) in one rename: never half-written."""
-    mode = path.stat().st_mode & 0o7777
+    """Replace `path` with `text` (same mode; a new file 0644) in one rename: never
+    half-written."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

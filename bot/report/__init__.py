@@ -12,12 +12,21 @@ from datetime import datetime
 from pathlib import Path
 
 from bot import api, render
+from bot.overlay.document import write_atomic
 from bot.report.history import History, read_history
 from bot.report.page import ReportData, render_page
 from bot.settings import Settings
 from bot.world import read_policy
 
-__all__ = ["REPORT_FILE", "History", "ReportData", "read_report", "render_page", "write_report"]
+__all__ = [
+    "REPORT_FILE",
+    "History",
+    "ReportData",
+    "read_report",
+    "render_page",
+    "write_page",
+    "write_report",
+]
 
 REPORT_FILE = "index.html"
 
@@ -36,8 +45,13 @@ def read_report(settings: Settings, *, now: datetime) -> ReportData:
 
 def write_report(settings: Settings, *, now: datetime, out: Path) -> Path:
     """Write the page to `out/index.html`; its path."""
-    page = render_page(read_report(settings, now=now))
+    return write_page(render_page(read_report(settings, now=now)), out)
+
+
+def write_page(page: str, out: Path) -> Path:
+    """`out/index.html` replaced in one rename: a failed write leaves the previous report (a
+    published directory is never half-written)."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT_FILE
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page)
     return path

@@ -73,3 +73,15 @@ def test_report_escapes_commit_subjects_and_authors(report_page: Path):
     assert page.count("<script") == 3
     assert "script-src 'sha256-" in page
     assert "http://" not in page.split("<script", 1)[0]  # nothing is fetched
+
+
+def test_a_failed_write_leaves_the_previous_report_whole(tmp_path: Path):
+    from bot.report import REPORT_FILE, write_page
+
+    out = tmp_path / "out"
+    assert write_page("<p>previous</p>", out) == out / REPORT_FILE
+    assert oct((out / REPORT_FILE).stat().st_mode & 0o777) == oct(0o644)
+    with pytest.raises(UnicodeEncodeError):  # fails after the file would have been opened
+        write_page("<p>next \ud800</p>", out)
+    assert (out / REPORT_FILE).read_text() == "<p>previous</p>"
+    assert [p.name for p in out.iterdir()] == [REPORT_FILE]  # no temporary left behind
