@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.core.confirm import human
 from bot.core.model import (
     Candidates,
     EnvState,
@@ -357,18 +358,6 @@ class RolledBack:
 
 
 # --------------------------------------------------------------------------- time gates
-
-
-def human(delta: timedelta) -> str:
-    """`1d2h3m4s` (`-1m30s` for a negative duration, `0s` for none)."""
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
-        return f"-{human(-delta)}"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{v}{u}" for v, u in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if v]
-    return "".join(parts) or "0s"
 
 
 def _held(name: str, check: Check, reason: str, **data: Any) -> GateResult:
