@@ -38,6 +38,7 @@ from modelstore.errors import (
     ChecksumMismatchError,
     DestinationError,
     FileChangedError,
+    IntegrityError,
     InvalidInputError,
 )
 from modelstore.install import install, target_inside
@@ -221,14 +222,34 @@ def _upload_blocks(  # noqa: PLR0917 - the one worker behind `upload_file`
         raise FileChangedError(str(source))
     hexdigest = digest.hexdigest()
     tick()  # still ours: commit
+    _commit(backend, path, ids, size, hexdigest, reused=sent < size)
+    return Uploaded(sha256=hexdigest, size=size, sent=sent)
+
+
+def _commit(  # noqa: PLR0917 - the commit step of `_upload_blocks`
+    backend: Backend, path: str, ids: list[str], size: int, expected: str, reused: bool
+) -> None:
+    """Commit the blocks; a blob committed from blocks this call did not send is read back
+    whole: a block's id names its bytes, but the store never checks that it holds them (anyone
+    with write access may stage other bytes under the id). On a mismatch the blob is deleted, so
+    the next attempt sends every block again. Costs one read of the file, only on a resumed
+    upload (or a commit whose reply was lost)."""
     try:
-        backend.commit_blocks(path, ids, metadata={"sha256": hexdigest})
+        backend.commit_blocks(path, ids, metadata={"sha256": expected})
     except BlobConflictError:
-        # A commit whose reply was lost, or a resumed upload that had committed already:
-        # block ids name their content, so the same list is the same bytes.
+        # A commit whose reply was lost, or a resumed upload that had committed already.
         if backend.committed_blocks(path) != ids:
             raise
-    return Uploaded(sha256=hexdigest, size=size, sent=sent)
+        reused = True
+    if not reused:
+        return
+    actual = stored_sha256(backend, path, size)
+    if actual != expected:
+        backend.delete(path)
+        raise IntegrityError(
+            f"{path}: the blocks staged by an earlier attempt do not hold this file's bytes "
+            f"(sha256 {expected}, stored {actual or 'other'}); deleted, register again"
+        )
 
 
 def stored_sha256(backend: Backend, path: str, limit: int) -> str | None:

@@ -17,7 +17,7 @@ import pytest
 
 from modelstore import ModelStore, api
 from modelstore.backend import Backend
-from modelstore.errors import ChecksumMismatchError, ClaimLostError
+from modelstore.errors import ChecksumMismatchError, ClaimLostError, IntegrityError
 from modelstore.state import claim_path, file_path
 from modelstore.transfer import TransferSettings, block_id
 from tests.modelstore.conftest import RequestCounter
@@ -168,6 +168,32 @@ def test_an_interrupted_register_resumes_from_the_staged_blocks(
     assert progress.notes[0] == "big v1: resuming an interrupted registration"
     assert progress.notes[1].startswith("resumed big v1: sent ")
     assert _block_bytes(counter) <= 13 // 2 + 1  # the blocks not staged yet, and the commit
+    assert small_blocks.verify("big", 1) == manifest
+
+
+def test_a_resumed_register_does_not_commit_staged_blocks_of_other_bytes(
+    azurite: Any, container: str, small_blocks: ModelStore, big_file: Path, counter: RequestCounter
+) -> None:
+    """A staged block's id names its bytes, but the store does not check that it holds them:
+    a block staged under our id with other bytes (by anyone with write access) must not end up
+    in a version whose manifest claims the file's sha256."""
+    from azure.storage.blob import BlobServiceClient
+
+    with pytest.raises(KeyboardInterrupt):
+        small_blocks.register("big", big_file, progress=Recorder(stop_after=SIZE // 2))
+    blob = file_path("big", 1, "weights.bin")
+    first = big_file.read_bytes()[: SMALL.block_size]
+    client = BlobServiceClient.from_connection_string(azurite.connection_string)
+    blob_client = client.get_container_client(container).get_blob_client(blob)
+    other = bytes(b ^ 0xFF for b in first)
+    blob_client.stage_block(block_id(0, hashlib.sha256(first).hexdigest()), other)
+
+    with pytest.raises(IntegrityError, match=r"weights\.bin: the blocks staged"):
+        small_blocks.register("big", big_file, progress=Recorder())
+    assert blob not in {b.name for b in small_blocks.backend.list_blobs("")}
+    # The next attempt sends every block again and stores the file's own bytes.
+    manifest = small_blocks.register("big", big_file, progress=Recorder())
+    assert manifest.files[0].sha256 == _sha(big_file)
     assert small_blocks.verify("big", 1) == manifest
 
 
