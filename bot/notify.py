@@ -13,7 +13,8 @@ Best effort, never in the way: a webhook whose setting is unset is skipped; a fa
 is retried (`ATTEMPTS`, backoff, honouring `Retry-After` up to `MAX_WAIT`) and then reported
 as one warning line naming the webhook, never its URL (nor the exception text, which would
 quote it); nothing here raises into the run. Outside strings in a message (titles, reasons)
-are cleaned by `bot.untrusted.terminal` and, for Slack's mrkdwn, `&<>` escaped.
+are cleaned by `bot.untrusted.terminal` and, for Slack's mrkdwn, `&<>` escaped; for Teams'
+Markdown, `](` is split so they cannot make links.
 """
 
 from __future__ import annotations
@@ -88,6 +89,13 @@ def _slack_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _teams_text(text: str, limit: int) -> str:
+    """Adaptive Card text is Markdown: a zero-width space between `]` and `(` keeps an outside
+    `[Approve](https://elsewhere)` from becoming a link on the bot's card (terminal() removed
+    every format character, so the space is ours)."""
+    return terminal(text, limit=limit).replace("](", "]\u200b(")
+
+
 def slack_payload(event: Event) -> dict[str, Any]:
     title, summary = _title(event), terminal(event.summary, limit=1000)
     lines = [f"*{_slack_text(k)}:* {_slack_text(terminal(v, limit=300))}" for k, v in event.facts]
@@ -112,12 +120,11 @@ def teams_payload(event: Event) -> dict[str, Any]:
             "size": "Medium",
             "wrap": True,
         },
-        {"type": "TextBlock", "text": terminal(event.summary, limit=1000), "wrap": True},
+        {"type": "TextBlock", "text": _teams_text(event.summary, 1000), "wrap": True},
     ]
     if event.facts:
         facts = [
-            {"title": terminal(k, limit=80), "value": terminal(v, limit=300)}
-            for k, v in event.facts
+            {"title": _teams_text(k, 80), "value": _teams_text(v, 300)} for k, v in event.facts
         ]
         body.append({"type": "FactSet", "facts": facts})
     card: dict[str, Any] = {

@@ -63,6 +63,19 @@ def test_slack_text_cannot_ping_or_link():
     assert "&lt;!channel&gt;" in text
 
 
+def test_teams_text_cannot_link():
+    """Adaptive Card text is Markdown (links `[t](url)`): an outside string cannot put a
+    trusted-looking link on the bot's card."""
+    link = "[Approve the rollback](https://evil.example/login)"
+    event = notify.Event("rollback", f"rollback(prod): {link}", "prod", None, (("why", link),))
+    card = notify.teams_payload(event)["attachments"][0]["content"]
+    texts = [b["text"] for b in card["body"] if b["type"] == "TextBlock"]
+    texts += [f[k] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"] for k in f]
+    assert all("](" not in t for t in texts), texts
+    assert any("Approve the rollback" in t for t in texts)
+    assert teams_problem(notify.teams_payload(event)) is None
+
+
 def test_each_event_reaches_the_webhooks_that_want_it(sink: WebhookSink):
     hooks = [
         *_hooks()[:1],
