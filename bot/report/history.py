@@ -17,7 +17,9 @@ from bot.errors import BotError
 from bot.kustomize import read_pins_text
 from bot.policy import PromotionPolicy
 from bot.world import _promotions as promotions_among
-from modelstore import ModelStore, ModelStoreError
+from modelstore import Manifest, ModelStore, ModelStoreError
+from modelstore.evaluation import cached_result, labels_sha256
+from modelstore.latency import cached_comparison
 
 #: Overlay changes per environment the timeline shows (newest first).
 HISTORY_LIMIT = 50
@@ -48,11 +50,15 @@ class Change:
 
 @dataclass(frozen=True)
 class History:
-    """Every environment's overlay changes (newest first) and the metrics of each model
-    version they pinned (`(name, version)` → metric → value; absent: manifest unreadable)."""
+    """Every environment's overlay changes (newest first), the registered metrics of each
+    model version they pinned (`(name, version)` → metric → value; absent: manifest
+    unreadable), and what the bot measured where it already did (`(env, sha)` → figure →
+    value: the model on the environment's evaluation set, and its latency against the model
+    the change replaced)."""
 
     changes: dict[str, tuple[Change, ...]] = field(default_factory=dict)
     metrics: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict)
+    measured: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
 
 
 def pr_number(subject: str) -> int | None:
@@ -139,6 +145,80 @@ def read_metrics(
     return metrics
 
 
+def measured_name(metric: str) -> str:
+    return f"{metric} (measured)"
+
+
+LATENCY_RATIO = "latency ratio p50, batch 1"  # vs the model the change replaced
+
+
+def read_measured(
+    store: ModelStore, policy: PromotionPolicy, changes: dict[str, tuple[Change, ...]]
+) -> dict[tuple[str, str], dict[str, float]]:
+    """What the bot already measured for the models each change pinned: the cached evaluation
+    on the environment's evaluation set (`gates: evaluation:`) and the cached latency of the
+    model against the one the change replaced, both timed in one run (issue 17). Reads only:
+    a pair never measured is left out, never computed here."""
+    manifests: dict[tuple[str, int], Manifest | None] = {}
+
+    def manifest(name: str | None, version: int | None) -> Manifest | None:
+        if name is None or version is None:
+            return None
+        if (name, version) not in manifests:
+            try:
+                manifests[(name, version)] = store.get_manifest(name, version)
+            except ModelStoreError:
+                manifests[(name, version)] = None
+        return manifests[(name, version)]
+
+    found: dict[tuple[str, str], dict[str, float]] = {}
+    for env in policy.environments:
+        spec = env.gates.evaluation
+        if spec is None:
+            continue
+        ref: str | int = spec.pinned_version or (
+            spec.ref if spec.ref == "latest" else f"@{spec.ref}"
+        )
+        try:
+            dataset = store.datasets.resolve(spec.dataset, ref)
+        except ModelStoreError:
+            continue
+        before: Manifest | None = None
+        for change in reversed(changes.get(env.name, ())):  # oldest first
+            model = manifest(change.model_name, change.model_version)
+            if model is None:
+                continue
+            figures = _measured(store, model, before, dataset)
+            if figures:
+                found[(env.name, change.sha)] = figures
+            before = model
+    return found
+
+
+def _measured(
+    store: ModelStore, model: Manifest, before: Manifest | None, dataset: Manifest
+) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    try:
+        result = cached_result(
+            store, model.primary_sha256, dataset.primary_sha256, labels_sha256(model)
+        )
+        if result is not None:
+            figures[measured_name("accuracy")] = result.metrics.accuracy
+            figures[measured_name("macro_f1")] = result.metrics.macro_f1
+        if before is not None and before.primary_sha256 != model.primary_sha256:
+            timed = cached_comparison(
+                store, model.primary_sha256, before.primary_sha256, dataset.primary_sha256
+            )
+            new = timed.candidate.get("1") if timed else None
+            old = timed.baseline.get("1") if timed else None
+            if new is not None and old is not None and old.p50_ms > 0:
+                figures[LATENCY_RATIO] = new.p50_ms / old.p50_ms
+    except ModelStoreError:
+        pass  # an unreadable cache entry: the page shows what it could read
+    return figures
+
+
 def read_history(repo: GitRepo, store: ModelStore, ref: str, policy: PromotionPolicy) -> History:
     changes = read_changes(repo, ref, policy)
-    return History(changes, read_metrics(store, changes))
+    return History(changes, read_metrics(store, changes), read_measured(store, policy, changes))

@@ -124,7 +124,9 @@ def series(history: History, metric: str, until: datetime) -> dict[str, list[dic
         points: list[dict[str, object]] = []
         for change in reversed(changes):
             key = (change.model_name or "", change.model_version or 0)
-            value = history.metrics.get(key, {}).get(metric)
+            value = history.measured.get((env, change.sha), {}).get(metric)
+            if value is None:
+                value = history.metrics.get(key, {}).get(metric)
             if value is None:
                 continue
             points.append(
@@ -141,8 +143,13 @@ def series(history: History, metric: str, until: datetime) -> dict[str, list[dic
 
 
 def metric_names(history: History) -> list[str]:
-    names = {name for values in history.metrics.values() for name in values}
-    return sorted(names, key=lambda n: (n != "accuracy", n))
+    """Registered metrics first (accuracy leading), then what the bot measured."""
+    claimed = {name for values in history.metrics.values() for name in values}
+    measured = {name for values in history.measured.values() for name in values} - claimed
+    return [
+        *sorted(claimed, key=lambda n: (n != "accuracy", n)),
+        *sorted(measured, key=lambda n: (not n.startswith("accuracy"), n)),
+    ]
 
 
 def chart(metric: str, data: Mapping[str, list[dict[str, object]]], index: int) -> str:

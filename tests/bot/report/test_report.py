@@ -85,3 +85,16 @@ def test_a_failed_write_leaves_the_previous_report_whole(tmp_path: Path):
         write_page("<p>next \ud800</p>", out)
     assert (out / REPORT_FILE).read_text() == "<p>previous</p>"
     assert [p.name for p in out.iterdir()] == [REPORT_FILE]  # no temporary left behind
+
+
+def test_report_charts_what_the_bot_measured_and_the_latency_ratio(report_page: Path):
+    """merge_dev's runs measured v1 and v2 on the shipped policy's evaluation set and timed v2
+    against v1 (issue 17's cache): the report reads those, computing nothing."""
+    data = _payload(report_page.read_text())
+    charts = {c["metric"]: c for c in data["charts"]}  # type: ignore[attr-defined]
+    measured = charts["accuracy (measured)"]["series"]
+    assert len(measured["dev"]) == 3  # seed (v1), promotion (v2), now
+    ratio = charts["latency ratio p50, batch 1"]["series"]
+    assert list(ratio) == ["dev"]  # only dev moved to another model
+    assert ratio["dev"][0]["model"] == "digits v2"
+    assert ratio["dev"][0]["y"] > 0
