@@ -107,11 +107,13 @@ def hold(settings: Settings, env: str, new: Hold | None) -> ProposalOutcome:
     return holding.propose(connect(settings), env, new)
 
 
-def rollback(settings: Settings, env: str, reason: str, to: str | None = None) -> ProposalOutcome:
+def rollback(
+    settings: Settings, env: str, reason: str, to: str | None = None, *, direct: bool = False
+) -> ProposalOutcome:
     """Propose rolling `env`'s pins back (before its last promotion, or to those at `to`) by a
-    PR on `rollback/<env>`."""
+    PR on `rollback/<env>`; with `direct`, push it to main where the policy allows it."""
     services = connect(settings)
-    outcome = rollingback.propose(services, env, reason, to)
+    outcome = rollingback.rollback(services, env, reason, to, direct=direct)
     notify.notifier_for(services)(notify.rollback_events(outcome))
     return outcome
 

@@ -301,18 +301,25 @@ def unhold_command(env: str, as_json: bool, **kwargs: object) -> None:
 @click.option(
     "--to", "to", help="a commit whose pins to restore (default: before the last promotion)"
 )
+@click.option(
+    "--direct",
+    is_flag=True,
+    help="push the commit to main at once (only where promotion.yaml says rollback: "
+    "{direct: true} for ENV; exit 2 otherwise)",
+)
 @click.option("--json", "as_json", is_flag=True)
 def rollback_command(
-    env: str, reason: str, to: str | None, as_json: bool, **kwargs: object
+    env: str, reason: str, to: str | None, direct: bool, as_json: bool, **kwargs: object
 ) -> None:
-    """Roll ENV back: open a PR restoring its pins from before its last promotion (or at --to).
-    Once merged, the pins rolled back from are not proposed again for ENV."""
+    """Roll ENV back: open a PR restoring its pins from before its last promotion (or at --to),
+    or push it to main with --direct. Once on main, the pins rolled back from are not proposed
+    again for ENV."""
     settings = _settings(_overrides(kwargs))
     try:
         why = clean_reason(reason)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    _print_hold(api.rollback(settings, env, why, to), as_json)
+    _print_hold(api.rollback(settings, env, why, to, direct=direct), as_json)
 
 
 @cli.command("release")

@@ -290,7 +290,7 @@ def release_events(decision: ReleaseDecision) -> list[Event]:
 
 
 def rollback_events(outcome: ProposalOutcome) -> list[Event]:
-    if outcome.action != "push+create":
+    if outcome.action not in ("push+create", "push"):  # a PR opened, or main moved (--direct)
         return []
     facts = (("PR", f"#{outcome.pr_number}"),) if outcome.pr_number else ()
     return [Event("rollback", outcome.reason, outcome.env, outcome.url, facts)]

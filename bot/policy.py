@@ -291,6 +291,13 @@ class FreezeWindowSpec(_Strict):
 _ENV_NAME = r"^[a-z][a-z0-9-]{0,30}$"
 
 
+class RollbackSpec(_Strict):
+    """`rollback: {direct: true}`: `promotion-bot rollback ENV --direct` may push the revert
+    to main at once (an emergency path without review); default false: a PR is opened."""
+
+    direct: bool = False
+
+
 class EnvironmentSpec(_Strict):
     name: str = Field(pattern=_ENV_NAME)
     overlay: str = ""
@@ -303,6 +310,7 @@ class EnvironmentSpec(_Strict):
     freeze_windows: list[FreezeWindowSpec] = Field(default_factory=list)
     automerge: bool = False
     allow_downgrade: bool = False
+    rollback: RollbackSpec = Field(default_factory=RollbackSpec)
     labels: list[str] = Field(default_factory=list)
     reviewers: list[str] = Field(default_factory=list)
     # absent: every check reported on the head counts and a head with none waits; `[]`: none
@@ -358,6 +366,7 @@ class EnvironmentSpec(_Strict):
             freeze_windows=tuple(window.to_core() for window in self.freeze_windows),
             automerge=self.automerge,
             allow_downgrade=self.allow_downgrade,
+            rollback_direct=self.rollback.direct,
             labels=tuple(self.labels),
             reviewers=tuple(core.Reviewer.parse(entry) for entry in self.reviewers),
             required_checks=None if self.required_checks is None else tuple(self.required_checks),

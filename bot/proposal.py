@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class ProposalOutcome:
-    """`action`: `noop`, `push+create`, `push+update` or `close` (a proposal main already agrees
-    with); `reason`: one line for the operator; the PR, when there is one."""
+    """`action`: `noop`, `push+create`, `push+update`, `close` (a proposal main already agrees
+    with) or `push` (`rollback --direct`: committed to main, no PR); `reason`: one line for the
+    operator; the PR, when there is one."""
 
     env: str
     action: str

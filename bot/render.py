@@ -71,6 +71,8 @@ def status_fields(row: EnvStatus) -> dict[str, str]:
         "pending_pr": f"#{pr.number} {pr.title}" if pr else "none",
         "next_step": next_step(row.plan),
         "hold": row.hold.describe() if row.hold else "none",
+        # pins a person rolled this environment back from: never proposed again for it
+        "rejected": "; ".join(r.describe() for r in row.on_main.rolled_back) or "none",
     }
 
 
@@ -83,5 +85,6 @@ def status_lines(row: EnvStatus) -> list[str]:
         f"  pending PR: {fields['pending_pr']}",
         f"  next:       {fields['next_step']}",
         *([f"  hold:       {fields['hold']}"] if row.hold else []),
+        *([f"  rejected:   {fields['rejected']}"] if row.on_main.rolled_back else []),
     ]
     return [_line(line) for line in lines]

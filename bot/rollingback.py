@@ -1,5 +1,7 @@
-"""`promotion-bot rollback ENV --reason TEXT [--to REF]`: propose, by pull request, putting an
-environment's pins back to what they were before its last promotion (or to those at REF).
+"""`promotion-bot rollback ENV --reason TEXT [--to REF] [--direct]`: propose, by pull request,
+putting an environment's pins back to what they were before its last promotion (or to those at
+REF); with `--direct`, where the environment's policy says `rollback: {direct: true}`, push that
+commit to main at once (with a lease: never over a main that moved).
 
 Only the pins change (the same preserving edit as a promotion). The commit says why and what
 it rolls back; it is not a promotion commit (`bot.world.is_promotion`), so once merged the
@@ -10,8 +12,11 @@ open PR already proposes exactly this.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.adapters.git import GitRepo
-from bot.errors import BotError, SpecError
+from bot.core.policy import Reviewer
+from bot.errors import BotError, PolicyError, SpecError
 from bot.forge import ForgeError, ForgeUnreachableError
 from bot.kustomize import edit_text, promotion_edits, read_pins_text
 from bot.proposal import ProposalOutcome
@@ -39,9 +44,29 @@ def _source(repo: GitRepo, ref: str, overlay: str, to: str | None) -> tuple[str,
     return last.parents[0], f"the promotion {last.sha[:12]} ({last.subject})"
 
 
-def propose(services: Services, env: str, reason: str, to: str | None) -> ProposalOutcome:
-    """Open (or bring up to date) the PR that rolls `env`'s pins back."""
-    settings, repo, forge = services.settings, services.repo, services.forge
+class DirectRollbackRefusedError(PolicyError):
+    """`--direct` for an environment whose policy does not say `rollback: {direct: true}`
+    (a usage error: exit 2; nothing is written)."""
+
+
+@dataclass(frozen=True)
+class _Rollback:
+    """What rolling `env` back writes: the overlay text, the commit message, the PR text."""
+
+    env: str
+    overlay: str
+    new_text: str
+    title: str
+    message: str
+    body: str
+    main_sha: str | None
+    reviewers: tuple[Reviewer, ...]
+
+
+def _prepare(services: Services, env: str, reason: str, to: str | None) -> _Rollback | str:
+    """The rollback of `env` (its pins before the last promotion, or at `to`), or why there
+    is nothing to do (main already runs those pins)."""
+    settings, repo = services.settings, services.repo
     base = settings.base_branch
     ref = f"refs/remotes/origin/{base}"
     main_sha = repo.remote_sha(base)
@@ -58,7 +83,7 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Propos
     image = then.image if then.image != now.image else None
     model = then.model if then.model != now.model else None
     if image is None and model is None:
-        return ProposalOutcome(env, "noop", f"{env} already runs those pins on {base}")
+        return f"{env} already runs those pins on {base}"
     parts = []
     if image is not None:
         parts.append(f"image {now.image.tag if now.image else '(none)'} → {image.tag}")
@@ -77,13 +102,61 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Propos
         "environment; a newer candidate is proposed with a note. Opened by "
         "`promotion-bot rollback`.\n"
     )
+    return _Rollback(env, overlay, new_text, title, message, body, main_sha, env_policy.reviewers)
+
+
+def rollback(
+    services: Services, env: str, reason: str, to: str | None, *, direct: bool = False
+) -> ProposalOutcome:
+    """Roll `env`'s pins back: by a PR (`propose`), or with `direct` pushed to main where the
+    environment's policy allows it (`push_direct`)."""
+    if direct:
+        return push_direct(services, env, reason, to)
+    return propose(services, env, reason, to)
+
+
+def push_direct(services: Services, env: str, reason: str, to: str | None) -> ProposalOutcome:
+    """Commit the rollback on main and push it with a lease (refused when main moved since it
+    was read: nothing overwritten). Only where `rollback: {direct: true}`; an open rollback PR
+    of the environment, now stale, is closed."""
+    settings, repo, forge = services.settings, services.repo, services.forge
+    base = settings.base_branch
+    policy = read_policy(repo, f"refs/remotes/origin/{base}", settings.policy_file, None)
+    if not policy.environment(env).rollback_direct:
+        raise DirectRollbackRefusedError(
+            f"{env}: --direct is not allowed by {settings.policy_file} (set `rollback: "
+            f"{{direct: true}}` on the environment); without --direct a PR is opened"
+        )
+    prepared = _prepare(services, env, reason, to)
+    if isinstance(prepared, str):
+        return ProposalOutcome(env, "noop", prepared)
+    repo.checkout_fresh(base, base)
+    path = repo.path / prepared.overlay
+    path.write_text(prepared.new_text, encoding="utf-8")
+    message = prepared.message + f"\n\nPushed to {base} directly (`rollback: {{direct: true}}`)."
+    sha = repo.commit([path], message)
+    repo.push_with_lease(sha, base, prepared.main_sha)
+    pr = forge.find_open_pr(f"{ROLLBACK_BRANCH_PREFIX}{env}", base)
+    if pr is not None:
+        forge.close_pr(pr.number, f"Closed: rolled back directly on `{base}` by {sha[:12]}.")
+    return ProposalOutcome(env, "push", f"{prepared.title} ({base} at {sha[:12]})")
+
+
+def propose(services: Services, env: str, reason: str, to: str | None) -> ProposalOutcome:
+    """Open (or bring up to date) the PR that rolls `env`'s pins back."""
+    settings, repo, forge = services.settings, services.repo, services.forge
+    base = settings.base_branch
+    prepared = _prepare(services, env, reason, to)
+    if isinstance(prepared, str):
+        return ProposalOutcome(env, "noop", prepared)
+    overlay, new_text, title = prepared.overlay, prepared.new_text, prepared.title
     branch = f"{ROLLBACK_BRANCH_PREFIX}{env}"
     pr = forge.find_open_pr(branch, base)
     sha = repo.remote_sha(branch)
     if (
         pr is not None
         and sha is not None
-        and repo.parent_sha(sha) == main_sha
+        and repo.parent_sha(sha) == prepared.main_sha
         and pr.title == title
         and repo.show_each([(sha, overlay)])[(sha, overlay)] == new_text
     ):
@@ -93,17 +166,17 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Propos
     repo.checkout_fresh(branch, base)
     path = repo.path / overlay
     path.write_text(new_text, encoding="utf-8")
-    repo.push_with_lease(repo.commit([path], message), branch, sha)
+    repo.push_with_lease(repo.commit([path], prepared.message), branch, sha)
     if pr is not None:
-        forge.update_pr(pr.number, title=title, body=body)
+        forge.update_pr(pr.number, title=title, body=prepared.body)
         return ProposalOutcome(env, "push+update", title, pr.number, pr.url)
     created = forge.create_pr(
-        title=title, body=body, head=branch, base=base, labels=[ROLLBACK_LABEL]
+        title=title, body=prepared.body, head=branch, base=base, labels=[ROLLBACK_LABEL]
     )
     outcome = title
-    if env_policy.reviewers:
+    if prepared.reviewers:
         try:
-            forge.request_reviews(created.number, env_policy.reviewers)
+            forge.request_reviews(created.number, prepared.reviewers)
         except ForgeUnreachableError:
             raise
         except ForgeError as exc:

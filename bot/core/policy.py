@@ -243,6 +243,7 @@ class EnvironmentPolicy:
     freeze_windows: tuple[FreezeWindow, ...] = ()
     automerge: bool = False
     allow_downgrade: bool = False
+    rollback_direct: bool = False  # `rollback --direct` may push to main (`rollback.direct`)
     labels: tuple[str, ...] = ()
     reviewers: tuple[Reviewer, ...] = ()
     # contexts green on the PR head before an automerge; None: not named, every reported check

@@ -18,6 +18,7 @@ from bot.holds import HOLDS_FILE, parse_holds
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld
+from tests.conftest import git
 
 NOW = datetime.now(UTC)
 HOLD = Hold(HoldScope.ALL, "incident 42: wait for the postmortem", "ann")
@@ -54,9 +55,10 @@ def test_a_merged_hold_stops_promotion_prs_until_it_is_lifted(world: GitOpsWorld
     dev = next(o for o in report.outcomes if o.env == "dev")
     assert dev.action == "hold" and "everything held by ann: incident 42" in dev.reason
     assert "promote/dev" not in api.connect(world.settings()).forge.open_prs("main", "promote/")
-    since = world.github.last_seq()
+    since, refs = world.github.last_seq(), git(world.remote, "for-each-ref")
     assert not api.run(world.settings(), now=NOW).wrote  # zero writes while held
-    assert world.github.writes(since) == []
+    assert world.github.writes(since) == []  # the local GitHub's request log
+    assert git(world.remote, "for-each-ref") == refs  # and no push
     row = next(r for r in api.status(world.settings(), now=NOW) if r.env == "dev")
     assert row.hold == HOLD
     assert api.hold(world.settings(), "dev", HOLD).action == "noop"  # main says so already

@@ -149,3 +149,5 @@ def test_events_of_a_run_a_release_and_a_rollback():
     opened = ProposalOutcome("prod", "push+create", "rollback(prod): x", 9, "http://pr/9")
     assert [e.kind for e in notify.rollback_events(opened)] == ["rollback"]
     assert notify.rollback_events(ProposalOutcome("prod", "noop", "x")) == []
+    pushed = ProposalOutcome("dev", "push", "rollback(dev): … (main at 9c41e07d2b1a)")
+    assert [e.kind for e in notify.rollback_events(pushed)] == ["rollback"]  # --direct

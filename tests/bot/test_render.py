@@ -11,6 +11,7 @@ from bot.core.model import EnvState, ImagePin, ModelPin
 from bot.core.plan import EnvPlan, ImageChange, ModelChange, Plan, Promotion
 from bot.core.policy import Hold, HoldScope
 from bot.core.pr_action import PrActionKind
+from bot.core.rollback import Rollback
 from bot.forge import PullRequest
 from bot.runner import EnvOutcome
 
@@ -76,8 +77,15 @@ def test_status_fields_are_the_text_of_each_part():
         "pending_pr": "#9 Promote staging: …",
         "next_step": "promote: image 1 → 2, model digits v3 → v4",
         "hold": "none",
+        "rejected": "none",
     }
     assert not any(line.startswith("  hold:") for line in render.status_lines(row))
+    assert not any(line.startswith("  rejected:") for line in render.status_lines(row))
+    back = Rollback("c" * 40, "revert: bad model", model=ModelPin("digits", 4, "b" * 64))
+    rejected_row = replace(row, on_main=replace(row.on_main, rolled_back=(back,)))
+    said = f"model v4 was rolled back by {'c' * 12} (revert: bad model)"
+    assert render.status_fields(rejected_row)["rejected"] == said
+    assert f"  rejected:   {said}" in render.status_lines(rejected_row)
     held_row = replace(row, hold=Hold(HoldScope.MODEL, "incident 42", "ann"))
     assert render.status_fields(held_row)["hold"] == "model held by ann: incident 42"
     assert "  hold:       model held by ann: incident 42" in render.status_lines(held_row)

@@ -52,13 +52,14 @@ def test_a_reverted_promotion_is_not_proposed_again_and_a_newer_image_is_with_a_
     revert = _revert_last_merge(world)
     assert f"newTag: {tag2}" not in world.overlay_on("main", "dev")
 
-    since = world.github.last_seq()
+    since, refs = world.github.last_seq(), git(world.remote, "for-each-ref")
     again = api.run(world.settings(), now=NOW)
     dev = _dev(again)
     assert dev.action == "none", dev.reason
     assert f"image {tag2} was rolled back by {revert[:12]}" in dev.reason
     assert not again.wrote
     assert world.github.writes(since) == []  # zero writes: a rejected candidate is not news
+    assert git(world.remote, "for-each-ref") == refs  # and no push
     assert f"newTag: {tag2}" not in world.overlay_on("main", "dev")
     _, planned = api.make_plan(api.connect(world.settings()), NOW)
     assert next(e for e in planned.envs if e.env == "dev").promotion is None

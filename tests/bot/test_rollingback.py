@@ -11,6 +11,7 @@ import pytest
 from github import Auth, Github
 
 from bot import api
+from bot.adapters.git import GitRepo, PushRejectedError
 from bot.cli import main
 from bot.errors import BotError
 from localworld.github import LocalGitHub
@@ -32,7 +33,7 @@ def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azur
 
 
 def test_rollback_proposes_the_pins_before_the_last_promotion_and_they_stay_rolled_back(
-    world: GitOpsWorld,
+    world: GitOpsWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
     with pytest.raises(BotError, match="no promotion by the bot"):
         api.rollback(world.settings(), "dev", WHY)  # nothing promoted yet: name --to
@@ -61,6 +62,18 @@ def test_rollback_proposes_the_pins_before_the_last_promotion_and_they_stay_roll
     dev = next(o for o in api.run(world.settings(), now=NOW).outcomes if o.env == "dev")
     assert dev.action == "none" and f"image {tag2} was rolled back" in dev.reason, dev.reason
     assert world.github.writes(since) == []
+    # `status` names the rejected pins, and `--json` has them
+    for key, value in world.environ().items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    rows = {r["env"]: r for r in json.loads(capsys.readouterr().out)}
+    rejected = rows["dev"]["rejected"]
+    assert f"image {tag2} was rolled back by" in rejected and "model v2 was rolled back" in rejected
+    assert rows["staging"]["rejected"] == "none"
+    assert main(["status"]) == 0
+    assert f"  rejected:   image {tag2} was rolled back by" in capsys.readouterr().out
+    assert world.github.writes(since) == []
     assert api.rollback(world.settings(), "dev", WHY, to=seed).action == "noop"  # at those pins
 
 
@@ -79,3 +92,78 @@ def test_the_cli_rolls_back_to_a_named_commit_and_refuses_bad_input(
     assert main(["rollback", "dev", "--reason", WHY, "--to", seed, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["action"] == "push+create" and out["env"] == "dev"
+
+
+def _allow_direct(world: GitOpsWorld, env: str = "dev") -> None:
+    """A person allows `rollback --direct` for `env` in promotion.yaml (shipped: not allowed)."""
+    world.pull()
+    policy = world.seed / "promotion.yaml"
+    text = policy.read_text()
+    anchor = f"  - name: {env}\n"
+    assert anchor in text
+    policy.write_text(text.replace(anchor, f"{anchor}    rollback: {{direct: true}}\n", 1))
+    git(world.seed, "commit", "-q", "-am", f"{env}: rollbacks may go straight to main")
+    git(world.seed, "push", "-q", "origin", "main")
+
+
+def test_a_direct_rollback_is_refused_where_the_policy_does_not_allow_it(
+    world: GitOpsWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    for key, value in world.environ().items():
+        monkeypatch.setenv(key, value)
+    world.push_image(world.app_commit("app: faster predict"))
+    world.merge_dev(NOW)
+    refs = git(world.remote, "for-each-ref")
+    since = world.github.last_seq()
+    assert main(["rollback", "dev", "--reason", WHY, "--direct"]) == 2
+    assert "--direct is not allowed by promotion.yaml" in capsys.readouterr().err
+    assert git(world.remote, "for-each-ref") == refs
+    assert world.github.writes(since) == []
+
+
+def test_a_direct_rollback_pushes_to_main_with_the_reason_and_sticks(world: GitOpsWorld):
+    tag1 = next(iter(world.digests))
+    tag2 = world.push_image(world.app_commit("app: faster predict"))
+    world.register_model(0.96)
+    world.merge_dev(NOW)
+    _allow_direct(world)
+    opened = api.rollback(world.settings(), "dev", WHY)  # a PR first; the direct push closes it
+    assert opened.action == "push+create" and opened.pr_number is not None
+    main_before = git(world.remote, "rev-parse", "main").strip()
+
+    pushed = api.rollback(world.settings(), "dev", WHY, direct=True)
+    assert pushed.action == "push" and pushed.pr_number is None, pushed
+    overlay = world.overlay_on("main", "dev")
+    assert f"newTag: {tag1}" in overlay and literal(overlay, "MODEL_VERSION") == "1"
+    assert git(world.remote, "rev-parse", "main^").strip() == main_before  # one commit on top
+    message = git(world.remote, "log", "-1", "--format=%B", "main")
+    assert message.startswith(f"rollback(dev): image {tag2} → {tag1}, model digits v2 → v1")
+    assert f"Reason: {WHY}" in message and "Pushed to main directly" in message
+    forge = api.connect(world.settings()).forge
+    assert forge.get_pr(opened.pr_number).state == "closed"
+
+    since = world.github.last_seq()
+    assert api.rollback(world.settings(), "dev", WHY, direct=True).action == "noop"
+    dev = next(o for o in api.run(world.settings(), now=NOW).outcomes if o.env == "dev")
+    assert dev.action == "none" and f"image {tag2} was rolled back" in dev.reason, dev.reason
+    assert world.github.writes(since) == []
+
+
+def test_a_direct_rollback_never_overwrites_a_main_that_moved(
+    world: GitOpsWorld, monkeypatch: pytest.MonkeyPatch
+):
+    world.push_image(world.app_commit("app: faster predict"))
+    world.merge_dev(NOW)
+    _allow_direct(world)
+    original = GitRepo.push_with_lease
+
+    def rival_first(repo: GitRepo, local: str, branch: str, expected: str | None) -> None:
+        world.app_commit("app: someone pushes to main meanwhile")
+        original(repo, local, branch, expected)
+
+    monkeypatch.setattr(GitRepo, "push_with_lease", rival_first)
+    with pytest.raises(PushRejectedError, match="moved since it was read"):
+        api.rollback(world.settings(), "dev", WHY, direct=True)
+    assert git(world.remote, "log", "-1", "--format=%s", "main").strip() == (
+        "app: someone pushes to main meanwhile"
+    )
