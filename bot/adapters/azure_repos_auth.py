@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from urllib.parse import urlsplit
 
 from bot.adapters.azure_repos import entra_token_source
+from bot.adapters.git import git_config_env
 from bot.settings import Settings
 
 
@@ -40,14 +41,8 @@ def git_header_env(
         token = entra()()
     else:
         token = settings.require_token()
-    start = int(environ.get("GIT_CONFIG_COUNT", "0") or 0)
     key = f"http.{origin}.extraHeader"
-    entries = [(key, ""), (key, f"Authorization: Bearer {token}")]
-    env = {"GIT_CONFIG_COUNT": str(start + len(entries))}
-    for offset, (name, value) in enumerate(entries):
-        env[f"GIT_CONFIG_KEY_{start + offset}"] = name
-        env[f"GIT_CONFIG_VALUE_{start + offset}"] = value
-    return env
+    return git_config_env(environ, [(key, ""), (key, f"Authorization: Bearer {token}")])
 
 
 def install_git_bearer_header(

@@ -383,6 +383,20 @@ class GitRepo:
         return commits
 
 
+def git_config_env(
+    environ: Mapping[str, str], entries: Sequence[tuple[str, str]]
+) -> dict[str, str]:
+    """`entries` (key, value) as git's `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n`,
+    numbered after the ones `environ` already has (config for every git the process runs,
+    written to no file)."""
+    start = int(environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    env = {"GIT_CONFIG_COUNT": str(start + len(entries))}
+    for offset, (key, value) in enumerate(entries):
+        env[f"GIT_CONFIG_KEY_{start + offset}"] = key
+        env[f"GIT_CONFIG_VALUE_{start + offset}"] = value
+    return env
+
+
 def _stderr(exc: git.GitCommandError) -> str:
     parts = [str(exc.stdout or ""), str(exc.stderr or "")]
     text = " ".join(p.strip() for p in parts if p.strip()) or str(exc)

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from github import Auth, GithubException, GithubIntegration
 from github.InstallationAuthorization import InstallationAuthorization
 
+from bot.adapters.git import git_config_env
 from bot.forge import ForgeUnreachableError
 from bot.settings import Settings, SettingsError
 
@@ -267,13 +268,8 @@ def git_credential_env(settings: Settings, environ: Mapping[str, str]) -> dict[s
         else ["--repository", settings.repository]
     )
     helper = "!" + shlex.join(argv)
-    start = int(environ.get("GIT_CONFIG_COUNT", "0") or 0)
-    entries = [(f"credential.{origin}.helper", ""), (f"credential.{origin}.helper", helper)]
-    env = {"GIT_CONFIG_COUNT": str(start + len(entries))}
-    for offset, (key, value) in enumerate(entries):
-        env[f"GIT_CONFIG_KEY_{start + offset}"] = key
-        env[f"GIT_CONFIG_VALUE_{start + offset}"] = value
-    return env
+    key = f"credential.{origin}.helper"
+    return git_config_env(environ, [(key, ""), (key, helper)])
 
 
 def install_git_credential_helper(
