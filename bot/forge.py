@@ -100,13 +100,17 @@ class StatusState(StrEnum):
 
 @dataclass(frozen=True)
 class CommitStatus:
-    """One status on a commit: `context` names who reports (e.g. `deploy/prod`)."""
+    """One status on a commit: `context` names what reports (e.g. `deploy/prod`); `creator`
+    is who posted it as the forge stores it (GitHub's `creator.login`, Azure DevOps'
+    `createdBy.uniqueName`). Anyone with write access can post any context: a decision that
+    trusts a status (a deployment confirmed) should also check its creator."""
 
     context: str
     state: StatusState
     description: str = ""
     target_url: str | None = None
     created_at: datetime | None = None
+    creator: str | None = None
 
 
 class Forge(Protocol):

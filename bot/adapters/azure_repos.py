@@ -156,6 +156,13 @@ def _context_name(context: dict[str, Any]) -> str:
     return str(context.get("name") or "")
 
 
+def _creator(identity: Any) -> str | None:
+    """Who posted a status: the identity's unique name (its id when it has none)."""
+    if not isinstance(identity, dict):
+        return None
+    return str(identity.get("uniqueName") or identity.get("id") or "") or None
+
+
 def _description(markdown: str) -> str:
     """A work item's Description is HTML: the markdown, escaped, as preformatted text."""
     return f"<pre>{html.escape(markdown, quote=False)}</pre>"
@@ -691,6 +698,7 @@ class AzureReposForge:
                 description=str(s.get("description") or ""),
                 target_url=s.get("targetUrl") or None,
                 created_at=_parse_time(s.get("creationDate")),
+                creator=_creator(s.get("createdBy")),
             )
             for s in self._statuses(self._resolve(ref))
         ]

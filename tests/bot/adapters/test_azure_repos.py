@@ -241,6 +241,7 @@ def test_compare_and_commit_statuses(azure_repos, repo):
     ]
     assert listed[1].target_url == "https://flux.example/prod"
     assert listed[0].created_at is not None
+    assert {s.creator for s in forge.list_statuses(head)} == {AZURE_REPOS_BOT}
     assert forge.head_checks(head) == {
         "kustomization/modelops-dev/0c9c2e41": StatusState.SUCCESS,
         "ci": StatusState.FAILURE,

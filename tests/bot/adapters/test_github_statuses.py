@@ -40,6 +40,7 @@ def test_statuses_are_created_and_listed_newest_first(
     ]
     assert listed[0].target_url == "https://ci.example/run/1"
     assert listed[0].created_at is not None
+    assert {s.creator for s in listed} == {"localworld-bot"}  # the token's user
 
 
 def test_a_status_on_an_unknown_commit_is_a_forge_error(
