@@ -13,6 +13,16 @@ A ticked box is a request, acted on through the normal reviewed path by the next
 promotions resume on their gates (soak, freeze windows and metrics are not overridden). The
 rewritten body has the box unticked; a request that failed stays ticked, so the next run
 retries it.
+
+Who can ask: whoever can edit the issue's body. On GitHub that is its author (the bot) and
+people with write access (triage can label and close issues, not edit others' bodies); on
+Azure Boards anyone who may edit work items of the project, which includes Stakeholders
+without repository access. The issue is found by label and marker, not by author: someone
+who can label issues (triage) could close the bot's issue and open a labelled one of their
+own with the marker. Neither gets more than a pull request: a tick only opens the hold/unhold
+PR, which is merged by a reviewer like every change (nothing here merges, nor overrides a
+gate). Acting only on an issue the bot created needs its author from the forge (`Issue` does
+not carry it yet).
 """
 
 from __future__ import annotations
