@@ -20,6 +20,7 @@ import base64
 import hashlib
 import html
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -86,7 +87,7 @@ def _csp_hash(source: str) -> str:
 
 def json_for_script(data: object) -> str:
     """JSON that cannot end its `<script>` element nor start markup inside it."""
-    dumped = json.dumps(data, ensure_ascii=True, sort_keys=True)
+    dumped = json.dumps(data, ensure_ascii=True, sort_keys=True, allow_nan=False)
     return dumped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -127,8 +128,8 @@ def series(history: History, metric: str, until: datetime) -> dict[str, list[dic
             value = history.measured.get((env, change.sha), {}).get(metric)
             if value is None:
                 value = history.metrics.get(key, {}).get(metric)
-            if value is None:
-                continue
+            if value is None or not math.isfinite(value):
+                continue  # a cache blob may hold NaN/Infinity: no point, and no invalid JSON
             points.append(
                 {
                     "x": int(change.when.timestamp() * 1000),

@@ -98,3 +98,31 @@ def test_no_metrics_says_so_instead_of_an_empty_chart():
 )
 def test_pr_number_from_merge_subjects(subject: str, number: int | None):
     assert pr_number(subject) == number
+
+
+def test_a_non_finite_cached_figure_is_left_out_and_the_data_stays_json():
+    """The measured figures come from cache blobs in the model store, which pydantic reads
+    with NaN and Infinity allowed: one of those must not turn the page's data into JSON that
+    `JSON.parse` refuses (every chart would be lost)."""
+    old, new = _change("dev", 0, 1), _change("dev", 5, 2)
+    metric = "latency ratio p50, batch 1"
+    history = History(
+        changes={"dev": (new, old)},
+        metrics={},
+        measured={
+            ("dev", old.sha): {metric: 1.25, "accuracy (measured)": float("nan")},
+            ("dev", new.sha): {metric: float("inf"), "accuracy (measured)": 0.97},
+        },
+    )
+    page = render_page(
+        ReportData("o/r", "a" * 40, T0 + timedelta(hours=9), [{"env": "dev"}], history)
+    )
+    found = page.split('<script type="application/json" id="report-data">', 1)[1]
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    data = json.loads(found.split("</script>", 1)[0], parse_constant=refuse)
+    series = {c["metric"]: c["series"]["dev"] for c in data["charts"]}
+    assert [p["y"] for p in series[metric]] == [1.25, 1.25]  # the change, held until now
+    assert [p["y"] for p in series["accuracy (measured)"]] == [0.97, 0.97]
