@@ -150,7 +150,7 @@ class Probe:
         (world, "read_policy", "policy"),
         (world, "read_state", "overlays"),
         (world, "discover_images", "registry"),
-        (world, "discover_models", "store"),
+        (world, "discover_manifests", "store"),
         (runner, "plan", "plan"),
         (GitHubForge, "open_prs", "prs"),
         (runner, "read_env_facts", "actions"),

@@ -225,6 +225,7 @@ def _tally(
     sample: datasets.Features | None = None
     wrong: list[tuple[int, int, int]] = []
     done = scanned = 0
+    labels = np.asarray(classifier.labels, dtype=np.int64)
     for x, y in batches:
         true = classifier.indices(y)
         if true is None:
@@ -239,9 +240,12 @@ def _tally(
             sample = x[:LATENCY_SAMPLE].copy()
         if len(wrong) < MISCLASSIFIED_KEPT:
             rows = np.flatnonzero(true != predicted)[: MISCLASSIFIED_KEPT - len(wrong)]
-            wrong += [
-                (done + int(r), int(y[r]), classifier.labels[int(predicted[r])]) for r in rows
-            ]
+            wrong += zip(
+                (rows + done).tolist(),
+                y[rows].tolist(),
+                labels[predicted[rows]].tolist(),
+                strict=True,
+            )
             scanned = done + (int(rows[-1]) + 1 if len(wrong) == MISCLASSIFIED_KEPT else len(y))
         done += len(y)
     if sample is None:  # Reader refuses an empty set; kept for the type checker
