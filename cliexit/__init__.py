@@ -12,7 +12,8 @@ is red on a terminal and plain otherwise (click drops the colour when stderr is 
 Messages are the exceptions' own text: secrets are redacted where the message is built; here
 every line (stacks included) also loses storage keys, SAS signatures and URL passwords
 (``redact_secrets``, for the unexpected errors nobody wrote a message for), and a caller with
-its own secrets at hand passes ``redact`` as well.
+its own secrets at hand passes ``redact`` as well. Messages quote servers' replies, so the line
+is made ``inert``: control and format characters but line breaks and tabs are shown as escapes.
 
 ``run_click`` runs a click command and gives it, and every subcommand, a hidden ``--traceback``
 click option; ``run_argparse`` runs an argparse program and adds a hidden ``--traceback`` flag.
@@ -63,8 +64,20 @@ def redact_secrets(text: str) -> str:
     return _URL_USERINFO.sub(r"\1***@", _KEY_VALUE.sub(r"\1=***", text))
 
 
+def inert(text: str) -> str:
+    """`text` with every character a terminal would act on (escape sequences, carriage
+    returns, bidi overrides, zero-width characters) shown as its escape (`\\x1b`, `\\u202e`);
+    line breaks and tabs stay (some messages list their problems one a line)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode() for c in text
+    )
+
+
 def _say(line: str, redact: Redact) -> None:
-    click.secho(redact(line), fg="red", err=True)
+    """One line: messages quote servers' replies, so nothing in it reaches the terminal raw."""
+    click.secho(inert(redact(line)), fg="red", err=True)
 
 
 def report(  # noqa: PLR0911 - one return per kind of outcome: the table of exit codes

@@ -43,6 +43,8 @@ RAISED: dict[str, BaseException] = {
     "crash": RuntimeError("disk on fire"),
     "ctrl-c": KeyboardInterrupt(),
     "exit-4": SystemExit(4),
+    # a message quoting a server's reply (an Azure DevOps `message`, a registry's error text)
+    "hostile": DomainError("no \x1b[2J\x1b]0;pwned\x07 such repo\u202e\nerror: all good"),
 }
 
 
@@ -256,3 +258,14 @@ def test_an_error_line_is_red_on_a_terminal_only(tmp_path: Path) -> None:
         os.close(controller)
     assert on_tty.returncode == EXIT_ERROR
     assert "\x1b[31merror: the thing is not there\x1b[0m" in shown
+
+
+def test_an_error_line_quoting_outside_text_stays_one_inert_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Escape sequences (clear screen, set the title) and bidi overrides in a message are
+    shown escaped: the operator's terminal is not rewritten (line breaks stay: some messages
+    list their problems one a line)."""
+    assert run_tool("do", "hostile") == EXIT_ERROR
+    _, err = capsys.readouterr()
+    assert err == "error: no \\x1b[2J\\x1b]0;pwned\\x07 such repo\\u202e\nerror: all good\n"
