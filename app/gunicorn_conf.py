@@ -15,7 +15,9 @@ from typing import Any
 # In the container the pod network is the only way in; local runs set BIND=127.0.0.1:PORT.
 bind = [os.environ.get("BIND", "0.0.0.0:8080")]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"  # keeps client connections alive (the sync worker closes each one)
+# gthread keeps client connections alive (the sync worker closes each one); this subclass only
+# touches its heartbeat file once a second instead of on every event (app/gunicorn_worker.py).
+worker_class = "app.gunicorn_worker.ThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))

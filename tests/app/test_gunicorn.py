@@ -313,3 +313,28 @@ def test_gunicorn_answers_its_own_protocol_errors_as_json(
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
+
+
+def test_an_idle_worker_still_tells_the_arbiter_it_is_alive(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    """The worker notifies the arbiter once a second, not per event (app/gunicorn_worker.py):
+    with a 2 s timeout and nothing to do for longer than that, it must not be killed."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "gunicorn.log").open("wb")
+    env = _env(trained_model_dir, port, tmp_path, WEB_CONCURRENCY="1", GUNICORN_TIMEOUT="2")
+    proc = subprocess.Popen(
+        [*GUNICORN, "app:create_app()"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        _wait_ready(base, proc)
+        workers = _workers(proc.pid)
+        time.sleep(3.5)
+        assert _get(f"{base}/healthz")[0] == 200
+        assert _workers(proc.pid) == workers  # the same worker: never timed out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+    assert b"WORKER TIMEOUT" not in (tmp_path / "gunicorn.log").read_bytes()
