@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -52,11 +52,12 @@ LATENCY_RUNS = {1: 200, 64: 100}  # batch size -> timed runs (p99 needs about 10
 LATENCY_SAMPLE = 64
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Frozen(BaseModel):
+    # a cache blob is read back: NaN / Infinity (which pydantic takes from JSON) are refused
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
-class Metrics(_Frozen):
+class Metrics(Frozen):
     """See `modelstore.metrics` for each definition; per-class keys are labels."""
 
     accuracy: float
@@ -68,20 +69,23 @@ class Metrics(_Frozen):
     confusion_matrix: list[list[int]]
 
 
-class Misclassified(_Frozen):
+class Misclassified(Frozen):
     """The first `MISCLASSIFIED_KEPT` wrong rows, complete over the first `scanned` rows."""
 
     rows: list[tuple[int, int, int]]  # (row index, true label, predicted label)
     scanned: int
 
 
-class Latency(_Frozen):
+_Cached = TypeVar("_Cached", bound=Frozen)
+
+
+class Latency(Frozen):
     p50_ms: float
     p99_ms: float
     runs: int
 
 
-class Result(_Frozen):
+class Result(Frozen):
     """What is cached: the figures of one model file on one dataset file."""
 
     schema_version: Literal[1] = 1
@@ -99,13 +103,13 @@ class Result(_Frozen):
     onnxruntime: str
 
 
-class Subject(_Frozen):
+class Subject(Frozen):
     name: str
     version: int
     sha256: str
 
 
-class Evaluation(_Frozen):
+class Evaluation(Frozen):
     """`evaluate`'s answer (and `modelstore evaluate --json`)."""
 
     model: Subject
@@ -174,23 +178,31 @@ def evaluate(
     return answer(result, cached=False)
 
 
+def read_cache(store: ModelStore, path: str, model: type[_Cached], what: str) -> _Cached | None:
+    """A cache blob as `model` (one GET), None when absent; IntegrityError when its bytes are
+    not those its digest says, or not a valid `model`."""
+    try:
+        blob = store.backend.get(path)
+    except BlobNotFoundError:
+        return None
+    if blob.metadata.get(RESULT_SHA_KEY) != sha256_hex(blob.data):
+        raise IntegrityError(f"cached {what} {path} is not trustworthy: its digest differs")
+    try:
+        return model.model_validate_json(blob.data)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise IntegrityError(f"cached {what} {path} is invalid ({reason})") from None
+
+
 def cached_result(
     store: ModelStore, model_sha256: str, dataset_sha256: str, labels: str | None = None
 ) -> Result | None:
     """The stored result of the pair at this evaluator version (one GET), None when absent;
     `labels` is the model version's `labels_sha256`, when it has a `labels.json`."""
     path = result_path(model_sha256, dataset_sha256, labels)
-    try:
-        blob = store.backend.get(path)
-    except BlobNotFoundError:
+    result = read_cache(store, path, Result, "evaluation")
+    if result is None:
         return None
-    if blob.metadata.get(RESULT_SHA_KEY) != sha256_hex(blob.data):
-        raise IntegrityError(f"cached evaluation {path} is not trustworthy: its digest differs")
-    try:
-        result = Result.model_validate_json(blob.data)
-    except ValidationError as exc:
-        reason = exc.errors()[0]["msg"]
-        raise IntegrityError(f"cached evaluation {path} is invalid ({reason})") from None
     key = (result.model_sha256, result.dataset_sha256, result.labels_sha256)
     if key != (model_sha256, dataset_sha256, labels) or result.evaluator_version != (
         EVALUATOR_VERSION

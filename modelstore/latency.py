@@ -20,13 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from modelstore import datasets
 from modelstore.api import ModelStore
 from modelstore.errors import (
     BlobConflictError,
-    BlobNotFoundError,
     EvaluationError,
     IntegrityError,
     InvalidDatasetError,
@@ -37,7 +34,9 @@ from modelstore.evaluation import (
     LATENCY_SAMPLE,
     RESULT_SHA_KEY,
     RESULTS_ROOT,
+    Frozen,
     Latency,
+    read_cache,
 )
 from modelstore.manifest import Manifest, canonical_json, sha256_hex, utc_now
 from modelstore.metrics import percentiles_ms
@@ -47,11 +46,7 @@ LATENCY_ROOT = f"{RESULTS_ROOT}latency/"
 ROUNDS = 10  # interleaved rounds per batch size; LATENCY_RUNS are spread over them
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Comparison(_Frozen):
+class Comparison(Frozen):
     """p50/p99 of both models by batch size, timed in one run."""
 
     schema_version: Literal[1] = 1
@@ -74,17 +69,9 @@ def cached_comparison(
 ) -> Comparison | None:
     """The stored comparison of the pair (one GET), None when absent."""
     path = comparison_path(candidate, baseline, dataset)
-    try:
-        blob = store.backend.get(path)
-    except BlobNotFoundError:
+    found = read_cache(store, path, Comparison, "latency")
+    if found is None:
         return None
-    if blob.metadata.get(RESULT_SHA_KEY) != sha256_hex(blob.data):
-        raise IntegrityError(f"cached latency {path} is not trustworthy: its digest differs")
-    try:
-        found = Comparison.model_validate_json(blob.data)
-    except ValidationError as exc:
-        reason = exc.errors()[0]["msg"]
-        raise IntegrityError(f"cached latency {path} is invalid ({reason})") from None
     if (found.candidate_sha256, found.baseline_sha256, found.dataset_sha256) != (
         candidate,
         baseline,

@@ -50,3 +50,24 @@ def test_a_tampered_model_is_refused_and_nothing_is_cached(pair: ModelStore) -> 
             pair.datasets.resolve("holdout", 1),
         )
     assert list(pair.backend.list_blobs(LATENCY_ROOT)) == []
+
+
+def test_a_cached_timing_that_is_not_a_finite_number_is_refused(pair: ModelStore) -> None:
+    """A cache blob written whole (its digest right) by anyone with write access to the store
+    may say `Infinity` or `NaN`, which pydantic accepts in JSON by default; it is refused as
+    invalid, like any other malformed cache entry (a ratio of it would reach the report)."""
+    import re
+
+    from modelstore.evaluation import RESULT_SHA_KEY
+    from modelstore.latency import cached_comparison
+    from modelstore.manifest import sha256_hex
+
+    candidate, baseline = pair.resolve("digits", 2), pair.resolve("digits", 1)
+    dataset = pair.datasets.resolve("holdout", 1)
+    compare_latency(pair, candidate, baseline, dataset)
+    (blob,) = pair.backend.list_blobs(LATENCY_ROOT)
+    data = re.sub(rb'"p50_ms":[0-9.e-]+', b'"p50_ms":Infinity', pair.backend.get(blob.name).data)
+    pair.backend.put(blob.name, data, metadata={RESULT_SHA_KEY: sha256_hex(data)})
+    shas = (candidate.primary_sha256, baseline.primary_sha256, dataset.primary_sha256)
+    with pytest.raises(IntegrityError, match="is invalid"):
+        cached_comparison(pair, *shas)
