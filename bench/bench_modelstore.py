@@ -182,7 +182,7 @@ def transfer_table(azurite: Any, tmp: Path, sizes_mb: list[int], rounds: int) ->
     print(
         f"\n{'size':>7} {'way':<5} {'raw MB/s':>9} {'ours MB/s':>10} {'ours/raw':>9} "
         f"{'raw RSS':>8} {'ours RSS':>9} {'raw req':>8} {'ours req':>9} "
-        f"{'azurite cpu s raw/ours':>23} {'ms/req raw/ours':>16}"
+        f"{'azurite cpu s raw/ours':>23} {'ms/req raw/ours':>16} {'pair ratios':>12}"
     )
     for size_mb in sizes_mb:
         source = tmp / f"model-{size_mb}.bin"
@@ -190,10 +190,13 @@ def transfer_table(azurite: Any, tmp: Path, sizes_mb: list[int], rounds: int) ->
             for _ in range(size_mb):
                 handle.write(os.urandom(MB))
         best: dict[str, dict[str, Any]] = {}
+        peak_rss: dict[str, float] = {}
+        pairs: dict[str, list[float]] = {"up": [], "down": []}
         try:
             for round_no in range(rounds):
                 for way in ("up", "down"):
                     pair = [f"{way}-raw", f"{way}-ours"]
+                    mbps: dict[str, float] = {}
                     for mode in pair if round_no % 2 == 0 else pair[::-1]:
                         out = tmp / f"out-{mode}"
                         result = run_child(mode, azurite, container, source, out)
@@ -203,9 +206,11 @@ def transfer_table(azurite: Any, tmp: Path, sizes_mb: list[int], rounds: int) ->
                             out.rmdir()
                         else:
                             out.unlink(missing_ok=True)
-                        result["mbps"] = size_mb * MB / MB / result["seconds"]
+                        result["mbps"] = mbps[mode] = size_mb * MB / MB / result["seconds"]
+                        peak_rss[mode] = max(peak_rss.get(mode, 0.0), result["rss_mb"])
                         if mode not in best or result["mbps"] > best[mode]["mbps"]:
                             best[mode] = result
+                    pairs[way].append(mbps[f"{way}-ours"] / mbps[f"{way}-raw"])
                 for blob in backend.list_blobs(""):  # keep Azurite's disk small
                     backend.delete(blob.name)
         finally:
@@ -215,13 +220,17 @@ def transfer_table(azurite: Any, tmp: Path, sizes_mb: list[int], rounds: int) ->
             print(
                 f"{size_mb:>4} MB {way:<5} {raw['mbps']:>9.1f} {ours['mbps']:>10.1f} "
                 f"{ours['mbps'] / raw['mbps']:>9.2f} "
-                f"{raw['rss_mb']:>5.0f} MB {ours['rss_mb']:>6.0f} MB "
+                f"{peak_rss[way + '-raw']:>5.0f} MB {peak_rss[way + '-ours']:>6.0f} MB "
                 f"{raw['requests']:>8} {ours['requests']:>9} "
                 f"{raw['server_cpu']:>11.2f} / {ours['server_cpu']:<9.2f} "
                 f"{raw['server_cpu'] * 1000 / raw['requests']:>7.1f} / "
-                f"{ours['server_cpu'] * 1000 / ours['requests']:<7.1f}"
+                f"{ours['server_cpu'] * 1000 / ours['requests']:<7.1f} "
+                f"{' '.join(f'{r:.2f}' for r in pairs[way])}"
             )
-    print(f"(best of {rounds} rounds each; raw and ours alternate which goes first)")
+    print(
+        f"(MB/s: best of {rounds} rounds, ours/raw their ratio; RSS: the highest of the rounds; "
+        "pair ratios: ours/raw within each round; raw and ours alternate which goes first)"
+    )
 
 
 def main() -> int:

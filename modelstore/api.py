@@ -13,11 +13,7 @@ A version exists once its manifest exists. The claim blob makes the registration
 number n the only writer of files under `versions/<n>/`, so a registration that loses a race
 never overwrites the winner's files; it moves on to n+1.
 
-A claim records who holds it (host, pid) and when it was last seen alive (refreshed while
-the files upload). A claim whose holder is gone (its process on this host has exited, or it
-has not been refreshed for `CLAIM_STALE_AFTER`) is abandoned: a registration of the same files
-takes it over (compare-and-swap on its ETag) and resumes, committing the blocks the earlier
-attempt had staged when they hold the same bytes; otherwise it is said and skipped.
+Claims, their heartbeat and taking over abandoned ones: `modelstore.claims`.
 
 Why one long module: `ModelStore` is the store's consistency protocol (claims, conditional
 writes, the index and alias compare-and-swap, verified reads), and its methods call each other's
@@ -28,26 +24,22 @@ verified downloads).
 
 from __future__ import annotations
 
-import contextlib
 import getpass
-import json
 import os
 import random
 import re
-import socket
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from modelstore import state, transfer
+from modelstore import claims, state, transfer
 from modelstore.backend import MAX_SMALL_BLOB, AzureBlobBackend, Backend, RetryPolicy
+from modelstore.claims import Claims
 from modelstore.errors import (
     AliasConflictError,
     AliasNotFoundError,
@@ -64,7 +56,6 @@ from modelstore.errors import (
     ModelStoreError,
     NoLatestVersionError,
     RegistrationIncompleteError,
-    StorageError,
     StorageUnavailableError,
     TooMuchContentionError,
     VersionNotFoundError,
@@ -89,13 +80,10 @@ DEFAULT_CONTAINER = "models"
 MANIFEST_SHA_KEY = "manifest_sha256"
 ARCHIVED_KEY = "archived"
 GIT_COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
-MAX_CLAIM_PROBES = 10_000
 MAX_CAS_ATTEMPTS = 200
 MAX_DESCRIPTION = 10_000
 LARGEST_VERSION = 10**18 - 1  # the longest number a ref may name (names.VERSION_RE)
 INDEX_ATTEMPTS = 3  # on top of the backend's own retries of each request
-CLAIM_HEARTBEAT = timedelta(seconds=30)  # how often a registration in progress says it is alive
-CLAIM_STALE_AFTER = timedelta(minutes=3)  # silent this long: abandoned, whoever held it
 NO_SHA256 = "0" * 64  # stands in for a digest not known yet (same length)
 
 
@@ -118,6 +106,7 @@ class ModelStore:
         self.kind = kind
         self.transfers = transfers or TransferSettings()
         self._layout = kind.layout
+        self._claims = Claims(backend, self._layout, lambda name: self._read_index(name)[0])
         self._author = author
         self._container_ready = False
 
@@ -247,8 +236,8 @@ class ModelStore:
         index = self._read_index(name)[0]
         files = [[f.path, f.size] for f in artifact.files]
         token = uuid.uuid4().hex
-        with _live(token):  # this process works on the claim: not abandoned (Ctrl-C)
-            claim = self._claim(
+        with claims.live(token):  # this process works on the claim: not abandoned (Ctrl-C)
+            claim = self._claims.take(
                 name, (index.max_version if index else 0) + 1, who, files, token, progress
             )
             version = claim.version
@@ -279,7 +268,7 @@ class ModelStore:
                 except ClaimLostError:
                     raise  # the files are the new holder's now: leave them
                 except Exception:
-                    self._abandon(name, version, [f.path for f in artifact.files], token)
+                    self._claims.give_back(name, version, [f.path for f in artifact.files], token)
                     raise
                 self._put_manifest(manifest, [f.path for f in artifact.files], token)
         # The version exists from here on: a failure below must say so, not look like a failure.
@@ -327,7 +316,7 @@ class ModelStore:
         try:
             stored = self.backend.get(path).data
         except BlobNotFoundError:
-            self._abandon(name, version, paths, token)
+            self._claims.give_back(name, version, paths, token)
             raise failure from None
         except ModelStoreError as exc:
             raise RegistrationIncompleteError(
@@ -359,93 +348,6 @@ class ModelStore:
         ):
             with attempt:
                 self._update_index(name, lambda idx: state.with_published(idx, name, version))
-
-    def _claim(  # noqa: PLR0917 - the registration's identity
-        self,
-        name: str,
-        start: int,
-        who: str | None,
-        files: list[list[Any]],
-        token: str,
-        progress: Progress,
-    ) -> Claim:
-        """Allocate a version number: the first `.claim` blob we create wins the number; an
-        abandoned claim of the same files is taken over (and its upload resumed)."""
-        version = start
-        for attempt in range(1, MAX_CLAIM_PROBES + 1):
-            body = _claim_body(token, who, files)
-            path = self._layout.claim_path(name, version)
-            try:
-                self.backend.put(path, body, create_only=True)
-                return Claim(self, name, version, token, resumed=False)
-            except BlobConflictError:
-                held, etag = self._read_claim(name, version)
-                if held.get("token") == token:  # our retried write had landed
-                    return Claim(self, name, version, token, resumed=False)
-                if self._abandoned(name, version, held):
-                    if held.get("files") != files:
-                        progress.note(
-                            f"{name} v{version}: an abandoned registration of other files; "
-                            f"leaving it and registering the next number"
-                        )
-                    else:
-                        with contextlib.suppress(BlobConflictError):
-                            self.backend.put(path, body, if_match=etag)
-                            progress.note(
-                                f"{name} v{version}: resuming an interrupted registration"
-                            )
-                            return Claim(self, name, version, token, resumed=True)
-            version += 1
-            if attempt % 8 == 0:  # many in flight: jump to what the index has seen published
-                index = self._read_index(name)[0]
-                if index is not None:
-                    version = max(version, index.max_version + 1)
-        raise TooMuchContentionError(f"allocating a version of {name!r}", MAX_CLAIM_PROBES)
-
-    def _read_claim(self, name: str, version: int) -> tuple[dict[str, Any], str | None]:
-        try:
-            blob = self.backend.get(self._layout.claim_path(name, version))
-        except (BlobNotFoundError, BlobTooLargeError):
-            return {}, None
-        try:
-            held = json.loads(blob.data)
-        except ValueError:
-            return {}, blob.etag
-        return (held if isinstance(held, dict) else {}), blob.etag
-
-    def _abandoned(self, name: str, version: int, held: dict[str, Any]) -> bool:
-        """The claim's holder is gone and it never published (claims of old formats: never)."""
-        try:
-            alive = datetime.fromisoformat(str(held["alive"]))
-            host, pid = str(held["host"]), int(held["pid"])
-        except (KeyError, TypeError, ValueError):
-            return False
-        gone = utc_now() - alive > CLAIM_STALE_AFTER or (
-            host == socket.gethostname() and not _holder_alive(pid, str(held.get("token")))
-        )
-        if not gone:
-            return False
-        # One with every file committed (or a manifest) had finished uploading: a version
-        # whose manifest was removed since; its number is never reused.
-        prefix = self._layout.version_prefix(name, version)
-        stored = {b.name.removeprefix(prefix) for b in self.backend.list_blobs(prefix)}
-        files = held.get("files")
-        uploaded = isinstance(files, list) and all(
-            isinstance(f, list) and f and f[0] in stored for f in files
-        )
-        return "manifest.json" not in stored and not uploaded
-
-    def _claim_token(self, name: str, version: int) -> str | None:
-        token = self._read_claim(name, version)[0].get("token")
-        return None if token is None else str(token)
-
-    def _abandon(self, name: str, version: int, paths: list[str], token: str) -> None:
-        """Best-effort removal of a failed registration's files; the claim goes last."""
-        with contextlib.suppress(StorageError):
-            for path in paths:
-                self.backend.delete(self._layout.file_path(name, version, path))
-            if self._claim_token(name, version) == token:
-                self.backend.delete(self._layout.claim_path(name, version))
 
     # --- read ----------------------------------------------------------------------------------
 
@@ -734,7 +636,7 @@ class ModelStore:
         index = self._read_index(name)[0]
         if index is None and not self.backend.list_blobs(self._layout.versions_prefix(name)):
             return ModelNotFoundError(name, kind=self.kind.noun)
-        if self._claim_token(name, version) is not None:
+        if self._claims.token(name, version) is not None:
             return VersionNotFoundError(
                 name,
                 version,
@@ -820,105 +722,6 @@ def _check_manifest_size(manifest: Manifest) -> None:
     size = len(manifest.to_canonical_json())
     if size > MAX_SMALL_BLOB:
         raise ManifestTooLargeError(manifest.name, size, MAX_SMALL_BLOB)
-
-
-class Claim:
-    """A version number held by this registration, kept alive while its files upload.
-
-    As a context manager, a background thread refreshes the claim's `alive` time every
-    CLAIM_HEARTBEAT with a compare-and-swap (so a stalled upload still looks alive); `check`
-    raises `ClaimLostError` once another registration has taken the claim over.
-    """
-
-    def __init__(
-        self,
-        store: ModelStore,
-        name: str,
-        version: int,
-        token: str,
-        *,
-        resumed: bool,
-    ) -> None:
-        self.version, self.token, self.resumed = version, token, resumed
-        self._store, self._name = store, name
-        self._stop = threading.Event()
-        self._lost = False
-        self._thread = threading.Thread(target=self._beat, name="claim-heartbeat", daemon=True)
-
-    def __enter__(self) -> Claim:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def check(self) -> None:
-        if self._lost:
-            raise ClaimLostError(self._name, self.version)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(CLAIM_HEARTBEAT.total_seconds()):
-            with contextlib.suppress(StorageError):  # a missed beat: the next one may land
-                self._refresh()
-            if self._lost:
-                return
-
-    def _refresh(self) -> None:
-        store = self._store
-        held, etag = store._read_claim(self._name, self.version)
-        if held.get("token") != self.token or etag is None:
-            self._lost = True
-            return
-        held["alive"] = utc_now().isoformat()
-        try:
-            store.backend.put(
-                store._layout.claim_path(self._name, self.version),
-                canonical_json(held),
-                if_match=etag,
-            )
-        except BlobConflictError:
-            self._lost = True
-
-
-def _claim_body(token: str, who: str | None, files: list[list[Any]]) -> bytes:
-    now = utc_now().isoformat()
-    return canonical_json(
-        {
-            "token": token,
-            "by": who,
-            "at": now,
-            "alive": now,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "files": files,
-        }
-    )
-
-
-_LIVE_CLAIMS: set[str] = set()  # tokens of the registrations running in this process
-
-
-@contextlib.contextmanager
-def _live(token: str) -> Iterator[None]:
-    _LIVE_CLAIMS.add(token)
-    try:
-        yield
-    finally:
-        _LIVE_CLAIMS.discard(token)
-
-
-def _holder_alive(pid: int, token: str) -> bool:
-    """Whether the process on this host that wrote a claim still works on it."""
-    if pid == os.getpid():  # ours: alive only while that registration runs (not after Ctrl-C)
-        return token in _LIVE_CLAIMS
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def _mb(size: int) -> str:

@@ -8,9 +8,10 @@ only when every byte before it and in it is the same as now. A file of one block
 create-only PUT. Memory: at most `concurrency + 2` blocks are held at once.
 
 Download: ranges are fetched by `concurrency` workers and written at their offsets into a
-preallocated file; the caller's thread hashes them in file order as they arrive, so a wrong
-size, a missing blob or a range with wrong bytes fails the file (`ChecksumMismatchError`)
-before the caller puts anything in place. At most `concurrency + 2` ranges are in memory.
+preallocated file; the caller's thread hashes them in file order as they land (from the page
+cache, so no range waits in memory for a slower one before it), so a wrong size, a missing
+blob or a range with wrong bytes fails the file (`ChecksumMismatchError`) before the caller
+puts anything in place. Verifying without a file holds at most `concurrency + 2` ranges.
 
 Progress goes to a `Progress` (per file: start, advance by bytes, finish); `NO_PROGRESS` by
 default. Retries of transient faults happen per request, in the backend.
@@ -48,6 +49,7 @@ from modelstore.state import Layout
 MIB = 1024 * 1024
 BLOCK_ID_DIGITS = 6  # block index; with 56 hex digits of the prefix sha256: 63 characters
 MAX_BLOCKS = 50_000  # Azure's limit of blocks in one blob
+RANGES_AHEAD = 64  # ranges of a download requested before the oldest one is hashed
 
 
 class Progress(Protocol):
@@ -297,7 +299,7 @@ def fetch_file(
             first, total = backend.read_range(path, 0, min(step, entry.size) or 1)
         except BlobNotFoundError:
             raise mismatch(entry.sha256, "missing", "file") from None
-        if total != entry.size:
+        if total != entry.size or len(first) != min(step, entry.size):
             raise mismatch(str(entry.size), f"{total}{'+' if total > entry.size else ''}", "size")
         digest = hashlib.sha256()
 
@@ -306,8 +308,6 @@ def fetch_file(
                 os.pwrite(out, data, offset)
             progress.advance(entry.path, len(data))
 
-        if len(first) != min(step, entry.size):
-            raise mismatch(str(entry.size), str(len(first)), "size")
         land(0, first)
         digest.update(first)
         offsets = deque(range(len(first), entry.size, step))
@@ -319,15 +319,23 @@ def fetch_file(
             if seen != entry.size or len(data) != length:
                 raise mismatch(str(entry.size), str(seen), "size")
             land(offset, data)
-            return data
+            return b"" if out is not None else data  # on disk: hashed from the page cache
 
+        # Verifying only, ranges wait in memory to be hashed in order (a few). Into a file, a
+        # landed range is hashed from the page cache once every range before it has landed,
+        # so a slow range holds up no worker and no memory.
+        ahead = settings.concurrency + 2 if out is None else RANGES_AHEAD
         with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="download") as pool:
             try:
                 while offsets or window:
-                    while offsets and len(window) < settings.concurrency + 2:
+                    while offsets and len(window) < ahead:
                         offset = offsets.popleft()
                         window.append((offset, pool.submit(fetch, offset)))
-                    digest.update(window.popleft()[1].result())
+                    offset, future = window.popleft()
+                    data = future.result()
+                    if out is not None:
+                        data = os.pread(out, min(step, entry.size - offset), offset)
+                    digest.update(data)
             except BaseException:
                 for _offset, future in window:
                     future.cancel()
@@ -371,7 +379,7 @@ def download_version(
             staged = staging / entry.path
             staged.parent.mkdir(parents=True, exist_ok=True)
             blob = layout.file_path(manifest.name, manifest.version, entry.path)
-            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(staged, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 fetch_file(
                     backend, blob, entry, owner, out=fd, settings=settings, progress=progress

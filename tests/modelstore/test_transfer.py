@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from modelstore import ModelStore, api
+from modelstore import ModelStore, claims
 from modelstore.backend import Backend
 from modelstore.errors import ChecksumMismatchError, ClaimLostError, IntegrityError
 from modelstore.state import claim_path, file_path
@@ -365,7 +365,7 @@ class TakenOver(Recorder):
 def test_a_registration_whose_claim_was_taken_over_stops_and_leaves_the_files(
     small_blocks: ModelStore, big_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "CLAIM_HEARTBEAT", timedelta(seconds=0.05))
+    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT", timedelta(seconds=0.05))
     with pytest.raises(ClaimLostError, match="took this number over"):
         small_blocks.register("big", big_file, progress=TakenOver(small_blocks))
     assert json.loads(small_blocks.backend.get(claim_path("big", 1)).data)["token"] == "other"
@@ -375,7 +375,7 @@ def test_a_registration_whose_claim_was_taken_over_stops_and_leaves_the_files(
 def test_the_heartbeat_keeps_a_slow_registration_alive(
     small_blocks: ModelStore, big_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "CLAIM_HEARTBEAT", timedelta(seconds=0.05))
+    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT", timedelta(seconds=0.05))
     refreshed: list[bool] = []
 
     class Slow(Recorder):
