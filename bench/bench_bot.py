@@ -387,6 +387,9 @@ def policy_text(envs: int, registry_host: str, image_repo: str) -> str:
         "model_pin: model-pin",
         "registry:",
         f"  host: {registry_host}",
+        "model_store:  # the settings point the bot at Azurite",
+        "  account_url: https://modelopsmodels.blob.core.windows.net",
+        "  container: models",
         "environments:",
     ]
     for i in range(envs):

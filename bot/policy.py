@@ -28,6 +28,7 @@ from pydantic import (
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from bot.contentcache import ContentCache
 from bot.core import policy as core
 from bot.core.confirm import ConfirmMode
 from bot.core.cron import CronSchedule
@@ -508,8 +509,17 @@ def _load_spec(text: str, source: str) -> PolicySpec:
         raise PolicyError(_format_errors(source, exc)) from None
 
 
+#: Validated policies by the text's blob id (and the name errors would quote): the hourly
+#: run and the commands after it read the same `promotion.yaml` blob.
+POLICY_CACHE: ContentCache[PromotionPolicy] = ContentCache(maxsize=8)
+
+
 def parse_policy(text: str, source: str = DEFAULT_POLICY_FILE) -> PromotionPolicy:
-    """Parse and validate policy YAML text."""
+    """Parse and validate policy YAML text (once per content: `POLICY_CACHE`)."""
+    return POLICY_CACHE.get_or_parse(text, (source,), lambda: _parse_policy(text, source))
+
+
+def _parse_policy(text: str, source: str) -> PromotionPolicy:
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:

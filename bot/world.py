@@ -159,14 +159,20 @@ def read_rollbacks(repo: GitRepo, ref: str, policy: PromotionPolicy, state: Stat
     history on `ref` (the newest `ROLLBACK_HISTORY` changes). A change is the bot's when it is
     one of its promotions (`_promotions`, docs/decisions.md 24)."""
     envs = dict(state.envs)
+    # three git processes whatever the number of overlays: one walk, one batch read, and
+    # (for merges) one read of the merged-in tips' authors
+    histories = repo.path_histories(
+        ref, [env.overlay for env in policy.environments], ROLLBACK_HISTORY
+    )
+    specs = [(c.sha, path) for path, commits in histories.items() for c in commits]
+    specs += [(c.parents[0], path) for path, cs in histories.items() for c in cs if c.parents]
+    texts = repo.show_each(specs) if specs else {}
+    every = {c.sha: c for commits in histories.values() for c in commits}
+    promotions = _promotions(repo, list(every.values())) if every else set()
     for env in policy.environments:
-        commits = repo.path_history(ref, env.overlay, ROLLBACK_HISTORY)
+        commits = histories[env.overlay]
         if not commits:
             continue
-        specs = [(c.sha, env.overlay) for c in commits]
-        specs += [(c.parents[0], env.overlay) for c in commits if c.parents]
-        texts = repo.show_each(specs)
-        promotions = _promotions(repo, commits)
         changes = []
         for c in reversed(commits):  # oldest first
             before = _pins(

@@ -361,6 +361,50 @@ class GitRepo:
             commits.append(PathCommit(sha, tuple(parents.split()), email, subject))
         return commits
 
+    def path_histories(
+        self, ref: str, paths: Iterable[str], limit: int
+    ) -> dict[str, list[PathCommit]]:
+        """`path_history` of many paths from one first-parent `git log` walk (paths through
+        stdin, names NUL-separated, as `last_changes`). A commit is listed for each path it
+        changed against its first parent (`--diff-merges=first-parent`), which is exactly what
+        `path_history` selects per path; each path keeps its newest `limit` commits."""
+        wanted = list(dict.fromkeys(paths))
+        found: dict[str, list[PathCommit]] = {path: [] for path in wanted}
+        batch = [p for p in wanted if p and "\n" not in p]
+        for path in set(wanted) - set(batch):  # stdin is line-based: ask git one by one
+            found[path] = self.path_history(ref, path, limit)
+        if not batch:
+            return found
+        stdin = "".join(f"{line}\n" for line in (ref, "--", *batch)).encode()
+        out = self._git_stdin(
+            [
+                "--literal-pathspecs",
+                "log",
+                "--first-parent",
+                "--diff-merges=first-parent",
+                "-z",
+                "--name-only",
+                "--format=%x01%H%x00%P%x00%ae%x00%s",
+                "--stdin",
+            ],
+            stdin,
+        )
+        open_paths = set(batch)
+        tokens = iter(out.decode("utf-8", "surrogateescape").split("\x00"))
+        commit: PathCommit | None = None
+        for token in tokens:
+            if _COMMIT_START.fullmatch(token.removeprefix("\n")):
+                parents, email, subject = next(tokens), next(tokens), next(tokens)
+                sha = token.removeprefix("\n")[1:]
+                commit = PathCommit(sha, tuple(parents.split()), email, subject)
+                continue
+            name = token.removeprefix("\n")
+            if name in open_paths and commit is not None:
+                found[name].append(commit)
+                if len(found[name]) >= limit:
+                    open_paths.discard(name)
+        return found
+
     def path_log(self, ref: str, path: str, limit: int) -> list[LogCommit]:
         """`path_history` with who and when: the newest `limit` first-parent commits on `ref`
         that changed `path`, newest first, each with its author's name and email and its

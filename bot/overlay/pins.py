@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
+from bot.contentcache import ContentCache
 from bot.core.model import ImagePin, ModelPin
 from bot.errors import OverlayError
 from bot.overlay.changes import ImageSet, LiteralSet
@@ -53,10 +55,22 @@ class OverlayPins:
 # --------------------------------------------------------------------------- reading
 
 
+#: Parsed pins by the overlay text's blob id: a run reads every overlay and, for rollbacks,
+#: their recent history; the next run reads the same blobs and parses none of them again.
+PINS_CACHE: ContentCache[OverlayPins] = ContentCache(maxsize=16384)
+
+
 def read_pins_text(
     text: str, image_name: str, model_pin: str, path: str = "kustomization.yaml"
 ) -> OverlayPins:
-    """The image pin and model pin of a kustomization's text (None where absent)."""
+    """The image pin and model pin of a kustomization's text (None where absent); parsed once
+    per content (`PINS_CACHE`)."""
+    return PINS_CACHE.get_or_parse(
+        text, (image_name, model_pin), lambda: _parse_pins(text, image_name, model_pin, path)
+    )
+
+
+def _parse_pins(text: str, image_name: str, model_pin: str, path: str) -> OverlayPins:
     body = text.removeprefix(BOM)
     src = SourceText(body, path)
     doc = parse(body, path)
@@ -82,7 +96,7 @@ def read_pins_text(
             key, _, value = str(item).partition("=")
             literals.setdefault(key, value)
         model = _model_pin(literals, path, model_pin)
-    return OverlayPins(image=image, model=model, literals=literals)
+    return OverlayPins(image=image, model=model, literals=MappingProxyType(literals))
 
 
 def _model_pin(literals: Mapping[str, str], path: str, generator: str) -> ModelPin | None:

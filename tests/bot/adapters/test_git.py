@@ -312,3 +312,36 @@ def test_path_history_follows_the_first_parent_line_and_names_each_merges_side_a
     assert list(texts.values()) == ["version: 2\n", "version: 1\n"]
     assert repo.path_history("refs/remotes/origin/main", "overlay.yaml", 1) == [merge]
     assert repo.show_each([(merge.sha, "no\nsuch")]) == {(merge.sha, "no\nsuch"): None}
+
+
+def test_path_histories_are_path_history_of_each_path_from_one_walk(tmp_path: Path, origin: Path):
+    """Merges (listed for what they changed against the first parent only), a side branch's
+    own commits (never listed), a path changed in the same commit as another, a path never
+    changed, a name git's stdin cannot carry, and the per-path limit."""
+    seed = tmp_path / "side"
+    git(tmp_path, "clone", "-q", str(origin), str(seed))
+    (seed / "b.yaml").write_text("b: 1\n")
+    git(seed, "add", "b.yaml")
+    git(seed, "commit", "-q", "-m", "add b")
+    git(seed, "checkout", "-q", "-b", "promote/dev")
+    (seed / "overlay.yaml").write_text("version: 2\n")
+    git(seed, "commit", "-q", "-am", "promote")
+    git(seed, "checkout", "-q", "main")
+    (seed / "b.yaml").write_text("b: 2\n")
+    (seed / "overlay.yaml").write_text("version: 1\n# touched\n")
+    git(seed, "commit", "-q", "-am", "both")
+    git(seed, "merge", "-q", "--no-ff", "-X", "theirs", "-m", "Merge promote/dev", "promote/dev")
+    for n in range(3):
+        (seed / "b.yaml").write_text(f"b: {n + 3}\n")
+        git(seed, "commit", "-q", "-am", f"b {n}")
+    git(seed, "push", "-q", "origin", "main")
+    repo = _clone(origin, tmp_path / "work")
+    ref = "refs/remotes/origin/main"
+    paths = ["overlay.yaml", "b.yaml", "never.yaml", "no\nsuch"]
+
+    for limit in (1, 2, 50):
+        batched = repo.path_histories(ref, paths, limit)
+        assert batched == {p: repo.path_history(ref, p, limit) for p in paths}, limit
+    subjects = [c.subject for c in repo.path_histories(ref, paths, 50)["overlay.yaml"]]
+    assert subjects == ["Merge promote/dev", "both", "seed"]
+    assert repo.path_histories(ref, [], 5) == {}
