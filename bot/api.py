@@ -3,7 +3,8 @@ and each function here only wires (`bot.wiring`), takes the run lock, and hands 
 module that does the work. Results are structured data; `bot.render` turns them into text.
 
 - `run`: `bot.runner` (read the world → decide: plan + PR action table → apply)
-- `release`: `bot.release` (decide, move `release`) and `bot.nightly` (checks, forge report)
+- `release`: `bot.release` (decide, move each `release/<env>`) and `bot.nightly` (checks,
+  gates, forge report)
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from datetime import date, datetime
 
 from bot import holding, nightly, notify, rollingback, runner
 from bot.adapters.git import GitRepo
+from bot.core.confirm import Confirmation, ConfirmMode, Deployment, confirmation
 from bot.core.model import EnvState
 from bot.core.plan import EnvPlan, Plan, plan
 from bot.core.policy import Hold
 from bot.core.pr_action import BRANCH_PREFIX, branch_for
+from bot.deployments import read_deployment, released_pins
 from bot.forge import PullRequest
 from bot.overlay.validate import validate_overlays
 from bot.policy import PromotionPolicy
@@ -24,7 +27,7 @@ from bot.proposal import ProposalOutcome
 from bot.release import ReleaseDecision
 from bot.settings import Settings
 from bot.wiring import Services, connect, locked
-from bot.world import World, read_state
+from bot.world import World
 
 __all__ = [
     "EnvStatus",
@@ -69,8 +72,9 @@ def _validate_env(repo: GitRepo, policy: PromotionPolicy) -> list[str]:
 
 @dataclass(frozen=True)
 class EnvStatus:
-    """One environment: its pins on main and in the last release (None: no release yet), its
-    open promotion PR, and what the plan would do now."""
+    """One environment: its pins on main and on its `release/<env>` (None: no release yet),
+    what its cluster confirmed running (the controller's statuses on that release), its open
+    promotion PR, and what the plan would do now."""
 
     env: str
     on_main: EnvState
@@ -78,28 +82,41 @@ class EnvStatus:
     pending_pr: PullRequest | None
     plan: EnvPlan
     hold: Hold | None = None  # recorded in deploy/holds.yaml on main (maybe expired)
+    confirmed: Confirmation | None = None  # of the released pins (None: nothing released)
 
 
 def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
     services = connect(settings)
     world, result = make_plan(services, now)
-    released_state = None
-    if services.repo.remote_sha("release") is not None:
-        released_state, _ = read_state(services.repo, "refs/remotes/origin/release", world.policy)
+    readable = settings.forge_credentials_set()
     prs: dict[str, PullRequest] = {}
-    if settings.forge_credentials_set():
+    if readable:
         prs = services.forge.open_prs(world.base, BRANCH_PREFIX)
-    return [
-        EnvStatus(
-            env=env_plan.env,
-            on_main=world.state.get(env_plan.env),
-            released=released_state.get(env_plan.env) if released_state else None,
-            pending_pr=prs.get(branch_for(env_plan.env)),
-            plan=env_plan,
-            hold=world.policy.environment(env_plan.env).hold,
+    rows = []
+    for env_plan in result.envs:
+        env = world.policy.environment(env_plan.env)
+        released = released_pins(services.repo, world.policy, env)
+        released_state = confirmed = None
+        if released is not None:
+            released_state = EnvState(env.name, released[1], released[2])
+            deployment = (
+                read_deployment(services.repo, services.forge, world.policy, env, released[1:])
+                if readable
+                else Deployment(unknown=f"{settings.forge_variable('TOKEN')} is not set")
+            )
+            confirmed = confirmation(env.name, deployment, ConfirmMode.COMMIT_STATUS)
+        rows.append(
+            EnvStatus(
+                env=env_plan.env,
+                on_main=world.state.get(env_plan.env),
+                released=released_state,
+                pending_pr=prs.get(branch_for(env_plan.env)),
+                plan=env_plan,
+                hold=env.hold,
+                confirmed=confirmed,
+            )
         )
-        for env_plan in result.envs
-    ]
+    return rows
 
 
 def hold(settings: Settings, env: str, new: Hold | None) -> ProposalOutcome:
@@ -118,13 +135,14 @@ def rollback(
     return outcome
 
 
-def release(settings: Settings, *, today: date) -> ReleaseDecision:
-    """Validate main and move `release`; then report on the forge (`decision.report`).
+def release(settings: Settings, *, today: date, now: datetime | None = None) -> ReleaseDecision:
+    """Validate main and move each `release/<env>` its gate allows; then report on the forge
+    (`decision.report`).
 
     The report never changes the decision: the forge being down leaves a blocked release
     blocked and a release released, with `report.action` FAILED saying why."""
     with locked(settings, enabled=True) as ensure_held:
         services = connect(settings)
-        decision = nightly.release(services, today=today, ensure_held=ensure_held)
+        decision = nightly.release(services, today=today, ensure_held=ensure_held, now=now)
     notify.notifier_for(services)(notify.release_events(decision))
     return decision

@@ -35,7 +35,7 @@ from cliexit import EXIT_ERROR, EXIT_USAGE, ErrorCodes, run_click
 
 
 class ReleaseBlockedError(BotError):
-    """Validation of main failed; `release` was not moved."""
+    """Validation of main failed; no release ref was moved."""
 
 
 class OverlaysInvalidError(BotError):
@@ -182,6 +182,8 @@ def run_command(dry_run: bool, **kwargs: object) -> None:
         click.echo(redact(render.outcome_line(outcome, dry_run=dry_run), secrets))
         if dry_run and outcome.diff:
             click.echo(redact(terminal_lines(outcome.diff.rstrip("\n")), secrets))
+    for written in report.freeze:
+        click.echo(f"{written}: promotion/freeze status set on the PR head")
     if dry_run:
         click.echo("dry run: nothing written")
     elif not report.wrote:
@@ -325,17 +327,23 @@ def rollback_command(
 @cli.command("release")
 @with_settings
 def release_command(**kwargs: object) -> None:
-    """Validate merged main; fast-forward `release` and tag it (nightly).
+    """Validate merged main; fast-forward each environment's `release/<env>` (nightly).
+
+    An environment moves only when not frozen now (its time zone), not held, and with what is
+    new for it confirmed running in the previous environment for the soak; the others still
+    move.
 
     A blocked release is reported as one `release-blocked` issue on GitHub (updated in place,
     closed by the next release); exit 1 when blocked, whether or not the report got through."""
     settings = _settings(_overrides(kwargs))
-    decision = api.release(settings, today=now_utc().date())
+    now = now_utc()
+    decision = api.release(settings, today=now.date(), now=now)
     click.echo(decision.reason)
     for problem in decision.problems:
         click.echo(f"  - {problem}")
-    if decision.tag:
-        click.echo(f"tagged {decision.tag}")
+    for env in decision.envs:
+        tagged = f" (tagged {env.tag})" if env.tag else ""
+        click.echo(terminal(f"{env.env}: {env.action.value}: {env.reason}{tagged}", limit=500))
     report = decision.report
     if report is not None and report.action is ReportOutcome.FAILED:
         click.echo(f"warning: {report.message}", err=True)

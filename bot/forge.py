@@ -103,13 +103,15 @@ class CommitStatus:
     """One status on a commit: `context` names what reports (e.g. `deploy/prod`); `creator`
     is who posted it as the forge stores it (GitHub's `creator.login`, Azure DevOps'
     `createdBy.uniqueName`). Anyone with write access can post any context: a decision that
-    trusts a status (a deployment confirmed) should also check its creator."""
+    trusts a status (a deployment confirmed) should also check its creator.
+    `id` is the forge's too (ids grow with time: they order statuses of the same second)."""
 
     context: str
     state: StatusState
     description: str = ""
     target_url: str | None = None
     created_at: datetime | None = None
+    id: int | None = None
     creator: str | None = None
 
 

@@ -7,16 +7,20 @@ the one `release-blocked` issue in step with the decision.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from bot.adapters.git import GitRepo
 from bot.adapters.registry import RegistryClient
-from bot.core.model import ImagePin
+from bot.core.confirm import Deployment, release_blocker, release_context
+from bot.core.model import ImagePin, State
+from bot.core.policy import PromotionPolicy
+from bot.deployments import read_deployment, released_pins
 from bot.errors import RegistryError
-from bot.forge import Forge, ForgeError
+from bot.forge import CommitStatus, Forge, ForgeError, StatusState
 from bot.imagespec import split_registry
 from bot.overlay.validate import validate_overlays
 from bot.release import (
@@ -40,20 +44,110 @@ from bot.world import read_policy, read_state
 from modelstore import ModelStoreError
 
 
-def release(services: Services, *, today: date, ensure_held: Callable[[], None]) -> ReleaseDecision:
-    """Validate main and move `release`; then report on the forge (`decision.report`)."""
+def release(
+    services: Services, *, today: date, ensure_held: Callable[[], None], now: datetime | None = None
+) -> ReleaseDecision:
+    """Validate main and move each environment's `release/<env>` its gate allows (frozen,
+    held or unsoaked environments wait; the others move); then report on the forge."""
+    when = now or datetime.combine(today, time(12), UTC)
+    repo, settings = services.repo, services.settings
+    repo.fetch()
+    base = f"refs/remotes/origin/{settings.base_branch}"
+    names = (
+        read_policy(repo, base, settings.policy_file, None).names
+        if repo.remote_sha(settings.base_branch)
+        else []
+    )
+    gate = ReleaseGate(services, when)
     decision = run_release(
-        services.repo,
+        repo,
         checks=[
             lambda repo: check_overlays(services, repo),
             lambda repo: check_artifacts(services, repo),
         ],
         today=today,
-        base=services.settings.base_branch,
+        envs=names,
+        gate=gate,
+        base=settings.base_branch,
         before_write=ensure_held,
+        after_move=gate.record,
     )
     ensure_held()  # the issue is a remote write too
     return dataclasses.replace(decision, report=report_release(services.settings, decision))
+
+
+class ReleaseGate:
+    """Per environment, on the checked-out main: why its ref may not move now (freeze at
+    release time in the environment's zone, hold, soak from the previous environment's
+    confirmation: `bot.core.confirm.release_blocker`)."""
+
+    def __init__(self, services: Services, now: datetime) -> None:
+        self.services = services
+        self.now = now
+        self._read: tuple[PromotionPolicy, State] | None = None
+
+    @property
+    def forge(self) -> Forge | None:
+        readable = self.services.settings.forge_credentials_set()
+        return self.services.forge if readable else None
+
+    def _world(self) -> tuple[PromotionPolicy, State]:
+        if self._read is None:
+            repo, settings = self.services.repo, self.services.settings
+            policy = read_policy(repo, "HEAD", settings.policy_file, settings.registry_host)
+            self._read = policy, read_state(repo, "HEAD", policy)[0]
+        return self._read
+
+    def __call__(self, name: str) -> str | None:
+        policy, state = self._world()
+        repo, env, now = self.services.repo, policy.environment(name), self.now
+        main = state.get(name)
+        released = released_pins(repo, policy, env)
+        image_moves = released is None or released[1] != main.image
+        model_moves = released is None or released[2] != main.model
+        frozen = env.frozen_until(now)
+        hold = env.hold
+        covered = (
+            hold is not None
+            and hold.active(now)
+            and hold.covers(image_moves=image_moves, model_moves=model_moves)
+        )
+        deployment = None
+        previous = env.source.previous
+        if previous is not None and (image_moves or model_moves):
+            forge = self.forge
+            if forge is None:
+                token = self.services.settings.forge_variable("TOKEN")
+                deployment = Deployment(unknown=f"{token} is not set: statuses not read")
+            else:
+                pins = (main.image, main.model)
+                prev = policy.environment(previous)
+                deployment = read_deployment(repo, forge, policy, prev, pins)
+        return release_blocker(
+            env=name,
+            previous=previous,
+            frozen=(frozen[0].label, frozen[1]) if frozen else None,
+            hold=hold.describe() if covered and hold is not None else None,
+            moves=image_moves or model_moves,
+            soak=env.soak,
+            mode=env.confirm,
+            deployment=deployment,
+            now=now,
+        )
+
+    def record(self, decision: ReleaseDecision) -> None:
+        """The forge's time of the move: `promotion/release/<env>` on the commit (what
+        `confirm: release` counts from). Best effort: a failure leaves that mode waiting."""
+        forge, env = self.forge, decision.env
+        if forge is None or env is None or decision.main_sha is None:
+            return
+        status = CommitStatus(
+            release_context(env),
+            StatusState.SUCCESS,
+            f"{decision.ref} moved here by the nightly release",
+        )
+        with contextlib.suppress(ForgeError):
+            forge.create_status(decision.main_sha, status)
 
 
 def report_release(settings: Settings, decision: ReleaseDecision) -> ForgeReport:

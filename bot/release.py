@@ -1,7 +1,12 @@
-"""The nightly release: validate merged `main`, then fast-forward `release` and tag it.
+"""The nightly release: validate merged `main`, then move each environment's `release/<env>`.
 
-The decision is pure (`decide_release`); `run_release` only sequences the adapters. A failed
-validation never moves `release`; a `main` already released writes nothing.
+Each environment ships on its own branch (`bot.core.confirm.release_ref`, docs/decisions.md):
+its ref fast-forwards to `main` (and is tagged `release-<env>-YYYYMMDD`) only when `main`
+validates and the environment's gate says nothing against it now (`gate`: a freeze window open
+at release time, a hold, or pins its previous environment has not confirmed running for the
+soak; `bot.core.confirm.release_blocker`). A frozen or held environment waits; the others
+still move. The decision is pure (`decide_release`); `run_release` only sequences the
+adapters. A failed validation never moves a ref; refs already at `main` write nothing.
 
 A blocked release is reported as ONE open issue labelled `release-blocked`; `decide_issue`
 (pure) says whether to create it, rewrite its body (only when the set of problems changed: a
@@ -14,14 +19,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 
 from bot.adapters.git import GitRepo, PushRejectedError
+from bot.core.confirm import RELEASE_REF_PREFIX, release_ref
 from bot.forge import Issue
 
-RELEASE_BRANCH = "release"
 TAG_PREFIX = "release-"
 
 
@@ -37,9 +42,10 @@ class ReleaseProblem:
 
 
 class ReleaseAction(StrEnum):
-    NOOP = "noop"  # release is already at main
-    RELEASE = "release"  # move release to main and tag it
-    BLOCKED = "blocked"  # main failed a check, or release cannot fast-forward
+    NOOP = "noop"  # the ref is already at main
+    RELEASE = "release"  # move the ref to main and tag it
+    WAIT = "wait"  # the environment may not move now (freeze, hold, soak): not an error
+    BLOCKED = "blocked"  # main failed a check, or the ref cannot fast-forward
 
 
 class IssueActionKind(StrEnum):
@@ -72,17 +78,26 @@ class ForgeReport:
 
 @dataclass(frozen=True)
 class ReleaseDecision:
+    """The release of one ref (`envs` empty), or of the whole night (`envs`: one per ref)."""
+
     action: ReleaseAction
     reason: str
     tag: str | None = None
     problems: tuple[ReleaseProblem, ...] = field(default=())
     main_sha: str | None = None
     report: ForgeReport | None = None  # set by `bot.api.release` after reporting
+    ref: str | None = None
+    from_sha: str | None = None
+    envs: tuple[ReleaseDecision, ...] = ()
+
+    @property
+    def env(self) -> str | None:
+        return self.ref.removeprefix(RELEASE_REF_PREFIX) if self.ref else None
 
 
-def next_release_tag(existing: Iterable[str], today: date) -> str:
-    """`release-YYYYMMDD`, or `release-YYYYMMDD-N` with the next free N for that day."""
-    base = f"{TAG_PREFIX}{today:%Y%m%d}"
+def next_release_tag(existing: Iterable[str], today: date, env: str | None = None) -> str:
+    """`release-<env>-YYYYMMDD`, or `...-N` with the next free N for that day."""
+    base = f"{TAG_PREFIX}{env + '-' if env else ''}{today:%Y%m%d}"
     pattern = re.compile(rf"^{re.escape(base)}(?:-(\d+))?$")
     taken = [m for m in (pattern.match(t) for t in existing) if m]
     if not taken:
@@ -100,47 +115,77 @@ def decide_release(
     existing_tags: Iterable[str],
     today: date,
     release_tagged: bool = True,
+    env: str = "dev",
+    wait: str | None = None,
 ) -> ReleaseDecision:
-    """What to do with `release`; `release_tagged`: its sha already carries a release tag."""
+    """What to do with `release/<env>`; `release_tagged`: its sha already carries a release
+    tag; `wait`: why the environment may not move now (freeze, hold, soak), if anything."""
+    ref = release_ref(env)
+    short = main_sha[:12]
+
+    base = ReleaseDecision(ReleaseAction.NOOP, "", main_sha=main_sha, ref=ref, from_sha=release_sha)
+
+    def decision(
+        action: ReleaseAction,
+        reason: str,
+        tag: str | None = None,
+        problems: tuple[ReleaseProblem, ...] = (),
+    ) -> ReleaseDecision:
+        return replace(base, action=action, reason=reason, tag=tag, problems=problems)
+
     if release_sha == main_sha and not release_tagged:
         # an earlier run moved the branch but its tag never arrived (pre-atomic push, or by hand)
-        tag = next_release_tag(existing_tags, today)
-        return ReleaseDecision(
-            ReleaseAction.RELEASE,
-            f"release is at main ({main_sha[:12]}) but untagged: tagging it",
-            tag=tag,
-            main_sha=main_sha,
+        tag = next_release_tag(existing_tags, today, env)
+        return decision(
+            ReleaseAction.RELEASE, f"{ref} is at main ({short}) but untagged: tagging it", tag=tag
         )
     if release_sha == main_sha:
-        return ReleaseDecision(
-            ReleaseAction.NOOP, f"release is already at main ({main_sha[:12]})", main_sha=main_sha
-        )
+        return decision(ReleaseAction.NOOP, f"{ref} is already at main ({short})")
     if problems:
-        return ReleaseDecision(
+        return decision(
             ReleaseAction.BLOCKED,
-            f"main ({main_sha[:12]}) failed {len(problems)} check(s); release not moved",
+            f"main ({short}) failed {len(problems)} check(s); {ref} not moved",
             problems=tuple(problems),
-            main_sha=main_sha,
         )
     if release_sha is not None and not main_descends_from_release:
-        return ReleaseDecision(
+        return decision(
             ReleaseAction.BLOCKED,
-            f"release ({release_sha[:12]}) is not an ancestor of main ({main_sha[:12]}): "
+            f"{ref} ({release_sha[:12]}) is not an ancestor of main ({short}): "
             "someone rewrote a branch; fix by hand",
-            problems=(ReleaseProblem(RELEASE_BRANCH, "would not be a fast-forward"),),
-            main_sha=main_sha,
+            problems=(ReleaseProblem(ref, "would not be a fast-forward"),),
         )
-    tag = next_release_tag(existing_tags, today)
+    if wait is not None:
+        return decision(ReleaseAction.WAIT, f"{ref} not moved: {wait}")
+    tag = next_release_tag(existing_tags, today, env)
     moved = f"from {release_sha[:12]}" if release_sha else "(new branch)"
+    return decision(ReleaseAction.RELEASE, f"fast-forward {ref} {moved} to {short}", tag=tag)
+
+
+def summarize(main_sha: str, envs: Sequence[ReleaseDecision]) -> ReleaseDecision:
+    """The night's decision: BLOCKED if any ref is, else RELEASE if any moved, else NOOP."""
+    short = main_sha[:12]
+    problems = tuple(dict.fromkeys(p for d in envs for p in d.problems))
+    moved = [d for d in envs if d.action is ReleaseAction.RELEASE]
+    blocked = [d for d in envs if d.action is ReleaseAction.BLOCKED]
+    if problems and len(blocked) == len(envs):
+        action = ReleaseAction.BLOCKED
+        reason = f"main ({short}) failed {len(problems)} check(s); no release ref moved"
+    elif blocked:
+        action, reason = ReleaseAction.BLOCKED, "; ".join(d.reason for d in blocked)
+    elif moved:
+        names = ", ".join(str(d.ref) for d in moved)
+        action, reason = ReleaseAction.RELEASE, f"released main ({short}) to {names}"
+    else:
+        action, reason = ReleaseAction.NOOP, f"no release ref moved (main at {short})"
+    tags = ", ".join(str(d.tag) for d in moved if d.tag)
     return ReleaseDecision(
-        ReleaseAction.RELEASE,
-        f"fast-forward release {moved} to {main_sha[:12]}",
-        tag=tag,
-        main_sha=main_sha,
+        action, reason, tag=tags or None, problems=problems, main_sha=main_sha, envs=tuple(envs)
     )
 
 
 Check = Callable[[GitRepo], list[ReleaseProblem]]
+#: Why environment `env` may not move to the checked-out main now (None: it may).
+Gate = Callable[[str], str | None]
 
 
 def run_release(
@@ -148,67 +193,69 @@ def run_release(
     checks: Sequence[Check],
     today: date,
     *,
+    envs: Sequence[str],
+    gate: Gate = lambda env: None,
     base: str = "main",
     before_write: Callable[[], None] = lambda: None,
+    after_move: Callable[[ReleaseDecision], None] = lambda decision: None,
 ) -> ReleaseDecision:
-    """Fetch, validate the checkout of origin/<base> with every check, then act on it.
-
-    `before_write` runs right before the push (the run lock's `ensure_held`): raising stops it.
-    """
+    """Fetch, validate the checkout of origin/<base> with every check, then move each
+    environment's ref in `envs` order (`gate` decides per environment; a ref moved earlier in
+    the night is what the next environment's gate reads). `before_write` runs right before
+    each push (the run lock's `ensure_held`): raising stops it; `after_move` after each."""
     repo.fetch()
     main_sha = repo.remote_sha(base)
     if main_sha is None:
         return ReleaseDecision(ReleaseAction.BLOCKED, f"origin has no {base} branch")
-    release_sha = repo.remote_sha(RELEASE_BRANCH)
-    if release_sha == main_sha:
-        tagged = bool(repo.remote_tags_at(main_sha, f"{TAG_PREFIX}*"))
+    refs = {env: repo.remote_sha(release_ref(env)) for env in envs}
+    problems: list[ReleaseProblem] | None = None
+    if any(sha != main_sha for sha in refs.values()):
+        repo.checkout_fresh("release-candidate", base)
+        problems = [problem for check in checks for problem in check(repo)]
+    decisions = []
+    for env in envs:
+        release_sha = refs[env]
+        pattern = f"{TAG_PREFIX}{env}-*"
+        at_main = release_sha == main_sha
+        tagged = bool(repo.remote_tags_at(main_sha, pattern)) if at_main else True
         decision = decide_release(
             main_sha=main_sha,
             release_sha=release_sha,
-            main_descends_from_release=True,
-            problems=(),
-            existing_tags=() if tagged else repo.remote_tags(f"{TAG_PREFIX}*"),
+            main_descends_from_release=release_sha is None
+            or at_main
+            or repo.is_ancestor(release_sha, main_sha),
+            problems=problems or (),
+            existing_tags=repo.remote_tags(pattern) if not (at_main and tagged) else (),
             today=today,
             release_tagged=tagged,
+            env=env,
+            wait=None if at_main or problems else gate(env),
         )
-        _apply(repo, decision, release_sha, before_write)
-        return decision
-    repo.checkout_fresh("release-candidate", base)
-    problems = [problem for check in checks for problem in check(repo)]
-    decision = decide_release(
-        main_sha=main_sha,
-        release_sha=release_sha,
-        main_descends_from_release=release_sha is None or repo.is_ancestor(release_sha, main_sha),
-        problems=problems,
-        existing_tags=repo.remote_tags(f"{TAG_PREFIX}*"),
-        today=today,
-    )
-    _apply(repo, decision, release_sha, before_write)
-    return decision
+        _apply(repo, decision, before_write)
+        if decision.action is ReleaseAction.RELEASE:
+            after_move(decision)
+        decisions.append(decision)
+    return summarize(main_sha, decisions)
 
 
-def _apply(
-    repo: GitRepo,
-    decision: ReleaseDecision,
-    release_sha: str | None,
-    before_write: Callable[[], None],
-) -> None:
-    """Move `release` and push its tag in ONE atomic push: both land, or neither does."""
+def _apply(repo: GitRepo, decision: ReleaseDecision, before_write: Callable[[], None]) -> None:
+    """Move the ref and push its tag in ONE atomic push: both land, or neither does."""
     if (
         decision.action is not ReleaseAction.RELEASE
         or decision.tag is None
         or decision.main_sha is None
+        or decision.ref is None
     ):
         return
-    sha = decision.main_sha
+    sha, release_sha = decision.main_sha, decision.from_sha
     if release_sha is not None and not repo.is_ancestor(release_sha, sha):
         raise PushRejectedError(
-            f"{RELEASE_BRANCH} at {release_sha[:12]} is not an ancestor of {sha[:12]}: "
+            f"{decision.ref} at {release_sha[:12]} is not an ancestor of {sha[:12]}: "
             "refusing a non-fast-forward"
         )
     before_write()
-    repo.create_tag(decision.tag, sha, f"Nightly release of main at {sha[:12]}")
-    branch_ref = f"refs/heads/{RELEASE_BRANCH}"
+    repo.create_tag(decision.tag, sha, f"Nightly release of main at {sha[:12]} to {decision.ref}")
+    branch_ref = f"refs/heads/{decision.ref}"
     repo.push_atomic(
         [f"{sha}:{branch_ref}", f"refs/tags/{decision.tag}"], leases={branch_ref: release_sha}
     )
@@ -272,7 +319,7 @@ def render_issue_body(decision: ReleaseDecision) -> str:
     return "\n".join(
         [
             f"{ISSUE_MARKER} problems={problems_fingerprint(problems)} -->",
-            f"The nightly `promotion-bot release` did **not** move `release`: "
+            f"The nightly `promotion-bot release` did **not** move the release refs: "
             f"{_one_line(decision.reason)}.",
             "",
             f"Checked: `main` at {main}.",
@@ -324,11 +371,14 @@ def decide_issue(decision: ReleaseDecision, open_issue: Issue | None) -> IssueAc
     sha = _code(decision.main_sha[:12]) if decision.main_sha else "`main`"
     if decision.action is ReleaseAction.RELEASE:
         comment = (
-            f"Released: `main` at {sha} passed every check; `release` fast-forwarded to it and "
-            f"tagged {_code(decision.tag or '?')}. Closing."
+            f"Released: `main` at {sha} passed every check; the release refs the policy lets "
+            f"move now fast-forwarded to it, tagged {_code(decision.tag or '?')}. Closing."
         )
     else:
-        comment = f"`release` is already at `main` ({sha}): nothing is blocked any more. Closing."
+        comment = (
+            f"`main` ({sha}) is released or waits only for a freeze, hold or soak: nothing is "
+            "blocked any more. Closing."
+        )
     return IssueAction(
         IssueActionKind.CLOSE,
         f"release is unblocked: closing issue #{open_issue.number}",

@@ -7,6 +7,7 @@ in one place and the API keeps returning data.
 from __future__ import annotations
 
 from bot.api import EnvStatus
+from bot.core.confirm import controller, zulu
 from bot.core.model import EnvState
 from bot.core.plan import EnvPlan, Plan
 from bot.runner import EnvOutcome
@@ -73,7 +74,27 @@ def status_fields(row: EnvStatus) -> dict[str, str]:
         "hold": row.hold.describe() if row.hold else "none",
         # pins a person rolled this environment back from: never proposed again for it
         "rejected": "; ".join(r.describe() for r in row.on_main.rolled_back) or "none",
+        "confirmed": confirmed_text(row),
     }
+
+
+def confirmed_text(row: EnvStatus) -> str:
+    """What the cluster confirmed running: `healthy since T (context on commit)` or why not."""
+    found = row.confirmed
+    if found is None:
+        return "nothing released"
+    if found.unknown is not None:
+        return f"unknown ({found.unknown})"
+    if found.evidence is not None and found.since is not None:
+        ev = found.evidence
+        who = controller(ev.context, row.env, found.mode) or "?"
+        return f"healthy since {zulu(found.since)} ({who}: {ev.context} on {ev.commit[:12]})"
+    if found.reset_by is not None:
+        ev = found.reset_by
+        return f"unhealthy: {ev.context} {ev.state} on {ev.commit[:12]} at {zulu(ev.created_at)}"
+    if found.waiting:
+        return f"not yet: no success from {', '.join(found.waiting)}"
+    return "not confirmed: no deployment status on the release"
 
 
 def status_lines(row: EnvStatus) -> list[str]:
@@ -82,6 +103,7 @@ def status_lines(row: EnvStatus) -> list[str]:
         fields["env"],
         f"  on main:    {fields['on_main']}",
         f"  released:   {fields['released']}",
+        f"  confirmed:  {fields['confirmed']}",
         f"  pending PR: {fields['pending_pr']}",
         f"  next:       {fields['next_step']}",
         *([f"  hold:       {fields['hold']}"] if row.hold else []),

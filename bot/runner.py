@@ -12,6 +12,7 @@ performs exactly the decided action, and nothing for the kinds that write nothin
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from bot.core.pr_action import (
 )
 from bot.errors import BotError
 from bot.forge import Forge, ForgeConflictError, ForgeError, ForgeUnreachableError
+from bot.freeze_status import sync_freeze_statuses
 from bot.policy import PromotionPolicy
 from bot.wiring import Services
 from bot.world import HUMAN_MARKER, EnvFacts, Proposal, World, checks_marker, read_env_facts
@@ -68,10 +70,11 @@ class RunReport:
     plan: Plan
     outcomes: list[EnvOutcome] = field(default_factory=list)
     dry_run: bool = False
+    freeze: list[str] = field(default_factory=list)  # `promotion/freeze` statuses written
 
     @property
     def wrote(self) -> bool:
-        return any(o.wrote for o in self.outcomes)
+        return any(o.wrote for o in self.outcomes) or bool(self.freeze)
 
 
 def run(
@@ -140,6 +143,9 @@ def run_once(
         )
         outcome.diff = diff
         report.outcomes.append(outcome)
+    if not dry_run:  # freezes at merge too: `promotion/freeze` on open promotion PRs' heads
+        ensure_held()
+        report.freeze = sync_freeze_statuses(forge, world.policy, world.base, now)
     return report
 
 
@@ -339,5 +345,16 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+#: A test seam for the demo and tests: the bot's clock as an ISO time (with its zone).
+NOW_VARIABLE = "PROMOTION_BOT_NOW"
+
+
 def now_utc() -> datetime:
-    return datetime.now(UTC)
+    """The bot's clock: now, or `$PROMOTION_BOT_NOW` (the demo's advanced clock)."""
+    fixed = os.environ.get(NOW_VARIABLE, "").strip()
+    if not fixed:
+        return datetime.now(UTC)
+    when = datetime.fromisoformat(fixed.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise BotError(f"{NOW_VARIABLE}={fixed!r} has no time zone")
+    return when.astimezone(UTC)

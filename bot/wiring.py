@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ from bot.adapters.github_auth import install_git_credential_helper
 from bot.adapters.lockstore import lock_container
 from bot.adapters.registry import RegistryClient
 from bot.core.policy import ModelStoreLocation
+from bot.deployments import with_deployments
 from bot.forge import Forge
 from bot.lock import run_lock
 from bot.settings import Settings, SettingsError
@@ -64,7 +65,15 @@ class Services:
         mismatch = store_mismatch(self.settings, world.policy.model_store)
         if mismatch is not None:  # candidates from a store no pod reads: refuse to run
             raise SettingsError(mismatch)
-        return world
+        readable = self.settings.forge_credentials_set()
+        state = with_deployments(
+            self.repo,
+            self.forge if readable else None,
+            world.policy,
+            world.state,
+            f"{self.settings.forge_variable('TOKEN')} is not set: deployment statuses not read",
+        )
+        return replace(world, state=state)
 
     def pods_store(self, location: ModelStoreLocation) -> ModelStore:
         """The store the pods read (`promotion.yaml` `model_store`), where the release check

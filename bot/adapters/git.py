@@ -342,6 +342,12 @@ class GitRepo:
             found[(ref, path)] = data.decode("utf-8", "surrogateescape")  # as GitPython decodes
         return found
 
+    def first_parents(self, ref: str, oldest: str | None, limit: int) -> list[str]:
+        """`ref`'s first-parent line from its tip back to `oldest` (included; None: as far as
+        `limit` goes), newest first, at most `limit` commits."""
+        shas = self._git("rev-list", "--first-parent", f"--max-count={limit}", ref).split()
+        return shas[: shas.index(oldest) + 1] if oldest in shas else shas
+
     def path_history(self, ref: str, path: str, limit: int) -> list[PathCommit]:
         """The newest `limit` commits on `ref`'s first-parent line that changed `path` (a merge
         counts when it changed it against its first parent), newest first."""

@@ -93,6 +93,7 @@ def _status(status: GithubStatus) -> CommitStatus:
         description=status.description or "",
         target_url=status.target_url or None,
         created_at=status.created_at,
+        id=status.id,
         creator=status.creator.login if status.creator is not None else None,
     )
 

@@ -38,7 +38,9 @@ FREEZE_CONTEXT = "promotion/freeze"
 
 # The names shipped in deploy/gitops: Kustomization and Application `modelops-<env>`; the Flux
 # context is the Provider's commitStatusExpr (or the default with the Provider UID prefix).
-_FLUX = re.compile(r"kustomization/modelops-(?P<env>[a-z0-9-]+)/[^/]+")
+# On Azure Repos, Flux sends the context as genre `fluxcd` (or `fluxcd:<summary>`) + name: the
+# forge adapter reads that back as `fluxcd/<name>` (docs/deployment-confirmation.md).
+_FLUX = re.compile(r"(?:fluxcd(?::[^/]*)?/)?kustomization/modelops-(?P<env>[a-z0-9-]+)/[^/]+")
 _ARGO = re.compile(r"continuous-delivery/modelops-(?P<env>[a-z0-9-]+)")
 _RELEASE = re.compile(re.escape(RELEASE_CONTEXT_PREFIX) + r"(?P<env>[a-z0-9-]+)")
 _SUCCESS = "success"
@@ -224,3 +226,47 @@ def soak_verdict(
         return SoakVerdict(True, detail, eligible, data)
     detail += f"; eligible at {zulu(eligible)}"
     return SoakVerdict(False, detail, eligible, data)
+
+
+# --------------------------------------------------------------------------- release time
+
+
+def release_blocker(
+    *,
+    env: str,
+    previous: str | None,
+    frozen: tuple[str, datetime] | None,
+    hold: str | None,
+    moves: bool,
+    soak: timedelta,
+    mode: ConfirmMode,
+    deployment: Deployment | None,
+    now: datetime,
+) -> str | None:
+    """Why `release/<env>` may not move to main now, or None: a freeze window open now
+    (`frozen`: its label and end, in the environment's zone), an active hold covering what
+    moves (`hold`: its description), or pins that move (`moves`) without the previous
+    environment having confirmed them for the soak (`deployment`: of the pins on main)."""
+    if frozen is not None:
+        label, end = frozen
+        return f"{env} is frozen: window {label!r} open until {end.isoformat()}"
+    if hold is not None:
+        return f"{env} is held: {hold}"
+    if previous is None or not moves:
+        return None
+    verdict = soak_verdict(previous, deployment, soak=soak, mode=mode, now=now)
+    return None if verdict.soaked else f"soak in {previous}: {verdict.detail}"
+
+
+# --------------------------------------------------------------------------- freeze at merge
+
+
+def freeze_status(frozen: tuple[str, datetime] | None) -> tuple[str, str]:
+    """The `promotion/freeze` status a promotion PR's head should carry: (state, description)
+    — `failure` while a window is open (so a branch protection requiring it blocks the merge),
+    `success` otherwise. The caller writes it only when `current` (the newest such status's
+    state on the head) differs: a run that changes nothing writes nothing."""
+    if frozen is None:
+        return "success", "no freeze window open"
+    label, end = frozen
+    return "failure", f"frozen: window {label!r} open until {zulu(end)}"[:140]

@@ -30,10 +30,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
-from bot.core.confirm import human
+from bot.core.confirm import soak_verdict
 from bot.core.model import (
     Candidates,
     EnvState,
@@ -366,29 +366,29 @@ def _held(name: str, check: Check, reason: str, **data: Any) -> GateResult:
 
 @dataclass(frozen=True)
 class Soak:
-    """The pins soak in the previous environment for `soak` (measured from its last overlay
-    change) before they move on; until then the promotion is held."""
+    """The pins soak in the previous environment before they move on: it must have CONFIRMED
+    running them (its controller's commit status on its release, `bot.core.confirm`) for
+    `soak`, counted from the first success with no failure since; until then the promotion is
+    held. A missing status never counts; the clock is the forge's, never a commit date."""
 
     name: str = "soak"
 
     def evaluate(self, candidate: Candidate, evidence: Evidence) -> GateResult:
         previous = evidence.env.source.previous
-        soak = evidence.env.soak
-        if previous is None or soak <= timedelta(0):
+        if previous is None:
             return GateResult(self.name, Verdict.PASSED)
-        since = evidence.state.get(previous).changed_at
-        if since is None:
-            detail = f"time since {previous} changed is unknown (no Git history)"
-            return _held(self.name, Check(self.name, False, detail), f"soak: {detail}")
-        elapsed = evidence.now - since
-        detail = f"in {previous} for {human(elapsed)} (needs {human(soak)})"
-        data = {"since": since.isoformat(), "soak_seconds": soak.total_seconds()}
-        if elapsed >= soak:
-            check = Check(self.name, True, detail)
+        verdict = soak_verdict(
+            previous,
+            evidence.state.get(previous).deployment,
+            soak=evidence.env.soak,
+            mode=evidence.env.confirm,
+            now=evidence.now,
+        )
+        check = Check(self.name, verdict.soaked, verdict.detail)
+        data = dict(verdict.data or {})
+        if verdict.soaked:
             return GateResult(self.name, Verdict.PASSED, (check,), (), data)
-        ready = (since + soak).isoformat()
-        check = Check(self.name, False, detail)
-        return _held(self.name, check, f"soaking: {detail}; ready at {ready}", **data)
+        return _held(self.name, check, f"soaking: {verdict.detail}", **data)
 
 
 @dataclass(frozen=True)

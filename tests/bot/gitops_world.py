@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
+import requests
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from bot import api
@@ -254,6 +255,52 @@ class GitOpsWorld:
 
     def overlay_on(self, ref: str, env: str) -> str:
         return self.remote_file(ref, f"deploy/overlays/{env}/kustomization.yaml")
+
+    # ---------------------------------------------------------------- the clusters
+
+    def ship(self, env: str, now: datetime) -> datetime:
+        """The nightly release at bot time `now` moves `release/<env>` (among others), then
+        `env`'s Flux reports it healthy. Returns the forge's time the soak in `env` counts from
+        (the forge's timestamp of that status)."""
+        from bot import api
+
+        night = api.release(self.settings(), today=now.date(), now=now)
+        actions = {d.env: d.action.value for d in night.envs}
+        assert actions.get(env) in {"release", "noop"}, night.envs
+        return self.status_time(self.flux_reports(env))
+
+    def status_time(self, sha: str) -> datetime:
+        """When the forge recorded the newest status on `sha` (its clock: see `open_clock`)."""
+        newest = make_forge(self.settings()).list_statuses(sha)[0].created_at
+        assert newest is not None
+        return newest
+
+    def flux_reports(self, env: str, state: str = "success", sha: str | None = None) -> str:
+        """What Flux's notification-controller sends once the environment's Kustomization
+        applied `release/<env>` (docs/deployment-confirmation.md, the fixtures in
+        tests/deploy/testdata/controller_statuses.json): list the commit's statuses, then POST
+        {state, description, context}, no target_url. Returns the commit. (The cluster cannot
+        run here: this stands in for it, on the real endpoint.)"""
+        sha = sha or git(self.remote, "rev-parse", f"refs/heads/release/{env}").strip()
+        headers = {"Authorization": f"token {self.github.token}"}
+        base = f"{self.github.url}/repos/{self.repo_name}"
+        listed = requests.get(
+            f"{base}/commits/{sha}/statuses", params={"per_page": "50"}, headers=headers, timeout=10
+        )
+        listed.raise_for_status()
+        description = {"success": "reconciliation succeeded", "failure": "health check failed"}
+        posted = requests.post(
+            f"{base}/statuses/{sha}",
+            json={
+                "state": state,
+                "description": description[state],
+                "context": f"kustomization/modelops-{env}/aks-modelops",
+            },
+            headers=headers,
+            timeout=10,
+        )
+        posted.raise_for_status()
+        return sha
 
 
 def literal(text: str, key: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -68,9 +68,10 @@ def test_qa_between_staging_and_prod_is_planned_run_validated_and_released(
     _, result = api.make_plan(api.connect(world.settings()), start)
     assert [p.env for p in result.envs] == ["dev", "staging", "qa", "prod"]
 
-    steps = [("dev", 0), ("staging", 2), ("qa", 4)]
-    for env, hours in steps:  # each automerged: the overlays validate on every pushed branch
-        now = start + timedelta(hours=hours)
+    now = start
+    for env, previous in (("dev", None), ("staging", "dev"), ("qa", "staging")):
+        if previous is not None:  # once the one before shipped and its cluster confirmed
+            now = world.ship(previous, now) + timedelta(hours=2)
         opened = next(o for o in api.run(world.settings(), now=now).outcomes if o.env == env)
         assert opened.label == "push+create", opened.reason
         world.ci_reports(env)  # CI passes on the PR head; the next run merges it
@@ -78,12 +79,10 @@ def test_qa_between_staging_and_prod_is_planned_run_validated_and_released(
         assert merged.label == "merged", merged.reason
         assert f"newTag: {tag2}" in world.overlay_on("main", env)
 
-    report = api.run(world.settings(), now=start + timedelta(hours=30))
+    confirmed = world.ship("qa", now)
+    report = api.run(world.settings(), now=confirmed + timedelta(hours=30))
     prod = next(o for o in report.outcomes if o.env == "prod")
     assert prod.action == "push+create", prod.reason  # prod follows qa, not staging
     assert f"newTag: {tag2}" in world.overlay_on("promote/prod", "prod")
-
-    decision = api.release(world.settings(), today=date(2026, 11, 25))
-    assert decision.action == "release", decision.problems
-    released = world.remote_file("release", "deploy/overlays/qa/kustomization.yaml")
+    released = world.remote_file("release/qa", "deploy/overlays/qa/kustomization.yaml")
     assert f"newTag: {tag2}" in released

@@ -103,3 +103,22 @@ def test_credentials_in_the_remote_url_are_refused(world: GitOpsWorld, capsys):
     err = capsys.readouterr().err
     assert "must not embed credentials" in err
     assert "secret" not in err
+
+
+def test_status_shows_what_each_cluster_confirmed_running(world: GitOpsWorld, capsys):
+    assert main(["release"]) == 0  # dev ships; staging and prod wait for dev's confirmation
+    assert "staging: wait: release/staging not moved: " in capsys.readouterr().out
+    sha = world.flux_reports("dev")
+    assert main(["status", "--json"]) == 0
+    rows = {r["env"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["dev"]["confirmed"].startswith("healthy since ")
+    assert (
+        f"(flux: kustomization/modelops-dev/aks-modelops on {sha[:12]})" in rows["dev"]["confirmed"]
+    )
+    assert rows["staging"]["released"] == "(no release yet)"
+    assert rows["staging"]["confirmed"] == "nothing released"
+    world.flux_reports("dev", "failure")
+    assert main(["status"]) == 0
+    assert "  confirmed:  unhealthy: kustomization/modelops-dev/aks-modelops failure" in (
+        capsys.readouterr().out
+    )

@@ -20,7 +20,7 @@ import requests
 from github import Auth, Github
 
 from bot import api, dashboard, runner
-from bot.forge import Forge
+from bot.forge import CommitStatus, Forge, StatusState
 from bot.holding import HOLD_BRANCH_PREFIX
 from bot.release import ISSUE_LABEL, ISSUE_MARKER
 from localworld.azure_repos import LocalAzureRepos
@@ -163,11 +163,21 @@ def test_automerge_soak_reviewers_and_a_transient_failure(world: GitOpsWorld):
 
     staging = _outcome(api.run(world.settings(), now=now + timedelta(minutes=5)), "staging")
     assert (staging.action, "soak" in staging.reason) == ("hold", True)
+    # dev ships; its cluster confirms through the forge (Flux's context; on Azure Repos the
+    # adapter carries it as genre/name), and the soak counts from that status
+    night = api.release(world.settings(), today=now.date(), now=now)
+    assert night.envs[0].action == "release", night.reason
+    release_dev = git(world.remote, "rev-parse", "refs/heads/release/dev").strip()
+    flux = CommitStatus(
+        "kustomization/modelops-dev/aks-modelops", StatusState.SUCCESS, "reconciliation succeeded"
+    )
+    forge.create_status(release_dev, flux)
+    confirmed = max(s.created_at for s in forge.list_statuses(release_dev) if s.created_at)
 
     method, path = PR_CREATE[world.forge]
     world.github.inject("status", status=502, method=method, path=path, times=1)
     since = world.github.last_seq()
-    later = now + timedelta(hours=2)
+    later = confirmed + timedelta(hours=2)
     staging = _outcome(api.run(world.settings(), now=later), "staging")
     assert staging.action == "push+create"
     assert _pr_creates(world, since) == 2  # the 502, then one create after looking first

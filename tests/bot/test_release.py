@@ -29,6 +29,7 @@ from bot.release import (
 from tests.conftest import git, seed_remote
 
 TODAY = date(2026, 11, 25)
+ENVS = ("dev",)
 
 
 @pytest.mark.parametrize(
@@ -44,6 +45,11 @@ TODAY = date(2026, 11, 25)
 )
 def test_next_release_tag_picks_the_next_free_suffix(existing, expected):
     assert next_release_tag(existing, TODAY) == expected
+
+
+def test_each_environment_has_its_own_release_tags():
+    assert next_release_tag(["release-dev-20261125"], TODAY, "dev") == "release-dev-20261125-2"
+    assert next_release_tag(["release-dev-20261125"], TODAY, "prod") == "release-prod-20261125"
 
 
 def _decide(**kw: Any) -> ReleaseDecision:
@@ -81,7 +87,14 @@ def test_a_rewritten_history_blocks_the_release():
 def test_first_release_creates_branch_and_tag():
     decision = _decide(release_sha=None, main_descends_from_release=False)
     assert decision.action == "release"
-    assert decision.tag == "release-20261125"
+    assert decision.tag == "release-dev-20261125"
+    assert decision.ref == "release/dev"
+
+
+def test_an_environment_that_may_not_move_waits_without_blocking():
+    decision = _decide(wait="staging is frozen: window 'weekend' open until …", env="staging")
+    assert (decision.action, decision.ref, decision.tag) == ("wait", "release/staging", None)
+    assert "frozen" in decision.reason
 
 
 def _seeded(tmp_path: Path, bare: Path) -> GitRepo:
@@ -91,22 +104,22 @@ def _seeded(tmp_path: Path, bare: Path) -> GitRepo:
 
 def test_run_release_moves_release_tags_it_and_is_idempotent(tmp_path: Path, bare_remote: Path):
     repo = _seeded(tmp_path, bare_remote)
-    first = run_release(repo, checks=[], today=TODAY)
+    first = run_release(repo, checks=[], today=TODAY, envs=ENVS)
     assert first.action == "release"
     main_sha = git(bare_remote, "rev-parse", "main").strip()
-    assert git(bare_remote, "rev-parse", "release").strip() == main_sha
-    assert git(bare_remote, "rev-parse", "release-20261125^{commit}").strip() == main_sha
+    assert git(bare_remote, "rev-parse", "release/dev").strip() == main_sha
+    assert git(bare_remote, "rev-parse", "release-dev-20261125^{commit}").strip() == main_sha
     refs_before = git(bare_remote, "for-each-ref")
 
-    again = run_release(repo, checks=[], today=TODAY)
+    again = run_release(repo, checks=[], today=TODAY, envs=ENVS)
     assert again.action == "noop"
     assert git(bare_remote, "for-each-ref") == refs_before
 
 
 def test_run_release_with_failing_check_does_not_move_release(tmp_path: Path, bare_remote: Path):
     repo = _seeded(tmp_path, bare_remote)
-    run_release(repo, checks=[], today=TODAY)
-    released = git(bare_remote, "rev-parse", "release").strip()
+    run_release(repo, checks=[], today=TODAY, envs=ENVS)
+    released = git(bare_remote, "rev-parse", "release/dev").strip()
     seed = tmp_path / "seed"
     (seed / "a.txt").write_text("2\n")
     git(seed, "commit", "-q", "-am", "two")
@@ -115,14 +128,14 @@ def test_run_release_with_failing_check_does_not_move_release(tmp_path: Path, ba
     def failing(_repo: GitRepo) -> list[ReleaseProblem]:
         return [ReleaseProblem("deploy/overlays/dev/kustomization.yaml", "model v9 missing")]
 
-    decision = run_release(repo, checks=[failing], today=TODAY)
+    decision = run_release(repo, checks=[failing], today=TODAY, envs=ENVS)
     assert decision.action == "blocked"
     assert "model v9 missing" in str(decision.problems[0])
-    assert git(bare_remote, "rev-parse", "release").strip() == released
+    assert git(bare_remote, "rev-parse", "release/dev").strip() == released
 
-    second = run_release(repo, checks=[], today=TODAY)
+    second = run_release(repo, checks=[], today=TODAY, envs=ENVS)
     assert second.action == "release"
-    assert second.tag == "release-20261125-2"
+    assert second.tag == "release-dev-20261125-2"
 
 
 def _commit_main(seed: Path, text: str) -> str:
@@ -146,39 +159,39 @@ def test_a_refused_tag_leaves_release_unmoved_and_the_next_run_tags_it(
     tmp_path: Path, bare_remote: Path
 ):
     repo = _seeded(tmp_path, bare_remote)
-    assert run_release(repo, checks=[], today=TODAY).action == "release"
-    released = git(bare_remote, "rev-parse", "release").strip()
+    assert run_release(repo, checks=[], today=TODAY, envs=ENVS).action == "release"
+    released = git(bare_remote, "rev-parse", "release/dev").strip()
     seed = tmp_path / "seed"
     _commit_main(seed, "2\n")
 
     hook = _refuse_tags(bare_remote)
     with pytest.raises(GitError, match="tags refused"):
-        run_release(repo, checks=[], today=TODAY)
-    assert git(bare_remote, "rev-parse", "release").strip() == released  # branch and tag: neither
-    assert "release-20261125-2" not in git(bare_remote, "tag")
+        run_release(repo, checks=[], today=TODAY, envs=ENVS)
+    assert git(bare_remote, "rev-parse", "release/dev").strip() == released  # neither ref nor tag
+    assert "release-dev-20261125-2" not in git(bare_remote, "tag")
 
     main_sha = _commit_main(seed, "3\n")  # main moves on: the stale local tag must not collide
     hook.unlink()
-    decision = run_release(repo, checks=[], today=TODAY)
-    assert (decision.action, decision.tag) == ("release", "release-20261125-2")
-    assert git(bare_remote, "rev-parse", "release").strip() == main_sha
-    assert git(bare_remote, "rev-parse", "release-20261125-2^{commit}").strip() == main_sha
+    decision = run_release(repo, checks=[], today=TODAY, envs=ENVS)
+    assert (decision.action, decision.tag) == ("release", "release-dev-20261125-2")
+    assert git(bare_remote, "rev-parse", "release/dev").strip() == main_sha
+    assert git(bare_remote, "rev-parse", "release-dev-20261125-2^{commit}").strip() == main_sha
 
     refs = git(bare_remote, "for-each-ref")
-    assert run_release(repo, checks=[], today=TODAY).action == "noop"
+    assert run_release(repo, checks=[], today=TODAY, envs=ENVS).action == "noop"
     assert git(bare_remote, "for-each-ref") == refs
 
 
 def test_a_release_branch_at_main_without_a_tag_gets_tagged(tmp_path: Path, bare_remote: Path):
     repo = _seeded(tmp_path, bare_remote)
     main_sha = git(bare_remote, "rev-parse", "main").strip()
-    git(bare_remote, "branch", "release", main_sha)  # moved untagged (an older bot, or by hand)
+    git(bare_remote, "branch", "release/dev", main_sha)  # moved untagged (an older bot, or by hand)
 
-    decision = run_release(repo, checks=[], today=TODAY)
-    assert (decision.action, decision.tag) == ("release", "release-20261125")
-    assert git(bare_remote, "rev-parse", "release-20261125^{commit}").strip() == main_sha
+    decision = run_release(repo, checks=[], today=TODAY, envs=ENVS)
+    assert (decision.action, decision.tag) == ("release", "release-dev-20261125")
+    assert git(bare_remote, "rev-parse", "release-dev-20261125^{commit}").strip() == main_sha
     refs = git(bare_remote, "for-each-ref")
-    assert run_release(repo, checks=[], today=TODAY).action == "noop"
+    assert run_release(repo, checks=[], today=TODAY, envs=ENVS).action == "noop"
     assert git(bare_remote, "for-each-ref") == refs
 
 
@@ -245,7 +258,7 @@ def test_a_release_closes_the_open_issue_naming_the_tag():
     action = decide_issue(decision, _open("anything"))
     assert (action.kind, action.number) == ("close", 7)
     assert action.comment is not None
-    assert "`release-20261125`" in action.comment
+    assert "`release-dev-20261125`" in action.comment
 
 
 def test_release_already_at_main_closes_a_leftover_issue_and_otherwise_does_nothing():
@@ -277,7 +290,7 @@ def test_a_lost_lock_stops_the_release_before_it_writes(tmp_path: Path, bare_rem
         raise LockError("lost the run lock: renewal refused")
 
     with pytest.raises(LockError):
-        run_release(repo, checks=[], today=TODAY, before_write=lost)
+        run_release(repo, checks=[], today=TODAY, envs=ENVS, before_write=lost)
     assert git(bare_remote, "for-each-ref") == refs
 
 
@@ -288,8 +301,37 @@ def test_run_release_follows_the_configured_base_branch(tmp_path: Path, bare_rem
     (seed / "a.txt").write_text("trunk only\n")
     git(seed, "commit", "-q", "-am", "on trunk")
     git(seed, "push", "-q", "origin", "trunk")
-    decision = run_release(repo, checks=[], today=TODAY, base="trunk")
+    decision = run_release(repo, checks=[], today=TODAY, envs=ENVS, base="trunk")
     assert decision.action == "release"
     trunk = git(bare_remote, "rev-parse", "trunk").strip()
-    assert git(bare_remote, "rev-parse", "release").strip() == trunk
+    assert git(bare_remote, "rev-parse", "release/dev").strip() == trunk
     assert git(bare_remote, "rev-parse", "main").strip() != trunk
+
+
+def test_each_environment_moves_its_own_ref_and_a_waiting_one_stops_no_other(
+    tmp_path: Path, bare_remote: Path
+):
+    repo = _seeded(tmp_path, bare_remote)
+    main_sha = git(bare_remote, "rev-parse", "main").strip()
+
+    def gate(env: str) -> str | None:
+        return "staging is frozen: window 'weekend'" if env == "staging" else None
+
+    night = run_release(repo, checks=[], today=TODAY, envs=("dev", "staging", "prod"), gate=gate)
+    assert night.action == "release"
+    assert [(d.env, d.action) for d in night.envs] == [
+        ("dev", "release"),
+        ("staging", "wait"),
+        ("prod", "release"),
+    ]
+    refs = git(bare_remote, "for-each-ref", "--format=%(refname)", "refs/heads/release/")
+    assert refs.split() == ["refs/heads/release/dev", "refs/heads/release/prod"]
+    assert git(bare_remote, "rev-parse", "release/prod").strip() == main_sha
+
+    later = run_release(repo, checks=[], today=TODAY, envs=("dev", "staging", "prod"))
+    assert [(d.env, d.action) for d in later.envs] == [
+        ("dev", "noop"),
+        ("staging", "release"),
+        ("prod", "noop"),
+    ]
+    assert later.tag == "release-staging-20261125"

@@ -1,7 +1,7 @@
 """A blocked nightly release is reported as ONE GitHub issue, on the real local world.
 
 Blocked → one `release-blocked` issue listing the problems; blocked again the same way → no
-GitHub write at all; other problems → the same issue rewritten; fixed → `release` moves and the
+GitHub write at all; other problems → the same issue rewritten; fixed → `release/dev` moves and the
 issue is closed with a comment naming the tag. GitHub being down, or no token, never changes the
 release outcome or the exit code.
 """
@@ -116,9 +116,9 @@ def test_blocked_release_is_reported_once_updated_when_it_changes_closed_when_re
     _edit_main(world, STAGING, f"sha256:{'f' * 64}", good, "fix staging digest")
     fixed = api.release(world.settings(), today=TODAY)
     assert fixed.action == "release", fixed.problems
-    assert fixed.tag == "release-20261125"
+    assert fixed.tag == "release-dev-20261125"  # staging and prod wait for dev's cluster
     assert (
-        git(world.remote, "rev-parse", "release").strip()
+        git(world.remote, "rev-parse", "release/dev").strip()
         == git(world.remote, "rev-parse", "main").strip()
     )
     assert fixed.report is not None
@@ -131,7 +131,7 @@ def test_blocked_release_is_reported_once_updated_when_it_changes_closed_when_re
     )
     comments = [c.body for c in closed.get_comments()]
     assert len(comments) == 1
-    assert "`release-20261125`" in comments[0]
+    assert "`release-dev-20261125`" in comments[0]
 
     since = world.github.last_seq()
     noop = api.release(world.settings(), today=TODAY)
@@ -169,10 +169,10 @@ def test_github_down_changes_neither_outcome_nor_exit_code(
     try:
         assert main(["release"]) == 1
         out = capsys.readouterr()
-        assert "release not moved" in out.out
+        assert "no release ref moved" in out.out
         assert "warning: could not post the report to GitHub" in out.err
         assert "HTTP 503" in out.err
-        assert "release" not in git(world.remote, "branch", "--list", "release")
+        assert git(world.remote, "branch", "--list", "release/*") == ""
 
         _edit_main(world, PROD, f"sha256:{'e' * 64}", good, "fix prod digest")
         assert main(["release"]) == 0
@@ -180,7 +180,7 @@ def test_github_down_changes_neither_outcome_nor_exit_code(
         assert "tagged release-" in out.out
         assert "warning: could not post the report to GitHub" in out.err
         assert (
-            git(world.remote, "rev-parse", "release").strip()
+            git(world.remote, "rev-parse", "release/dev").strip()
             == git(world.remote, "rev-parse", "main").strip()
         )
     finally:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from bot import render
 from bot.api import EnvStatus
+from bot.core.confirm import Confirmation, ConfirmMode, DeployStatus
 from bot.core.model import EnvState, ImagePin, ModelPin
 from bot.core.plan import EnvPlan, ImageChange, ModelChange, Plan, Promotion
 from bot.core.policy import Hold, HoldScope
@@ -78,6 +79,7 @@ def test_status_fields_are_the_text_of_each_part():
         "next_step": "promote: image 1 → 2, model digits v3 → v4",
         "hold": "none",
         "rejected": "none",
+        "confirmed": "nothing released",
     }
     assert not any(line.startswith("  hold:") for line in render.status_lines(row))
     assert not any(line.startswith("  rejected:") for line in render.status_lines(row))
@@ -95,6 +97,31 @@ def test_status_fields_are_the_text_of_each_part():
     assert (fields["pending_pr"], fields["next_step"]) == ("none", "up to date: up to date")
     held = render.status_lines(EnvStatus("staging", EnvState("staging"), None, None, HELD))
     assert held[-1] == "  next:       held: soaking: 1h of 2h"
+
+
+CS = ConfirmMode.COMMIT_STATUS
+
+
+def test_status_says_what_the_cluster_confirmed_and_since_when():
+    at = datetime(2026, 11, 27, 13, 5, tzinfo=UTC)
+    ok = DeployStatus("c" * 40, "kustomization/modelops-dev/aks", "success", at, 3)
+    bad = DeployStatus("c" * 40, "continuous-delivery/modelops-dev", "error", at, 4)
+    pending = DeployStatus("c" * 40, "continuous-delivery/modelops-dev", "pending", at, 5)
+    cases = [
+        (Confirmation("dev", CS, at, ok), "healthy since 2026-11-27T13:05:00Z (flux: "
+         "kustomization/modelops-dev/aks on cccccccccccc)"),
+        (Confirmation("dev", CS, reset_by=bad), "unhealthy: continuous-delivery/modelops-dev "
+         "error on cccccccccccc at 2026-11-27T13:05:00Z"),
+        (Confirmation("dev", CS, waiting=(pending.context,)),
+         "not yet: no success from continuous-delivery/modelops-dev"),
+        (Confirmation("dev", CS), "not confirmed: no deployment status on the release"),
+        (Confirmation("dev", CS, unknown="GITHUB_TOKEN is not set"),
+         "unknown (GITHUB_TOKEN is not set)"),
+    ]  # fmt: skip
+    for found, text in cases:
+        row = EnvStatus("dev", EnvState("dev"), EnvState("dev"), None, NOTHING, confirmed=found)
+        assert render.status_fields(row)["confirmed"] == text
+        assert f"  confirmed:  {text}" in render.status_lines(row)
 
 
 def test_terminal_lines_show_escapes_from_outside_as_replacement_characters():

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -191,7 +193,7 @@ def test_a_pr_a_reviewer_closed_is_not_reopened_until_a_newer_candidate(world: G
     assert literal(world.overlay_on("promote/dev", "dev"), "MODEL_VERSION") == "3"
 
 
-def test_automerge_never_merges_a_head_without_checks_then_staging_waits_for_soak(
+def test_automerge_never_merges_a_head_without_checks_then_staging_waits_for_dev_to_confirm_it(
     world: GitOpsWorld,
 ):
     """The shipped policy (dev automerges, no `required_checks`): the head pushed in a run is
@@ -213,15 +215,73 @@ def test_automerge_never_merges_a_head_without_checks_then_staging_waits_for_soa
     assert merged.label == "merged", merged.reason
     assert f"newTag: {tag2}" in world.overlay_on("main", "dev")
 
-    later = api.run(world.settings(), now=now + timedelta(minutes=5))
-    staging = next(o for o in later.outcomes if o.env == "staging")
-    assert staging.action == "hold"
-    assert "soak" in staging.reason
+    # issue 14: merged on main but not released to dev is no soak, however long ago
+    for later in (now + timedelta(minutes=5), now + timedelta(hours=2)):
+        staging = next(
+            o for o in api.run(world.settings(), now=later).outcomes if o.env == "staging"
+        )
+        assert staging.action == "hold"
+        assert "release/dev does not contain these pins yet" in staging.reason
 
-    after_soak = api.run(world.settings(), now=now + timedelta(hours=2))
+    # the nightly ships dev only: staging waits for dev's cluster (not in the same release)
+    night = api.release(world.settings(), today=now.date(), now=now + timedelta(hours=2))
+    assert [(d.env, d.action) for d in night.envs] == [
+        ("dev", "release"),
+        ("staging", "wait"),
+        ("prod", "wait"),
+    ]
+    assert "soak in dev: release/dev does not contain these pins" in night.envs[1].reason
+    # released, but no status from the cluster yet: still held (a missing status never counts)
+    staging = next(o for o in api.run(world.settings(), now=now).outcomes if o.env == "staging")
+    assert "dev has not confirmed running these pins (no deployment status)" in staging.reason
+
+    commit = world.flux_reports("dev")  # dev's Flux applied release/dev and it is healthy
+    confirmed = world.status_time(commit)
+    held = api.run(world.settings(), now=confirmed + timedelta(minutes=5))
+    staging = next(o for o in held.outcomes if o.env == "staging")
+    assert staging.action == "hold"
+    assert f"kustomization/modelops-dev/aks-modelops success on {commit[:12]}" in staging.reason
+    assert "eligible at" in staging.reason
+
+    after_soak = api.run(world.settings(), now=confirmed + timedelta(hours=2))
     staging = next(o for o in after_soak.outcomes if o.env == "staging")
     assert staging.action == "push+create"
     assert f"newTag: {tag2}" in world.overlay_on("promote/staging", "staging")
+    body = api.connect(world.settings()).forge.find_open_pr("promote/staging", "main")
+    assert body is not None
+    assert f"success on {commit[:12]}" in body.body  # the gate cites the confirmation
+
+
+def test_a_failure_after_success_resets_dev_soak(world: GitOpsWorld):
+    _seeded(world)
+    now = world.open_clock()
+    world.merge_dev(now)
+    api.release(world.settings(), today=now.date(), now=now)
+    world.flux_reports("dev")
+    commit = world.flux_reports("dev", "failure")
+    later = world.status_time(commit) + timedelta(hours=3)
+    staging = next(o for o in api.run(world.settings(), now=later).outcomes if o.env == "staging")
+    assert staging.action == "hold"
+    assert f"failure on {commit[:12]}" in staging.reason and "no success since" in staging.reason
+
+
+def test_a_backdated_dev_commit_does_not_skip_the_soak(world: GitOpsWorld):
+    _, tag2 = _seeded(world)
+    world.pull()
+    world.pin("dev", tag2, 2)
+    three_days_ago = (NOW - timedelta(days=3)).isoformat()
+    dates = {"GIT_COMMITTER_DATE": three_days_ago, "GIT_AUTHOR_DATE": three_days_ago}
+    subprocess.run(
+        ["git", "commit", "-q", "-am", "dev: new pins, committed three days ago"],
+        cwd=world.seed,
+        env={**os.environ, **dates},
+        check=True,
+    )
+    git(world.seed, "push", "-q", "origin", "main")
+    result = api.make_plan(api.connect(world.settings()), world.open_clock())[1]
+    staging = result.env("staging")
+    assert staging.promotion is None and staging.held is not None
+    assert "release/dev does not contain these pins yet" in " ".join(staging.reasons)
 
 
 def test_a_transient_github_failure_is_retried_without_duplicates(world: GitOpsWorld):
@@ -246,9 +306,14 @@ def test_release_validates_fast_forwards_tags_and_is_idempotent(world: GitOpsWor
     decision = api.release(world.settings(), today=date(2026, 11, 25))
     assert decision.action == "release", decision.problems
     main_sha = git(world.remote, "rev-parse", "main").strip()
-    assert git(world.remote, "rev-parse", "release").strip() == main_sha
-    assert git(world.remote, "rev-parse", "release-20261125^{commit}").strip() == main_sha
+    assert git(world.remote, "rev-parse", "release/dev").strip() == main_sha
+    assert git(world.remote, "rev-parse", "release-dev-20261125^{commit}").strip() == main_sha
+    # what the nightly recorded: the forge's time of the move (what `confirm: release` reads)
+    statuses = api.connect(world.settings()).forge.list_statuses(main_sha)
+    assert [s.context for s in statuses] == ["promotion/release/dev"]
+    since = world.github.last_seq()
     assert api.release(world.settings(), today=date(2026, 11, 25)).action == "noop"
+    assert world.github.writes(since) == []
 
 
 def test_release_refuses_a_digest_missing_from_the_registry(world: GitOpsWorld):
@@ -263,7 +328,7 @@ def test_release_refuses_a_digest_missing_from_the_registry(world: GitOpsWorld):
     decision = api.release(world.settings(), today=date(2026, 11, 25))
     assert decision.action == "blocked"
     assert any("prod" in p.where and "eeeeeeee" in p.message for p in decision.problems)
-    assert "release" not in git(world.remote, "branch", "--list", "release")
+    assert git(world.remote, "branch", "--list", "release/*") == ""
 
 
 def test_a_missing_overlay_is_a_clear_error_naming_the_file_and_env(world: GitOpsWorld):
@@ -338,7 +403,8 @@ def test_a_registry_outage_on_a_pinned_digest_ends_the_run_and_keeps_open_prs(
     _, tag2 = _seeded(world)
     now = world.open_clock()
     world.merge_dev(now)  # dev merged to tag2
-    api.run(world.settings(), now=now + timedelta(hours=2))  # staging PR for tag2
+    soaked = world.ship("dev", now) + timedelta(hours=2)
+    api.run(world.settings(), now=soaked)  # staging PR for tag2
     forge = api.connect(world.settings()).forge
     staging_pr = forge.find_open_pr("promote/staging", "main")
     assert staging_pr is not None
@@ -348,7 +414,7 @@ def test_a_registry_outage_on_a_pinned_digest_ends_the_run_and_keeps_open_prs(
     since = world.github.last_seq()
     refs = git(world.remote, "for-each-ref")
     with pytest.raises(RegistryUnavailableError, match="503"):
-        api.run(world.settings(registry_host=host), now=now + timedelta(hours=2, minutes=5))
+        api.run(world.settings(registry_host=host), now=soaked + timedelta(minutes=5))
     assert world.github.writes(since) == []
     assert git(world.remote, "for-each-ref") == refs
     assert forge.get_pr(staging_pr.number).state == "open"

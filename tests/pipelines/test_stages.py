@@ -211,7 +211,7 @@ def test_hourly_schedule_runs_only_promote_and_the_bot_opens_the_dev_pr(
 
 
 @pytest.mark.slow
-def test_nightly_schedule_runs_only_release_and_moves_the_release_branch(
+def test_nightly_schedule_runs_only_release_and_moves_the_dev_release_branch(
     bot_world: GitOpsWorld,
     secure_azurite: SecureAzurite,
     source: Path,
@@ -226,8 +226,9 @@ def test_nightly_schedule_runs_only_release_and_moves_the_release_branch(
     print(result.explain())
     assert result.stages["Release"] == "Succeeded", result.explain()
     assert [s for s, r in result.stages.items() if r != "Skipped"] == ["Release"]
+    # dev ships first; staging and prod wait for dev's cluster to confirm (issue 14)
     assert (
-        git(world.remote, "rev-parse", "refs/heads/release").strip()
+        git(world.remote, "rev-parse", "refs/heads/release/dev").strip()
         == git(world.remote, "rev-parse", "refs/heads/main").strip()
     )
     _no_secret_leaked(runner, result, world)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from bot.core.confirm import Deployment
 from bot.core.gates import Check, metric_checks
 from bot.core.model import Candidates, EnvState, ImagePin, State
 from bot.core.plan import EnvPlan, Plan, apply, plan, tags_to_inspect
@@ -325,19 +326,39 @@ FOLLOW_CASES = [
         "unsoaked_pair_is_held",
         state(env("dev", 2, 2, NOW - 20 * timedelta(minutes=1)), env("staging", 1, 1, NOW)),
         candidates([image(1), image(2)], [model(1), model(2)]),
-        {"staging": ("held", 2, 2, "soaking: in dev for 20m (needs 1h)")},
+        {"staging": ("held", 2, 2, "soaking: dev confirmed healthy for 20m (needs 1h)")},
     ),
     Case(
-        "unknown_soak_start_holds",
+        "unknown_deployment_holds",
         state(env("dev", 2, 2, None), env("staging", 1, 1, NOW)),
         candidates([image(1), image(2)], [model(1), model(2)]),
-        {"staging": ("held", 2, 2, "time since dev changed is unknown")},
+        {"staging": ("held", 2, 2, "whether dev runs these pins is unknown")},
     ),
     Case(
-        "zero_soak_needs_no_history",
-        state(env("dev", 2, 2, None), env("staging", 1, 1, NOW)),
+        # issue 14: a commit backdated three days on main is no evidence: only dev's status is
+        "backdated_commit_without_confirmation_holds",
+        state(
+            replace(env("dev", 2, 2, NOW - 72 * HOUR), deployment=Deployment()),  # not released
+            env("staging", 1, 1, NOW),
+        ),
+        candidates([image(1), image(2)], [model(1), model(2)]),
+        {"staging": ("held", 2, 2, "release/dev does not contain these pins yet")},
+    ),
+    Case(
+        "zero_soak_needs_a_confirmation_only",
+        state(env("dev", 2, 2, NOW), env("staging", 1, 1, NOW)),
         candidates([image(1), image(2)], [model(1), model(2)]),
         {"staging": ("promote", 2, 2, None)},
+        policy={"staging": {"soak": 0}},
+    ),
+    Case(
+        "zero_soak_without_confirmation_holds",
+        state(
+            replace(env("dev", 2, 2, NOW), deployment=Deployment((), ("a" * 40,))),
+            env("staging", 1, 1, NOW),
+        ),
+        candidates([image(1), image(2)], [model(1), model(2)]),
+        {"staging": ("held", 2, 2, "dev has not confirmed running these pins")},
         policy={"staging": {"soak": 0}},
     ),
     Case(
@@ -476,8 +497,15 @@ def test_held_promotion_carries_failed_soak_check():
     assert held is not None
     assert result.env("staging").promotion is None
     soak = [c for c in held.checks if c.name == "soak"]
-    assert soak == [Check("soak", False, "in dev for 10m (needs 1h)")]
-    assert "ready at 2026-03-04T12:50:00+00:00" in " ".join(result.env("staging").reasons)
+    assert soak == [
+        Check(
+            "soak",
+            False,
+            "dev confirmed healthy for 10m (needs 1h): kustomization/modelops-dev/aks-1 success "
+            "on aaaaaaaaaaaa at 2026-03-04T11:50:00Z; eligible at 2026-03-04T12:50:00Z",
+        )
+    ]
+    assert "eligible at 2026-03-04T12:50:00Z" in " ".join(result.env("staging").reasons)
 
 
 def test_summary_of_first_pin():
@@ -531,7 +559,9 @@ def test_summary_names_only_what_moves():
 def test_soak_reports_clock_skew_as_negative_time():
     st = state(env("dev", 2, 2, NOW + 90 * timedelta(seconds=1)), env("staging", 1, 1, NOW))
     result = plan(st, candidates([image(1), image(2)], [model(1), model(2)]), policy(), NOW)
-    assert "soaking: in dev for -1m30s (needs 1h)" in result.env("staging").reasons[-1]
+    assert (
+        "soaking: dev confirmed healthy for -1m30s (needs 1h)" in result.env("staging").reasons[-1]
+    )
 
 
 def test_empty_world_plans_nothing_with_reasons():

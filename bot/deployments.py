@@ -1,0 +1,87 @@
+"""Reading what each environment's cluster confirmed it runs (issue 14): only reads.
+
+An environment ships from its own branch, `release/<env>` (`bot.core.confirm.release_ref`);
+its controller posts a commit status on each release commit it applies. For some pins, the
+evidence is the statuses of the commits on that branch's first-parent line that pin them: from
+its tip back to the last commit that changed the environment's overlay (after which the pins
+cannot differ), at most `MAX_RELEASE_COMMITS`. `bot.core.confirm` decides what they mean; this
+module only gathers them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.adapters.git import GitRepo
+from bot.core.confirm import Deployment, DeployStatus, release_ref
+from bot.core.model import ImagePin, ModelPin, State
+from bot.core.policy import EnvironmentPolicy, PromotionPolicy
+from bot.errors import BotError
+from bot.forge import Forge, ForgeError
+from bot.kustomize import read_pins_text
+
+#: Release commits read per environment (each is one listing of its statuses).
+MAX_RELEASE_COMMITS = 20
+
+
+def released_pins(
+    repo: GitRepo, policy: PromotionPolicy, env: EnvironmentPolicy
+) -> tuple[str, ImagePin | None, ModelPin | None] | None:
+    """(`release/<env>` tip, the pins its overlay has there), or None before the first release."""
+    sha = repo.remote_sha(release_ref(env.name))
+    if sha is None:
+        return None
+    try:
+        text = repo.show(sha, env.overlay)
+        pins = read_pins_text(text, policy.image_name, policy.model_pin, env.overlay)
+    except BotError:
+        return sha, None, None
+    return sha, pins.image, pins.model
+
+
+def read_deployment(
+    repo: GitRepo,
+    forge: Forge,
+    policy: PromotionPolicy,
+    env: EnvironmentPolicy,
+    pins: tuple[ImagePin | None, ModelPin | None],
+) -> Deployment:
+    """The statuses of the commits on `release/<env>` that pin `pins` (image, model)."""
+    released = released_pins(repo, policy, env)
+    if released is None or released[1:] != pins:
+        return Deployment()  # not released with these pins (yet): nothing can confirm them
+    ref = f"refs/remotes/origin/{release_ref(env.name)}"
+    last = repo.path_history(ref, env.overlay, 1)
+    commits = repo.first_parents(ref, last[0].sha if last else None, MAX_RELEASE_COMMITS)
+    statuses = []
+    try:
+        for sha in commits:
+            statuses += [
+                DeployStatus(sha, s.context, s.state.value, s.created_at, s.id or 0, s.description)
+                for s in forge.list_statuses(sha)
+                if s.created_at is not None
+            ]
+    except ForgeError as exc:
+        return Deployment(unknown=f"{forge.name}: {exc}")
+    return Deployment(tuple(statuses), tuple(commits))
+
+
+def with_deployments(
+    repo: GitRepo, forge: Forge | None, policy: PromotionPolicy, state: State, unknown: str = ""
+) -> State:
+    """`state` with, for every environment another one soaks in, its deployment of its pins on
+    main (`forge` None: unknown, saying `unknown`)."""
+    envs = dict(state.envs)
+    for env in policy.environments:
+        if env.is_first:
+            continue
+        previous = policy.environment(str(env.source.previous))
+        current = state.get(previous.name)
+        if forge is None:
+            deployment = Deployment(unknown=unknown)
+        else:
+            deployment = read_deployment(
+                repo, forge, policy, previous, (current.image, current.model)
+            )
+        envs[previous.name] = replace(current, deployment=deployment)
+    return State(envs=envs)
