@@ -19,8 +19,12 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import requests
+
+from bot.runner import NOW_VARIABLE
 from localworld.world import World, start_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +47,8 @@ class Demo:
     env: dict[str, str] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
     timings: list[tuple[str, float]] = field(default_factory=list)
+    # the local GitHub's clock offset (its test seam); the bot's clock follows it
+    offset: timedelta = timedelta(0)
 
     def step(self, title: str, action: Callable[[], None]) -> None:
         print(f"\n==> {title}", flush=True)
@@ -52,6 +58,16 @@ class Demo:
         self.timings.append((title, took))
         print(f"    ({took:.1f}s)", flush=True)
 
+    def set_clock(self, offset: timedelta) -> str:
+        """Move the local GitHub's clock (`POST /_localworld/clock`, its test seam) and the
+        bot's with it (`PROMOTION_BOT_NOW`): time passes without sleeping."""
+        self.offset = offset
+        url = f"{self.env['GITHUB_API_URL']}/_localworld/clock"
+        answer = requests.post(url, json={"offset_seconds": offset.total_seconds()}, timeout=10)
+        answer.raise_for_status()
+        now: str = answer.json()["now"]
+        return now
+
     def run(
         self, argv: Sequence[str], *, cwd: Path | None = None, show: bool = True, check: bool = True
     ) -> str:
@@ -59,10 +75,13 @@ class Demo:
         shown = " ".join(Path(a).name if a.startswith(str(BIN)) else a for a in argv)
         if show:
             print(f"    $ {shown}", flush=True)
+        env = self.env
+        if self.offset and argv[0] == tool("promotion-bot"):  # the same clock as the forge's
+            env = {**env, NOW_VARIABLE: (datetime.now(UTC) + self.offset).isoformat()}
         result = subprocess.run(
             list(argv),
             cwd=cwd or self.root,
-            env=self.env,
+            env=env,
             capture_output=True,
             text=True,
             check=False,
@@ -286,7 +305,18 @@ def show_pr(demo: Demo) -> None:
         print(f"    reviewer merged it: main is now {sha[:12]}")
 
 
+def next_friday_afternoon(now: datetime) -> datetime:
+    """The next Friday 13:00 UTC: inside prod's shipped weekend freeze (Friday 12:00 UTC for
+    68h) and before staging's (Friday 18:00 UTC), so prod stays frozen while staging ships."""
+    days = (4 - now.weekday()) % 7 or 7
+    return (now + timedelta(days=days)).replace(hour=13, minute=0, second=0, microsecond=0)
+
+
 def nightly_release(demo: Demo) -> None:
+    now = datetime.now(UTC)
+    friday = next_friday_afternoon(now)
+    forge_now = demo.set_clock(friday - now)
+    print(f"    the local GitHub's clock (and the bot's) now reads {forge_now} (a Friday)")
     demo.run([tool("promotion-bot"), "release"])
 
 
@@ -298,14 +328,17 @@ def render_released(demo: Demo) -> None:
             "clone",
             "--quiet",
             "--branch",
-            "release",
+            "release/dev",
             demo.env["GITOPS_REMOTE"],
             str(released),
         ],
         show=False,
     )
+    demo.facts["dev_release_commit"] = demo.run(
+        ["git", "-C", str(released), "rev-parse", "HEAD"], show=False
+    ).strip()
     rendered = demo.run(["kubectl", "kustomize", str(released / "deploy/overlays/dev")], show=False)
-    print("    $ kubectl kustomize deploy/overlays/dev   (on the release branch)")
+    print("    $ kubectl kustomize deploy/overlays/dev   (on release/dev)")
     for line in rendered.splitlines():
         text = line.strip()
         if text.startswith(("image:", "MODEL_VERSION", "MODEL_SHA256")):
@@ -317,6 +350,57 @@ def render_released(demo: Demo) -> None:
             if text.startswith("image:"):
                 demo.facts["released_image"] = text.split(":", 1)[1].strip()
     (demo.root / "rendered-dev.yaml").write_text(rendered)
+
+
+def flux_confirms_dev(demo: Demo) -> None:
+    """What Flux's notification-controller posts once dev's Kustomization applied release/dev
+    and its health checks passed (docs/deployment-confirmation.md): it lists the commit's
+    statuses, then POSTs {state, description, context} on that commit. No cluster runs here,
+    so the demo sends exactly that request."""
+    sha = demo.facts["dev_release_commit"]
+    api = f"{demo.env['GITHUB_API_URL']}/repos/{demo.env['GITHUB_REPOSITORY']}"
+    headers = {"Authorization": f"token {demo.env['GITHUB_TOKEN']}"}
+    listed = requests.get(
+        f"{api}/commits/{sha}/statuses", params={"per_page": "50"}, headers=headers, timeout=10
+    )
+    listed.raise_for_status()
+    body = {
+        "state": "success",
+        "description": "reconciliation succeeded",
+        "context": "kustomization/modelops-dev/aks-modelops",
+    }
+    posted = requests.post(f"{api}/statuses/{sha}", json=body, headers=headers, timeout=10)
+    posted.raise_for_status()
+    print(f"    POST /repos/…/statuses/{sha[:12]} {json.dumps(body)}")
+    print(f"    GitHub recorded it at {posted.json()['created_at']}")
+
+
+def staging_waits_for_soak(demo: Demo) -> None:
+    out = demo.run([tool("promotion-bot"), "plan"])
+    if "eligible at" not in out:
+        raise DemoError("staging should be held for soak with the time it becomes eligible")
+
+
+def advance_clock(demo: Demo) -> None:
+    forge_now = demo.set_clock(demo.offset + timedelta(hours=2))
+    print(f"    POST /_localworld/clock: GitHub's clock (and the bot's) now reads {forge_now}")
+
+
+def staging_promoted_and_released(demo: Demo) -> None:
+    from bot.adapters.forges import make_forge
+    from bot.settings import Settings
+
+    demo.run([tool("promotion-bot"), "run"])
+    forge = make_forge(Settings.from_env(demo.env))
+    pr = forge.find_open_pr("promote/staging", "main")
+    if pr is None:
+        raise DemoError("the bot opened no staging PR after the soak")
+    print(f"    PR #{pr.number} {pr.title}")
+    sha = forge.merge_pr(pr.number, sha=pr.head_sha, method="squash")
+    print(f"    reviewer merged it: main is now {sha[:12]}")
+    out = demo.run([tool("promotion-bot"), "release"])
+    if "staging: release" not in out or "prod: wait" not in out:
+        raise DemoError("staging should ship while prod stays frozen")
 
 
 def serve_released(demo: Demo) -> None:
@@ -409,7 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.step("The scheduled bot plans and opens the dev promotion PR", lambda: bot_run(demo))
         demo.step("The PR a reviewer reads", lambda: show_pr(demo))
         demo.step(
-            "Nightly release validates main and moves `release`", lambda: nightly_release(demo)
+            "Nightly release (a Friday afternoon) validates main and moves release/dev only",
+            lambda: nightly_release(demo),
         )
         demo.step("Render the released dev overlay", lambda: render_released(demo))
         demo.step(
@@ -419,6 +504,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.step(
             "A registration claims accuracy 0.99 for the weaker file: the bot measures, refuses",
             lambda: inflated_claim(demo),
+        )
+        demo.step("Dev's Flux reports release/dev healthy", lambda: flux_confirms_dev(demo))
+        demo.step(
+            "Staging is held for soak, with the exact time it becomes eligible",
+            lambda: staging_waits_for_soak(demo),
+        )
+        demo.step("Two hours pass (the local GitHub's clock seam)", lambda: advance_clock(demo))
+        demo.step(
+            "Staging promoted, merged and released; prod stays frozen",
+            lambda: staging_promoted_and_released(demo),
         )
         demo.step("promotion-bot status", lambda: status(demo))
         demo.step(

@@ -46,6 +46,13 @@ def test_demo_runs_end_to_end_and_stops_its_services():
     assert re.search(r"^      \| \*\*dev\*\* \| image 0\.1\.0-", out, flags=re.MULTILINE)
     assert "report:     " in out and "screenshot: " in out
     assert (ROOT / "build" / "demo-report" / "report.png").stat().st_size > 10_000
+    # issue 14: dev's Flux status on its release, staging held with the exact time it becomes
+    # eligible, then (the local GitHub's clock moved, no sleeping) staging promoted and released
+    # while prod stays in its shipped weekend freeze
+    assert "kustomization/modelops-dev/aks-modelops" in out
+    assert re.search(r"eligible at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", out)
+    assert "staging: release:" in out
+    assert "prod: wait: release/prod not moved: prod is frozen: window 'weekend'" in out
     assert "Services stopped" in out
     pids = [int(p) for p in re.findall(r"^    \w+: pid (\d+)$", out, flags=re.MULTILINE)]
     assert len(pids) == 3
