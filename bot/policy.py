@@ -388,6 +388,7 @@ class ModelStoreSpec(_Strict):
         return core.ModelStoreLocation(self.account_url.rstrip("/"), self.container)
 
 
+_WEBHOOK_SETTING_RE = re.compile(r"^[A-Z][A-Z0-9_]*_WEBHOOK_URL$")
 NOTIFY_EVENTS = ("pr_opened", "pr_merged", "release_shipped", "release_blocked", "rollback")
 
 
@@ -397,10 +398,19 @@ class WebhookSpec(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     format: Literal["teams", "slack"]
-    url_from: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,127}$")
+    url_from: str = Field(max_length=128)
     events: list[Literal[NOTIFY_EVENTS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(NOTIFY_EVENTS), min_length=1
     )
+
+    @field_validator("url_from")
+    @classmethod
+    def _webhook_setting(cls, value: str) -> str:
+        # The bot POSTs to whatever this variable holds: a policy edit naming GITHUB_TOKEN
+        # must not send the token to a chat service. Only *_WEBHOOK_URL settings qualify.
+        if not _WEBHOOK_SETTING_RE.fullmatch(value):
+            raise ValueError(f"must match {_WEBHOOK_SETTING_RE.pattern}, not {value!r}")
+        return value
 
 
 class NotificationsSpec(_Strict):

@@ -34,13 +34,16 @@ def sink() -> Iterator[WebhookSink]:
 
 def _hooks(**events: list[str]) -> list[WebhookSpec]:
     return [
-        WebhookSpec(name="ml-team", format="teams", url_from="TEAMS_URL", **events),
-        WebhookSpec(name="sre", format="slack", url_from="SLACK_URL", **events),
+        WebhookSpec(name="ml-team", format="teams", url_from="TEAMS_WEBHOOK_URL", **events),
+        WebhookSpec(name="sre", format="slack", url_from="SLACK_WEBHOOK_URL", **events),
     ]
 
 
 def _env(sink: WebhookSink) -> dict[str, str]:
-    return {"TEAMS_URL": sink.url("/teams/wf/abc"), "SLACK_URL": sink.url("/slack/T0/B0/xyz")}
+    return {
+        "TEAMS_WEBHOOK_URL": sink.url("/teams/wf/abc"),
+        "SLACK_WEBHOOK_URL": sink.url("/slack/T0/B0/xyz"),
+    }
 
 
 def test_the_shipped_policy_names_settings_not_urls():
@@ -79,7 +82,9 @@ def test_teams_text_cannot_link():
 def test_each_event_reaches_the_webhooks_that_want_it(sink: WebhookSink):
     hooks = [
         *_hooks()[:1],
-        WebhookSpec(name="sre", format="slack", url_from="SLACK_URL", events=["release_blocked"]),
+        WebhookSpec(
+            name="sre", format="slack", url_from="SLACK_WEBHOOK_URL", events=["release_blocked"]
+        ),
     ]
     done = notify.deliver(hooks, [EVENT], _env(sink), sleep=lambda s: None)
     assert [(d.webhook, d.ok) for d in done] == [("ml-team", True)]
@@ -103,7 +108,7 @@ def test_a_dead_webhook_warns_without_its_url_and_never_raises(
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/slack/T0/B0/s3cret-token"
     sink.fail(5, status=500)
-    env = {"TEAMS_URL": sink.url("/teams/wf/s3cret-sig"), "SLACK_URL": dead}
+    env = {"TEAMS_WEBHOOK_URL": sink.url("/teams/wf/s3cret-sig"), "SLACK_WEBHOOK_URL": dead}
     with caplog.at_level(logging.WARNING, logger="bot.notify"):
         done = notify.deliver(_hooks(), [EVENT], env, sleep=lambda s: None)
     assert [(d.ok, d.attempts, d.why) for d in done] == [
@@ -118,10 +123,12 @@ def test_a_refusal_is_not_retried_and_unset_or_plain_http_urls_are_not_used(sink
     sink.fail(1, status=404)
     done = notify.deliver(_hooks()[:1], [EVENT], _env(sink), sleep=lambda s: None)
     assert [(d.ok, d.attempts) for d in done] == [(False, 1)]
-    env = {"TEAMS_URL": "http://hooks.example/x"}  # not https, not loopback; SLACK_URL unset
+    env = {
+        "TEAMS_WEBHOOK_URL": "http://hooks.example/x"
+    }  # not https, not loopback; SLACK_WEBHOOK_URL unset
     done = notify.deliver(_hooks(), [EVENT], env, sleep=lambda s: None)
     assert [(d.webhook, d.ok, d.why) for d in done] == [
-        ("ml-team", False, "TEAMS_URL is not an https URL")
+        ("ml-team", False, "TEAMS_WEBHOOK_URL is not an https URL")
     ]
     assert len(sink.received) == 1
 

@@ -17,6 +17,7 @@ from bot.policy import (
     TagPolicySpec,
     load_policy,
     parse_duration,
+    parse_notifications,
     parse_policy,
     parse_policy_data,
     policy_from_spec,
@@ -439,3 +440,21 @@ def test_an_empty_required_checks_needs_automerge_too():
     data["environments"][0]["required_checks"] = []
     with pytest.raises(PolicyError, match="required_checks only applies with automerge"):
         parse_policy_data(data)
+
+
+@pytest.mark.parametrize(
+    "name", ["GITHUB_TOKEN", "AZURE_DEVOPS_EXT_PAT", "SLACK_URL", "x_WEBHOOK_URL"]
+)
+def test_a_webhook_url_comes_only_from_a_webhook_url_setting(name: str):
+    """`url_from` names the environment variable the bot posts to a URL from: a policy edit
+    naming GITHUB_TOKEN would hand the token to whatever chat URL it is read as."""
+    shipped = (REPO_ROOT / "promotion.yaml").read_text()
+    text = shipped.replace("url_from: SLACK_WEBHOOK_URL", f"url_from: {name}")
+    with pytest.raises(PolicyError) as info:
+        parse_notifications(text, "test")
+    assert (
+        "test: notifications.webhooks[1].url_from: must match ^[A-Z][A-Z0-9_]*_WEBHOOK_URL$,"
+        in (str(info.value))
+    )
+    renamed = shipped.replace("url_from: SLACK_WEBHOOK_URL", "url_from: SRE_CHAT_WEBHOOK_URL")
+    assert parse_notifications(renamed, "test")[1].url_from == "SRE_CHAT_WEBHOOK_URL"
