@@ -100,7 +100,14 @@ def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
         if released is not None:
             released_state = EnvState(env.name, released[1], released[2])
             deployment = (
-                read_deployment(services.repo, services.forge, world.policy, env, released[1:])
+                read_deployment(
+                    services.repo,
+                    services.forge,
+                    world.policy,
+                    env,
+                    released[1:],
+                    creators=settings.deploy_status_creators(),
+                )
                 if readable
                 else Deployment(unknown=f"{settings.forge_variable('TOKEN')} is not set")
             )

@@ -45,6 +45,8 @@ def read_deployment(
     policy: PromotionPolicy,
     env: EnvironmentPolicy,
     pins: tuple[ImagePin | None, ModelPin | None],
+    *,
+    creators: frozenset[str] | None = None,
 ) -> Deployment:
     """The statuses of the commits on `release/<env>` that pin `pins` (image, model)."""
     released = released_pins(repo, policy, env)
@@ -57,17 +59,25 @@ def read_deployment(
     try:
         for sha in commits:
             statuses += [
-                DeployStatus(sha, s.context, s.state.value, s.created_at, s.id or 0, s.description)
+                DeployStatus(
+                    sha, s.context, s.state.value, s.created_at, s.id or 0, s.description, s.creator
+                )
                 for s in forge.list_statuses(sha)
                 if s.created_at is not None
             ]
     except ForgeError as exc:
         return Deployment(unknown=f"{forge.name}: {exc}")
-    return Deployment(tuple(statuses), tuple(commits))
+    return Deployment(tuple(statuses), tuple(commits), creators=creators)
 
 
 def with_deployments(
-    repo: GitRepo, forge: Forge | None, policy: PromotionPolicy, state: State, unknown: str = ""
+    repo: GitRepo,
+    forge: Forge | None,
+    policy: PromotionPolicy,
+    state: State,
+    *,
+    unknown: str = "",
+    creators: frozenset[str] | None = None,
 ) -> State:
     """`state` with, for every environment another one soaks in, its deployment of its pins on
     main (`forge` None: unknown, saying `unknown`)."""
@@ -81,7 +91,7 @@ def with_deployments(
             deployment = Deployment(unknown=unknown)
         else:
             deployment = read_deployment(
-                repo, forge, policy, previous, (current.image, current.model)
+                repo, forge, policy, previous, (current.image, current.model), creators=creators
             )
         envs[previous.name] = replace(current, deployment=deployment)
     return State(envs=envs)

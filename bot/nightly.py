@@ -122,7 +122,8 @@ class ReleaseGate:
             else:
                 pins = (main.image, main.model)
                 prev = policy.environment(previous)
-                deployment = read_deployment(repo, forge, policy, prev, pins)
+                creators = self.services.settings.deploy_status_creators()
+                deployment = read_deployment(repo, forge, policy, prev, pins, creators=creators)
         return release_blocker(
             env=name,
             previous=previous,

@@ -149,6 +149,13 @@ class Settings:
             )
         return self.forge_token
 
+    def deploy_status_creators(self) -> frozenset[str] | None:
+        """`DEPLOY_STATUS_CREATORS`: the logins whose statuses in a deployment context count
+        (comma-separated: the controllers' GitHub App, `<slug>[bot]`); unset: anyone's."""
+        raw = self.environ.get("DEPLOY_STATUS_CREATORS", "")
+        logins = frozenset(login.strip() for login in raw.split(",") if login.strip())
+        return logins or None
+
     def forge_credentials_set(self) -> bool:
         """Whether the forge can be written to: a token, or a GitHub App (`GITHUB_APP_ID`,
         see `bot.adapters.github_auth`)."""

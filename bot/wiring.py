@@ -71,7 +71,8 @@ class Services:
             self.forge if readable else None,
             world.policy,
             world.state,
-            f"{self.settings.forge_variable('TOKEN')} is not set: deployment statuses not read",
+            unknown=f"{self.settings.forge_variable('TOKEN')} is not set: statuses not read",
+            creators=self.settings.deploy_status_creators(),
         )
         return replace(world, state=state)
 

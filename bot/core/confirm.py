@@ -74,6 +74,7 @@ class DeployStatus:
     created_at: datetime
     id: int = 0
     description: str = ""
+    creator: str | None = None  # who posted it, as the forge stores it
 
 
 def controller(context: str, env: str, mode: ConfirmMode) -> str | None:
@@ -96,6 +97,9 @@ class Deployment:
     statuses: tuple[DeployStatus, ...] = ()
     commits: tuple[str, ...] = ()
     unknown: str | None = None
+    # whose statuses count (`DEPLOY_STATUS_CREATORS`); None: anyone's (the forge lets anyone
+    # with write access post any context, docs/deployment-confirmation.md "Whom to believe")
+    creators: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Confirmation:
     reset_by: DeployStatus | None = None
     waiting: tuple[str, ...] = ()
     unknown: str | None = None
+    ignored: tuple[DeployStatus, ...] = ()  # in a deployment context, from someone else
 
     @property
     def confirmed(self) -> bool:
@@ -124,7 +129,10 @@ def confirmation(env: str, deployment: Deployment, mode: ConfirmMode) -> Confirm
     """Walk the statuses of `env`'s contexts oldest first (see the module docstring)."""
     if deployment.unknown is not None:
         return Confirmation(env, mode, unknown=deployment.unknown)
-    relevant = [s for s in deployment.statuses if controller(s.context, env, mode) is not None]
+    matching = [s for s in deployment.statuses if controller(s.context, env, mode) is not None]
+    allowed = deployment.creators
+    relevant = [s for s in matching if allowed is None or s.creator in allowed]
+    ignored = tuple(s for s in matching if s not in relevant)
     runs: dict[str, DeployStatus | None] = {}
     failures: list[DeployStatus] = []
     for status in sorted(relevant, key=_order):
@@ -139,9 +147,9 @@ def confirmation(env: str, deployment: Deployment, mode: ConfirmMode) -> Confirm
     waiting = tuple(sorted(context for context, start in runs.items() if start is None))
     starts = [start for start in runs.values() if start is not None]
     if waiting or not starts:
-        return Confirmation(env, mode, reset_by=reset_by, waiting=waiting)
+        return Confirmation(env, mode, reset_by=reset_by, waiting=waiting, ignored=ignored)
     latest = max(starts, key=_order)
-    return Confirmation(env, mode, latest.created_at, latest, reset_by)
+    return Confirmation(env, mode, latest.created_at, latest, reset_by, ignored=ignored)
 
 
 # --------------------------------------------------------------------------- soak
@@ -206,6 +214,9 @@ def soak_verdict(
             detail = f"{previous} has no success status yet ({', '.join(found.waiting)})"
         else:
             detail = f"{previous} has not confirmed running these pins (no deployment status)"
+        if found.ignored:
+            who = ", ".join(sorted({str(s.creator) for s in found.ignored}))
+            detail += f"; ignored {len(found.ignored)} status(es) from {who} (not a controller)"
         return SoakVerdict(False, detail, data=data)
     since, evidence = found.since, found.evidence
     eligible = since + soak

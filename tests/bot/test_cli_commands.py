@@ -122,3 +122,19 @@ def test_status_shows_what_each_cluster_confirmed_running(world: GitOpsWorld, ca
     assert "  confirmed:  unhealthy: kustomization/modelops-dev/aks-modelops failure" in (
         capsys.readouterr().out
     )
+
+
+def test_a_status_from_someone_not_allowed_confirms_nothing(
+    world: GitOpsWorld, capsys, monkeypatch: pytest.MonkeyPatch
+):
+    assert main(["release"]) == 0
+    world.flux_reports("dev")  # posted with the test token's login, `localworld-bot`
+    monkeypatch.setenv("DEPLOY_STATUS_CREATORS", "modelops-deploy-status[bot]")
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    rows = {r["env"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["dev"]["confirmed"] == "not confirmed: no deployment status on the release"
+    monkeypatch.setenv("DEPLOY_STATUS_CREATORS", "modelops-deploy-status[bot],localworld-bot")
+    assert main(["status", "--json"]) == 0
+    rows = {r["env"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["dev"]["confirmed"].startswith("healthy since ")

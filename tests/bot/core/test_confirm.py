@@ -268,3 +268,27 @@ def test_freeze_status_fails_while_frozen_and_succeeds_after():
         "frozen: window 'weekend' open until 2026-03-04T12:00:00Z",
     )
     assert freeze_status(None) == ("success", "no freeze window open")
+
+
+def test_only_the_allowed_creators_statuses_count():
+    """Anyone with write access can post any context: with an allowlist, only the
+    controllers' identity confirms (docs/deployment-confirmation.md, "Whom to believe")."""
+    app = "modelops-deploy-status[bot]"
+    forged = DeployStatus(
+        RELEASE_COMMIT, "kustomization/modelops-dev/aks", "success", NOW - 3 * HOUR, 1, "", "eve"
+    )
+    real = DeployStatus(
+        RELEASE_COMMIT, "kustomization/modelops-dev/aks", "success", NOW - 2 * HOUR, 2, "", app
+    )
+    only_forged = Deployment((forged,), (RELEASE_COMMIT,), creators=frozenset({app}))
+    found = confirmation("dev", only_forged, CS)
+    assert not found.confirmed and found.ignored == (forged,)
+    verdict = soak_verdict("dev", only_forged, soak=HOUR, mode=CS, now=NOW)
+    assert verdict.detail == (
+        "dev has not confirmed running these pins (no deployment status); ignored 1 status(es) "
+        "from eve (not a controller)"
+    )
+    both = Deployment((forged, real), (RELEASE_COMMIT,), creators=frozenset({app}))
+    assert confirmation("dev", both, CS).since == NOW - 2 * HOUR  # not from eve's earlier one
+    anyone = Deployment((forged, real), (RELEASE_COMMIT,))
+    assert confirmation("dev", anyone, CS).since == NOW - 3 * HOUR
