@@ -39,7 +39,7 @@ from bot.forge import Forge, Issue, PullRequest
 from bot.holds import HOLDS_FILE
 from bot.proposal import ProposalOutcome
 from bot.report.history import Change, read_changes
-from bot.report.page import heading
+from bot.report.page import KIND_LABELS, heading
 from bot.rollingback import ROLLBACK_BRANCH_PREFIX
 from bot.settings import Settings
 from bot.untrusted import markdown
@@ -127,14 +127,14 @@ def _change_row(change: Change) -> str:
     cells = [
         change.when.strftime("%Y-%m-%d %H:%M UTC"),
         change.env,
-        change.kind,
+        KIND_LABELS.get(change.kind, change.kind),
         f"#{change.pr}" if change.pr is not None else "—",
         change.image_tag or "—",
         model,
         change.author,
     ]
     rendered = [markdown(c) for c in cells]
-    if change.pr is not None:  # the only reference left live: the bot's own number
+    if change.pr is not None and change.by_bot:  # the only reference left live: the bot's PR
         rendered[3] = f"#{change.pr}"
     return "| " + " | ".join(rendered) + " |"
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.adapters.git import GitRepo, LogCommit, PathCommit
+from bot.adapters.git import BOT_EMAIL, GitRepo, LogCommit, PathCommit
 from bot.errors import BotError
 from bot.kustomize import read_pins_text
 from bot.policy import PromotionPolicy
@@ -46,6 +46,9 @@ class Change:
     image_digest: str | None = None
     model_name: str | None = None
     model_version: int | None = None
+    # made by the bot (its identity wrote the commit or the merged-in tip): only then is its
+    # subject's `Rollback`/`(#N)` believed; anyone can write those words in a commit subject
+    by_bot: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,21 @@ def pr_number(subject: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _kind(commit: LogCommit, promotions: set[str]) -> str:
+def _bot_made(repo: GitRepo, commits: list[LogCommit]) -> set[str]:
+    """The commits the bot's identity made: its own commit (a direct push, its squash or
+    rebase merge) or a merge whose merged-in tip is its commit (its PR, whoever merged it)."""
+    found = {c.sha for c in commits if c.author_email == BOT_EMAIL}
+    tips = {c.parents[1]: c.sha for c in commits if len(c.parents) > 1}
+    if tips:
+        found |= {tips[sha] for sha, email, _ in repo.authors_of(list(tips)) if email == BOT_EMAIL}
+    return found
+
+
+def _kind(commit: LogCommit, promotions: set[str], bot_made: set[str]) -> str:
     if commit.sha in promotions:
         return "promotion"
+    if commit.sha not in bot_made:
+        return "change"  # whatever its subject says: a person's edit
     subject = commit.subject
     if subject.lower().startswith("rollback(") or re.match(r"^Rollback \w", subject):
         return "rollback"
@@ -90,6 +105,7 @@ def read_changes(
             PathCommit(c.sha, c.parents, c.author_email, c.subject) for c in commits
         ]
         promotions = promotions_among(repo, as_path) if commits else set()
+        bot_made = (_bot_made(repo, commits) if commits else set()) | promotions
         changes = []
         for c in commits:
             text = texts[(c.sha, env.overlay)]
@@ -111,12 +127,13 @@ def read_changes(
                     author=c.author_name,
                     author_email=c.author_email,
                     subject=c.subject,
-                    kind=_kind(c, promotions),
+                    kind=_kind(c, promotions, bot_made),
                     pr=pr_number(c.subject),
                     image_tag=image.tag if image else None,
                     image_digest=image.digest if image else None,
                     model_name=model.name if model else None,
                     model_version=model.version if model else None,
+                    by_bot=c.sha in bot_made,
                 )
             )
         found[env.name] = tuple(changes)

@@ -1,5 +1,6 @@
 """A GitOps world with history for the report: dev promoted (automerged) and a person's edit
-of staging's overlay whose commit subject and author are hostile HTML."""
+of staging's overlay whose commit subject and author are hostile HTML, then one whose subject
+reads like the bot's rollback PR (#1)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.conftest import git
 HOSTILE_SUBJECT = "</td></tr><script>alert(1)</script><!-- staging: hand edit & tidy"
 # git drops `<` and `>` from names itself; quotes and `&` reach the page
 HOSTILE_AUTHOR = 'Eve" onmouseover="alert(2) & co'
+FAKE_ROLLBACK_SUBJECT = "Rollback staging to the approved model (#1)"
 
 
 @pytest.fixture(scope="package")
@@ -38,6 +40,8 @@ def report_world(
     overlay.write_text(overlay.read_text() + "# reviewed by hand\n")
     git(gw.seed, "add", str(overlay))
     git(gw.seed, "-c", f"user.name={HOSTILE_AUTHOR}", "commit", "-q", "-m", HOSTILE_SUBJECT)
+    overlay.write_text(overlay.read_text() + "# and again\n")  # a person's words, not the bot's
+    git(gw.seed, "commit", "-q", "-am", FAKE_ROLLBACK_SUBJECT)
     git(gw.seed, "push", "-q", "origin", "main")
     yield gw
 

@@ -27,7 +27,7 @@ def test_dashboard_is_created_once_then_a_no_op_run_writes_nothing(world: GitOps
     assert first.action == "create"  # the first test to sync in this world
     assert first.issue is not None
     assert "| **dev** |" in first.body
-    assert "soaking: in dev (needs 1h); ready at" in first.body  # no elapsed time in it
+    assert "held: dev runs it" in first.body and not dashboard._ELAPSED_RE.search(first.body)
     assert "| promotion | #" in first.body  # dev's automerged promotion, with its PR
     since = world.github.last_seq()
     again = dashboard.sync(world.settings(), now=now_utc())
@@ -111,7 +111,7 @@ def test_steady_drops_elapsed_time_and_keeps_absolute_times():
 def test_body_escapes_outside_text_and_keeps_unknown_columns():
     rows = [{"env": "dev", "next_step": "a | b <!-- @team #12", "confirmed": "yes"}]
     change = Change(
-        "dev", "a" * 40, now_utc(), "x", "x@y", "s", "rollback", 7, "t|1", None, "digits", 2
+        "dev", "a" * 40, now_utc(), "x", "x@y", "s", "rollback", 7, "t|1", None, "digits", 2, True
     )
     body = dashboard.render_body(rows, {"dev": True}, [], [change])
     assert "| Environment | Next step | Confirmed |" in body
