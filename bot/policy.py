@@ -417,10 +417,19 @@ class NotificationsSpec(_Strict):
     webhooks: list[WebhookSpec] = Field(default_factory=list)
 
 
+#: The webhooks by the policy text's blob id: every notifying command reads the same blob, and
+#: validating a 1,000-environment file again costs seconds (`bot/contentcache.py`).
+NOTIFICATIONS_CACHE: ContentCache[tuple[WebhookSpec, ...]] = ContentCache(maxsize=8)
+
+
 def parse_notifications(text: str, source: str = DEFAULT_POLICY_FILE) -> list[WebhookSpec]:
     """The webhooks of a policy file's text (none when it has no `notifications`)."""
-    spec = _load_spec(text, source)
-    return list(spec.notifications.webhooks) if spec.notifications else []
+
+    def parse() -> tuple[WebhookSpec, ...]:
+        spec = _load_spec(text, source)
+        return tuple(spec.notifications.webhooks) if spec.notifications else ()
+
+    return list(NOTIFICATIONS_CACHE.get_or_parse(text, (source,), parse))
 
 
 class PolicySpec(_Strict):

@@ -10,7 +10,7 @@ import pytest
 from bot.contentcache import ContentCache, blob_sha
 from bot.errors import OverlayError, PolicyError
 from bot.overlay import pins
-from bot.policy import POLICY_CACHE, parse_policy
+from bot.policy import NOTIFICATIONS_CACHE, POLICY_CACHE, parse_notifications, parse_policy
 
 PROJECT = Path(__file__).resolve().parents[2]
 OVERLAY = (PROJECT / "deploy" / "overlays" / "dev" / "kustomization.yaml").read_text()
@@ -88,3 +88,14 @@ def test_the_policy_is_validated_once_per_content():
     for _ in range(2):
         with pytest.raises(PolicyError, match=r"other\.yaml"):
             parse_policy("version: [", "other.yaml")
+
+
+def test_the_webhooks_are_read_once_per_policy_content():
+    NOTIFICATIONS_CACHE.clear()
+    first = parse_notifications(POLICY, "promotion.yaml")
+    again = parse_notifications(POLICY, "promotion.yaml")
+    assert again == first and again is not first  # a new list, the same (frozen) specs
+    assert (NOTIFICATIONS_CACHE.hits, NOTIFICATIONS_CACHE.misses) == (1, 1)
+    for _ in range(2):
+        with pytest.raises(PolicyError, match=r"other\.yaml"):
+            parse_notifications("version: [", "other.yaml")
