@@ -246,6 +246,8 @@ def dashboard_command(show: bool, **kwargs: object) -> None:
     issue = outcome.issue
     where = f" issue #{issue.number} {issue.url}" if issue is not None else ""
     click.echo(terminal(f"dashboard: {outcome.action}{where}", limit=500))
+    for note in outcome.notes:
+        click.echo(terminal(f"dashboard: {note}", limit=500))
     if show:
         for line in dashboard.section(outcome.body, "Environments"):
             click.echo(terminal(line, limit=2000))

@@ -17,12 +17,13 @@ retries it.
 Who can ask: whoever can edit the issue's body. On GitHub that is its author (the bot) and
 people with write access (triage can label and close issues, not edit others' bodies); on
 Azure Boards anyone who may edit work items of the project, which includes Stakeholders
-without repository access. The issue is found by label and marker, not by author: someone
-who can label issues (triage) could close the bot's issue and open a labelled one of their
-own with the marker. Neither gets more than a pull request: a tick only opens the hold/unhold
-PR, which is merged by a reviewer like every change (nothing here merges, nor overrides a
-gate). Acting only on an issue the bot created needs its author from the forge (`Issue` does
-not carry it yet).
+without repository access. The issue is found by label and marker AND its author: someone who
+can label issues (triage) could close the bot's issue and open a labelled one of their own
+with the marker; that issue is ignored (the run says so) and the bot opens its own. The bot's
+identity is `Forge.identity()` (GitHub: the token's user, or a GitHub App's `<slug>[bot]`);
+on Azure Repos the adapter cannot learn it yet, so there the author is not checked (the run
+says so). Either way a tick only opens the hold/unhold PR, which a reviewer merges like every
+change (nothing here merges, nor overrides a gate).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class DashboardOutcome:
     issue: Issue | None
     body: str
     acted: list[tuple[Ask, ProposalOutcome | str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the run output says besides
 
     @property
     def wrote(self) -> bool:
@@ -219,12 +221,29 @@ def _proposals(forge: Forge, base: str) -> list[PullRequest]:
     return sorted(found.values(), key=lambda pr: pr.number)
 
 
+def _own_issue(forge: Forge) -> tuple[Issue | None, list[str]]:
+    """The dashboard issue the bot's own identity opened, and what to say about others: a
+    labelled issue with the marker someone else opened is never adopted nor acted on."""
+    me = forge.identity()
+    issue = forge.find_open_issue(label=LABEL, marker=MARKER)
+    if issue is None:
+        return None, []
+    if me is None:
+        return issue, [
+            f"author of issue #{issue.number} not checked: {forge.name} does not say who the bot is"
+        ]
+    if issue.author == me:
+        return issue, []
+    note = f"ignored issue #{issue.number} by {issue.author or 'unknown'}: not the bot's ({me})"
+    return forge.find_open_issue(label=LABEL, marker=MARKER, author=me), [note]
+
+
 def sync(settings: Settings, *, now: datetime) -> DashboardOutcome:
     """Act on the ticked boxes, then bring the issue up to date (under the run lock)."""
     with locked(settings, enabled=True) as ensure_held:
         services = connect(settings)
         forge = services.forge
-        issue = forge.find_open_issue(label=LABEL, marker=MARKER)
+        issue, notes = _own_issue(forge)
         base = settings.base_branch
         ref = f"refs/remotes/origin/{base}"
         policy = read_policy(services.repo, ref, settings.policy_file, settings.registry_host)
@@ -247,8 +266,8 @@ def sync(settings: Settings, *, now: datetime) -> DashboardOutcome:
         ensure_held()
         if issue is None:
             created = forge.create_issue(TITLE, body, [LABEL])
-            return DashboardOutcome("create", created, body, acted)
+            return DashboardOutcome("create", created, body, acted, notes)
         if issue.body.replace("\r\n", "\n") == body:
-            return DashboardOutcome("noop", issue, body, acted)
+            return DashboardOutcome("noop", issue, body, acted, notes)
         forge.update_issue(issue.number, body)
-        return DashboardOutcome("update", issue, body, acted)
+        return DashboardOutcome("update", issue, body, acted, notes)

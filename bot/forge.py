@@ -62,6 +62,9 @@ class Issue:
     state: str
     labels: tuple[str, ...]
     url: str
+    # who opened it as the forge names them (GitHub's `user.login`, Azure Boards'
+    # `System.CreatedBy` unique name), if known: compare with `Forge.identity()`
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,16 @@ class Forge(Protocol):
     def compare(self, base: str, head: str) -> CommitRange: ...
 
     # ------------------------------------------------------------ issues
-    def find_open_issue(self, *, label: str, marker: str = "") -> Issue | None:
-        """The oldest open issue (not PR) labelled `label` whose body holds `marker`."""
+    def find_open_issue(
+        self, *, label: str, marker: str = "", author: str | None = None
+    ) -> Issue | None:
+        """The oldest open issue (not PR) labelled `label` whose body holds `marker` (and,
+        given `author`, that `author` opened)."""
+        ...
+
+    def identity(self) -> str | None:
+        """The name the forge gives the bot's own writes (an issue's `author`), or None when
+        the adapter cannot learn it."""
         ...
 
     def create_issue(self, title: str, body: str, labels: Sequence[str] = ()) -> Issue: ...

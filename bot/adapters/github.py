@@ -11,12 +11,13 @@ from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 import requests
-from github import Auth, Github, GithubException, GithubRetry
+from github import Auth, Github, GithubException, GithubIntegration, GithubRetry
 from github.CommitStatus import CommitStatus as GithubStatus
 from github.Issue import Issue as GithubIssue
 from github.PullRequest import PullRequest as GithubPull
 from github.Repository import Repository
 
+from bot.adapters.github_auth import RefreshingInstallationAuth
 from bot.core.policy import Reviewer
 from bot.forge import (
     Comment,
@@ -83,6 +84,7 @@ def _issue_info(issue: GithubIssue) -> Issue:
         state=issue.state,
         labels=tuple(sorted(label.name for label in issue.labels)),
         url=issue.html_url,
+        author=issue.user.login if issue.user is not None else None,
     )
 
 
@@ -153,6 +155,9 @@ class GitHubForge:
             seconds_between_writes=None,
             per_page=100,
         )
+        self._api_url = api_url.rstrip("/")
+        self._auth = token
+        self._identity: str | None = None
         self.repository = repository
         self._owner = repository.split("/", 1)[0]
         self._repo_obj: Repository | None = None
@@ -346,7 +351,24 @@ class GitHubForge:
 
     # ------------------------------------------------------------------ issues
 
-    def find_open_issue(self, *, label: str, marker: str = "") -> Issue | None:
+    def identity(self) -> str:
+        """The login the bot writes as, read once: a GitHub App's bot user `<slug>[bot]`
+        (`GET /app` with the app's JWT: an installation token cannot read `/user`), else the
+        token's user (`GET /user`)."""
+        if self._identity is None:
+            auth = self._auth
+            if isinstance(auth, RefreshingInstallationAuth):
+                app = GithubIntegration(auth=auth.jwt_auth, base_url=self._api_url, retry=3)
+                slug = self._call("read the app", lambda: app.get_app().slug)
+                self._identity = f"{slug}[bot]"
+            else:
+                user = self._call("read the authenticated user", self._gh.get_user)
+                self._identity = str(user.login)
+        return self._identity
+
+    def find_open_issue(
+        self, *, label: str, marker: str = "", author: str | None = None
+    ) -> Issue | None:
         """The oldest open issue (not PR) labelled `label` whose body holds `marker`, if any.
 
         One paged listing filtered by label on the server; GitHub's listing includes pull
@@ -357,7 +379,9 @@ class GitHubForge:
                 state="open", labels=[label], sort="created", direction="asc"
             )
             for issue in issues:
-                if issue.pull_request is None and marker in (issue.body or ""):
+                by = issue.user.login if issue.user is not None else None
+                wanted = author is None or by == author
+                if wanted and issue.pull_request is None and marker in (issue.body or ""):
                     return _issue_info(issue)
             return None
 

@@ -159,6 +159,7 @@ class RefreshingInstallationAuth(Auth.AppInstallationAuth):
         clock: Clock = time.time,
     ) -> None:
         super().__init__(app_auth, installation_id)
+        self.jwt_auth = app_auth  # what `GET /app` (the app's own slug) authenticates with
         self._current = first
         self._clock = clock
         self.minted = 1  # tokens fetched so far (the first one included)

@@ -415,3 +415,10 @@ def test_an_app_counts_as_forge_credentials_and_its_key_is_a_secret_to_redact(
     secrets = settings.secrets()
     assert key.private_pem.strip() in secrets
     assert all(line in secrets for line in body_lines if len(line) >= 32)
+
+
+def test_as_an_app_the_bot_knows_its_login_is_the_apps_bot_user(github: LocalGitHub, app: App):
+    """`GET /app` with the app's JWT names its slug: its writes are by `<slug>[bot]`."""
+    forge = _forge(github, app, forge_auth(_settings(github, app.repo, **_app_env(app))))
+    issue = forge.create_issue("Promotion dashboard", "<!-- m -->", [])
+    assert issue.author == forge.identity() == "promotion-bot[bot]"

@@ -79,3 +79,17 @@ def test_issue_errors_become_forge_errors(
         github.clear_faults()
     with pytest.raises(ForgeError, match=r"issue #999.*404"):
         forge.update_issue(999, "nothing there")
+
+
+def test_an_issue_carries_its_author_and_the_bot_knows_its_own_login(
+    github: LocalGitHub,
+    repo_name: str,  # noqa: F811 - the fixture
+):
+    """A token's issues are by its user (`GET /user`); the dashboard adopts only those."""
+    forge = _forge(github, repo_name)
+    issue = forge.create_issue("Promotion dashboard", MARKER, ["release-blocked"])
+    assert issue.author == github.login == forge.identity()
+    found = forge.find_open_issue(label="release-blocked", marker=MARKER)
+    assert found is not None and found.author == github.login
+    assert forge.find_open_issue(label="release-blocked", marker=MARKER, author="mallory") is None
+    assert forge.find_open_issue(label="release-blocked", marker=MARKER, author=github.login)

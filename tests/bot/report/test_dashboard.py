@@ -8,6 +8,7 @@ import pytest
 
 from bot import dashboard
 from bot.adapters.forges import make_forge
+from bot.adapters.github import GitHubForge
 from bot.cli import main
 from bot.holding import HOLD_BRANCH_PREFIX
 from bot.report.history import Change
@@ -78,6 +79,35 @@ def test_dashboard_cli_prints_the_environment_table(
         "| **staging**",
         "| **prod**",
     ]
+
+
+def test_a_labelled_issue_someone_else_opened_is_ignored_never_acted_on(
+    world: GitOpsWorld, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    """Triage can close the bot's issue and open a labelled one with the marker: the bot
+    adopts and acts on only issues its own identity opened (here its token's user)."""
+    settings = world.settings()
+    mine = make_forge(settings).find_open_issue(label=dashboard.LABEL, marker=dashboard.MARKER)
+    assert mine is not None and mine.author == world.github.login
+    world.github.add_token("mallory-token", [settings.repository], login="mallory")
+    mallory = GitHubForge(world.github.url, "mallory-token", settings.repository)
+    mallory.close_issue(mine.number, "tidying up")
+    box = "- [x] <!-- promotion-bot:dashboard hold prod -->"
+    theirs = mallory.create_issue(
+        dashboard.TITLE, f"{dashboard.MARKER}\n{box}\n", [dashboard.LABEL]
+    )
+    for key, value in world.environ().items():
+        monkeypatch.setenv(key, value)
+    assert main(["dashboard"]) == 0
+    out = capsys.readouterr().out
+    assert f"ignored issue #{theirs.number} by mallory" in out
+    assert "asked hold prod" not in out
+    assert make_forge(settings).find_open_pr(f"{HOLD_BRANCH_PREFIX}prod", "main") is None
+    ours = make_forge(settings).find_open_issue(
+        label=dashboard.LABEL, marker=dashboard.MARKER, author=world.github.login
+    )
+    assert ours is not None and ours.number not in (mine.number, theirs.number)
+    assert mallory.find_open_issue(label=dashboard.LABEL, marker=dashboard.MARKER) == theirs
 
 
 # ----------------------------------------------------------------------------- pure
