@@ -1,11 +1,13 @@
 """The promotion dashboard: one issue on the forge that the bot keeps, and reads back.
 
-Found by its label and a hidden marker (`Forge.find_open_issue`), like the release-blocked
-issue. Its body is the status matrix (`status --json`'s rows as they are, so a field status
-gains is a column), the boxes a reviewer can tick, the open hold/rollback PRs and the recent
-promotions and rollbacks from Git history. It is rewritten only when that text changes: nothing
-in it counts time passing (status's "in dev for 8m" is dropped, the absolute "ready at" stays),
-so a run with nothing new writes nothing.
+Found by its label, a hidden marker and its author (`Forge.find_open_issue`), like the
+release-blocked issue. Its body is the status matrix (`status --json`'s rows as they are, so a
+field status gains is a column), the boxes a reviewer can tick, the open hold/rollback PRs, the
+recent promotions and rollbacks from Git history and the models awaiting evaluation (discovered
+as the run does; a pair whose result is not in the store's cache: read, never computed here).
+It is rewritten only when that text changes: nothing in it counts time passing (status's "in
+dev for 8m" is dropped, the absolute "ready at" stays), so a run with nothing new writes
+nothing.
 
 A ticked box is a request, acted on through the normal reviewed path by the next run
 (`sync`): "hold ENV" opens the hold PR (`bot.holding`, as `promotion-bot hold ENV` does);
@@ -34,18 +36,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import api, holding, render
+from bot.adapters.evaluation import awaiting_evaluation
+from bot.adapters.modelstore import discover_manifests
 from bot.core.policy import Hold, HoldScope
 from bot.errors import BotError
 from bot.forge import Forge, Issue, PullRequest
 from bot.holds import HOLDS_FILE
+from bot.policy import PromotionPolicy
 from bot.proposal import ProposalOutcome
 from bot.report.history import Change, read_changes
 from bot.report.page import KIND_LABELS, heading
 from bot.rollingback import ROLLBACK_BRANCH_PREFIX
 from bot.settings import Settings
-from bot.untrusted import markdown
+from bot.untrusted import code, markdown
 from bot.wiring import Services, connect, locked
-from bot.world import read_policy
+from bot.world import read_policy, read_state
 
 LABEL = "promotion-dashboard"
 TITLE = "Promotion dashboard"
@@ -147,6 +152,8 @@ def render_body(
     proposals: Sequence[PullRequest],
     changes: Sequence[Change],
     keep_ticked: Sequence[Ask] = (),
+    *,
+    awaiting: Sequence[tuple[str, int, str, tuple[str, ...]]] = (),
 ) -> str:
     """The whole issue body (pure). `held`: env → has a hold on main; `keep_ticked`: requests
     that failed this run, left ticked for the next."""
@@ -184,6 +191,12 @@ def render_body(
         ]
     else:
         lines.append("None on main yet.")
+    lines += ["", "## Models awaiting evaluation", ""]
+    lines += [
+        f"- {markdown(name)} v{version} on {code(key)} ({markdown(', '.join(envs))}): "
+        "the next run evaluates it"
+        for name, version, key, envs in awaiting
+    ] or ["None."]
     return "\n".join(lines) + "\n"
 
 
@@ -238,6 +251,23 @@ def _own_issue(forge: Forge) -> tuple[Issue | None, list[str]]:
     return forge.find_open_issue(label=LABEL, marker=MARKER, author=me), [note]
 
 
+def _awaiting(
+    services: Services, ref: str, policy: PromotionPolicy
+) -> list[tuple[str, int, str, tuple[str, ...]]]:
+    """The models the run weighs (as `bot.world` discovers them) whose evaluation on their
+    environments' pinned sets is not cached yet: read, never computed here."""
+    state, _ = read_state(services.repo, ref, policy)
+    pinned = [
+        env.model.version
+        for env in state.envs.values()
+        if env.model is not None and env.model.name == policy.model_name
+    ]
+    selector = policy.first.model_selector
+    alias = selector.alias if selector else None
+    found = discover_manifests(services.store, policy.model_name, pinned, alias=alias)
+    return awaiting_evaluation(services.store, policy, found)
+
+
 def sync(settings: Settings, *, now: datetime) -> DashboardOutcome:
     """Act on the ticked boxes, then bring the issue up to date (under the run lock)."""
     with locked(settings, enabled=True) as ensure_held:
@@ -262,7 +292,8 @@ def sync(settings: Settings, *, now: datetime) -> DashboardOutcome:
         rows = [render.status_fields(row) for row in statuses]
         held = {row.env: row.hold is not None for row in statuses}
         changes = recent(read_changes(services.repo, ref, policy))
-        body = render_body(rows, held, _proposals(forge, base), changes, failed)
+        waiting = _awaiting(services, ref, policy)
+        body = render_body(rows, held, _proposals(forge, base), changes, failed, awaiting=waiting)
         ensure_held()
         if issue is None:
             created = forge.create_issue(TITLE, body, [LABEL])

@@ -85,6 +85,44 @@ def measure(store: ModelStore, model: Manifest, dataset: Manifest) -> Evaluated:
         return Evaluated(found, error=str(exc))
 
 
+def awaiting_evaluation(
+    store: ModelStore,
+    policy: PromotionPolicy,
+    discovered: Iterable[tuple[ModelCandidate, Manifest]],
+) -> list[tuple[str, int, str, tuple[str, ...]]]:
+    """(model, version, set key, environments) of each discovered model whose evaluation on
+    a spec's set is not cached yet: what the next run will compute. Reads only (the set once,
+    then one cached-result read a pair); a set or model the store refuses is left out (the
+    evaluation gate says why), a store that cannot be reached ends the read."""
+    wanted = specs(policy)
+    users = {
+        key: tuple(
+            e.name
+            for e in policy.environments
+            if e.gates.evaluation is not None and e.gates.evaluation.key == key
+        )
+        for key in wanted
+    }
+    pending = []
+    try:
+        sets = {key: _resolve(store, spec) for key, spec in wanted.items()}
+        for _, model in discovered:
+            for key, dataset in sets.items():
+                if isinstance(dataset, str):
+                    continue
+                try:
+                    cached = cached_result(
+                        store, model.primary_sha256, dataset.primary_sha256, labels_sha256(model)
+                    )
+                except REFUSALS:
+                    continue
+                if cached is None:
+                    pending.append((model.name, model.version, key, users[key]))
+    except ModelStoreError as exc:
+        raise ModelDiscoveryError(f"model store (evaluation): {exc}") from exc
+    return pending
+
+
 def latency_pairs(policy: PromotionPolicy, state: State) -> set[tuple[str, int, int]]:
     """(spec key, candidate version, running version) of the moves a plan may weigh: in the
     first environment every newer version against the running one, in a later one the

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.evaluation import measure_models
+from bot.adapters.evaluation import awaiting_evaluation, measure_models
 from bot.adapters.modelstore import discover_manifests
 from bot.core.plan import plan
 from modelstore import ModelStore
@@ -155,3 +155,17 @@ def test_the_candidate_is_timed_together_with_the_running_model_once(
     )
     assert {method for method, _ in counter.requests} == {"GET"}
     assert len([url for _, url in counter.requests if LATENCY_ROOT in url]) == 1
+
+
+def test_awaiting_names_the_pairs_not_cached_yet_and_computes_nothing(
+    registered: ModelStore,
+    counter: RequestCounter,  # noqa: F811
+) -> None:
+    """The dashboard's "models awaiting evaluation": reads only, one per pair."""
+    found = discover_manifests(registered, "digits", (1,))
+    counter.reset()
+    assert awaiting_evaluation(registered, POLICY, found) == [("digits", 1, "holdout@1", ("dev",))]
+    assert {method for method, _ in counter.requests} == {"GET"}
+    assert _results(registered) == []  # nothing evaluated
+    _measure(registered)
+    assert awaiting_evaluation(registered, POLICY, found) == []

@@ -30,6 +30,8 @@ def test_dashboard_is_created_once_then_a_no_op_run_writes_nothing(world: GitOps
     assert "| **dev** |" in first.body
     assert "held: dev runs it" in first.body and not dashboard._ELAPSED_RE.search(first.body)
     assert "| promotion | #" in first.body  # dev's automerged promotion, with its PR
+    # the run before evaluated every model it weighs on the shipped evaluation sets
+    assert dashboard.section(first.body, "Models awaiting evaluation") == ["None."]
     since = world.github.last_seq()
     again = dashboard.sync(world.settings(), now=now_utc())
     assert again.action == "noop"
@@ -149,3 +151,11 @@ def test_body_escapes_outside_text_and_keeps_unknown_columns():
     assert "- [ ] <!-- promotion-bot:dashboard promote dev --> promote **dev** now" in body
     assert "| rollback | #7 | t\\|1 | digits v2 |" in body
     assert body.count("<!--") == 2  # the marker and the one box: no outside text opens one
+
+
+def test_body_lists_models_awaiting_evaluation_escaped():
+    waiting = [("digits_<b>", 3, "digits-holdout@1", ("dev", "staging"))]
+    body = dashboard.render_body([{"env": "dev"}], {}, [], [], awaiting=waiting)
+    assert dashboard.section(body, "Models awaiting evaluation") == [
+        "- digits\\_&lt;b&gt; v3 on `digits-holdout@1` (dev, staging): the next run evaluates it"
+    ]
