@@ -72,6 +72,11 @@ LISTED_DESCRIPTION = 400  # PR listings cut descriptions at this length
 SHORTENED = "\n\n*(shortened to the 4000 characters Azure Repos keeps of a PR description)*\n\n"
 DONE_STATE = "Done"  # the Basic process's Issue: To Do → Doing → Done
 _PRE = re.compile(r"^<pre>(.*)</pre>$", re.DOTALL)
+# What the web editor writes around lines and inline formatting (see `_markdown`).
+_LINE_END = re.compile(r"<br\s*/?>|</(?:div|p|pre|li|h[1-6])\s*>", re.IGNORECASE)
+_FORMATTING = re.compile(
+    r"</?(?:div|p|pre|span|font|b|i|u|s|strong|em|ul|ol|li|h[1-6])(?:\s[^<>]*)?>", re.IGNORECASE
+)
 
 TokenSource = Callable[[], str]
 
@@ -169,8 +174,16 @@ def _description(markdown: str) -> str:
 
 
 def _markdown(description: str) -> str:
-    found = _PRE.match(description or "")
-    return html.unescape(found.group(1)) if found else html.unescape(description or "")
+    """The markdown back from a Description: the bot's `<pre>`, or what Azure Boards' rich-text
+    editor saved when a person edited it (a tick): lines as `<div>`/`<p>`/`<br>`, inline
+    formatting tags, entities and `&nbsp;`. Other markup is kept as text."""
+    text = (description or "").replace("\r\n", "\n")
+    found = _PRE.match(text)
+    if found and "<" not in found.group(1):
+        return html.unescape(found.group(1))
+    text = _LINE_END.sub("\n", text)
+    text = _FORMATTING.sub("", text)
+    return html.unescape(text).replace("\xa0", " ")
 
 
 class AzureReposForge:

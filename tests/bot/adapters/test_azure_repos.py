@@ -3,6 +3,7 @@ validated against Microsoft's published 7.1 specifications by the `azure_repos` 
 
 from __future__ import annotations
 
+import html
 import os
 import subprocess
 import uuid
@@ -14,6 +15,7 @@ import requests
 
 from bot.adapters.azure_repos import (
     AzureReposForge,
+    _markdown,
     entra_token_source,
     fit_description,
     identity_url,
@@ -414,3 +416,35 @@ def test_a_queued_completion_is_waited_for(azure_repos, repo):
     with pytest.raises(ForgeError, match="still queued after 0 s"):
         impatient.merge_pr(other.number, sha=other.head_sha)
     assert impatient.get_pr(other.number).merged  # the queued job ran at the next read
+
+
+_BOX = "- [ ] <!-- promotion-bot:dashboard hold staging --> hold **staging**"
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        # the bot's own form: the markdown escaped in one <pre>
+        "<pre>intro\n" + html.escape(_BOX.replace("[ ]", "[x]"), quote=False) + "\n</pre>",
+        # the web editor after a tick: one <div> a line, &nbsp; for leading spaces, <br>
+        "<div>intro</div><div>"
+        + html.escape(_BOX.replace("[ ]", "[x]"), quote=False)
+        + "</div><div><br></div>",
+        "<pre>intro<br>"
+        + html.escape(_BOX.replace("[ ]", "[X]"), quote=False)
+        + "<br></pre><div><br></div>",
+        '<div style="">intro<br>&nbsp;'
+        + html.escape(_BOX.replace("[ ]", "[x]"), quote=False).replace(
+            "**staging**", "<b>staging</b>"
+        )
+        + "</div>",
+    ],
+)
+def test_a_tick_saved_as_the_web_editors_html_is_read(saved: str):
+    """Azure Boards' rich-text editor rewrites the bot's `<pre>` as it saves (mocked here: the
+    local Azure Repos stores what it is sent; these are the shapes the editor writes)."""
+    from bot import dashboard
+
+    body = _markdown(saved)
+    assert dashboard.ticked(body, ["staging"]) == [dashboard.Ask("hold", "staging")]
+    assert body.splitlines()[0] == "intro"
