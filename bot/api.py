@@ -19,7 +19,7 @@ from bot.core.model import EnvState
 from bot.core.plan import EnvPlan, Plan, plan
 from bot.core.policy import Hold
 from bot.core.pr_action import BRANCH_PREFIX, branch_for
-from bot.deployments import read_deployment, released_pins
+from bot.deployments import read_deployment, released_pins_of
 from bot.forge import PullRequest
 from bot.overlay.validate import validate_overlays
 from bot.policy import PromotionPolicy
@@ -93,9 +93,10 @@ def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
     if readable:
         prs = services.forge.open_prs(world.base, BRANCH_PREFIX)
     rows = []
-    for env_plan in result.envs:
-        env = world.policy.environment(env_plan.env)
-        released = released_pins(services.repo, world.policy, env)
+    envs = [world.policy.environment(env_plan.env) for env_plan in result.envs]
+    released_all = released_pins_of(services.repo, world.policy, envs)
+    for env_plan, env in zip(result.envs, envs, strict=True):
+        released = released_all[env.name]
         released_state = confirmed = None
         if released is not None:
             released_state = EnvState(env.name, released[1], released[2])

@@ -345,3 +345,47 @@ def test_path_histories_are_path_history_of_each_path_from_one_walk(tmp_path: Pa
     subjects = [c.subject for c in repo.path_histories(ref, paths, 50)["overlay.yaml"]]
     assert subjects == ["Merge promote/dev", "both", "seed"]
     assert repo.path_histories(ref, [], 5) == {}
+
+
+def test_remote_shas_equal_remote_sha_of_each_branch(tmp_path: Path, origin: Path):
+    """One `for-each-ref` for many branches gives what `rev-parse` gives for each: present,
+    missing, packed and loose, a name only git's ref rules find (`refs/heads/refs/remotes/
+    origin/<b>`), an annotated tag, a dangling symref, revision syntax and a `describe`-like
+    name (both asked of `rev-parse` itself)."""
+    repo = _clone(origin, tmp_path / "work")
+    main = repo.remote_sha("main")
+    assert main is not None
+    work = repo.path
+    git(work, "commit", "-q", "--allow-empty", "-m", "second")
+    second = git(work, "rev-parse", "HEAD").strip()
+    git(work, "update-ref", "refs/remotes/origin/release/dev", main)
+    git(work, "pack-refs", "--all")
+    git(work, "update-ref", "refs/remotes/origin/release/prod", second)  # loose
+    git(work, "update-ref", "refs/heads/refs/remotes/origin/release/odd", second)
+    git(work, "tag", "-a", "-m", "t", "annotated", main)
+    tag = git(work, "rev-parse", "annotated").strip()
+    git(work, "update-ref", "refs/remotes/origin/tagged", tag)
+    git(work, "symbolic-ref", "refs/remotes/origin/dangling", "refs/remotes/origin/nope")
+    short = main[:7]
+    branches = [
+        "main",
+        "release/dev",
+        "release/prod",
+        "release/odd",
+        "release/missing",
+        "tagged",
+        "dangling",
+        "main^",
+        "main~1",
+        "main@{0}",
+        "main..release/prod",
+        f"missing-g{short}",
+        "a//b",
+        "x.lock",
+    ]
+    got = repo.remote_shas(branches)
+    assert list(got) == branches
+    assert got == {b: repo.remote_sha(b) for b in branches}
+    assert got["release/odd"] == second and got["release/missing"] is None
+    assert got[f"missing-g{short}"] == main  # rev-parse reads it as `describe` output
+    assert repo.remote_shas([]) == {}
