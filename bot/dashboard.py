@@ -17,15 +17,15 @@ rewritten body has the box unticked; a request that failed stays ticked, so the 
 retries it.
 
 Who can ask: whoever can edit the issue's body. On GitHub that is its author (the bot) and
-people with write access (triage can label and close issues, not edit others' bodies); on
-Azure Boards anyone who may edit work items of the project, which includes Stakeholders
-without repository access. The issue is found by label and marker AND its author: someone who
-can label issues (triage) could close the bot's issue and open a labelled one of their own
-with the marker; that issue is ignored (the run says so) and the bot opens its own. The bot's
-identity is `Forge.identity()` (GitHub: the token's user, or a GitHub App's `<slug>[bot]`);
-on Azure Repos the adapter cannot learn it yet, so there the author is not checked (the run
-says so). Either way a tick only opens the hold/unhold PR, which a reviewer merges like every
-change (nothing here merges, nor overrides a gate).
+people with write access (triage can label and close issues, not edit others' bodies); on Azure
+Boards anyone who may edit work items of the project, which includes Stakeholders without
+repository access. The issue is found by label and marker AND its author: someone who can label
+issues (triage) could close the bot's issue and open a labelled one of their own with the
+marker; that issue is ignored (the run says so) and the bot opens its own. The bot's identity
+is `Forge.identity()` (GitHub: the token's user, or a GitHub App's `<slug>[bot]`); on Azure
+Repos the operator names it (`AZURE_REPOS_BOT_IDENTITY`); unset, the author is not checked
+there (the run says so). Either way a tick only opens the hold/unhold PR, which a reviewer
+merges like every change (nothing here merges, nor overrides a gate).
 """
 
 from __future__ import annotations

@@ -204,6 +204,7 @@ class AzureReposForge:
         identity_api_url: str | None = None,
         reviewers_required: bool = True,
         wiql_team: str | None = None,
+        bot_identity: str | None = None,
         completion_wait: float = 60.0,
         completion_poll: float = 2.0,
     ) -> None:
@@ -213,6 +214,7 @@ class AzureReposForge:
         self.project, _, self.repo_name = repository.partition("/")
         self.reviewers_required = reviewers_required
         self.wiql_team = wiql_team or f"{self.project} Team"  # a new project's default team
+        self.bot_identity = bot_identity
         self.timeout = timeout
         self.completion_wait, self.completion_poll = completion_wait, completion_poll
         retry = _NoBlindPostRetry(
@@ -612,10 +614,12 @@ class AzureReposForge:
         )
 
     def identity(self) -> str | None:
-        """Not learnt yet: Azure DevOps names the caller only in `_apis/connectionData`,
-        which the local Azure Repos (held to the published REST descriptions) does not serve.
-        The dashboard says so and does not act on ticks there (docs: bot/README.md)."""
-        return None
+        """The unique name the bot's writes carry (`System.CreatedBy`), as the operator tells
+        it (`AZURE_REPOS_BOT_IDENTITY`; the job's token acts as the project's build service).
+        Not learnt from the service: Azure DevOps names the caller only in
+        `_apis/connectionData`, outside the published REST descriptions the local Azure Repos
+        is held to. None when not told: the dashboard then says the author is not checked."""
+        return self.bot_identity
 
     def find_open_issue(
         self, *, label: str, marker: str = "", author: str | None = None

@@ -44,6 +44,7 @@ def _azure_repos(settings: Settings, retries: int, max_rate_limit_wait: float) -
         identity_api_url=env.get("AZURE_REPOS_IDENTITY_URL") or None,
         reviewers_required=env.get("AZURE_REPOS_REVIEWERS_REQUIRED", "true").lower() != "false",
         wiql_team=env.get("AZURE_REPOS_TEAM") or None,
+        bot_identity=env.get("AZURE_REPOS_BOT_IDENTITY", "").strip() or None,
     )
 
 

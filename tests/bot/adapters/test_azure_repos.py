@@ -50,7 +50,11 @@ def repo(azure_repos: LocalAzureRepos, tmp_path: Path) -> tuple[str, Path]:
 
 
 def _forge(
-    azure_repos: LocalAzureRepos, name: str, *, reviewers_required: bool = True
+    azure_repos: LocalAzureRepos,
+    name: str,
+    *,
+    reviewers_required: bool = True,
+    bot_identity: str | None = None,
 ) -> AzureReposForge:
     return AzureReposForge(
         azure_repos.url,
@@ -58,6 +62,7 @@ def _forge(
         name,
         backoff_factor=0,
         reviewers_required=reviewers_required,
+        bot_identity=bot_identity,
     )
 
 
@@ -267,7 +272,10 @@ def test_the_release_blocked_record_is_a_tagged_work_item(azure_repos, repo):
     assert found is not None and found.body == "still <b>bad</b> <!-- m -->"
     assert issue.author and found.author == issue.author  # System.CreatedBy's unique name
     assert forge.find_open_issue(label="release-blocked", author="someone-else") is None
-    assert forge.identity() is None  # not learnt on Azure DevOps yet: the dashboard says so
+    assert forge.identity() is None  # not told (AZURE_REPOS_BOT_IDENTITY): the dashboard says so
+    told = _forge(azure_repos, name, bot_identity=AZURE_REPOS_BOT)
+    assert issue.author == told.identity() == AZURE_REPOS_BOT  # the build service's name
+    assert told.find_open_issue(label="release-blocked", author=told.identity()) == found
     forge.close_issue(issue.number, "released")
     assert forge.find_open_issue(label="release-blocked") is None
 
@@ -294,6 +302,9 @@ def test_the_factory_builds_it_from_a_pipeline_s_variables(azure_repos):
     assert AZURE_REPOS_TEST_TOKEN in settings.secrets()
     forge = make_forge(settings)
     assert isinstance(forge, AzureReposForge)
+    assert forge.identity() is None
+    told = Settings.from_env({**env, "AZURE_REPOS_BOT_IDENTITY": AZURE_REPOS_BOT})
+    assert make_forge(told).identity() == AZURE_REPOS_BOT
     assert (forge.name, forge.wiql_team, forge.reviewers_required) == (
         "Azure Repos",
         "modelops Team",
