@@ -17,6 +17,7 @@ import cProfile
 import io
 import os
 import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -26,9 +27,12 @@ from pathlib import Path
 
 import bench_bot  # the sibling bench (its directory is on the path when run as a script)
 
-from bot import deployments, wiring
+from bot import api, deployments, wiring
 from bot.adapters.git import GitRepo
 from bot.core.policy import EnvironmentPolicy, PromotionPolicy
+from bot.overlay.pins import PINS_CACHE
+from bot.policy import NOTIFICATIONS_CACHE, POLICY_CACHE
+from bot.settings import Settings
 
 AFTER = deployments.released_pins_of
 
@@ -40,6 +44,21 @@ def _one_by_one(
 
 
 VARIANTS = {"before": _one_by_one, "after": AFTER}
+
+
+def new_process_runs(settings: Settings) -> None:
+    """A new process on the same checkout (the hourly pipeline): memory caches empty, the
+    parsed overlays on disk (`wiring.prepare_checkout`) removed first (`empty disk`) or kept."""
+    deployments.released_pins_of = AFTER
+    cached = settings.checkout_dir() / ".git" / "promotion-bot" / "cache"
+    for label in ("empty disk", "disk", "empty disk", "disk"):
+        if label == "empty disk":
+            shutil.rmtree(cached, ignore_errors=True)
+        for cache in (PINS_CACHE, POLICY_CACHE, NOTIFICATIONS_CACHE):
+            cache.clear()
+        start = time.perf_counter()
+        api.run(settings, now=bench_bot.NOW)
+        print(f"   after  new process, {label}: {time.perf_counter() - start:.2f}s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"{r.git} {git}",
                             flush=True,
                         )
+                new_process_runs(settings)
                 if args.profile:
                     deployments.released_pins_of = AFTER
                     profiler = cProfile.Profile()

@@ -13,10 +13,14 @@ must be immutable: every hit hands out the same object.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -26,6 +30,53 @@ def blob_sha(text: str) -> str:
     data = text.encode("utf-8")
     header = b"blob %d\0" % len(data)
     return hashlib.sha1(header + data, usedforsecurity=False).hexdigest()
+
+
+class DiskEntries:
+    """JSON values by key, one file each under `root` (a process's cache lives as long as the
+    process; the hourly pipeline starts a new one each run, so this one is on disk, under the
+    bot's checkout). Only JSON is stored, never pickle; each file is written to a temporary
+    name and renamed into place; an entry that cannot be read or decoded is a miss (and is
+    written again). At most `maxfiles`: when opened with more, the oldest half go."""
+
+    def __init__(self, root: Path, maxfiles: int = 20000) -> None:
+        self.root = root
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            files = [f for f in root.iterdir() if f.suffix == ".json"]
+            if len(files) > maxfiles:
+                files.sort(key=lambda f: f.stat().st_mtime)
+                for old in files[: len(files) - maxfiles // 2]:
+                    old.unlink(missing_ok=True)
+        except OSError:
+            pass  # a cache: without it every entry is a miss
+
+    def _file(self, key: tuple[Hashable, ...]) -> Path:
+        name = hashlib.sha256(json.dumps(key).encode(), usedforsecurity=False).hexdigest()
+        return self.root / f"{name}.json"
+
+    def get(self, key: tuple[Hashable, ...]) -> Any:
+        """The JSON value stored for `key`, or None (none, or unreadable)."""
+        try:
+            stored = json.loads(self._file(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(stored, dict) or stored.get("key") != json.loads(json.dumps(key)):
+            return None
+        return stored.get("value")
+
+    def put(self, key: tuple[Hashable, ...], value: Any) -> None:
+        data = json.dumps({"key": key, "value": value})
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(data)
+            Path(tmp).replace(self._file(key))
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
 
 
 class ContentCache(Generic[V]):
@@ -39,6 +90,29 @@ class ContentCache(Generic[V]):
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self._disk: tuple[DiskEntries, Callable[[V], Any], Callable[[Any], V]] | None = None
+
+    def use_disk(
+        self, disk: DiskEntries | None, encode: Callable[[V], Any], decode: Callable[[Any], V]
+    ) -> None:
+        """Also keep values in `disk` as JSON (`encode`), read back by `decode` (which raises
+        ValueError, TypeError or KeyError on what it does not recognise: then parsed again).
+        None: memory only."""
+        self._disk = None if disk is None else (disk, encode, decode)
+
+    def _from_disk(self, key: tuple[Hashable, ...], parse: Callable[[], V]) -> V:
+        if self._disk is None:
+            return parse()
+        disk, encode, decode = self._disk
+        stored = disk.get(key)
+        if stored is not None:
+            try:
+                return decode(stored)
+            except (ValueError, TypeError, KeyError):
+                pass  # corrupt or from another format: parse and write it again
+        value = parse()
+        disk.put(key, encode(value))
+        return value
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -51,7 +125,7 @@ class ContentCache(Generic[V]):
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return self._entries[key]
-        value = parse()
+        value = self._from_disk(key, parse)
         with self._lock:
             self.misses += 1
             self._entries[key] = value

@@ -18,10 +18,12 @@ from bot.adapters.git import GitRepo
 from bot.adapters.github_auth import install_git_credential_helper
 from bot.adapters.lockstore import lock_container
 from bot.adapters.registry import RegistryClient
+from bot.contentcache import DiskEntries
 from bot.core.policy import ModelStoreLocation
 from bot.deployments import with_deployments
 from bot.forge import Forge
 from bot.lock import run_lock
+from bot.overlay.pins import PINS_CACHE, pins_from_json, pins_to_json
 from bot.settings import Settings, SettingsError
 from bot.world import World, read_world
 from modelstore import ModelStore, ModelStoreError
@@ -134,6 +136,9 @@ def prepare_checkout(remote: str, path: Path) -> GitRepo:
     """Clone once, then fetch on every run (the clone is a cache, never a source of truth)."""
     repo = GitRepo(path) if (path / ".git").exists() else GitRepo.clone(remote, path)
     repo.fetch()
+    # parsed overlays by blob id, kept between runs (each hourly run is a new process)
+    disk = DiskEntries(path / ".git" / "promotion-bot" / "cache" / "pins-v1")
+    PINS_CACHE.use_disk(disk, pins_to_json, pins_from_json)
     return repo
 
 

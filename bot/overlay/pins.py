@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from bot.contentcache import ContentCache
 from bot.core.model import ImagePin, ModelPin
@@ -58,6 +59,40 @@ class OverlayPins:
 #: Parsed pins by the overlay text's blob id: a run reads every overlay and, for rollbacks,
 #: their recent history; the next run reads the same blobs and parses none of them again.
 PINS_CACHE: ContentCache[OverlayPins] = ContentCache(maxsize=16384)
+
+
+def pins_to_json(pins: OverlayPins) -> dict[str, Any]:
+    """`pins` as JSON (`PINS_CACHE`'s disk entries)."""
+    image, model = pins.image, pins.model
+    return {
+        "image": None if image is None else [image.name, image.new_name, image.tag, image.digest],
+        "model": None if model is None else [model.name, model.version, model.sha256],
+        "literals": dict(pins.literals),
+    }
+
+
+def pins_from_json(data: Any) -> OverlayPins:
+    """What `pins_to_json` wrote; ValueError/TypeError/KeyError on anything else."""
+    image, model, literals = data["image"], data["model"], data["literals"]
+    strings = (str, type(None))
+    if image is not None and not (
+        len(image) == 4 and isinstance(image[0], str) and all(isinstance(v, strings) for v in image)
+    ):
+        raise ValueError("not an image pin")
+    if model is not None and not (
+        len(model) == 3
+        and isinstance(model[0], str)
+        and type(model[1]) is int
+        and isinstance(model[2], str)
+    ):
+        raise ValueError("not a model pin")
+    if not isinstance(literals, dict) or not all(isinstance(v, str) for v in literals.values()):
+        raise ValueError("not literals")
+    return OverlayPins(
+        image=None if image is None else ImagePin(*image),
+        model=None if model is None else ModelPin(*model),
+        literals=MappingProxyType(literals),
+    )
 
 
 def read_pins_text(

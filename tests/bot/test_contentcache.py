@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.contentcache import ContentCache, blob_sha
+from bot.contentcache import ContentCache, DiskEntries, blob_sha
 from bot.errors import OverlayError, PolicyError
 from bot.overlay import pins
 from bot.policy import NOTIFICATIONS_CACHE, POLICY_CACHE, parse_notifications, parse_policy
@@ -99,3 +100,57 @@ def test_the_webhooks_are_read_once_per_policy_content():
     for _ in range(2):
         with pytest.raises(PolicyError, match=r"other\.yaml"):
             parse_notifications("version: [", "other.yaml")
+
+
+def _pins_cache(root: Path) -> ContentCache[pins.OverlayPins]:
+    cache: ContentCache[pins.OverlayPins] = ContentCache(maxsize=8)
+    cache.use_disk(DiskEntries(root), pins.pins_to_json, pins.pins_from_json)
+    return cache
+
+
+def _never() -> pins.OverlayPins:
+    raise AssertionError("parsed again")
+
+
+def test_a_new_process_reads_parsed_pins_from_disk_and_rewrites_a_corrupt_entry(tmp_path: Path):
+    """Each shipped overlay parsed once; a fresh cache (a new process) on the same directory
+    hands out equal pins without parsing; a corrupt or foreign entry is parsed and rewritten."""
+    root = tmp_path / "cache"
+    names = ("modelops-app", "model-pin")
+    overlays = sorted((PROJECT / "deploy" / "overlays").glob("*/kustomization.yaml"))
+    texts = [p.read_text() for p in overlays]
+
+    def read(cache: ContentCache[pins.OverlayPins], text: str) -> pins.OverlayPins:
+        return cache.get_or_parse(text, names, lambda: pins._parse_pins(text, *names, "k"))
+
+    first = _pins_cache(root)
+    parsed = [read(first, t) for t in texts]
+    assert parsed[0].image is not None and parsed[0].model is not None
+    fresh = _pins_cache(root)
+    assert [fresh.get_or_parse(t, names, _never) for t in texts] == parsed
+    files = sorted(root.glob("*.json"))
+    assert len(files) == len(set(texts))
+    for f, junk in zip(files, ["{", '{"key": [], "value": 1}', "[1]"], strict=False):
+        f.write_text(junk)
+    again = _pins_cache(root)
+    assert [read(again, t) for t in texts] == parsed
+    assert [_pins_cache(root).get_or_parse(t, names, _never) for t in texts] == parsed
+    bad = dict(pins.pins_to_json(parsed[0]), model=["x", "1", "y"])
+    broken: dict[str, Any]
+    for broken in (bad, {"image": None}, {"image": [1], "model": None, "literals": {}}):
+        with pytest.raises((ValueError, TypeError, KeyError)):
+            pins.pins_from_json(broken)
+
+
+def test_the_disk_entries_are_bounded_and_a_cache_without_a_directory_still_works(tmp_path: Path):
+    root = tmp_path / "cache"
+    disk = DiskEntries(root)
+    for n in range(10):
+        disk.put(("k", n), n)
+    assert disk.get(("k", 3)) == 3 and disk.get(("k", 99)) is None
+    DiskEntries(root, maxfiles=6)  # over the bound: the oldest half go
+    assert len(list(root.glob("*.json"))) == 3
+    (tmp_path / "file").write_text("")
+    cache: ContentCache[str] = ContentCache(maxsize=2)
+    cache.use_disk(DiskEntries(tmp_path / "file" / "cache"), str, str)  # cannot be created
+    assert cache.get_or_parse("a", (), lambda: "A") == "A"
