@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, json, request
 
+from localworld.adminroutes import add_log_and_fault_routes
 from localworld.azure_repos.state import CLOCK, FAULT_KINDS, Fault, Reviewer, ServerState, now_iso
 
 admin = Blueprint("localworld_admin", __name__)
@@ -41,33 +42,7 @@ def _body() -> dict[str, Any]:
     return data
 
 
-@admin.get("/health")
-def health() -> Response:
-    return _json({"ok": True})
-
-
-@admin.get("/requests")
-def requests_log() -> Response:
-    st = _state()
-    since = request.args.get("since", 0, type=int)
-    bodies = request.args.get("bodies") == "1"
-    with st.lock:
-        entries = [e for e in st.log if e.seq > since]
-        last = st.log[-1].seq if st.log else since
-    rows = []
-    for entry in entries:
-        row = entry.summary()
-        if bodies:
-            row |= {"request_body": entry.request_body, "response_body": entry.response_body}
-        rows.append(row)
-    return _json({"requests": rows, "last": max(last, since)})
-
-
-@admin.get("/faults")
-def list_faults() -> Response:
-    st = _state()
-    with st.lock:
-        return _json([dataclasses.asdict(f) for f in st.faults])
+add_log_and_fault_routes(admin, _state, _json)
 
 
 @admin.post("/faults")
@@ -81,14 +56,6 @@ def add_fault() -> Response:
     with st.lock:
         st.faults.append(fault)
     return _json(dataclasses.asdict(fault), 201)
-
-
-@admin.delete("/faults")
-def clear_faults() -> Response:
-    st = _state()
-    with st.lock:
-        st.faults.clear()
-    return Response(status=204)
 
 
 @admin.post("/tokens")

@@ -11,22 +11,19 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import requests
 
 from localworld.azure_repos.server import TOKENS_ENV
 from localworld.errors import LocalWorldError
+from localworld.forgehandle import AdminClient
 from localworld.process import LOOPBACK, ServiceProcess, free_port
 from localworld.services import http_status, init_bare_repo
 
-WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # Azure DevOps' read-only POSTs: queries with a body, not writes.
 QUERY_OPERATIONS = frozenset({"Commits_Get Commits Batch", "Wiql_Query By Wiql"})
 
 
 @dataclass(frozen=True)
-class LocalAzureRepos:
+class LocalAzureRepos(AdminClient):
     """A running server: `url` is the organization's URL (`System.CollectionUri`); repositories
     are `project/name`, bare at `root/<org>/<project>/<name>.git`."""
 
@@ -35,6 +32,8 @@ class LocalAzureRepos:
     root: Path
     token: str
     organization: str = "lw"
+
+    READ_OPERATIONS = QUERY_OPERATIONS
 
     @property
     def url(self) -> str:
@@ -49,40 +48,6 @@ class LocalAzureRepos:
         if path.exists():
             raise LocalWorldError(f"repository {full_name} already exists at {path}")
         return init_bare_repo(path, default_branch)
-
-    def _admin(self, method: str, path: str, body: object = None) -> Any:
-        url = f"http://{LOOPBACK}:{self.port}/_localworld{path}"
-        resp = requests.request(method, url, json=body, timeout=10)
-        if resp.status_code >= 400:
-            raise LocalWorldError(f"{method} /_localworld{path}: {resp.status_code} {resp.text}")
-        return resp.json() if resp.content else None
-
-    def requests(self, since: int = 0, *, bodies: bool = False) -> list[dict[str, Any]]:
-        query = f"?since={since}" + ("&bodies=1" if bodies else "")
-        rows: list[dict[str, Any]] = self._admin("GET", f"/requests{query}")["requests"]
-        return rows
-
-    def last_seq(self) -> int:
-        return int(self._admin("GET", "/requests?since=0")["last"])
-
-    def writes(self, since: int = 0) -> list[dict[str, Any]]:
-        """Logged calls that write (a query by POST, e.g. WIQL, is a read)."""
-        return [
-            r
-            for r in self.requests(since)
-            if r["method"] in WRITE_METHODS and r["operation"] not in QUERY_OPERATIONS
-        ]
-
-    def inject(self, kind: str, **fields: Any) -> dict[str, Any]:
-        fault: dict[str, Any] = self._admin("POST", "/faults", {"kind": kind, **fields})
-        return fault
-
-    def faults(self) -> list[dict[str, Any]]:
-        pending: list[dict[str, Any]] = self._admin("GET", "/faults")
-        return pending
-
-    def clear_faults(self) -> None:
-        self._admin("DELETE", "/faults")
 
     def add_token(self, token: str, name: str) -> None:
         self._admin("POST", "/tokens", {"token": token, "name": name})

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from localworld.faults import take_fault
+
 
 @dataclass
 class Clock:
@@ -229,14 +231,8 @@ class ServerState:
             ]
 
     def take_fault(self, method: str, path: str, kinds: set[str]) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.kind in kinds and fault.matches(method, path):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
+        """Consume one use of the first fault of `kinds` matching the request."""
+        return take_fault(self.lock, self.faults, method, path, kinds)
 
     def record(self, entry: LogEntry) -> None:
         with self.lock:

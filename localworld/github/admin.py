@@ -26,6 +26,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from localworld.adminroutes import add_log_and_fault_routes
 from localworld.github.apps import check_app
 from localworld.github.errors import BadAppSpecError, BadTeamSpecError
 from localworld.github.state import FAULT_KINDS, Fault, Token
@@ -42,26 +43,7 @@ def _body() -> dict[str, Any]:
     return data
 
 
-@admin.get("/health")
-def health() -> Response:
-    return json_response({"ok": True})
-
-
-@admin.get("/requests")
-def requests_log() -> Response:
-    state = server_state()
-    since = request.args.get("since", 0, type=int)
-    bodies = request.args.get("bodies") == "1"
-    with state.lock:
-        entries = [e for e in state.log if e.seq > since]
-        last = state.log[-1].seq if state.log else since
-    rows = []
-    for entry in entries:
-        row = entry.summary()
-        if bodies:
-            row |= {"request_body": entry.request_body, "response_body": entry.response_body}
-        rows.append(row)
-    return json_response({"requests": rows, "last": max(last, since)})
+add_log_and_fault_routes(admin, server_state, json_response)
 
 
 @admin.delete("/requests")
@@ -70,13 +52,6 @@ def clear_requests() -> Response:
     with state.lock:
         state.log.clear()
     return Response(status=204)
-
-
-@admin.get("/faults")
-def list_faults() -> Response:
-    state = server_state()
-    with state.lock:
-        return json_response([dataclasses.asdict(f) for f in state.faults])
 
 
 @admin.post("/faults")
@@ -93,14 +68,6 @@ def add_fault() -> Response:
     with state.lock:
         state.faults.append(fault)
     return json_response(dataclasses.asdict(fault), 201)
-
-
-@admin.delete("/faults")
-def clear_faults() -> Response:
-    state = server_state()
-    with state.lock:
-        state.faults.clear()
-    return Response(status=204)
 
 
 @admin.post("/tokens")

@@ -9,17 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from localworld.errors import LocalWorldError
+from localworld.forgehandle import AdminClient
 from localworld.process import LOOPBACK, ServiceProcess, free_port
 from localworld.services import http_status, init_bare_repo
 
-WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-
 
 @dataclass(frozen=True)
-class LocalGitHub:
+class LocalGitHub(AdminClient):
     """A running server: `url` is PyGithub's `base_url`; `root` holds `<owner>/<name>.git`."""
 
     process: ServiceProcess
@@ -43,38 +40,6 @@ class LocalGitHub:
         if path.exists():
             raise LocalWorldError(f"repository {full_name} already exists at {path}")
         return init_bare_repo(path, default_branch)
-
-    def _admin(self, method: str, path: str, body: object = None) -> Any:
-        resp = requests.request(method, f"{self.url}/_localworld{path}", json=body, timeout=10)
-        if resp.status_code >= 400:
-            raise LocalWorldError(f"{method} /_localworld{path}: {resp.status_code} {resp.text}")
-        return resp.json() if resp.content else None
-
-    def requests(self, since: int = 0, *, bodies: bool = False) -> list[dict[str, Any]]:
-        """Logged GitHub calls after sequence number `since` (method, path, status, ...)."""
-        query = f"?since={since}" + ("&bodies=1" if bodies else "")
-        rows: list[dict[str, Any]] = self._admin("GET", f"/requests{query}")["requests"]
-        return rows
-
-    def last_seq(self) -> int:
-        """Sequence number of the newest logged call; pass it as `since` to see only later ones."""
-        return int(self._admin("GET", "/requests?since=0")["last"])
-
-    def writes(self, since: int = 0) -> list[dict[str, Any]]:
-        return [r for r in self.requests(since) if r["method"] in WRITE_METHODS]
-
-    def inject(self, kind: str, **fields: Any) -> dict[str, Any]:
-        """Add a fault (see `localworld.github.state.Fault`): e.g. `inject("status", status=502,
-        path="/pulls$", times=2)`, `inject("secondary_rate_limit", retry_after=1)`."""
-        fault: dict[str, Any] = self._admin("POST", "/faults", {"kind": kind, **fields})
-        return fault
-
-    def faults(self) -> list[dict[str, Any]]:
-        pending: list[dict[str, Any]] = self._admin("GET", "/faults")
-        return pending
-
-    def clear_faults(self) -> None:
-        self._admin("DELETE", "/faults")
 
     def add_token(self, token: str, repos: Sequence[str], login: str = "localworld-bot") -> None:
         self._admin("POST", "/tokens", {"token": token, "login": login, "repos": list(repos)})

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from localworld.faults import take_fault
 from localworld.github.apps import TOKEN_LIFETIME_SECONDS, App, AppRegistry, Installation
 from localworld.github.commit_status import MAX_PER_CONTEXT, CommitStatus, count_for_context
 from localworld.github.errors import BadTokenSpecError
@@ -434,14 +435,7 @@ class ServerState:
 
     def take_fault(self, method: str, path: str, kinds: set[str]) -> Fault | None:
         """Consume one use of the first fault of `kinds` matching the request."""
-        with self.lock:
-            for fault in self.faults:
-                if fault.kind in kinds and fault.matches(method, path):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
+        return take_fault(self.lock, self.faults, method, path, kinds)
 
     def record(self, entry: LogEntry) -> None:
         with self.lock:
