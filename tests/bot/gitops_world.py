@@ -191,6 +191,15 @@ class GitOpsWorld:
         git(self.seed, "push", "-q", "origin", "main")
         return self.head()
 
+    def seed_with_dev_due(self, accuracy: float = 0.96) -> None:
+        """The usual start: every env on image 1 and model 1 (accuracy 0.95), then a new app
+        commit's image and a new model version (`accuracy`), so a promotion is due on dev."""
+        tag1 = self.push_image(self.init_repo())
+        self.register_model(0.95)
+        self.seed_repo(tag=tag1, model_version=1)
+        self.push_image(self.app_commit("app: faster predict"))
+        self.register_model(accuracy)
+
     def shipped_policy_text(self) -> str:
         """promotion.yaml as shipped, byte for byte, but for the one line naming the image
         repository: this test's namespace in the shared local registry (the endpoint; the

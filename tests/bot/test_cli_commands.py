@@ -23,11 +23,7 @@ def world(
     monkeypatch: pytest.MonkeyPatch,
 ) -> GitOpsWorld:
     gw = GitOpsWorld(tmp_path, github, registry, azurite)
-    tag1 = gw.push_image(gw.init_repo())
-    gw.register_model(0.95)
-    gw.seed_repo(tag=tag1, model_version=1)
-    gw.push_image(gw.app_commit("app: faster predict"))
-    gw.register_model(0.96)
+    gw.seed_with_dev_due()
     for key, value in gw.environ().items():
         monkeypatch.setenv(key, value)
     return gw

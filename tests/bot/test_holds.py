@@ -27,11 +27,7 @@ HOLD = Hold(HoldScope.ALL, "incident 42: wait for the postmortem", "ann")
 @pytest.fixture
 def world(tmp_path: Path, github: LocalGitHub, registry: Registry, azurite: Azurite) -> GitOpsWorld:
     gw = GitOpsWorld(tmp_path, github, registry, azurite)
-    tag1 = gw.push_image(gw.init_repo())
-    gw.register_model(0.95)
-    gw.seed_repo(tag=tag1, model_version=1)
-    gw.push_image(gw.app_commit("app: faster predict"))
-    gw.register_model(0.96)
+    gw.seed_with_dev_due()
     return gw
 
 

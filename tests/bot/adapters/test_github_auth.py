@@ -355,11 +355,7 @@ def app_world(
     """A GitOps world with a promotion due on dev, the app installed on its repository, and
     the bot's environment holding the app's settings instead of a token."""
     gw = GitOpsWorld(tmp_path / "world", github, registry, azurite)
-    tag1 = gw.push_image(gw.init_repo())
-    gw.register_model(0.95)
-    gw.seed_repo(tag=tag1, model_version=1)
-    gw.push_image(gw.app_commit("app: faster predict"))
-    gw.register_model(0.96)
+    gw.seed_with_dev_due()
     github.add_app(stable_id("bot-app", request.node.nodeid), key.public_pem, [gw.repo_name])
     env = gw.environ()
     del env["GITHUB_TOKEN"]

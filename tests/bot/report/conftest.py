@@ -29,11 +29,7 @@ def report_world(
     azurite: Azurite,
 ) -> Iterator[GitOpsWorld]:
     gw = GitOpsWorld(tmp_path_factory.mktemp("report"), github, registry, azurite)
-    tag1 = gw.push_image(gw.init_repo())
-    gw.register_model(0.95)
-    gw.seed_repo(tag=tag1, model_version=1)  # the shipped policy: dev automerges
-    gw.push_image(gw.app_commit("app: faster predict"))
-    gw.register_model(0.97)
+    gw.seed_with_dev_due(0.97)  # the shipped policy: dev automerges
     gw.merge_dev(now_utc())  # the PR, CI green on its head, merged by the next run
     gw.pull()
     overlay = gw.seed / "deploy" / "overlays" / "staging" / "kustomization.yaml"
