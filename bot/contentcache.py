@@ -37,10 +37,13 @@ class DiskEntries:
     process; the hourly pipeline starts a new one each run, so this one is on disk, under the
     bot's checkout). Only JSON is stored, never pickle; each file is written to a temporary
     name and renamed into place; an entry that cannot be read or decoded is a miss (and is
-    written again). At most `maxfiles`: when opened with more, the oldest half go."""
+    written again). At most `maxfiles`: when opened with more, the oldest half go. `version`
+    names what wrote the values (e.g. a digest of the code): entries of another version are
+    never read, so two versions (or two kinds of value) can share a directory."""
 
-    def __init__(self, root: Path, maxfiles: int = 20000) -> None:
+    def __init__(self, root: Path, maxfiles: int = 20000, version: str = "") -> None:
         self.root = root
+        self.version = version
         try:
             root.mkdir(parents=True, exist_ok=True)
             files = [f for f in root.iterdir() if f.suffix == ".json"]
@@ -52,7 +55,8 @@ class DiskEntries:
             pass  # a cache: without it every entry is a miss
 
     def _file(self, key: tuple[Hashable, ...]) -> Path:
-        name = hashlib.sha256(json.dumps(key).encode(), usedforsecurity=False).hexdigest()
+        named = json.dumps([self.version, key]) if self.version else json.dumps(key)
+        name = hashlib.sha256(named.encode(), usedforsecurity=False).hexdigest()
         return self.root / f"{name}.json"
 
     def get(self, key: tuple[Hashable, ...]) -> Any:
@@ -61,12 +65,17 @@ class DiskEntries:
             stored = json.loads(self._file(key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if not isinstance(stored, dict) or stored.get("key") != json.loads(json.dumps(key)):
+        if (
+            not isinstance(stored, dict)
+            or stored.get("key") != json.loads(json.dumps(key))
+            or stored.get("version", "") != self.version
+        ):
             return None
         return stored.get("value")
 
     def put(self, key: tuple[Hashable, ...], value: Any) -> None:
-        data = json.dumps({"key": key, "value": value})
+        entry = {"key": key, "value": value}
+        data = json.dumps({**entry, "version": self.version} if self.version else entry)
         try:
             fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
         except OSError:
@@ -111,7 +120,11 @@ class ContentCache(Generic[V]):
             except (ValueError, TypeError, KeyError):
                 pass  # corrupt or from another format: parse and write it again
         value = parse()
-        disk.put(key, encode(value))
+        try:
+            encoded = encode(value)
+        except (ValueError, TypeError):
+            return value  # not representable as JSON: kept in memory only
+        disk.put(key, encoded)
         return value
 
     def __len__(self) -> int:

@@ -529,7 +529,8 @@ def _load_spec(text: str, source: str) -> PolicySpec:
 
 
 #: Validated policies by the text's blob id (and the name errors would quote): the hourly
-#: run and the commands after it read the same `promotion.yaml` blob.
+#: run and the commands after it read the same `promotion.yaml` blob. `bot.policycache` keeps
+#: this cache and `NOTIFICATIONS_CACHE` on disk too, for the next process (decision 38).
 POLICY_CACHE: ContentCache[PromotionPolicy] = ContentCache(maxsize=8)
 
 

@@ -24,6 +24,7 @@ from bot.deployments import with_deployments
 from bot.forge import Forge
 from bot.lock import run_lock
 from bot.overlay.pins import PINS_CACHE, pins_from_json, pins_to_json
+from bot.policycache import keep_on_disk
 from bot.settings import Settings, SettingsError
 from bot.world import World, read_world
 from modelstore import ModelStore, ModelStoreError
@@ -136,9 +137,10 @@ def prepare_checkout(remote: str, path: Path) -> GitRepo:
     """Clone once, then fetch on every run (the clone is a cache, never a source of truth)."""
     repo = GitRepo(path) if (path / ".git").exists() else GitRepo.clone(remote, path)
     repo.fetch()
-    # parsed overlays by blob id, kept between runs (each hourly run is a new process)
-    disk = DiskEntries(path / ".git" / "promotion-bot" / "cache" / "pins-v1")
-    PINS_CACHE.use_disk(disk, pins_to_json, pins_from_json)
+    # parsed overlays and policy by blob id, kept between runs (each hourly run is a new process)
+    cache = path / ".git" / "promotion-bot" / "cache"
+    PINS_CACHE.use_disk(DiskEntries(cache / "pins-v1"), pins_to_json, pins_from_json)
+    keep_on_disk(cache / "policy-v1")
     return repo
 
 
