@@ -291,7 +291,7 @@ def sync(settings: Settings, *, now: datetime) -> DashboardOutcome:
         statuses = api.status(settings, now=now)
         rows = [render.status_fields(row) for row in statuses]
         held = {row.env: row.hold is not None for row in statuses}
-        changes = recent(read_changes(services.repo, ref, policy))
+        changes = recent(read_changes(services.repo, ref, policy, is_bot=services.bot_author()))
         waiting = _awaiting(services, ref, policy)
         body = render_body(rows, held, _proposals(forge, base), changes, failed, awaiting=waiting)
         ensure_held()

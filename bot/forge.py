@@ -203,6 +203,15 @@ class Forge(Protocol):
         the adapter cannot learn it."""
         ...
 
+    def is_own_account(self, email: str) -> bool:
+        """Whether a commit author's `email` is the bot's own account (`identity()`) as the
+        forge writes it into the commits it makes: GitHub authors a squash merge by the PR's
+        author (whoever merges it), as `<id>+<login>@users.noreply.github.com`; Azure Repos
+        authors a completion by whoever completes it. False when the identity is unknown.
+        Git authorship is not authenticated: this says who the commit names, as the bot's git
+        identity does (docs/decisions.md 24)."""
+        ...
+
     def create_issue(self, title: str, body: str, labels: Sequence[str] = ()) -> Issue: ...
 
     def update_issue(self, number: int, body: str) -> None: ...

@@ -22,20 +22,22 @@ from bot.kustomize import edit_text, promotion_edits, read_pins_text
 from bot.proposal import ProposalOutcome
 from bot.untrusted import markdown
 from bot.wiring import Services
-from bot.world import last_promotion, read_policy
+from bot.world import BotAuthor, last_promotion, read_policy
 
 ROLLBACK_BRANCH_PREFIX = "rollback/"
 ROLLBACK_LABEL = "promotion-rollback"
 
 
-def _source(repo: GitRepo, ref: str, overlay: str, to: str | None) -> tuple[str, str]:
+def _source(
+    repo: GitRepo, ref: str, overlay: str, to: str | None, is_bot: BotAuthor
+) -> tuple[str, str]:
     """(the commit whose pins to restore, what is rolled back, for the commit message)."""
     if to is not None:
         sha = repo.resolve(to)
         if sha is None:
             raise SpecError(f"--to {to}: no such commit")
         return sha, f"the pins of {overlay} to those at {to} ({sha[:12]})"
-    last = last_promotion(repo, ref, overlay)
+    last = last_promotion(repo, ref, overlay, is_bot)
     if last is None or not last.parents:
         raise BotError(
             f"{overlay}: no promotion by the bot in its recent history on main; "
@@ -73,7 +75,7 @@ def _prepare(services: Services, env: str, reason: str, to: str | None) -> _Roll
     policy = read_policy(repo, ref, settings.policy_file, None)
     env_policy = policy.environment(env)  # PolicyError naming the known environments
     overlay = env_policy.overlay
-    source, what = _source(repo, ref, overlay, to)
+    source, what = _source(repo, ref, overlay, to, services.bot_author())
     found = repo.show_each([(ref, overlay), (source, overlay)])
     now_text, then_text = found[(ref, overlay)], found[(source, overlay)]
     if now_text is None or then_text is None:

@@ -26,7 +26,7 @@ from bot.lock import run_lock
 from bot.overlay.pins import PINS_CACHE, pins_from_json, pins_to_json
 from bot.policycache import keep_on_disk
 from bot.settings import Settings, SettingsError
-from bot.world import World, read_world
+from bot.world import BotAuthor, World, bot_author, read_world
 from modelstore import ModelStore, ModelStoreError
 from modelstore.api import DEFAULT_CONTAINER
 
@@ -56,6 +56,11 @@ class Services:
             self._forge = make_forge(self.settings)
         return self._forge
 
+    def bot_author(self) -> BotAuthor:
+        """Who is the bot in git: its git identity, and its forge account when the forge can
+        be asked (`bot.world.bot_author`, docs/decisions.md 24)."""
+        return bot_author(self.forge if self.settings.forge_credentials_set() else None)
+
     def read_world(self) -> World:
         world = read_world(
             self.repo,
@@ -64,6 +69,7 @@ class Services:
             base=self.settings.base_branch,
             policy_file=self.settings.policy_file,
             registry_host=self.settings.registry_host,
+            is_bot=self.bot_author(),
         )
         mismatch = store_mismatch(self.settings, world.policy.model_store)
         if mismatch is not None:  # candidates from a store no pod reads: refuse to run

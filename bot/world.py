@@ -12,6 +12,7 @@ the run sequence is one file; splitting by source is the next step when it grows
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -124,37 +125,70 @@ def _pins(text: str | None, policy: PromotionPolicy, path: str) -> OverlayPins |
         return None
 
 
-def is_promotion(author_email: str, subject: str) -> bool:
-    """The bot's promotion commit: by its identity, with its commit's subject
-    (`promote(<env>): ...`) or its PR's title (`Promote <env>: ...`, the subject of the squash
-    merge automerge makes). A `promotion-bot rollback` commit is the bot's identity too, but
-    acts for a person (`rollback(<env>): ...`)."""
-    return author_email == BOT_EMAIL and subject.startswith(("promote(", "Promote "))
+#: Who wrote a commit, by its author email: `git_identity`, or `bot_author(forge)`.
+BotAuthor = Callable[[str], bool]
+# The subjects of the bot's promotions: its commit's (`promote(<env>): ...`) and its PR's
+# title (`Promote <env>: ...`), which a squash merge takes (`Merged PR <n>: ` before it on
+# Azure Repos).
+_PROMOTION_SUBJECT = re.compile(r"(?:Merged PR [0-9]+: )?(?:promote\(|Promote )")
 
 
-def _promotions(repo: GitRepo, commits: list[PathCommit]) -> set[str]:
+def git_identity(email: str) -> bool:
+    """The bot's own git identity (its commits on its branches, its rebase merges)."""
+    return email == BOT_EMAIL
+
+
+def bot_author(forge: Forge | None) -> BotAuthor:
+    """The bot's git identity or its account on `forge` as the forge writes it into commits
+    it makes (a squash merge of the bot's PR on GitHub names the PR's author: the bot's
+    account, whoever merged it). `forge` None (no credentials): the git identity alone."""
+    if forge is None:
+        return git_identity
+    return lambda email: email == BOT_EMAIL or forge.is_own_account(email)
+
+
+def is_promotion(author_email: str, subject: str, is_bot: BotAuthor = git_identity) -> bool:
+    """The bot's promotion commit: by the bot (`is_bot`), with its commit's subject
+    (`promote(<env>): ...`) or its PR's title (`Promote <env>: ...`, the subject of a squash
+    merge). Neither alone: anyone can write a subject, and the bot's identity also makes
+    `promotion-bot rollback` commits, which act for a person (`rollback(<env>): ...`)."""
+    return _PROMOTION_SUBJECT.match(subject) is not None and is_bot(author_email)
+
+
+def _promotions(
+    repo: GitRepo, commits: list[PathCommit], is_bot: BotAuthor = git_identity
+) -> set[str]:
     """The commits among `commits` that are the bot's promotions: its own commit (a direct
-    push, a rebase merge) or a merge whose merged-in tip is one (a promotion PR, whoever merged
-    it: the bot rebuilds `promote/<env>` from main and leaves a branch a person committed to)."""
-    found = {c.sha for c in commits if is_promotion(c.author_email, c.subject)}
+    push, a rebase merge, a squash merge of its PR) or a merge whose merged-in tip is one (a
+    promotion PR, whoever merged it: the bot rebuilds `promote/<env>` from main and leaves a
+    branch a person committed to)."""
+    found = {c.sha for c in commits if is_promotion(c.author_email, c.subject, is_bot)}
     tips = {c.parents[1]: c.sha for c in commits if len(c.parents) > 1}
     if tips:
         found |= {
             tips[sha]
             for sha, email, subject in repo.authors_of(list(tips))
-            if is_promotion(email, subject)
+            if is_promotion(email, subject, is_bot)
         }
     return found
 
 
-def last_promotion(repo: GitRepo, ref: str, overlay: str) -> PathCommit | None:
+def last_promotion(
+    repo: GitRepo, ref: str, overlay: str, is_bot: BotAuthor = git_identity
+) -> PathCommit | None:
     """The newest of the bot's promotions among the overlay's recent changes on `ref`."""
     commits = repo.path_history(ref, overlay, ROLLBACK_HISTORY)
-    promotions = _promotions(repo, commits)
+    promotions = _promotions(repo, commits, is_bot)
     return next((c for c in commits if c.sha in promotions), None)
 
 
-def read_rollbacks(repo: GitRepo, ref: str, policy: PromotionPolicy, state: State) -> State:
+def read_rollbacks(
+    repo: GitRepo,
+    ref: str,
+    policy: PromotionPolicy,
+    state: State,
+    is_bot: BotAuthor = git_identity,
+) -> State:
     """`state` with each environment's rolled-back pins, from the overlay's first-parent
     history on `ref` (the newest `ROLLBACK_HISTORY` changes). A change is the bot's when it is
     one of its promotions (`_promotions`, docs/decisions.md 24)."""
@@ -168,7 +202,7 @@ def read_rollbacks(repo: GitRepo, ref: str, policy: PromotionPolicy, state: Stat
     specs += [(c.parents[0], path) for path, cs in histories.items() for c in cs if c.parents]
     texts = repo.show_each(specs) if specs else {}
     every = {c.sha: c for commits in histories.values() for c in commits}
-    promotions = _promotions(repo, list(every.values())) if every else set()
+    promotions = _promotions(repo, list(every.values()), is_bot) if every else set()
     for env in policy.environments:
         commits = histories[env.overlay]
         if not commits:
@@ -254,6 +288,7 @@ def read_world(
     base: str,
     policy_file: str,
     registry_host: str | None,
+    is_bot: BotAuthor = git_identity,
 ) -> World:
     ref = f"refs/remotes/origin/{base}"
     main_sha = repo.remote_sha(base)
@@ -261,7 +296,7 @@ def read_world(
         raise BotError(f"the GitOps remote has no {base!r} branch")
     policy = read_policy(repo, ref, policy_file, registry_host)
     state, texts = read_state(repo, ref, policy)
-    state = read_rollbacks(repo, ref, policy, state)
+    state = read_rollbacks(repo, ref, policy, state, is_bot)
     images, tags, skipped = discover_images(registry_for(policy.registry.host), state, policy)
     pinned_versions = [
         env.model.version

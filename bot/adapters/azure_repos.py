@@ -621,6 +621,12 @@ class AzureReposForge:
         is held to. None when not told: the dashboard then says the author is not checked."""
         return self.bot_identity
 
+    def is_own_account(self, email: str) -> bool:
+        """A completion names whoever completes the PR (its email, which is a user's unique
+        name): the bot only when it completes the PR itself, and only when told who it is."""
+        me = self.bot_identity
+        return me is not None and email.casefold() == me.casefold()
+
     def find_open_issue(
         self, *, label: str, marker: str = "", author: str | None = None
     ) -> Issue | None:

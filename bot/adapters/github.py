@@ -7,6 +7,7 @@ each write idempotent (find-before-create, compare-before-update).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
@@ -51,6 +52,17 @@ class _NoBlindPostRetry(GithubRetry):
         if method.upper() == "POST" and status_code in (403, 429):
             return super().is_retry("GET", status_code, has_retry_after)
         return super().is_retry(method, status_code, has_retry_after)
+
+
+#: GitHub's noreply commit address of an account: `<id>+<login>@…`, or `<login>@…` for one
+#: made before July 2017 (a GitHub App's bot user: `<id>+<slug>[bot]@…`).
+_NOREPLY = re.compile(r"(?:[0-9]+\+)?([A-Za-z0-9-]+(?:\[bot\])?)@users\.noreply\.github\.com")
+
+
+def noreply_login(email: str) -> str | None:
+    """The login in a GitHub noreply address, or None for any other address."""
+    found = _NOREPLY.fullmatch(email)
+    return found.group(1) if found else None
 
 
 def _info(pr: GithubPull, owner: str, *, listed_open: bool = False) -> PullRequest:
@@ -365,6 +377,11 @@ class GitHubForge:
                 user = self._call("read the authenticated user", self._gh.get_user)
                 self._identity = str(user.login)
         return self._identity
+
+    def is_own_account(self, email: str) -> bool:
+        """A squash merge of the bot's PR names the PR's author, by its noreply address."""
+        login = noreply_login(email)
+        return login is not None and login.casefold() == self.identity().casefold()
 
     def find_open_issue(
         self, *, label: str, marker: str = "", author: str | None = None

@@ -38,7 +38,7 @@ def read_report(settings: Settings, *, now: datetime) -> ReportData:
     base = settings.base_branch
     ref = f"refs/remotes/origin/{base}"
     policy = read_policy(services.repo, ref, settings.policy_file, settings.registry_host)
-    history = read_history(services.repo, services.store, ref, policy)
+    history = read_history(services.repo, services.store, ref, policy, services.bot_author())
     main_sha = services.repo.remote_sha(base) or ""
     return ReportData(settings.repository, main_sha, now, rows, history)
 

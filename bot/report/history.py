@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.adapters.git import BOT_EMAIL, GitRepo, LogCommit, PathCommit
+from bot.adapters.git import GitRepo, LogCommit, PathCommit
 from bot.errors import BotError
 from bot.kustomize import read_pins_text
 from bot.policy import PromotionPolicy
+from bot.world import BotAuthor, git_identity
 from bot.world import _promotions as promotions_among
 from modelstore import Manifest, ModelStore, ModelStoreError
 from modelstore.evaluation import cached_result, labels_sha256
@@ -70,13 +71,14 @@ def pr_number(subject: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _bot_made(repo: GitRepo, commits: list[LogCommit]) -> set[str]:
-    """The commits the bot's identity made: its own commit (a direct push, its squash or
-    rebase merge) or a merge whose merged-in tip is its commit (its PR, whoever merged it)."""
-    found = {c.sha for c in commits if c.author_email == BOT_EMAIL}
+def _bot_made(repo: GitRepo, commits: list[LogCommit], is_bot: BotAuthor) -> set[str]:
+    """The commits the bot made: its own commit (a direct push, its squash or rebase merge, a
+    squash merge of its PR, which names the PR's author) or a merge whose merged-in tip is its
+    commit (its PR, whoever merged it)."""
+    found = {c.sha for c in commits if is_bot(c.author_email)}
     tips = {c.parents[1]: c.sha for c in commits if len(c.parents) > 1}
     if tips:
-        found |= {tips[sha] for sha, email, _ in repo.authors_of(list(tips)) if email == BOT_EMAIL}
+        found |= {tips[sha] for sha, email, _ in repo.authors_of(list(tips)) if is_bot(email)}
     return found
 
 
@@ -94,7 +96,11 @@ def _kind(commit: LogCommit, promotions: set[str], bot_made: set[str]) -> str:
 
 
 def read_changes(
-    repo: GitRepo, ref: str, policy: PromotionPolicy, limit: int = HISTORY_LIMIT
+    repo: GitRepo,
+    ref: str,
+    policy: PromotionPolicy,
+    limit: int = HISTORY_LIMIT,
+    is_bot: BotAuthor = git_identity,
 ) -> dict[str, tuple[Change, ...]]:
     """Each environment's overlay changes on `ref`'s first-parent line, newest first."""
     found: dict[str, tuple[Change, ...]] = {}
@@ -104,8 +110,8 @@ def read_changes(
         as_path: list[PathCommit] = [
             PathCommit(c.sha, c.parents, c.author_email, c.subject) for c in commits
         ]
-        promotions = promotions_among(repo, as_path) if commits else set()
-        bot_made = (_bot_made(repo, commits) if commits else set()) | promotions
+        promotions = promotions_among(repo, as_path, is_bot) if commits else set()
+        bot_made = (_bot_made(repo, commits, is_bot) if commits else set()) | promotions
         changes = []
         for c in commits:
             text = texts[(c.sha, env.overlay)]
@@ -236,6 +242,12 @@ def _measured(
     return figures
 
 
-def read_history(repo: GitRepo, store: ModelStore, ref: str, policy: PromotionPolicy) -> History:
-    changes = read_changes(repo, ref, policy)
+def read_history(
+    repo: GitRepo,
+    store: ModelStore,
+    ref: str,
+    policy: PromotionPolicy,
+    is_bot: BotAuthor = git_identity,
+) -> History:
+    changes = read_changes(repo, ref, policy, is_bot=is_bot)
     return History(changes, read_metrics(store, changes), read_measured(store, policy, changes))

@@ -77,6 +77,39 @@ def test_rollback_proposes_the_pins_before_the_last_promotion_and_they_stay_roll
     assert api.rollback(world.settings(), "dev", WHY, to=seed).action == "noop"  # at those pins
 
 
+def test_a_promotion_a_person_squash_merged_is_still_the_bots(world: GitOpsWorld):
+    """github.com authors a squash merge by the PR's author (the bot's account, by its noreply
+    address), whoever merges it: `rollback` without `--to` finds that promotion; a person's
+    own commit with the same subject is not one (decision 24)."""
+    tag1 = next(iter(world.digests))
+    tag2 = world.push_image(world.app_commit("app: faster predict"))
+    dev = next(o for o in api.run(world.settings(), now=NOW).outcomes if o.env == "dev")
+    assert dev.pr_number is not None, dev.reason
+    world.github.add_token("ann-token", [world.repo_name], login="ann")
+    ann = Github(base_url=world.github.url, auth=Auth.Token("ann-token"), retry=None)
+    ann.get_repo(world.repo_name).get_pull(dev.pr_number).merge(merge_method="squash")
+    author = git(world.remote, "log", "-1", "--format=%ae", "main").strip()
+    assert author.endswith("+localworld-bot@users.noreply.github.com"), author
+    squashed = git(world.remote, "rev-parse", "main").strip()
+
+    proposed = api.rollback(world.settings(), "dev", WHY)
+    assert proposed.action == "push+create"
+    assert f"newTag: {tag1}" in world.overlay_on("rollback/dev", "dev")
+    message = git(world.remote, "log", "-1", "--format=%B", "rollback/dev")
+    assert f"Rolls back the promotion {squashed[:12]}" in message
+    assert f"image {tag2} → {tag1}" in message
+
+    # a person's commit on main with a promotion's subject is a person's change
+    world.pull()
+    overlay = world.seed / "deploy" / "overlays" / "dev" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text() + "# by hand\n")
+    git(world.seed, "commit", "-q", "-am", "Promote dev: by hand")
+    git(world.seed, "push", "-q", "origin", "main")
+    again = api.rollback(world.settings(), "dev", WHY)
+    message = git(world.remote, "log", "-1", "--format=%B", "rollback/dev")
+    assert again.action == "push+update" and f"promotion {squashed[:12]}" in message
+
+
 def test_the_cli_rolls_back_to_a_named_commit_and_refuses_bad_input(
     world: GitOpsWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.adapters.git import BOT_EMAIL
 from bot.core.model import Candidates, ImagePin, ModelPin, State
 from bot.core.plan import ImageChange, ModelChange, Promotion
 from bot.policy import parse_policy
-from bot.world import World, propose
+from bot.world import World, is_promotion, propose
 
 REPO = Path(__file__).resolve().parents[2]
 OVERLAY = "deploy/overlays/dev/kustomization.yaml"
@@ -91,3 +92,18 @@ def test_a_promotion_to_what_is_pinned_writes_nothing():
     assert proposal.new_text == TEXT
     assert proposal.diff() == ""
     assert proposal.commit_message().splitlines()[2:] == []
+
+
+def test_a_promotion_needs_the_bots_author_and_a_promotion_subject():
+    """The subject alone never makes a promotion (anyone writes any subject), nor the author
+    alone (the bot's `rollback` commits act for a person)."""
+    account = "7+promotion-bot[bot]@users.noreply.github.com"
+    is_bot = {BOT_EMAIL, account}.__contains__
+    assert is_promotion(BOT_EMAIL, "promote(dev): image 2", is_bot)
+    assert is_promotion(account, "Promote dev: image 2 (#12)", is_bot)
+    assert is_promotion(account, "Merged PR 12: Promote dev: image 2", is_bot)
+    assert not is_promotion(account, "rollback(dev): image 2 → 1", is_bot)
+    assert not is_promotion("ann@example.com", "Promote dev: image 2 (#12)", is_bot)
+    # without the forge (no credentials) only the bot's git identity is the bot
+    assert not is_promotion(account, "Promote dev: image 2 (#12)")
+    assert not is_promotion(BOT_EMAIL, 'Revert "promote(dev): image 2"', is_bot)

@@ -175,9 +175,7 @@ def _merge_commit(
 ) -> str | None:
     """The new base-branch tip for `method`, or None when git cannot merge cleanly."""
     now = server_state().now()
-    merger = Person(
-        g.login, f"{payloads.user('', g.login)['id']}+{g.login}@users.noreply.github.com", now
-    )
+    merger = _account(g.login, now)
     committer = Person(*GITHUB_COMMITTER, now)
     if method == "rebase":
         return r.git.rebase(base, r.git.rev_list(head, base), committer)
@@ -190,13 +188,20 @@ def _merge_commit(
         detail = data.get("commit_message")
         if detail is None:
             detail = "\n\n".join(f"* {c.message}" for c in commits)
-        author = commits[0].author if commits else merger
+        # github.com authors a squash merge as the PR's author (whoever merges it), by the
+        # account's noreply address: for a GitHub App, `<id>+<slug>[bot]@users.noreply...`
+        author = _account(pr.login, now)
         return r.git.commit_tree(tree, [base], f"{title}\n\n{detail}".rstrip(), author, committer)
     title = (
         data.get("commit_title") or f"Merge pull request #{pr.number} from {r.owner}/{pr.head_ref}"
     )
     detail = data.get("commit_message", pr.title)
     return r.git.commit_tree(tree, [base, head], f"{title}\n\n{detail}".rstrip(), merger, committer)
+
+
+def _account(login: str, when: str) -> Person:
+    """How github.com writes an account into a commit it makes: its noreply address."""
+    return Person(login, f"{payloads.user('', login)['id']}+{login}@users.noreply.github.com", when)
 
 
 def _push_concurrent_commit(r: Repo, branch: str) -> None:

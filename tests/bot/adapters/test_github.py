@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.github import GitHubForge
+from bot.adapters.github import GitHubForge, noreply_login
 from bot.core.policy import Reviewer
 from bot.forge import ForgeError
 from localworld.github import LocalGitHub
@@ -153,3 +153,25 @@ def test_a_team_written_as_a_bare_name_is_refused_with_the_spelling_to_use(
     assert "Reviews may only be requested from collaborators" in str(err.value)
     assert "a bare reviewer name is a user; write a team as modelops/<team>" in str(err.value)
     assert forge.get_pr(pr.number).requested == ()
+
+
+def test_the_bots_account_is_recognised_by_its_noreply_address_only(
+    github: LocalGitHub, tmp_path: Path
+):
+    """A squash merge names the PR's author as `<id>+<login>@users.noreply.github.com` (or
+    `<login>@…` for an account older than 2017): only that is the token's account."""
+    forge = _forge(github, "localworld/noreply-check")
+    assert forge.identity() == "localworld-bot"
+    assert forge.is_own_account("632363984+localworld-bot@users.noreply.github.com")
+    assert forge.is_own_account("Localworld-Bot@users.noreply.github.com")  # logins: any case
+    for other in (
+        "1+localworld-bot-2@users.noreply.github.com",
+        "1+ann@users.noreply.github.com",
+        "localworld-bot@example.com",
+        "1+localworld-bot@users.noreply.github.com.evil.test",
+        "1+localworld-bot@users.noreply.github.com\n",
+        "x+1+localworld-bot@users.noreply.github.com",
+        "",
+    ):
+        assert not forge.is_own_account(other), other
+    assert noreply_login("49736102+kodiakhq[bot]@users.noreply.github.com") == "kodiakhq[bot]"

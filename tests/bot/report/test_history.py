@@ -15,10 +15,13 @@ def test_a_persons_rollback_subject_is_a_manual_change_and_its_number_inert(
     report_world: GitOpsWorld,
 ):
     settings = report_world.settings()
-    repo = connect(settings).repo
+    services = connect(settings)
+    repo = services.repo
     ref = "refs/remotes/origin/main"
     policy = read_policy(repo, ref, settings.policy_file, settings.registry_host)
-    changes = read_changes(repo, ref, policy)
+    # the promotion was squash-merged: its author is the bot's account on the forge
+    assert read_changes(repo, ref, policy)["dev"][0].kind == "change"  # git identity alone
+    changes = read_changes(repo, ref, policy, is_bot=services.bot_author())
     fake = changes["staging"][0]
     assert fake.subject == FAKE_ROLLBACK_SUBJECT
     assert (fake.kind, fake.pr, fake.by_bot) == ("change", 1, False)

@@ -8,7 +8,7 @@ from github.Repository import Repository
 
 from localworld.github import LocalGitHub
 from tests.conftest import git
-from tests.localworld.github.conftest import Checkout
+from tests.localworld.github.conftest import Checkout, client
 
 OVERLAY = "deploy/overlays/dev/kustomization.yaml"
 
@@ -81,6 +81,27 @@ def test_squash_merge_makes_one_commit_on_base(checkout: Checkout, repo: Reposit
     subject = git(checkout.remote, "log", "-1", "--format=%s", "main").strip()
     assert subject == "Promote dev (squashed)"
     assert git(checkout.remote, "show", "main:README.md") == "second\n"
+
+
+def test_a_squash_merge_is_authored_by_the_prs_author_whoever_merges_it(
+    github: LocalGitHub, checkout: Checkout, repo: Repository
+):
+    """As on github.com: the squash commit's author is the account that opened the PR, by its
+    noreply address (`<id>+<login>@users.noreply.github.com`), not the merger nor the
+    branch's commit author; the committer is GitHub."""
+    pr = open_promotion(checkout, repo)  # opened by localworld-bot; the commit is the checkout's
+    github.add_token("squasher-token", [checkout.full_name], login="squasher")
+    theirs = client(github, "squasher-token").get_repo(checkout.full_name).get_pull(pr.number)
+    status = theirs.merge(merge_method="squash")
+    assert status.merged
+    author, committer = git(
+        checkout.remote, "log", "-1", "--format=%an <%ae>%n%cn <%ce>", status.sha
+    ).splitlines()
+    opener = repo.get_pull(pr.number).user
+    assert opener.login == "localworld-bot"
+    assert author == f"localworld-bot <{opener.id}+localworld-bot@users.noreply.github.com>"
+    assert committer == "GitHub <noreply@github.com>"
+    assert repo.get_pull(pr.number).merged_by.login == "squasher"
 
 
 def test_rebase_merge_replays_head_commits_onto_base(checkout: Checkout, repo: Repository):
