@@ -28,6 +28,7 @@ from bot.overlay.validate import render_overlays, validate_overlays
 from bot.policy import DEFAULT_POLICY_FILE, load_policy
 from bot.proposal import ProposalOutcome
 from bot.release import ReleaseAction, ReportOutcome
+from bot.release_status import Posted
 from bot.runner import now_utc, redact
 from bot.settings import Settings, SettingsError
 from bot.untrusted import terminal, terminal_lines
@@ -346,6 +347,10 @@ def release_command(**kwargs: object) -> None:
     for env in decision.envs:
         tagged = f" (tagged {env.tag})" if env.tag else ""
         click.echo(terminal(f"{env.env}: {env.action.value}: {env.reason}{tagged}", limit=500))
+    for status in decision.statuses:
+        failed = status.outcome is Posted.FAILED
+        line = f"{'warning: ' if failed else ''}{status.env}: {status.message}"
+        click.echo(terminal(line, limit=500), err=failed)
     report = decision.report
     if report is not None and report.action is ReportOutcome.FAILED:
         click.echo(f"warning: {report.message}", err=True)

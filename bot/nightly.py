@@ -7,20 +7,19 @@ the one `release-blocked` issue in step with the decision.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from bot.adapters.git import GitRepo
 from bot.adapters.registry import RegistryClient
-from bot.core.confirm import Deployment, release_blocker, release_context
+from bot.core.confirm import Deployment, release_blocker
 from bot.core.model import ImagePin, State
 from bot.core.policy import PromotionPolicy
 from bot.deployments import read_deployment, released_pins
 from bot.errors import RegistryError
-from bot.forge import CommitStatus, Forge, ForgeError, StatusState
+from bot.forge import Forge, ForgeError
 from bot.imagespec import split_registry
 from bot.overlay.validate import validate_overlays
 from bot.release import (
@@ -37,6 +36,7 @@ from bot.release import (
     decide_issue,
     run_release,
 )
+from bot.release_status import Posted, StatusResult, ensure_release_status
 from bot.runner import redact
 from bot.settings import Settings
 from bot.wiring import Services, report_forge, store_mismatch
@@ -53,12 +53,13 @@ def release(
     repo, settings = services.repo, services.settings
     repo.fetch()
     base = f"refs/remotes/origin/{settings.base_branch}"
-    names = (
-        read_policy(repo, base, settings.policy_file, None).names
+    policy = (
+        read_policy(repo, base, settings.policy_file, None)
         if repo.remote_sha(settings.base_branch)
-        else []
+        else None
     )
-    gate = ReleaseGate(services, when)
+    names = policy.names if policy is not None else []
+    gate = ReleaseGate(services, when, ensure_held)
     decision = run_release(
         repo,
         checks=[
@@ -72,8 +73,19 @@ def release(
         before_write=ensure_held,
         after_move=gate.record,
     )
+    if policy is not None:
+        gate.repair(decision, soaked_in(policy))
     ensure_held()  # the issue is a remote write too
-    return dataclasses.replace(decision, report=report_release(services.settings, decision))
+    written = tuple(r for r in gate.posted if r.outcome is not Posted.PRESENT)
+    report = report_release(services.settings, decision)
+    return dataclasses.replace(decision, report=report, statuses=written)
+
+
+def soaked_in(policy: PromotionPolicy) -> list[str]:
+    """The environments another one soaks in: whose `promotion/release/<env>` is read."""
+    return [
+        str(env.source.previous) for env in policy.environments if env.source.previous is not None
+    ]
 
 
 class ReleaseGate:
@@ -81,9 +93,13 @@ class ReleaseGate:
     release time in the environment's zone, hold, soak from the previous environment's
     confirmation: `bot.core.confirm.release_blocker`)."""
 
-    def __init__(self, services: Services, now: datetime) -> None:
+    def __init__(
+        self, services: Services, now: datetime, ensure_held: Callable[[], None] = lambda: None
+    ) -> None:
         self.services = services
         self.now = now
+        self.ensure_held = ensure_held
+        self.posted: list[StatusResult] = []  # the `promotion/release/<env>` statuses
         self._read: tuple[PromotionPolicy, State] | None = None
 
     @property
@@ -138,17 +154,34 @@ class ReleaseGate:
 
     def record(self, decision: ReleaseDecision) -> None:
         """The forge's time of the move: `promotion/release/<env>` on the commit (what
-        `confirm: release` counts from). Best effort: a failure leaves that mode waiting."""
-        forge, env = self.forge, decision.env
-        if forge is None or env is None or decision.main_sha is None:
+        `confirm: release` counts from), retried in this run and repaired by the next one
+        when the forge fails (`bot.release_status`)."""
+        forge, env, sha = self.forge, decision.env, decision.main_sha
+        if forge is None or env is None or sha is None:
             return
-        status = CommitStatus(
-            release_context(env),
-            StatusState.SUCCESS,
-            f"{decision.ref} moved here by the nightly release",
+        # a ref tagged where it already was may carry the status: look before posting
+        look = decision.from_sha == sha
+        self.posted.append(
+            ensure_release_status(forge, env, sha, look_first=look, before_write=self.ensure_held)
         )
-        with contextlib.suppress(ForgeError):
-            forge.create_status(decision.main_sha, status)
+
+    def repair(self, night: ReleaseDecision, envs: Iterable[str]) -> None:
+        """The tip of each of `envs`' release refs that did not move tonight carries its
+        `promotion/release/<env>` (posted late if an earlier run's post failed): one GET
+        each, no write when it is there."""
+        forge = self.forge
+        if forge is None:
+            return
+        wanted = set(envs)
+        for decision in night.envs:
+            env, tip = decision.env, decision.from_sha
+            if env not in wanted or tip is None or decision.action is ReleaseAction.RELEASE:
+                continue
+            self.posted.append(
+                ensure_release_status(
+                    forge, env, tip, look_first=True, late=True, before_write=self.ensure_held
+                )
+            )
 
 
 def report_release(settings: Settings, decision: ReleaseDecision) -> ForgeReport:

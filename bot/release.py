@@ -26,6 +26,7 @@ from enum import StrEnum
 from bot.adapters.git import GitRepo, PushRejectedError
 from bot.core.confirm import RELEASE_REF_PREFIX, release_ref
 from bot.forge import Issue
+from bot.release_status import StatusResult
 
 TAG_PREFIX = "release-"
 
@@ -89,6 +90,8 @@ class ReleaseDecision:
     ref: str | None = None
     from_sha: str | None = None
     envs: tuple[ReleaseDecision, ...] = ()
+    # what became of the `promotion/release/<env>` statuses (`bot.release_status`), if any
+    statuses: tuple[StatusResult, ...] = ()
 
     @property
     def env(self) -> str | None:

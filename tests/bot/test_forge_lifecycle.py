@@ -23,6 +23,7 @@ from bot import api, dashboard, runner
 from bot.forge import CommitStatus, Forge, StatusState
 from bot.holding import HOLD_BRANCH_PREFIX
 from bot.release import ISSUE_LABEL, ISSUE_MARKER
+from bot.release_status import ATTEMPTS
 from localworld.azure_repos import LocalAzureRepos
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
@@ -33,6 +34,11 @@ NOW = datetime.now(UTC)
 TODAY = date(2026, 11, 25)
 # What creating a pull request is called in each forge's request log, and its path.
 PR_CREATE = {"github": ("POST", r"/pulls$"), "azure-repos": ("POST", r"/pullrequests$")}
+# ... and creating a commit status (the listings are GETs of other paths)
+STATUS_CREATE = {
+    "github": r"/statuses/[0-9a-f]{40}$",
+    "azure-repos": r"/commits/[0-9a-f]{40}/statuses$",
+}
 
 
 @pytest.fixture(params=["github", "azure-repos"])
@@ -229,6 +235,57 @@ def test_a_rejected_pr_is_not_reopened_and_a_blocked_release_is_one_record(world
     assert forge.find_open_issue(label=ISSUE_LABEL, marker=ISSUE_MARKER) is None
     since = world.github.last_seq()
     assert api.release(world.settings(), today=TODAY).action == "noop"
+    assert world.github.writes(since) == []
+
+
+def _status_posts(world: GitOpsWorld, since: int) -> list[int | str]:
+    """The answers to status creations since `since`: "ok", or the error's HTTP status."""
+    path = STATUS_CREATE[world.forge]
+    return [
+        "ok" if r["status"] < 300 else r["status"]
+        for r in world.github.requests(since)
+        if r["method"] == "POST" and re.search(path, r["path"])
+    ]
+
+
+def test_a_release_status_the_forge_lost_is_posted_again_once(world: GitOpsWorld):
+    """`promotion/release/<env>` (what `confirm: release` soaks from) survives forge 5xx: the
+    same run looks and posts again; when every try fails, the next run posts it, late (its
+    description says so), and a run after that writes nothing."""
+    _seeded(world)
+    now, context, forge = world.open_clock(), "promotion/release/dev", _forge(world)
+    path = STATUS_CREATE[world.forge]
+    world.github.inject("status", status=502, method="POST", path=path, times=1)
+    since = world.github.last_seq()
+    night = api.release(world.settings(), today=now.date(), now=now)
+    assert night.envs[0].action == "release", night.reason
+    first = git(world.remote, "rev-parse", "refs/heads/release/dev").strip()
+    assert [s.context for s in forge.list_statuses(first)] == [context]
+    assert _status_posts(world, since) == [502, "ok"]
+    assert [(s.env, s.outcome) for s in night.statuses] == [("dev", "posted")]
+
+    # main moves on; every try of the status post fails: the ref moved, its status is missing
+    world.app_commit("app: another change")
+    world.github.inject("status", status=503, method="POST", path=path, times=ATTEMPTS)
+    failed = api.release(world.settings(), today=now.date(), now=now)
+    moved = git(world.remote, "rev-parse", "refs/heads/release/dev").strip()
+    assert moved != first and failed.envs[0].action == "release"
+    assert [(s.env, s.outcome) for s in failed.statuses] == [("dev", "failed")]
+    assert "the next release run posts it" in failed.statuses[0].message
+    assert forge.list_statuses(moved) == []
+
+    # the next night: nothing moves, the tip gets its status once, saying it is late
+    since = world.github.last_seq()
+    repaired = api.release(world.settings(), today=now.date(), now=now)
+    assert repaired.envs[0].action == "noop"
+    assert [(s.env, s.outcome) for s in repaired.statuses] == [("dev", "posted")]
+    assert _status_posts(world, since) == ["ok"]
+    [late] = forge.list_statuses(moved)
+    assert (late.context, late.state) == (context, StatusState.SUCCESS)
+    assert "posted late" in late.description
+
+    since = world.github.last_seq()
+    assert api.release(world.settings(), today=now.date(), now=now).statuses == ()
     assert world.github.writes(since) == []
 
 
