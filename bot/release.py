@@ -23,12 +23,18 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 
-from bot.adapters.git import GitRepo, PushRejectedError
+from bot.adapters.git import GitError, GitRepo, PushRejectedError
 from bot.core.confirm import RELEASE_REF_PREFIX, release_ref
 from bot.forge import Issue
 from bot.release_status import StatusResult
 
 TAG_PREFIX = "release-"
+#: The single branch every environment shipped from before `release/<env>` (decision 25).
+LEGACY_BRANCH = "release"
+MIGRATION_DOC = 'deploy/README.md, "Migrating from the single `release` branch"'
+#: git's refusal of a ref another one blocks:
+#:  "cannot lock ref 'refs/heads/release/dev': 'refs/heads/release' exists; cannot create"
+_REF_CLASH = re.compile(r"'(?P<ref>refs/[^'\s]+)' exists; cannot create")
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,9 @@ def run_release(
     main_sha = repo.remote_sha(base)
     if main_sha is None:
         return ReleaseDecision(ReleaseAction.BLOCKED, f"origin has no {base} branch")
+    legacy = repo.remote_sha(LEGACY_BRANCH)
+    if legacy is not None and envs:
+        return legacy_branch_block(main_sha, legacy)
     refs = {env: repo.remote_sha(release_ref(env)) for env in envs}
     problems: list[ReleaseProblem] | None = None
     if any(sha != main_sha for sha in refs.values()):
@@ -241,6 +250,23 @@ def run_release(
     return summarize(main_sha, decisions)
 
 
+def legacy_branch_block(main_sha: str, legacy: str) -> ReleaseDecision:
+    """Blocked, writing nothing, while origin still has the branch `release`: Git cannot hold
+    it and any `release/<env>` at once (a ref is a file or a directory), so every push would
+    fail with "cannot lock ref". The operator deletes it once (the migration in the doc)."""
+    problem = ReleaseProblem(
+        f"refs/heads/{LEGACY_BRANCH}",
+        f"origin still has the single release branch `{LEGACY_BRANCH}` (at {legacy[:12]}); Git "
+        f"cannot hold it next to `{release_ref('<env>')}`. Delete it "
+        f"(`git push origin :{LEGACY_BRANCH}`), then re-run: see {MIGRATION_DOC}",
+    )
+    reason = (
+        f"origin has the old branch `{LEGACY_BRANCH}`: no release ref can be pushed until it "
+        f"is deleted ({MIGRATION_DOC})"
+    )
+    return ReleaseDecision(ReleaseAction.BLOCKED, reason, problems=(problem,), main_sha=main_sha)
+
+
 def _apply(repo: GitRepo, decision: ReleaseDecision, before_write: Callable[[], None]) -> None:
     """Move the ref and push its tag in ONE atomic push: both land, or neither does."""
     if (
@@ -259,9 +285,19 @@ def _apply(repo: GitRepo, decision: ReleaseDecision, before_write: Callable[[], 
     before_write()
     repo.create_tag(decision.tag, sha, f"Nightly release of main at {sha[:12]} to {decision.ref}")
     branch_ref = f"refs/heads/{decision.ref}"
-    repo.push_atomic(
-        [f"{sha}:{branch_ref}", f"refs/tags/{decision.tag}"], leases={branch_ref: release_sha}
-    )
+    try:
+        repo.push_atomic(
+            [f"{sha}:{branch_ref}", f"refs/tags/{decision.tag}"], leases={branch_ref: release_sha}
+        )
+    except GitError as exc:
+        clash = _REF_CLASH.search(str(exc))
+        if clash is None:
+            raise
+        raise GitError(
+            f"origin refused {branch_ref}: its ref {clash['ref']} exists and Git cannot hold "
+            f"both (a ref is a file or a directory); nothing was pushed. Delete or rename "
+            f"{clash['ref']}, then re-run (for `refs/heads/{LEGACY_BRANCH}`: {MIGRATION_DOC})"
+        ) from None
 
 
 # --------------------------------------------------------------------------- the forge issue

@@ -335,3 +335,34 @@ def test_each_environment_moves_its_own_ref_and_a_waiting_one_stops_no_other(
         ("prod", "noop"),
     ]
     assert later.tag == "release-staging-20261125"
+
+
+def test_a_leftover_single_release_branch_blocks_naming_the_migration(
+    tmp_path: Path, bare_remote: Path
+):
+    """Git cannot hold `release` and `release/<env>` at once: the release says so, writes
+    nothing, and names the fix (not git's "cannot lock ref")."""
+    repo = _seeded(tmp_path, bare_remote)
+    git(tmp_path / "seed", "push", "-q", "origin", "main:release")
+    refs = git(bare_remote, "for-each-ref")
+    night = run_release(repo, checks=[], today=TODAY, envs=("dev", "staging"))
+    assert night.action == "blocked" and night.envs == ()
+    [problem] = night.problems
+    assert problem.where == "refs/heads/release"
+    assert "git push origin :release" in problem.message
+    assert 'deploy/README.md, "Migrating from the single `release` branch"' in problem.message
+    assert git(bare_remote, "for-each-ref") == refs
+
+    git(tmp_path / "seed", "push", "-q", "origin", ":release")  # the migration's step
+    assert run_release(repo, checks=[], today=TODAY, envs=("dev",)).action == "release"
+
+
+def test_a_ref_in_the_way_of_release_env_is_named_not_a_git_dump(tmp_path: Path, bare_remote: Path):
+    repo = _seeded(tmp_path, bare_remote)
+    git(tmp_path / "seed", "push", "-q", "origin", "main:refs/heads/release/dev/old")
+    with pytest.raises(GitError) as raised:
+        run_release(repo, checks=[], today=TODAY, envs=("dev",))
+    message = str(raised.value)
+    assert message.startswith("origin refused refs/heads/release/dev: its ref ")
+    assert "refs/heads/release/dev/old exists" in message and "nothing was pushed" in message
+    assert "release-dev-" not in git(bare_remote, "tag")

@@ -287,3 +287,21 @@ def test_the_issue_names_files_relative_to_the_repository_not_the_runner_checkou
     assert "`deploy/overlays/staging`" in issue.body or "deploy/overlays/staging/" in issue.body
     assert all(not p.where.startswith("/") for p in decision.problems)
     assert all(workdir not in p.message for p in decision.problems)
+
+
+def test_a_leftover_release_branch_exits_1_naming_the_fix_without_a_traceback(
+    world: GitOpsWorld, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    for key, value in world.environ().items():
+        monkeypatch.setenv(key, value)
+    git(world.seed, "push", "-q", "origin", "main:release")  # as before per-environment release
+    assert main(["release"]) == 1
+    out = capsys.readouterr()
+    assert "origin has the old branch `release`" in out.out
+    assert "git push origin :release" in out.out
+    assert "Migrating from the single `release` branch" in out.out
+    assert "release blocked: 1 problem(s)" in out.err
+    assert "Traceback" not in out.out + out.err and "cannot lock ref" not in out.out + out.err
+    assert git(world.remote, "branch", "--list", "release/*") == ""
+    [issue] = _blocked_issues(world)  # the nightly's reader sees the fix on the forge too
+    assert "`git push origin :release`" in issue.body
