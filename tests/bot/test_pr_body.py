@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from bot import pr_body
+from bot.core.confirm import ConfirmMode, Deployment, DeployStatus, soak_verdict
 from bot.core.marker import read_marker, same_body
 from bot.core.model import ImagePin, ModelPin
 from bot.core.plan import Check, ImageChange, ModelChange, Promotion
@@ -205,3 +207,40 @@ def test_rollback_command_quotes_values_for_the_shell():
     promotion = replace(promotion, image=replace(promotion.image, before=hostile))
     text = pr_body.section_rollback(promotion, "model-pin")
     assert "--image 'modelops-app=acr.io/modelops-app:1.0$(touch /tmp/pwned)'" in text
+
+
+def test_the_soak_gate_cites_the_confirmation_and_escapes_what_the_forge_stored():
+    """Issue 14.6: the soak row names the commit, the status context and the forge's time; the
+    context and the ignored creators come from whoever posted statuses (any writer may), so
+    they are rendered inert like commit subjects."""
+    from markdown_it import MarkdownIt
+
+    now, hour = datetime(2026, 11, 25, 12, tzinfo=UTC), timedelta(hours=1)
+    cluster = "aks <img src=x onerror=alert(1)> @ml-reviewers [x](javascript:alert(1)) | `#12"
+    context = f"kustomization/modelops-dev/{cluster}"
+    commit = "3f9c" * 10
+    ok = DeployStatus(commit, context, "success", now - 2 * hour, 7, creator="flux[bot]")
+    fake = DeployStatus(commit, context, "success", now, 8, creator="<b>@modelops/sre</b>")
+    allowed = frozenset({"flux[bot]"})
+    rows = []
+    for statuses in ((ok, fake), (fake,)):  # confirmed by Flux; only the impostor: held
+        deployment = Deployment(statuses, (commit,), creators=allowed)
+        verdict = soak_verdict(
+            "dev", deployment, soak=hour, mode=ConfirmMode.COMMIT_STATUS, now=now
+        )
+        promotion = replace(_promotion(), checks=(Check("soak", verdict.soaked, verdict.detail),))
+        body = pr_body.render(promotion, None, _changes(), model_pin="model-pin")
+        rows.append(next(line for line in body.splitlines() if "**soak**" in line))
+    passed, held = rows
+    assert passed.startswith("- ✅ **soak**: dev confirmed healthy for 2h (needs 1h): ")
+    assert f"success on {commit[:12]} at 2026-11-25T10:00:00Z" in passed
+    assert held.startswith("- ❌ **soak**: dev has not confirmed running these pins")
+    texts = []
+    for row in rows:
+        inline = [c for t in MarkdownIt("commonmark").parse(row) for c in t.children or []]
+        assert not {c.type for c in inline} & {"html_inline", "link_open", "code_inline"}
+        texts.append("".join(c.content for c in inline if c.type == "text"))
+        for hostile in ("@ml-reviewers", "@modelops/sre", "#12"):
+            assert hostile not in texts[-1], hostile  # no mention, no issue link
+    assert "kustomization/modelops-dev/aks <img src=x" in texts[0]  # shown as text
+    assert "ignored 1 status(es) from <b>@\u200bmodelops/sre</b> (not a controller)" in texts[1]
