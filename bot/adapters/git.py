@@ -29,21 +29,11 @@ class PushRejectedError(GitError):
 
 # Commands whose stdout is file content: kept exact. Others lose one final newline, as before.
 _EXACT_OUTPUT = frozenset({"show"})
-#: git's rules for a ref name (`ref_rev_parse_rules` in git's refs.c), in order.
-_REF_RULES = (
-    "%s",
-    "refs/%s",
-    "refs/tags/%s",
-    "refs/heads/%s",
-    "refs/remotes/%s",
-    "refs/remotes/%s/HEAD",
-)
-#: A branch name `rev-parse` can only read as a ref name (no revision syntax in it).
-_PLAIN_BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]*")
-#: `rev-parse` reads a missing `<ref>-g<hex>` as the object `<hex>` (a `git describe` name).
-_DESCRIBED = re.compile(r"-g[0-9a-fA-F]+$")
 # A commit's first field in `last_changes`' log format: \x01 and a SHA-1 or SHA-256.
 _COMMIT_START = re.compile(r"\x01(?:[0-9a-f]{40}|[0-9a-f]{64})")
+
+#: Where the remote's branches are as of the last fetch.
+_REMOTE = "refs/remotes/origin/"
 
 BOT_NAME = "promotion-bot"
 BOT_EMAIL = "promotion-bot@users.noreply.invalid"
@@ -127,43 +117,24 @@ class GitRepo:
 
     def remote_sha(self, branch: str) -> str | None:
         """The sha of origin/<branch> as of the last fetch, or None if it does not exist."""
-        try:
-            return self._git("rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}")
-        except GitError:
-            return None
+        return self._remote_refs(_REMOTE + branch).get(_REMOTE + branch)
 
     def remote_shas(self, branches: Iterable[str]) -> dict[str, str | None]:
-        """`remote_sha` of each branch from one `git for-each-ref` (not one process each).
-
-        `rev-parse` resolves `refs/remotes/origin/<b>` by git's ref rules: the first of that
-        name, `refs/<name>`, `refs/tags/<name>`, `refs/heads/<name>`, `refs/remotes/<name>`,
-        `refs/remotes/<name>/HEAD` that exists; the same rules are applied here to the listing
-        (which, like `rev-parse`, reads the refs without opening their objects). A name that
-        could mean more than a ref to `rev-parse` (`^`, `~`, `:`, `@{`, `..`, a `describe`
-        name's `-g<hex>` end, ...) is asked of `remote_sha` itself.
-        """
+        """`remote_sha` of each branch from one `git for-each-ref` (not one process each)."""
         wanted = list(dict.fromkeys(branches))
-        found: dict[str, str | None] = {}
-        plain = [
-            b
-            for b in wanted
-            if _PLAIN_BRANCH.fullmatch(b) and ".." not in b and not _DESCRIBED.search(b)
-        ]
-        for branch in wanted:
-            if branch not in plain:
-                found[branch] = self.remote_sha(branch)
-        if not plain:
-            return found
-        refs: dict[str, str] = {}
-        for line in self._git("for-each-ref", "--format=%(objectname) %(refname)").splitlines():
-            sha, _, name = line.partition(" ")
-            refs[name] = sha
-        for branch in plain:
-            name = f"refs/remotes/origin/{branch}"
-            found[branch] = next(
-                (refs[c] for c in (rule % name for rule in _REF_RULES) if c in refs), None
-            )
-        return {branch: found[branch] for branch in wanted}
+        refs = self._remote_refs(_REMOTE) if wanted else {}
+        return {branch: refs.get(_REMOTE + branch) for branch in wanted}
+
+    def _remote_refs(self, pattern: str) -> dict[str, str]:
+        """Ref name → sha of the refs `for-each-ref` lists for `pattern` (that name, or the
+        refs below it). A branch is then looked up by its exact ref name: `rev-parse` would
+        also read a missing name by git's other ref rules (`refs/heads/refs/remotes/...`), as
+        revision syntax (`main^`, `a..b`) or as a `git describe` name (`x-g<hex>` is the
+        object `<hex>`), and a branch lookup must only ever answer with that branch."""
+        listing = self._git("for-each-ref", "--format=%(objectname) %(refname)", pattern)
+        return {
+            name: sha for sha, _, name in (line.partition(" ") for line in listing.splitlines())
+        }
 
     def head_sha(self) -> str:
         return self._git("rev-parse", "HEAD")

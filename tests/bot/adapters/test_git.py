@@ -347,11 +347,11 @@ def test_path_histories_are_path_history_of_each_path_from_one_walk(tmp_path: Pa
     assert repo.path_histories(ref, [], 5) == {}
 
 
-def test_remote_shas_equal_remote_sha_of_each_branch(tmp_path: Path, origin: Path):
-    """One `for-each-ref` for many branches gives what `rev-parse` gives for each: present,
-    missing, packed and loose, a name only git's ref rules find (`refs/heads/refs/remotes/
-    origin/<b>`), an annotated tag, a dangling symref, revision syntax and a `describe`-like
-    name (both asked of `rev-parse` itself)."""
+def test_a_branch_lookup_answers_only_with_the_ref_of_that_name(tmp_path: Path, origin: Path):
+    """`remote_sha` and `remote_shas` (one `for-each-ref` for many) give the sha of exactly
+    `refs/remotes/origin/<b>`, packed or loose, or None: never a ref only git's other rules
+    find (`refs/heads/refs/remotes/origin/<b>`), never revision syntax, never the object a
+    missing `git describe`-like name (`<ref>-g<hex>`) would read as, nor a dangling symref."""
     repo = _clone(origin, tmp_path / "work")
     main = repo.remote_sha("main")
     assert main is not None
@@ -367,25 +367,26 @@ def test_remote_shas_equal_remote_sha_of_each_branch(tmp_path: Path, origin: Pat
     git(work, "update-ref", "refs/remotes/origin/tagged", tag)
     git(work, "symbolic-ref", "refs/remotes/origin/dangling", "refs/remotes/origin/nope")
     short = main[:7]
-    branches = [
-        "main",
-        "release/dev",
-        "release/prod",
-        "release/odd",
-        "release/missing",
-        "tagged",
-        "dangling",
-        "main^",
-        "main~1",
-        "main@{0}",
-        "main..release/prod",
-        f"missing-g{short}",
-        "a//b",
-        "x.lock",
-    ]
-    got = repo.remote_shas(branches)
-    assert list(got) == branches
-    assert got == {b: repo.remote_sha(b) for b in branches}
-    assert got["release/odd"] == second and got["release/missing"] is None
-    assert got[f"missing-g{short}"] == main  # rev-parse reads it as `describe` output
+    assert git(work, "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/x-g{short}")
+    expected: dict[str, str | None] = {
+        "main": main,
+        "release/dev": main,
+        "release/prod": second,
+        "tagged": tag,
+        "release": None,  # a prefix of branches is not one
+        "release/odd": None,
+        "release/missing": None,
+        "dangling": None,
+        "main^": None,
+        "main~1": None,
+        "main@{0}": None,
+        "main..release/prod": None,
+        f"missing-g{short}": None,
+        f"release/dev-g{short}": None,
+        "a//b": None,
+        "x.lock": None,
+        "rel*": None,
+    }
+    assert repo.remote_shas(expected) == expected
+    assert {b: repo.remote_sha(b) for b in expected} == expected
     assert repo.remote_shas([]) == {}
