@@ -12,7 +12,7 @@ from __future__ import annotations
 from bot.core.policy import Hold
 from bot.forge import ForgeError, ForgeUnreachableError
 from bot.holds import HOLDS_FILE, parse_holds, render_holds
-from bot.proposal import ProposalOutcome
+from bot.proposal import ProposalAction, ProposalOutcome
 from bot.untrusted import markdown
 from bot.wiring import Services
 from bot.world import read_policy
@@ -67,9 +67,11 @@ def propose(services: Services, env: str, hold: Hold | None) -> ProposalOutcome:
         state = "held so" if hold is not None else "not held"
         reason = f"{env} is already {state} on {base}"
         if pr is None:
-            return ProposalOutcome(env, "noop", reason)
+            return ProposalOutcome(env, ProposalAction.NOOP, reason)
         forge.close_pr(pr.number, f"Closed by promotion-bot: {reason}, nothing left to change.")
-        return ProposalOutcome(env, "close", f"{reason}; closed #{pr.number}", pr.number, pr.url)
+        return ProposalOutcome(
+            env, ProposalAction.CLOSE, f"{reason}; closed #{pr.number}", pr.number, pr.url
+        )
     text, title, body = render_holds(wanted), _title(env, hold), _body(env, hold)
     sha = repo.remote_sha(branch)
     proposed = (
@@ -81,7 +83,7 @@ def propose(services: Services, env: str, hold: Hold | None) -> ProposalOutcome:
     )
     if proposed and pr is not None:
         already = f"#{pr.number} already proposes this"
-        return ProposalOutcome(env, "noop", already, pr.number, pr.url)
+        return ProposalOutcome(env, ProposalAction.NOOP, already, pr.number, pr.url)
     repo.checkout_fresh(branch, base)
     path = repo.path / HOLDS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,7 @@ def propose(services: Services, env: str, hold: Hold | None) -> ProposalOutcome:
     repo.push_with_lease(new_sha, branch, sha)
     if pr is not None:
         forge.update_pr(pr.number, title=title, body=body)
-        return ProposalOutcome(env, "push+update", title, pr.number, pr.url)
+        return ProposalOutcome(env, ProposalAction.PUSH_UPDATE, title, pr.number, pr.url)
     created = forge.create_pr(title=title, body=body, head=branch, base=base, labels=[HOLD_LABEL])
     reason = title
     if env_policy.reviewers:  # those who review the environment's promotions review its holds
@@ -100,4 +102,4 @@ def propose(services: Services, env: str, hold: Hold | None) -> ProposalOutcome:
             raise
         except ForgeError as exc:
             reason += f"; reviewers not requested: {exc}"
-    return ProposalOutcome(env, "push+create", reason, created.number, created.url)
+    return ProposalOutcome(env, ProposalAction.PUSH_CREATE, reason, created.number, created.url)

@@ -32,7 +32,7 @@ from bot.core.pr_action import PrActionKind
 from bot.errors import BotError
 from bot.forge import Forge
 from bot.policy import WebhookSpec, parse_notifications
-from bot.proposal import ProposalOutcome
+from bot.proposal import ProposalAction, ProposalOutcome
 from bot.release import ReleaseAction, ReleaseDecision
 from bot.untrusted import terminal
 
@@ -290,7 +290,8 @@ def release_events(decision: ReleaseDecision) -> list[Event]:
 
 
 def rollback_events(outcome: ProposalOutcome) -> list[Event]:
-    if outcome.action not in ("push+create", "push"):  # a PR opened, or main moved (--direct)
+    if outcome.action not in (ProposalAction.PUSH_CREATE, ProposalAction.PUSH):  # a PR opened,
+        # or main moved (--direct)
         return []
     facts = (("PR", f"#{outcome.pr_number}"),) if outcome.pr_number else ()
     return [Event("rollback", outcome.reason, outcome.env, outcome.url, facts)]

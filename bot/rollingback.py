@@ -19,7 +19,7 @@ from bot.core.policy import Reviewer
 from bot.errors import BotError, PolicyError, SpecError
 from bot.forge import ForgeError, ForgeUnreachableError
 from bot.kustomize import edit_text, promotion_edits, read_pins_text
-from bot.proposal import ProposalOutcome
+from bot.proposal import ProposalAction, ProposalOutcome
 from bot.untrusted import markdown
 from bot.wiring import Services
 from bot.world import BotAuthor, last_promotion, read_policy
@@ -131,7 +131,7 @@ def push_direct(services: Services, env: str, reason: str, to: str | None) -> Pr
         )
     prepared = _prepare(services, env, reason, to)
     if isinstance(prepared, str):
-        return ProposalOutcome(env, "noop", prepared)
+        return ProposalOutcome(env, ProposalAction.NOOP, prepared)
     repo.checkout_fresh(base, base)
     path = repo.path / prepared.overlay
     path.write_text(prepared.new_text, encoding="utf-8")
@@ -141,7 +141,7 @@ def push_direct(services: Services, env: str, reason: str, to: str | None) -> Pr
     pr = forge.find_open_pr(f"{ROLLBACK_BRANCH_PREFIX}{env}", base)
     if pr is not None:
         forge.close_pr(pr.number, f"Closed: rolled back directly on `{base}` by {sha[:12]}.")
-    return ProposalOutcome(env, "push", f"{prepared.title} ({base} at {sha[:12]})")
+    return ProposalOutcome(env, ProposalAction.PUSH, f"{prepared.title} ({base} at {sha[:12]})")
 
 
 def propose(services: Services, env: str, reason: str, to: str | None) -> ProposalOutcome:
@@ -150,7 +150,7 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Propos
     base = settings.base_branch
     prepared = _prepare(services, env, reason, to)
     if isinstance(prepared, str):
-        return ProposalOutcome(env, "noop", prepared)
+        return ProposalOutcome(env, ProposalAction.NOOP, prepared)
     overlay, new_text, title = prepared.overlay, prepared.new_text, prepared.title
     branch = f"{ROLLBACK_BRANCH_PREFIX}{env}"
     pr = forge.find_open_pr(branch, base)
@@ -163,7 +163,7 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Propos
         and repo.show_each([(sha, overlay)])[(sha, overlay)] == new_text
     ):
         return ProposalOutcome(
-            env, "noop", f"#{pr.number} already proposes this", pr.number, pr.url
+            env, ProposalAction.NOOP, f"#{pr.number} already proposes this", pr.number, pr.url
         )
     repo.checkout_fresh(branch, base)
     path = repo.path / overlay
@@ -171,7 +171,7 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Propos
     repo.push_with_lease(repo.commit([path], prepared.message), branch, sha)
     if pr is not None:
         forge.update_pr(pr.number, title=title, body=prepared.body)
-        return ProposalOutcome(env, "push+update", title, pr.number, pr.url)
+        return ProposalOutcome(env, ProposalAction.PUSH_UPDATE, title, pr.number, pr.url)
     created = forge.create_pr(
         title=title, body=prepared.body, head=branch, base=base, labels=[ROLLBACK_LABEL]
     )
@@ -183,4 +183,4 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Propos
             raise
         except ForgeError as exc:
             outcome += f"; reviewers not requested: {exc}"
-    return ProposalOutcome(env, "push+create", outcome, created.number, created.url)
+    return ProposalOutcome(env, ProposalAction.PUSH_CREATE, outcome, created.number, created.url)

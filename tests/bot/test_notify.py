@@ -15,7 +15,7 @@ from bot.core.plan import Plan
 from bot.core.pr_action import PrActionKind
 from bot.errors import BotError
 from bot.policy import WebhookSpec, parse_notifications
-from bot.proposal import ProposalOutcome
+from bot.proposal import ProposalAction, ProposalOutcome
 from bot.release import ReleaseAction, ReleaseDecision
 from bot.runner import EnvOutcome, RunReport, now_utc
 from localworld.webhooks import WebhookSink, slack_problem, teams_problem
@@ -153,8 +153,10 @@ def test_events_of_a_run_a_release_and_a_rollback():
     blocked = ReleaseDecision(ReleaseAction.BLOCKED, "blocked")
     assert [e.kind for e in notify.release_events(blocked)] == ["release_blocked"]
     assert notify.release_events(ReleaseDecision(ReleaseAction.NOOP, "at main")) == []
-    opened = ProposalOutcome("prod", "push+create", "rollback(prod): x", 9, "http://pr/9")
+    opened = ProposalOutcome(
+        "prod", ProposalAction.PUSH_CREATE, "rollback(prod): x", 9, "http://pr/9"
+    )
     assert [e.kind for e in notify.rollback_events(opened)] == ["rollback"]
-    assert notify.rollback_events(ProposalOutcome("prod", "noop", "x")) == []
-    pushed = ProposalOutcome("dev", "push", "rollback(dev): … (main at 9c41e07d2b1a)")
+    assert notify.rollback_events(ProposalOutcome("prod", ProposalAction.NOOP, "x")) == []
+    pushed = ProposalOutcome("dev", ProposalAction.PUSH, "rollback(dev): … (main at 9c41e07d2b1a)")
     assert [e.kind for e in notify.rollback_events(pushed)] == ["rollback"]  # --direct
