@@ -1,4 +1,8 @@
-"""Kubernetes JSON schemas, offline: shipped inside the `kubernetes-validate` wheel."""
+"""Kubernetes JSON schemas, offline: shipped inside the `kubernetes-validate` wheel.
+
+jsonschema and referencing are imported on first use: every command imports this module
+(through `bot.overlay.validate`), few validate, and the import costs ~50 ms of a no-op run.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from referencing import Registry, Resource
+if TYPE_CHECKING:
+    from referencing import Registry
 
 #: Kubernetes API version whose schemas the rendered manifests must match (an AKS-supported one).
 KUBERNETES_VERSION = "1.31.0"
@@ -35,6 +39,8 @@ def _schema_dir(kubernetes_version: str) -> Any:
 
 @lru_cache(maxsize=4)
 def _registry(kubernetes_version: str) -> Registry[Any]:
+    from referencing import Registry, Resource
+
     text = _schema_dir(kubernetes_version).joinpath("_definitions.json").read_text()
     return Resource.from_contents(json.loads(text)) @ Registry()
 
@@ -47,6 +53,8 @@ def _validator(kind: str, api_version: str, kubernetes_version: str) -> Any:
     if not path.is_file():
         return None
     schema = json.loads(path.read_text())
+    import jsonschema
+
     return jsonschema.Draft202012Validator(schema, registry=_registry(kubernetes_version))
 
 
