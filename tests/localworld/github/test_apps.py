@@ -343,3 +343,36 @@ def test_the_app_endpoints_are_in_the_contract(github_openapi, github: LocalGitH
         "apps/create-installation-access-token",
     ):
         assert op in github_openapi.operations
+
+
+def test_a_statuses_only_token_posts_and_lists_statuses_and_nothing_else(
+    github: LocalGitHub, installed_app: InstalledApp, checkout: Checkout
+):
+    """What deploy/README.md gives the clusters (issue 14: least privilege, statuses only):
+    Flux's notification-controller lists a commit's statuses then posts one, on exactly these
+    routes (go-github `ListStatuses`, `CreateStatus`); Argo CD posts. That token can do
+    exactly that, and cannot open a PR or an issue, push a ref or read the code."""
+    integration = _integration(github, installed_app)
+    token = integration.get_access_token(
+        installed_app.installation_id, permissions={"statuses": "write"}
+    ).token
+    _branch(checkout, "promote/dev")
+    sha, base = checkout.remote_sha("main"), f"/repos/{installed_app.repo}"
+    status = {
+        "state": "success",
+        "description": "reconciliation succeeded",
+        "context": "kustomization/modelops-dev/aks-modelops",
+    }
+    assert _call(github, "GET", f"{base}/commits/{sha}/statuses", token).json() == []
+    assert _call(github, "POST", f"{base}/statuses/{sha}", token, json=status).status_code == 201
+    listed = _call(github, "GET", f"{base}/commits/{sha}/statuses", token).json()
+    assert [s["context"] for s in listed] == [status["context"]]
+    refused = {
+        "open a PR": ("POST", "/pulls", {"base": "main", "head": "promote/dev", "title": "t"}),
+        "open an issue": ("POST", "/issues", {"title": "blocked"}),
+        "push a ref": ("POST", "/git/refs", {"ref": "refs/heads/other", "sha": sha}),
+        "read the code": ("GET", f"/commits/{sha}", None),
+    }
+    for what, (method, path, body) in refused.items():
+        answer = _call(github, method, base + path, token, json=body)
+        assert answer.status_code == 403, what
