@@ -9,6 +9,7 @@ import pytest
 
 from bot.cli import main
 from bot.lock import run_lock
+from bot.release_status import ATTEMPTS
 from localworld.github import LocalGitHub
 from localworld.services import Azurite, Registry
 from tests.bot.gitops_world import GitOpsWorld
@@ -75,9 +76,22 @@ def test_status_shows_main_release_and_pending_pr(world: GitOpsWorld, capsys):
 
 def test_release_then_release_again_is_a_noop(world: GitOpsWorld, capsys):
     assert main(["release"]) == 0
-    assert "tagged release-" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "tagged release-" in out
+    assert "dev: promotion/release/dev on " in out and " posted\n" in out
     assert main(["release"]) == 0
-    assert "already at main" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "already at main" in out and "promotion/release/" not in out  # there: not repeated
+
+
+def test_a_release_status_the_forge_keeps_refusing_is_a_warning_not_a_failure(
+    world: GitOpsWorld, capsys
+):
+    world.github.inject("status", status=503, method="POST", path="/statuses/", times=ATTEMPTS)
+    assert main(["release"]) == 0  # the ref moved; the status is the next run's to post
+    err = capsys.readouterr().err
+    assert "warning: dev: could not post promotion/release/dev on " in err
+    assert "the next release run posts it" in err
 
 
 def test_run_while_another_holds_the_lock_exits_cleanly(world: GitOpsWorld, capsys):
