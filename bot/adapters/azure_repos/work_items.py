@@ -94,42 +94,28 @@ class WorkItems(Transport):
                 return issue
         return None
 
-    def create_issue(self, title: str, body: str, labels: Sequence[str] = ()) -> Issue:
-        ops = [
-            {"op": "add", "path": "/fields/System.Title", "value": title},
-            {"op": "add", "path": "/fields/System.Description", "value": _description(body)},
-        ]
-        if labels:
-            ops.append({"op": "add", "path": "/fields/System.Tags", "value": "; ".join(labels)})
-        item = self._call(
-            "create work item",
-            "POST",
-            self._work_items_url("/$Issue"),
+    def _fields(self, what: str, method: str, suffix: str, fields: dict[str, str]) -> Any:
+        """Write `fields` of a work item (a JSON Patch of `add`s, as Azure Boards takes it)."""
+        ops = [{"op": "add", "path": f"/fields/{k}", "value": v} for k, v in fields.items()]
+        return self._call(
+            what,
+            method,
+            self._work_items_url(suffix),
             json=ops,
             content_type="application/json-patch+json",
         )
-        return self._issue_info(item)
+
+    def create_issue(self, title: str, body: str, labels: Sequence[str] = ()) -> Issue:
+        fields = {"System.Title": title, "System.Description": _description(body)}
+        if labels:
+            fields["System.Tags"] = "; ".join(labels)
+        return self._issue_info(self._fields("create work item", "POST", "/$Issue", fields))
 
     def update_issue(self, number: int, body: str) -> None:
-        ops = [{"op": "add", "path": "/fields/System.Description", "value": _description(body)}]
-        self._call(
-            f"edit work item {number}",
-            "PATCH",
-            self._work_items_url(f"/{number}"),
-            json=ops,
-            content_type="application/json-patch+json",
-        )
+        fields = {"System.Description": _description(body)}
+        self._fields(f"edit work item {number}", "PATCH", f"/{number}", fields)
 
     def close_issue(self, number: int, comment: str) -> None:
         """The why as a discussion entry (System.History) and the state Done, in one PATCH."""
-        ops = [
-            {"op": "add", "path": "/fields/System.History", "value": _description(comment)},
-            {"op": "add", "path": "/fields/System.State", "value": DONE_STATE},
-        ]
-        self._call(
-            f"close work item {number}",
-            "PATCH",
-            self._work_items_url(f"/{number}"),
-            json=ops,
-            content_type="application/json-patch+json",
-        )
+        fields = {"System.History": _description(comment), "System.State": DONE_STATE}
+        self._fields(f"close work item {number}", "PATCH", f"/{number}", fields)
