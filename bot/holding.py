@@ -10,9 +10,8 @@ proposes exactly this.
 from __future__ import annotations
 
 from bot.core.policy import Hold
-from bot.forge import ForgeError, ForgeUnreachableError
 from bot.holds import HOLDS_FILE, parse_holds, render_holds
-from bot.proposal import ProposalAction, ProposalOutcome
+from bot.proposal import FileProposal, ProposalAction, ProposalOutcome, propose_file
 from bot.untrusted import markdown
 from bot.wiring import Services
 from bot.world import read_policy
@@ -72,34 +71,19 @@ def propose(services: Services, env: str, hold: Hold | None) -> ProposalOutcome:
         return ProposalOutcome(
             env, ProposalAction.CLOSE, f"{reason}; closed #{pr.number}", pr.number, pr.url
         )
-    text, title, body = render_holds(wanted), _title(env, hold), _body(env, hold)
-    sha = repo.remote_sha(branch)
-    proposed = (
-        pr is not None
-        and sha is not None
-        and repo.parent_sha(sha) == main_sha
-        and pr.title == title
-        and repo.show_many(sha, [HOLDS_FILE])[HOLDS_FILE] == text
+    title = _title(env, hold)
+    proposal = FileProposal(
+        env=env,
+        base=base,
+        main_sha=main_sha,
+        branch=branch,
+        path=HOLDS_FILE,
+        text=render_holds(wanted),
+        title=title,
+        body=_body(env, hold),
+        message=f"{title}\n\nRecorded by promotion-bot in {HOLDS_FILE}.",
+        label=HOLD_LABEL,
+        # those who review the environment's promotions review its holds
+        reviewers=env_policy.reviewers,
     )
-    if proposed and pr is not None:
-        already = f"#{pr.number} already proposes this"
-        return ProposalOutcome(env, ProposalAction.NOOP, already, pr.number, pr.url)
-    repo.checkout_fresh(branch, base)
-    path = repo.path / HOLDS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    new_sha = repo.commit([path], f"{title}\n\nRecorded by promotion-bot in {HOLDS_FILE}.")
-    repo.push_with_lease(new_sha, branch, sha)
-    if pr is not None:
-        forge.update_pr(pr.number, title=title, body=body)
-        return ProposalOutcome(env, ProposalAction.PUSH_UPDATE, title, pr.number, pr.url)
-    created = forge.create_pr(title=title, body=body, head=branch, base=base, labels=[HOLD_LABEL])
-    reason = title
-    if env_policy.reviewers:  # those who review the environment's promotions review its holds
-        try:
-            forge.request_reviews(created.number, env_policy.reviewers)
-        except ForgeUnreachableError:
-            raise
-        except ForgeError as exc:
-            reason += f"; reviewers not requested: {exc}"
-    return ProposalOutcome(env, ProposalAction.PUSH_CREATE, reason, created.number, created.url)
+    return propose_file(repo, forge, proposal, pr)

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from bot.adapters.git import GitRepo
 from bot.core.policy import Reviewer
 from bot.errors import BotError, PolicyError, SpecError
-from bot.forge import ForgeError, ForgeUnreachableError
 from bot.kustomize import edit_text, promotion_edits, read_pins_text
-from bot.proposal import ProposalAction, ProposalOutcome
+from bot.proposal import FileProposal, ProposalAction, ProposalOutcome, propose_file
 from bot.untrusted import markdown
 from bot.wiring import Services
 from bot.world import BotAuthor, last_promotion, read_policy
@@ -151,36 +150,18 @@ def propose(services: Services, env: str, reason: str, to: str | None) -> Propos
     prepared = _prepare(services, env, reason, to)
     if isinstance(prepared, str):
         return ProposalOutcome(env, ProposalAction.NOOP, prepared)
-    overlay, new_text, title = prepared.overlay, prepared.new_text, prepared.title
     branch = f"{ROLLBACK_BRANCH_PREFIX}{env}"
-    pr = forge.find_open_pr(branch, base)
-    sha = repo.remote_sha(branch)
-    if (
-        pr is not None
-        and sha is not None
-        and repo.parent_sha(sha) == prepared.main_sha
-        and pr.title == title
-        and repo.show_each([(sha, overlay)])[(sha, overlay)] == new_text
-    ):
-        return ProposalOutcome(
-            env, ProposalAction.NOOP, f"#{pr.number} already proposes this", pr.number, pr.url
-        )
-    repo.checkout_fresh(branch, base)
-    path = repo.path / overlay
-    path.write_text(new_text, encoding="utf-8")
-    repo.push_with_lease(repo.commit([path], prepared.message), branch, sha)
-    if pr is not None:
-        forge.update_pr(pr.number, title=title, body=prepared.body)
-        return ProposalOutcome(env, ProposalAction.PUSH_UPDATE, title, pr.number, pr.url)
-    created = forge.create_pr(
-        title=title, body=prepared.body, head=branch, base=base, labels=[ROLLBACK_LABEL]
+    proposal = FileProposal(
+        env=env,
+        base=base,
+        main_sha=prepared.main_sha,
+        branch=branch,
+        path=prepared.overlay,
+        text=prepared.new_text,
+        title=prepared.title,
+        body=prepared.body,
+        message=prepared.message,
+        label=ROLLBACK_LABEL,
+        reviewers=prepared.reviewers,
     )
-    outcome = title
-    if prepared.reviewers:
-        try:
-            forge.request_reviews(created.number, prepared.reviewers)
-        except ForgeUnreachableError:
-            raise
-        except ForgeError as exc:
-            outcome += f"; reviewers not requested: {exc}"
-    return ProposalOutcome(env, ProposalAction.PUSH_CREATE, outcome, created.number, created.url)
+    return propose_file(repo, forge, proposal, forge.find_open_pr(branch, base))
