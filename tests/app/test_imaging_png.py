@@ -84,6 +84,14 @@ def test_pngs_pillow_writes_decode_alike() -> None:
         np.testing.assert_array_equal(image_to_row(data, 0, 8, 64), _pillow_row(data, 0, 8, 64))
 
 
+def test_every_pixel_value_scales_as_the_pillow_path_scales_it() -> None:
+    # The small-PNG path looks its scaled values up in a table; four 8 x 8 images hold all 256.
+    for quarter in np.arange(256, dtype=np.uint8).reshape(4, 8, 8):
+        data = png(quarter, 1)
+        assert small_gray_png(data, 8) is not None
+        np.testing.assert_array_equal(image_to_row(data, 0, 8, 64), _pillow_row(data, 0, 8, 64))
+
+
 EIGHT = np.arange(64, dtype=np.uint8).reshape(8, 8) * 3
 
 
