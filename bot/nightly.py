@@ -14,9 +14,10 @@ from pathlib import Path
 
 from bot.adapters.git import GitRepo
 from bot.adapters.registry import RegistryClient
-from bot.core.confirm import Deployment, release_blocker
+from bot.core.confirm import Deployment
 from bot.core.model import ImagePin, State
 from bot.core.policy import PromotionPolicy
+from bot.core.release_gate import release_blocker
 from bot.deployments import read_deployment, released_pins
 from bot.errors import RegistryError
 from bot.forge import Forge, ForgeError
@@ -91,7 +92,7 @@ def soaked_in(policy: PromotionPolicy) -> list[str]:
 class ReleaseGate:
     """Per environment, on the checked-out main: why its ref may not move now (freeze at
     release time in the environment's zone, hold, soak from the previous environment's
-    confirmation: `bot.core.confirm.release_blocker`)."""
+    confirmation: `bot.core.release_gate.release_blocker`)."""
 
     def __init__(
         self, services: Services, now: datetime, ensure_held: Callable[[], None] = lambda: None

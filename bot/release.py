@@ -4,7 +4,7 @@ Each environment ships on its own branch (`bot.core.confirm.release_ref`, docs/d
 its ref fast-forwards to `main` (and is tagged `release-<env>-YYYYMMDD`) only when `main`
 validates and the environment's gate says nothing against it now (`gate`: a freeze window open
 at release time, a hold, or pins its previous environment has not confirmed running for the
-soak; `bot.core.confirm.release_blocker`). A frozen or held environment waits; the others
+soak; `bot.core.release_gate.release_blocker`). A frozen or held environment waits; the others
 still move. The decision is pure (`decide_release`); `run_release` only sequences the
 adapters. A failed validation never moves a ref; refs already at `main` write nothing.
 

@@ -172,7 +172,7 @@ def zulu(when: datetime) -> str:
     return f"{when.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
-def _cite(status: DeployStatus) -> str:
+def cite(status: DeployStatus) -> str:
     return f"{status.context} {status.state} on {status.commit[:12]} at {zulu(status.created_at)}"
 
 
@@ -193,27 +193,30 @@ def soak_verdict(
     soak: timedelta,
     mode: ConfirmMode,
     now: datetime,
+    subject: str = "these pins",
 ) -> SoakVerdict:
-    """Has `previous` run the pins (per `deployment`) confirmed for `soak` at `now`?"""
+    """Has `previous` run the pins (per `deployment`) confirmed for `soak` at `now`? (`subject`:
+    what the deployment's commits carry, as the reasons name it: the pins, or a change outside
+    them, `bot.core.release_gate`)"""
     if deployment is None:
         deployment = Deployment(unknown="not read")
     found = confirmation(previous, deployment, mode)
     data: dict[str, Any] = {"confirm": mode.value, "soak_seconds": soak.total_seconds()}
     weaker = mode is ConfirmMode.RELEASE
     if found.unknown is not None:
-        detail = f"whether {previous} runs these pins is unknown ({found.unknown})"
+        detail = f"whether {previous} runs {subject} is unknown ({found.unknown})"
         return SoakVerdict(False, detail, data=data)
     if found.since is None or found.evidence is None:
         if found.reset_by is not None:
-            detail = f"{previous} reported {_cite(found.reset_by)} and no success since"
+            detail = f"{previous} reported {cite(found.reset_by)} and no success since"
         elif not deployment.commits:
-            detail = f"{release_ref(previous)} does not contain these pins yet (not released)"
+            detail = f"{release_ref(previous)} does not contain {subject} yet (not released)"
         elif weaker:
             detail = f"{release_ref(previous)} has no {release_context(previous)} status"
         elif found.waiting:
             detail = f"{previous} has no success status yet ({', '.join(found.waiting)})"
         else:
-            detail = f"{previous} has not confirmed running these pins (no deployment status)"
+            detail = f"{previous} has not confirmed running {subject} (no deployment status)"
         if found.ignored:
             who = ", ".join(sorted({str(s.creator) for s in found.ignored}))
             detail += f"; ignored {len(found.ignored)} status(es) from {who} (not a controller)"
@@ -232,41 +235,11 @@ def soak_verdict(
         if weaker
         else f"{previous} confirmed healthy"
     )
-    detail = f"{what} for {human(now - since)} (needs {human(soak)}): {_cite(evidence)}"
+    detail = f"{what} for {human(now - since)} (needs {human(soak)}): {cite(evidence)}"
     if now >= eligible:
         return SoakVerdict(True, detail, eligible, data)
     detail += f"; eligible at {zulu(eligible)}"
     return SoakVerdict(False, detail, eligible, data)
-
-
-# --------------------------------------------------------------------------- release time
-
-
-def release_blocker(
-    *,
-    env: str,
-    previous: str | None,
-    frozen: tuple[str, datetime] | None,
-    hold: str | None,
-    moves: bool,
-    soak: timedelta,
-    mode: ConfirmMode,
-    deployment: Deployment | None,
-    now: datetime,
-) -> str | None:
-    """Why `release/<env>` may not move to main now, or None: a freeze window open now
-    (`frozen`: its label and end, in the environment's zone), an active hold covering what
-    moves (`hold`: its description), or pins that move (`moves`) without the previous
-    environment having confirmed them for the soak (`deployment`: of the pins on main)."""
-    if frozen is not None:
-        label, end = frozen
-        return f"{env} is frozen: window {label!r} open until {end.isoformat()}"
-    if hold is not None:
-        return f"{env} is held: {hold}"
-    if previous is None or not moves:
-        return None
-    verdict = soak_verdict(previous, deployment, soak=soak, mode=mode, now=now)
-    return None if verdict.soaked else f"soak in {previous}: {verdict.detail}"
 
 
 # --------------------------------------------------------------------------- freeze at merge

@@ -19,7 +19,6 @@ from bot.core.confirm import (
     confirmation,
     controller,
     freeze_status,
-    release_blocker,
     release_context,
     release_ref,
     soak_verdict,
@@ -220,46 +219,6 @@ def test_a_status_from_the_future_shows_negative_time_and_holds():
     )
     assert not verdict.soaked
     assert verdict.detail.startswith("dev confirmed healthy for -1m30s (needs 1h)")
-
-
-def _blocker(**kw: object) -> str | None:
-    args: dict[str, object] = {
-        "env": "staging",
-        "previous": "dev",
-        "frozen": None,
-        "hold": None,
-        "moves": True,
-        "soak": HOUR,
-        "mode": CS,
-        "deployment": _walk(flux("dev", NOW - 2 * HOUR)),
-        "now": NOW,
-    }
-    args.update(kw)
-    return release_blocker(**args)  # type: ignore[arg-type]
-
-
-def test_release_moves_what_soaked_and_the_first_environment_freely():
-    assert _blocker() is None
-    assert _blocker(previous=None, deployment=None) is None
-    assert _blocker(moves=False, deployment=Deployment()) is None  # base-only: nothing to soak
-
-
-def test_release_waits_in_a_freeze_window_at_release_time():
-    reason = _blocker(frozen=("weekend", NOW + HOUR))
-    assert reason == "staging is frozen: window 'weekend' open until 2026-03-04T13:00:00+00:00"
-
-
-def test_release_waits_while_held():
-    assert _blocker(hold="everything held by ann: incident") == (
-        "staging is held: everything held by ann: incident"
-    )
-
-
-def test_release_waits_for_the_previous_environment_to_confirm():
-    # dev merged but not yet released: the nightly must not ship staging with it
-    reason = _blocker(deployment=Deployment())
-    assert reason == ("soak in dev: release/dev does not contain these pins yet (not released)")
-    assert _blocker(deployment=_walk(flux("dev", NOW - 20 * MIN))) is not None
 
 
 def test_freeze_status_fails_while_frozen_and_succeeds_after():
