@@ -10,7 +10,7 @@ module only gathers them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from bot.adapters.git import GitRepo
@@ -104,6 +104,13 @@ def _deployment(
     ref = f"refs/remotes/origin/{release_ref(env.name)}"
     last = repo.path_history(ref, env.overlay, 1)
     commits = repo.first_parents(ref, last[0].sha if last else None, MAX_RELEASE_COMMITS)
+    return statuses_of(forge, commits, creators)
+
+
+def statuses_of(
+    forge: Forge, commits: Sequence[str], creators: frozenset[str] | None = None
+) -> Deployment:
+    """The statuses of `commits` (one listing each), or why they are unknown."""
     statuses = []
     try:
         for sha in commits:

@@ -207,6 +207,12 @@ class GitRepo:
 
     def remote_tags_at(self, sha: str, pattern: str) -> list[str]:
         """The origin tags matching `pattern` that point (peeled) at commit `sha`."""
+        peeled = self.remote_tag_commits(pattern)
+        return sorted(name for name, target in peeled.items() if target == sha)
+
+    def remote_tag_commits(self, pattern: str) -> dict[str, str]:
+        """Each origin tag matching `pattern` and the object it points at (peeled: the commit
+        of an annotated tag)."""
         out = self._git("ls-remote", "--tags", "origin", f"refs/tags/{pattern}")
         peeled: dict[str, str] = {}
         for line in out.splitlines():
@@ -216,7 +222,7 @@ class GitRepo:
                 peeled[name.removesuffix("^{}")] = target
             else:
                 peeled.setdefault(name, target)
-        return sorted(name for name, target in peeled.items() if target == sha)
+        return peeled
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         try:
@@ -427,6 +433,46 @@ class GitRepo:
                 if len(found[name]) >= limit:
                     open_paths.discard(name)
         return found
+
+    def tree_files(self, ref: str) -> frozenset[str]:
+        """Every file path in `ref`'s tree, from one `git ls-tree`."""
+        out = self._git("ls-tree", "-r", "-z", "--name-only", ref)
+        return frozenset(name for name in out.split("\x00") if name)
+
+    def commits_touching(
+        self, ref: str, exclude: Iterable[str], paths: Iterable[str]
+    ) -> list[tuple[str, str | None, tuple[str, ...]]]:
+        """(sha, first parent, the `paths` it changed) of each commit reachable from `ref` but
+        from none of `exclude` that changed any of `paths` (files or directories), newest
+        first, from one `git log` (revisions and paths through stdin). A merge counts with
+        what it changed against its first parent (its side's commits are listed too)."""
+        wanted = [p for p in dict.fromkeys(paths) if p and "\n" not in p]
+        if not wanted:
+            return []
+        revisions = [ref, *(f"^{sha}" for sha in dict.fromkeys(exclude))]
+        stdin = "".join(f"{line}\n" for line in (*revisions, "--", *wanted)).encode()
+        out = self._git_stdin(
+            [
+                "--literal-pathspecs",
+                "log",
+                "--diff-merges=first-parent",
+                "-z",
+                "--name-only",
+                "--format=%x01%H%x00%P",
+                "--stdin",
+            ],
+            stdin,
+        )
+        found: list[tuple[str, str | None, list[str]]] = []
+        tokens = iter(out.decode("utf-8", "surrogateescape").split("\x00"))
+        for token in tokens:
+            start = token.removeprefix("\n")
+            if _COMMIT_START.fullmatch(start):
+                parents = next(tokens).split()
+                found.append((start[1:], parents[0] if parents else None, []))
+            elif start and found:
+                found[-1][2].append(start)
+        return [(sha, parent, tuple(files)) for sha, parent, files in found]
 
     def path_log(self, ref: str, path: str, limit: int) -> list[LogCommit]:
         """`path_history` with who and when: the newest `limit` first-parent commits on `ref`
