@@ -15,13 +15,14 @@ from pathlib import Path
 from bot.adapters.git import GitRepo
 from bot.adapters.registry import RegistryClient
 from bot.core.confirm import Deployment
-from bot.core.model import ImagePin, State
-from bot.core.policy import PromotionPolicy
-from bot.core.release_gate import release_blocker
-from bot.deployments import read_deployment, released_pins
+from bot.core.model import EnvState, ImagePin, State
+from bot.core.policy import EnvironmentPolicy, PromotionPolicy
+from bot.core.release_gate import Outside, own_confirmation, release_blocker
+from bot.deployments import Released, read_deployment, released_pins
 from bot.errors import RegistryError
 from bot.forge import Forge, ForgeError
 from bot.imagespec import split_registry
+from bot.outside import read_outside, read_own
 from bot.overlay.validate import validate_overlays
 from bot.release import (
     ISSUE_LABEL,
@@ -73,6 +74,7 @@ def release(
         base=settings.base_branch,
         before_write=ensure_held,
         after_move=gate.record,
+        note=gate.note,
     )
     if policy is not None:
         gate.repair(decision, soaked_in(policy))
@@ -102,6 +104,12 @@ class ReleaseGate:
         self.ensure_held = ensure_held
         self.posted: list[StatusResult] = []  # the `promotion/release/<env>` statuses
         self._read: tuple[PromotionPolicy, State] | None = None
+        self.notes: dict[str, str] = {}  # per environment, what its release report adds
+
+    def note(self, name: str) -> str | None:
+        """What the release of `name` should say besides the move (a first release adopted
+        from its own cluster's confirmation), once the gate let it move."""
+        return self.notes.get(name)
 
     @property
     def forge(self) -> Forge | None:
@@ -129,18 +137,10 @@ class ReleaseGate:
             and hold.active(now)
             and hold.covers(image_moves=image_moves, model_moves=model_moves)
         )
-        deployment = None
+        deployment = outside = own = None
         previous = env.source.previous
-        if previous is not None and (image_moves or model_moves):
-            forge = self.forge
-            if forge is None:
-                token = self.services.settings.forge_variable("TOKEN")
-                deployment = Deployment(unknown=f"{token} is not set: statuses not read")
-            else:
-                pins = (main.image, main.model)
-                prev = policy.environment(previous)
-                creators = self.services.settings.deploy_status_creators()
-                deployment = read_deployment(repo, forge, policy, prev, pins, creators=creators)
+        if previous is not None and frozen is None and not covered:
+            deployment, outside, own = self._soak_facts(policy, env, previous, main, released)
         return release_blocker(
             env=name,
             previous=previous,
@@ -151,7 +151,50 @@ class ReleaseGate:
             mode=env.confirm,
             deployment=deployment,
             now=now,
+            outside=outside,
+            own=own,
         )
+
+    def _soak_facts(
+        self,
+        policy: PromotionPolicy,
+        env: EnvironmentPolicy,
+        previous: str,
+        main: EnvState,
+        released: Released,
+    ) -> tuple[Deployment, Outside, Deployment | None]:
+        """What the previous environment confirmed of the pins on main and of the changes
+        outside them; for a first release, what the environment's own cluster confirmed."""
+        repo, forge = self.services.repo, self.forge
+        creators = self.services.settings.deploy_status_creators()
+        token = self.services.settings.forge_variable("TOKEN")
+        unknown = f"{token} is not set: statuses not read"
+        pins = (main.image, main.model)
+        prev = policy.environment(previous)
+        moves = released is None or released[1:] != pins
+        deployment = Deployment(unknown=unknown)
+        if forge is not None and moves:
+            deployment = read_deployment(repo, forge, policy, prev, pins, creators=creators)
+        head = repo.head_sha()
+        since = released[0] if released is not None else None
+        own = None
+        if released is None and forge is not None:
+            adopted = read_own(repo, forge, policy, env, pins, main=head, creators=creators)
+            if adopted is not None and own_confirmation(env.name, adopted[1]) is not None:
+                since, own = adopted
+                self.notes[env.name] = str(own_confirmation(env.name, own))
+        outside = read_outside(
+            repo,
+            forge,
+            policy,
+            env,
+            prev,
+            main=head,
+            since=since,
+            creators=creators,
+            unknown=unknown,
+        )
+        return deployment, outside, own
 
     def record(self, decision: ReleaseDecision) -> None:
         """The forge's time of the move: `promotion/release/<env>` on the commit (what

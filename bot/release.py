@@ -98,6 +98,7 @@ class ReleaseDecision:
     envs: tuple[ReleaseDecision, ...] = ()
     # what became of the `promotion/release/<env>` statuses (`bot.release_status`), if any
     statuses: tuple[StatusResult, ...] = ()
+    note: str | None = None  # what the move adds (recorded in the tag message too)
 
     @property
     def env(self) -> str | None:
@@ -207,11 +208,14 @@ def run_release(
     base: str = "main",
     before_write: Callable[[], None] = lambda: None,
     after_move: Callable[[ReleaseDecision], None] = lambda decision: None,
+    note: Callable[[str], str | None] = lambda env: None,
 ) -> ReleaseDecision:
     """Fetch, validate the checkout of origin/<base> with every check, then move each
     environment's ref in `envs` order (`gate` decides per environment; a ref moved earlier in
     the night is what the next environment's gate reads). `before_write` runs right before
-    each push (the run lock's `ensure_held`): raising stops it; `after_move` after each."""
+    each push (the run lock's `ensure_held`): raising stops it; `after_move` after each.
+    `note`: what a move of the environment adds to its reason and tag message (asked after
+    its gate), if anything."""
     repo.fetch()
     main_sha = repo.remote_sha(base)
     if main_sha is None:
@@ -243,6 +247,9 @@ def run_release(
             env=env,
             wait=None if at_main or problems else gate(env),
         )
+        said = note(env) if decision.action is ReleaseAction.RELEASE else None
+        if said:
+            decision = replace(decision, reason=f"{decision.reason}; {said}", note=said)
         _apply(repo, decision, before_write)
         if decision.action is ReleaseAction.RELEASE:
             after_move(decision)
@@ -283,7 +290,10 @@ def _apply(repo: GitRepo, decision: ReleaseDecision, before_write: Callable[[], 
             "refusing a non-fast-forward"
         )
     before_write()
-    repo.create_tag(decision.tag, sha, f"Nightly release of main at {sha[:12]} to {decision.ref}")
+    message = f"Nightly release of main at {sha[:12]} to {decision.ref}"
+    repo.create_tag(
+        decision.tag, sha, f"{message}\n\n{decision.note}" if decision.note else message
+    )
     branch_ref = f"refs/heads/{decision.ref}"
     try:
         repo.push_atomic(
