@@ -27,6 +27,7 @@ from bot.adapters.git import GitError, GitRepo, PushRejectedError
 from bot.core.confirm import RELEASE_REF_PREFIX, release_ref
 from bot.forge import Issue
 from bot.release_status import StatusResult
+from bot.untrusted import markdown, terminal
 
 TAG_PREFIX = "release-"
 #: The single branch every environment shipped from before `release/<env>` (decision 25).
@@ -317,6 +318,7 @@ ISSUE_TITLE = "Nightly release blocked"
 ISSUE_MARKER = "<!-- promotion-bot:release-blocked"
 _FINGERPRINT_RE = re.compile(re.escape(ISSUE_MARKER) + r" problems=([0-9a-f]{16}) -->")
 MAX_LISTED_PROBLEMS = 100  # an issue body holds at most 65,536 characters
+PROBLEM_LIMIT = 500  # characters of one problem's text: 100 of them still fit
 
 
 @dataclass(frozen=True)
@@ -353,15 +355,16 @@ def _code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def render_issue_body(decision: ReleaseDecision) -> str:
     """The issue text: what failed (file/field), at which `main`, and how to fix and re-run."""
     problems = blocking_problems(decision)
     main = _code(decision.main_sha) if decision.main_sha else "`main` (not found on origin)"
-    listed = [f"- {_code(p.where)}: {_one_line(p.message)}" for p in problems]
+    # problems quote registries' answers, image references and file names: inert Markdown
+    listed = [
+        f"- {_code(terminal(p.where, limit=PROBLEM_LIMIT))}: "
+        f"{markdown(p.message, limit=PROBLEM_LIMIT)}"
+        for p in problems
+    ]
     if len(listed) > MAX_LISTED_PROBLEMS:
         more = len(listed) - MAX_LISTED_PROBLEMS
         listed = [*listed[:MAX_LISTED_PROBLEMS], f"- … and {more} more (`promotion-bot release`)"]
@@ -369,7 +372,7 @@ def render_issue_body(decision: ReleaseDecision) -> str:
         [
             f"{ISSUE_MARKER} problems={problems_fingerprint(problems)} -->",
             f"The nightly `promotion-bot release` did **not** move the release refs: "
-            f"{_one_line(decision.reason)}.",
+            f"{markdown(decision.reason, limit=PROBLEM_LIMIT)}.",
             "",
             f"Checked: `main` at {main}.",
             "",

@@ -218,7 +218,8 @@ def test_a_first_block_opens_an_issue_listing_file_field_sha_and_how_to_rerun():
     assert action.kind == "create"
     assert action.body is not None
     assert action.body.startswith(ISSUE_MARKER)
-    assert f"- `{PROD}`: image modelops-app@sha256:eee…: manifest not found" in action.body
+    # as inert Markdown: the `@` of a digest reference cannot become a mention
+    assert f"- `{PROD}`: image modelops-app@&#8203;sha256:eee…: manifest not found" in action.body
     assert "`deploy/overlays/dev/kustomization.yaml`: images[0].digest: malformed" in action.body
     assert MAIN in action.body
     assert "## What failed (2)" in action.body
@@ -366,3 +367,26 @@ def test_a_ref_in_the_way_of_release_env_is_named_not_a_git_dump(tmp_path: Path,
     assert message.startswith("origin refused refs/heads/release/dev: its ref ")
     assert "refs/heads/release/dev/old exists" in message and "nothing was pushed" in message
     assert "release-dev-" not in git(bare_remote, "tag")
+
+
+def test_a_hostile_problem_text_renders_inert_in_the_issue():
+    """Problems quote registries' answers and what people committed: they can neither hide the
+    rest of the issue, nor ping anyone, nor link anywhere."""
+    from markdown_it import MarkdownIt
+
+    hostile = ReleaseProblem(
+        "deploy/a.yaml\n\n## fake heading",
+        "registry said: <!-- @modelops/sre see #12 [x](javascript:alert(1)) | `code`",
+    )
+    body = render_issue_body(_blocked(hostile))
+    tokens = MarkdownIt("commonmark").enable(["table"]).parse(body)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert headings == ["What failed (1)", "How to fix"]
+    inline = [c for t in tokens if t.type == "inline" for c in t.children or []]
+    assert not [c for c in inline if c.type in ("html_inline", "link_open")]
+    assert [t.content.strip()[:30] for t in tokens if t.type == "html_block"] == [
+        "<!-- promotion-bot:release-blo"
+    ]
+    text = "".join(c.content for c in inline if c.type == "text")
+    assert "registry said: <!-- @\u200bmodelops/sre see #\u200b12" in text
+    assert "@modelops/sre" not in text and "#12" not in text
