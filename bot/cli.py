@@ -333,8 +333,8 @@ def release_command(**kwargs: object) -> None:
     """Validate merged main; fast-forward each environment's `release/<env>` (nightly).
 
     An environment moves only when not frozen now (its time zone), not held, and with what is
-    new for it confirmed running in the previous environment for the soak; the others still
-    move.
+    new for it (its pins, and any change to the base or patches it renders) confirmed running
+    in the previous environment for the soak; the others still move.
 
     A blocked release is reported as one `release-blocked` issue on GitHub (updated in place,
     closed by the next release); exit 1 when blocked, whether or not the report got through."""
