@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot import pr_body
@@ -156,7 +156,7 @@ def is_promotion(author_email: str, subject: str, is_bot: BotAuthor = git_identi
 
 
 def _promotions(
-    repo: GitRepo, commits: list[PathCommit], is_bot: BotAuthor = git_identity
+    repo: GitRepo, commits: Sequence[PathCommit], is_bot: BotAuthor = git_identity
 ) -> set[str]:
     """The commits among `commits` that are the bot's promotions: its own commit (a direct
     push, a rebase merge, a squash merge of its PR) or a merge whose merged-in tip is one (a

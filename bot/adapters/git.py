@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,23 +57,21 @@ class CommitInfo:
 
 
 @dataclass(frozen=True)
-class LogCommit:
-    """A commit that changed a path, with who wrote it and when it landed (`path_log`)."""
+class PathCommit:
+    """A commit that changed a path (`path_history`)."""
 
     sha: str
     parents: tuple[str, ...]
-    author_name: str
     author_email: str
-    when: datetime
     subject: str
 
 
 @dataclass(frozen=True)
-class PathCommit:
-    sha: str
-    parents: tuple[str, ...]
-    author_email: str
-    subject: str
+class LogCommit(PathCommit):
+    """A commit that changed a path, with who wrote it and when it landed (`path_log`)."""
+
+    author_name: str
+    when: datetime
 
 
 class GitRepo:
@@ -256,35 +254,35 @@ class GitRepo:
             found[path] = self.last_change(path, ref)
         if not batch:
             return found
-        stdin = "".join(f"{line}\n" for line in (ref, "--", *batch)).encode()
-        out = self._git_stdin(
-            [
-                "--literal-pathspecs",
-                "log",
-                "-c",
-                "-z",
-                "--name-only",
-                "--format=%x01%H%x00%ct%x00%s",
-                "--stdin",
-            ],
-            stdin,
-        )
         missing = set(batch)
-        tokens = iter(out.decode("utf-8", "surrogateescape").split("\x00"))
-        commit: CommitInfo | None = None
-        for token in tokens:
-            if _COMMIT_START.fullmatch(token):
-                ts, subject = next(tokens), next(tokens)
-                when = datetime.fromtimestamp(int(ts), tz=UTC)
-                commit = CommitInfo(token[1:], when, subject)
-                continue
-            name = token.removeprefix("\n")
-            if name in missing and commit is not None:
-                found[name] = commit
+        walk = self._log_names(ref, batch, ["-c"], ["%H", "%ct", "%s"])
+        for (sha, ts, subject), name in walk:
+            if name in missing:
+                found[name] = CommitInfo(sha, datetime.fromtimestamp(int(ts), tz=UTC), subject)
                 missing.discard(name)
                 if not missing:
                     break
         return found
+
+    def _log_names(
+        self, ref: str, paths: Sequence[str], options: Sequence[str], fields: Sequence[str]
+    ) -> Iterator[tuple[list[str], str]]:
+        """(the commit's `fields`, a path) for each of `paths` each commit of one `git log
+        --name-only` walk of `ref` lists, newest first. The paths go through stdin
+        (`--stdin`), so any number fits, matched literally; names come back NUL-separated
+        (`-z`), so spaces and non-ASCII need no unquoting. `fields[0]` must be `%H`."""
+        stdin = "".join(f"{line}\n" for line in (ref, "--", *paths)).encode()
+        layout = "%x00".join(fields)
+        args = ["--literal-pathspecs", "log", *options, "-z", "--name-only"]
+        out = self._git_stdin([*args, f"--format=%x01{layout}", "--stdin"], stdin)
+        tokens = iter(out.decode("utf-8", "surrogateescape").split("\x00"))
+        commit: list[str] | None = None
+        for token in tokens:
+            item = token.removeprefix("\n")  # the name list starts on a new line
+            if _COMMIT_START.fullmatch(item):
+                commit = [item[1:], *(next(tokens) for _ in fields[1:])]
+            elif commit is not None:
+                yield commit, item
 
     def parent_sha(self, sha: str) -> str | None:
         try:
@@ -374,21 +372,10 @@ class GitRepo:
     def path_history(self, ref: str, path: str, limit: int) -> list[PathCommit]:
         """The newest `limit` commits on `ref`'s first-parent line that changed `path` (a merge
         counts when it changed it against its first parent), newest first."""
-        out = self._git(
-            "--literal-pathspecs",
-            "log",
-            "--first-parent",
-            f"--max-count={limit}",
-            "--format=%x01%H%x00%P%x00%ae%x00%s",
-            ref,
-            "--",
-            path,
-        )
-        commits = []
-        for record in out.split("\x01")[1:]:
-            sha, parents, email, subject = record.rstrip("\n").split("\x00", 3)
-            commits.append(PathCommit(sha, tuple(parents.split()), email, subject))
-        return commits
+        return [
+            PathCommit(c.sha, c.parents, c.author_email, c.subject)
+            for c in self.path_log(ref, path, limit)
+        ]
 
     def path_histories(
         self, ref: str, paths: Iterable[str], limit: int
@@ -404,32 +391,12 @@ class GitRepo:
             found[path] = self.path_history(ref, path, limit)
         if not batch:
             return found
-        stdin = "".join(f"{line}\n" for line in (ref, "--", *batch)).encode()
-        out = self._git_stdin(
-            [
-                "--literal-pathspecs",
-                "log",
-                "--first-parent",
-                "--diff-merges=first-parent",
-                "-z",
-                "--name-only",
-                "--format=%x01%H%x00%P%x00%ae%x00%s",
-                "--stdin",
-            ],
-            stdin,
-        )
         open_paths = set(batch)
-        tokens = iter(out.decode("utf-8", "surrogateescape").split("\x00"))
-        commit: PathCommit | None = None
-        for token in tokens:
-            if _COMMIT_START.fullmatch(token.removeprefix("\n")):
-                parents, email, subject = next(tokens), next(tokens), next(tokens)
-                sha = token.removeprefix("\n")[1:]
-                commit = PathCommit(sha, tuple(parents.split()), email, subject)
-                continue
-            name = token.removeprefix("\n")
-            if name in open_paths and commit is not None:
-                found[name].append(commit)
+        options = ["--first-parent", "--diff-merges=first-parent"]
+        walk = self._log_names(ref, batch, options, ["%H", "%P", "%ae", "%s"])
+        for (sha, parents, email, subject), name in walk:
+            if name in open_paths:
+                found[name].append(PathCommit(sha, tuple(parents.split()), email, subject))
                 if len(found[name]) >= limit:
                     open_paths.discard(name)
         return found
@@ -475,9 +442,9 @@ class GitRepo:
         return [(sha, parent, tuple(files)) for sha, parent, files in found]
 
     def path_log(self, ref: str, path: str, limit: int) -> list[LogCommit]:
-        """`path_history` with who and when: the newest `limit` first-parent commits on `ref`
-        that changed `path`, newest first, each with its author's name and email and its
-        committer date (when it reached `ref`)."""
+        """The newest `limit` first-parent commits on `ref` that changed `path` (a merge counts
+        when it changed it against its first parent), newest first, each with its author's
+        name and email and its committer date (when it reached `ref`)."""
         out = self._git(
             "--literal-pathspecs",
             "log",
@@ -492,7 +459,16 @@ class GitRepo:
         for record in out.split("\x01")[1:]:
             sha, parents, name, email, ts, subject = record.rstrip("\n").split("\x00", 5)
             when = datetime.fromtimestamp(int(ts), tz=UTC)
-            commits.append(LogCommit(sha, tuple(parents.split()), name, email, when, subject))
+            commits.append(
+                LogCommit(
+                    sha=sha,
+                    parents=tuple(parents.split()),
+                    author_email=email,
+                    subject=subject,
+                    author_name=name,
+                    when=when,
+                )
+            )
         return commits
 
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.adapters.git import GitRepo, LogCommit, PathCommit
+from bot.adapters.git import GitRepo, LogCommit
 from bot.errors import BotError
 from bot.kustomize import read_pins_text
 from bot.policy import PromotionPolicy
@@ -107,10 +107,7 @@ def read_changes(
     for env in policy.environments:
         commits = repo.path_log(ref, env.overlay, limit)
         texts = repo.show_each([(c.sha, env.overlay) for c in commits])
-        as_path: list[PathCommit] = [
-            PathCommit(c.sha, c.parents, c.author_email, c.subject) for c in commits
-        ]
-        promotions = promotions_among(repo, as_path, is_bot) if commits else set()
+        promotions = promotions_among(repo, commits, is_bot) if commits else set()
         bot_made = (_bot_made(repo, commits, is_bot) if commits else set()) | promotions
         changes = []
         for c in commits:
