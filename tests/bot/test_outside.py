@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from bot.adapters.git import GitRepo
-from bot.kustomize import set_pins
-from bot.outside import Changes, closure
+from bot.kustomize import read_pins, read_pins_text, set_pins
+from bot.outside import Changes, closure, legacy_release, read_own
 from bot.overlay.changes import LiteralSet
 from bot.policy import load_policy
 from tests.conftest import git
@@ -69,3 +69,50 @@ def test_only_what_the_overlay_pulls_in_and_not_its_pins_is_a_change_outside_the
     assert changes.between("HEAD", [base], paths) == [sizing, patch]
     assert changes.between(base, [released], paths) == [base]
     assert changes.between("HEAD", ["HEAD"], paths) == []
+
+
+def test_a_first_release_looks_only_at_the_newest_legacy_release_with_the_same_pins(
+    tmp_path: Path, bare_remote: Path
+):
+    """The single `release` branch's newest tag (`release-YYYYMMDD[-N]`, not a per-environment
+    one) is the commit the cluster ran; other pins there, or a commit not on main, adopt
+    nothing (before any status is read)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    shutil.copytree(PROJECT / "deploy", work / "deploy")
+    shutil.copy(PROJECT / "promotion.yaml", work / "promotion.yaml")
+    old = _commit(work, "seed")
+    set_pins(work / STAGING, literals=[LiteralSet("model-pin", "MODEL_VERSION", "2")])
+    newer = _commit(work, "promote staging")
+    git(work, "checkout", "-q", "-b", "side", old)
+    (work / "side.txt").write_text("not on main\n")
+    side = _commit(work, "a commit main never had")
+    git(work, "checkout", "-q", "main")
+    git(work, "remote", "add", "origin", str(bare_remote))
+    git(work, "push", "-q", "origin", "main", "side")
+    for tag, sha in (
+        ("release-20261120", old),
+        ("release-20261121", old),
+        ("release-20261121-2", newer),
+        ("release-staging-20261122", old),  # a per-environment tag: not the legacy branch's
+    ):
+        git(work, "tag", "-a", tag, "-m", "Nightly release", sha)
+    git(work, "push", "-q", "origin", "--tags")
+    repo = GitRepo.clone(str(bare_remote), tmp_path / "bot")
+    assert legacy_release(repo) == newer
+
+    policy = load_policy(work / "promotion.yaml")
+    staging = policy.environment("staging")
+    on_newer = read_pins(work / STAGING, policy.image_name, policy.model_pin)
+    main = git(work, "rev-parse", "main").strip()
+    other_pins = (on_newer.image, None)
+    assert read_own(repo, None, policy, staging, other_pins, main=main) is None  # type: ignore[arg-type]
+
+    git(work, "tag", "-a", "release-20261123", "-m", "Nightly release", side)
+    git(work, "push", "-q", "origin", "release-20261123")
+    assert legacy_release(repo) == side
+    text = git(work, "show", f"{side}:{STAGING}")
+    on_side = read_pins_text(text, policy.image_name, policy.model_pin)
+    pins = (on_side.image, on_side.model)  # the very pins there, but never on main
+    assert read_own(repo, None, policy, staging, pins, main=main) is None  # type: ignore[arg-type]
