@@ -15,6 +15,7 @@ single legacy `release` branch was last released at (its newest tag `release-YYY
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Iterable
@@ -37,8 +38,10 @@ from bot.overlay.document import AnchorError, yaml_loader
 LEGACY_TAG = re.compile(r"release-(?P<day>\d{8})(?:-(?P<n>\d+))?")
 
 
+@functools.lru_cache(maxsize=512)
 def _parse(text: str | None) -> object:
-    """The plain data of a kustomization's text; None when absent or unreadable."""
+    """The plain data of a kustomization's text; None when absent or unreadable. Kept per text
+    for the run (callers only read it): every environment's overlay names the same base."""
     if text is None:
         return None
     try:
