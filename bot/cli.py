@@ -347,7 +347,9 @@ def release_command(**kwargs: object) -> None:
         click.echo(f"  - {problem}")
     for env in decision.envs:
         tagged = f" (tagged {env.tag})" if env.tag else ""
-        click.echo(terminal(f"{env.env}: {env.action.value}: {env.reason}{tagged}", limit=500))
+        line = f"{env.env}: {env.action.value}: {env.reason}{tagged}"
+        # two unmet soaks (pins, changes outside them) each end with their eligible time
+        click.echo(terminal(line, limit=1000))
     for status in decision.statuses:
         failed = status.outcome is Posted.FAILED
         line = f"{'warning: ' if failed else ''}{status.env}: {status.message}"
