@@ -49,6 +49,10 @@ T = TypeVar("T")
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 MAX_SMALL_BLOB = 1024 * 1024  # manifests, index, aliases and claims are a few KiB
 BULK_GET_SIZE = 64 * 1024 * 1024  # the largest range `read_range` fetches in one request
+# The bulk client reads a reply's body in pieces of this size (the SDK's default is 256 KiB): a
+# range up to this size arrives as one bytes object, which the SDK passes on without joining
+# pieces (no copy of the range, no second range-sized buffer per request in flight).
+BULK_READ_PIECE = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -417,6 +421,7 @@ def _client_options(
     }
     if bulk:
         options["max_chunk_get_size"] = BULK_GET_SIZE
+        options["connection_data_block_size"] = BULK_READ_PIECE
     if on_request is not None:
         options["raw_request_hook"] = on_request
     return options

@@ -16,14 +16,22 @@ from typing import Any
 import pytest
 
 from modelstore import ModelStore, claims
-from modelstore.backend import Backend
+from modelstore.backend import BULK_READ_PIECE, Backend
 from modelstore.errors import ChecksumMismatchError, ClaimLostError, IntegrityError
 from modelstore.state import claim_path, file_path
-from modelstore.transfer import TransferSettings, block_id
+from modelstore.transfer import MIB, TransferSettings, block_id
 from tests.modelstore.conftest import RequestCounter
 
 SMALL = TransferSettings(block_size=256 * 1024, range_size=256 * 1024, concurrency=4)
 SIZE = 3 * 1024 * 1024 + 12345  # 13 blocks, the last one short
+
+
+def test_default_ranges_are_whole_blocks_read_in_one_piece() -> None:
+    """Over 4 MiB (Azurite reads a range of up to 4 MiB twice, for an MD5), whole blocks, and
+    at most the bulk client's read piece (a range arrives as one bytes object, not joined)."""
+    default = TransferSettings()
+    assert 4 * MIB < default.range_size <= BULK_READ_PIECE
+    assert default.range_size % default.block_size == 0
 
 
 @pytest.fixture
