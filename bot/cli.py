@@ -351,7 +351,7 @@ def release_command(**kwargs: object) -> None:
         # two unmet soaks (pins, changes outside them) each end with their eligible time
         click.echo(terminal(line, limit=1000))
     for status in decision.statuses:
-        failed = status.outcome is Posted.FAILED
+        failed = status.outcome in (Posted.FAILED, Posted.REFUSED)
         line = f"{'warning: ' if failed else ''}{status.env}: {status.message}"
         click.echo(terminal(line, limit=500), err=failed)
     report = decision.report

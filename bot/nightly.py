@@ -28,6 +28,7 @@ from bot.release import (
     ISSUE_LABEL,
     ISSUE_MARKER,
     ISSUE_TITLE,
+    TAG_PREFIX,
     ForgeReport,
     IssueAction,
     IssueActionKind,
@@ -36,9 +37,10 @@ from bot.release import (
     ReleaseProblem,
     ReportOutcome,
     decide_issue,
+    is_release_tag,
     run_release,
 )
-from bot.release_status import Posted, StatusResult, ensure_release_status
+from bot.release_status import Posted, StatusResult, ensure_release_status, unvouched
 from bot.runner import redact
 from bot.settings import Settings
 from bot.wiring import Services, report_forge, store_mismatch
@@ -212,17 +214,25 @@ class ReleaseGate:
     def repair(self, night: ReleaseDecision, envs: Iterable[str]) -> None:
         """The tip of each of `envs`' release refs that did not move tonight carries its
         `promotion/release/<env>` (posted late if an earlier run's post failed): one GET
-        each, no write when it is there."""
-        forge = self.forge
-        if forge is None:
-            return
+        each, no write when it is there. Only a tip the nightly release moved there (on main,
+        with its `release-<env>-*` tag, `unvouched`): the status vouches for that move."""
+        forge, repo = self.forge, self.services.repo
         wanted = set(envs)
-        for decision in night.envs:
-            env, tip = decision.env, decision.from_sha
-            if env not in wanted or tip is None or decision.action is ReleaseAction.RELEASE:
-                continue
+        tips = [
+            (d.env, d.from_sha)
+            for d in night.envs
+            if d.env in wanted and d.from_sha is not None and d.action is not ReleaseAction.RELEASE
+        ]
+        if forge is None or not tips:
+            return
+        tags = repo.remote_tag_commits(f"{TAG_PREFIX}*")  # one listing for every tip
+        for env, tip in tips:
+            on_main = night.main_sha is not None and repo.is_ancestor(tip, night.main_sha)
+            tagged = any(at == tip and is_release_tag(name, env) for name, at in tags.items())
+            refused = unvouched(env, tip, on_main=on_main, tagged=tagged)
             self.posted.append(
-                ensure_release_status(
+                refused
+                or ensure_release_status(
                     forge, env, tip, look_first=True, late=True, before_write=self.ensure_held
                 )
             )

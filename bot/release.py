@@ -117,6 +117,12 @@ def next_release_tag(existing: Iterable[str], today: date, env: str | None = Non
     return f"{base}-{max(numbers) + 1}"
 
 
+def is_release_tag(name: str, env: str) -> bool:
+    """Whether tag `name` is one `next_release_tag` makes for `env`."""
+    base = re.escape(f"{TAG_PREFIX}{env}-")
+    return re.fullmatch(rf"{base}[0-9]{{8}}(?:-[0-9]+)?", name) is not None
+
+
 def decide_release(
     *,
     main_sha: str,

@@ -38,6 +38,7 @@ class Posted(StrEnum):
     PRESENT = "present"  # already there: nothing written
     POSTED = "posted"  # written in this run (or found stored after a failed POST)
     FAILED = "failed"  # not there and not written: the next run repairs it
+    REFUSED = "refused"  # a tip the nightly release did not move there: never vouched for
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,21 @@ def moved_description(env: str) -> str:
 def repaired_description(env: str) -> str:
     """Says the time is the repair's: the ref got here earlier, the soak counts from now."""
     return f"{release_ref(env)} found here without this status: posted late by the nightly release"
+
+
+def unvouched(env: str, sha: str, *, on_main: bool, tagged: bool) -> StatusResult | None:
+    """Why the repair must not post `promotion/release/<env>` on the tip `sha`, or None. The
+    status says the nightly release moved the ref there (`confirm: release` soaks from it),
+    and each such move is a fast-forward to main pushed atomically with a `release-<env>-*`
+    tag: a tip off main, or without its tag, was pushed by someone else."""
+    if on_main and tagged:
+        return None
+    why = "is not on main" if not on_main else f"carries no release tag of {env}"
+    message = (
+        f"not posting {release_context(env)} on {sha[:12]}: {release_ref(env)}'s tip {why}, "
+        "so the nightly release did not move it there (someone pushed it by hand)"
+    )
+    return StatusResult(env, sha, Posted.REFUSED, message)
 
 
 def _transient(exc: BaseException) -> bool:

@@ -21,11 +21,13 @@ from bot.release import (
     ReleaseProblem,
     decide_issue,
     decide_release,
+    is_release_tag,
     next_release_tag,
     read_fingerprint,
     render_issue_body,
     run_release,
 )
+from bot.release_status import Posted, unvouched
 from tests.conftest import git, seed_remote
 
 TODAY = date(2026, 11, 25)
@@ -50,6 +52,31 @@ def test_next_release_tag_picks_the_next_free_suffix(existing, expected):
 def test_each_environment_has_its_own_release_tags():
     assert next_release_tag(["release-dev-20261125"], TODAY, "dev") == "release-dev-20261125-2"
     assert next_release_tag(["release-dev-20261125"], TODAY, "prod") == "release-prod-20261125"
+
+
+@pytest.mark.parametrize(
+    ("name", "env", "expected"),
+    [
+        ("release-dev-20261125", "dev", True),
+        ("release-dev-20261125-3", "dev", True),
+        ("release-dev-eu-20261125", "dev", False),  # another environment's
+        ("release-20261125", "dev", False),  # the legacy single branch's
+        ("release-dev-latest", "dev", False),
+    ],
+)
+def test_a_release_tag_is_one_the_release_makes_for_that_environment(name, env, expected):
+    assert is_release_tag(name, env) is expected
+
+
+@pytest.mark.parametrize(
+    ("on_main", "tagged", "why"),
+    [(False, True, "is not on main"), (True, False, "carries no release tag of dev")],
+)
+def test_the_status_repair_refuses_a_tip_the_release_did_not_move_there(on_main, tagged, why):
+    refused = unvouched("dev", "a" * 40, on_main=on_main, tagged=tagged)
+    assert refused is not None and refused.outcome is Posted.REFUSED
+    assert f"release/dev's tip {why}" in refused.message
+    assert unvouched("dev", "a" * 40, on_main=True, tagged=True) is None
 
 
 def _decide(**kw: Any) -> ReleaseDecision:

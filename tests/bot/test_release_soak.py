@@ -116,3 +116,28 @@ def test_a_first_release_adopts_the_pins_the_environments_own_cluster_confirmed(
     # prod's cluster failed since its success: nothing adopted, it waits for staging's soak
     assert "soak in staging:" in _reason(night, "prod")
     assert "own cluster" not in _reason(night, "prod")
+
+
+def test_the_status_repair_vouches_only_for_a_tip_the_nightly_release_moved_there(
+    world: GitOpsWorld,
+):
+    """`promotion/release/<env>` says the nightly release moved the ref there, and `confirm:
+    release` soaks from it: a tip someone pushed by hand, off main, gets no status."""
+    world.seed_with_dev_due()
+    now = world.open_clock()
+    assert _actions(_night(world, now))["dev"] == "release"
+    world.pull()
+    git(world.seed, "checkout", "-q", "-b", "by-hand")
+    pdb = world.seed / "deploy" / "base" / "pdb.yaml"
+    pdb.write_text(pdb.read_text().replace("  labels:\n", "  labels:\n    by: hand\n", 1))
+    git(world.seed, "commit", "-q", "-am", "base: never reviewed, never on main")
+    off_main = world.head()
+    git(world.seed, "push", "-q", "-f", "origin", f"{off_main}:refs/heads/release/dev")
+    git(world.seed, "checkout", "-q", "main")
+
+    night = api.release(world.settings(), today=now.date(), now=now)
+    assert _actions(night)["dev"] == "blocked"
+    assert api.connect(world.settings()).forge.list_statuses(off_main) == []
+    [refused] = night.statuses
+    assert (refused.env, refused.outcome) == ("dev", "refused")
+    assert f"on {off_main[:12]}: release/dev's tip is not on main" in refused.message
