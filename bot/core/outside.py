@@ -81,12 +81,28 @@ def references(doc: object, directory: str) -> list[str]:
     makes that file count, which can only add a soak, never skip one). URLs and paths leaving
     the repository are not files of it (a remote base is not covered: pin it by ref)."""
     found = []
-    for text in _strings(doc):
-        value = text.strip()
-        if not value or "\n" in value or "://" in value or value.startswith(("/", "git@")):
+    for value in _candidates(doc):
+        if not value or "\n" in value or _remote(value) or value.startswith("/"):
             continue
         path = posixpath.normpath(posixpath.join(directory, value))
         if path == ".." or path.startswith("../"):
             continue
         found.append(path)
     return list(dict.fromkeys(found))
+
+
+def _candidates(doc: object) -> list[str]:
+    """Each string of `doc`, and what follows the first `=` in it: a generator's file source
+    is `[{key}=]{path}` (`files: [app.conf=../../shared/app.conf]`)."""
+    found = []
+    for text in _strings(doc):
+        value = text.strip()
+        found.append(value)
+        key, equals, rest = value.partition("=")
+        if equals and key and not _remote(value):
+            found.append(rest.strip())
+    return found
+
+
+def _remote(value: str) -> bool:
+    return "://" in value or value.startswith("git@")

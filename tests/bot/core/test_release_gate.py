@@ -235,3 +235,15 @@ def test_references_name_every_repository_path_the_kustomization_may_pull_in():
     assert "deploy/overlays/staging/sizing.yaml" in found
     remote = {"resources": ["https://github.com/x/y//base?ref=v1", "/abs", "../../../../../up"]}
     assert references(remote, "deploy/overlays/staging") == []
+
+
+def test_references_read_a_generator_files_key_equals_path_source():
+    """kustomize's file sources are `[{key}=]{path}`: the path after the key counts too."""
+    doc = {
+        "configMapGenerator": [{"name": "app", "files": ["app.conf=../../shared/app.conf"]}],
+        "secretGenerator": [{"name": "tls", "files": ["tls.crt=certs/tls.crt", "ca.crt"]}],
+    }
+    found = references(doc, "deploy/overlays/staging")
+    assert "deploy/shared/app.conf" in found
+    assert "deploy/overlays/staging/certs/tls.crt" in found
+    assert "deploy/overlays/staging/ca.crt" in found
