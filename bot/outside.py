@@ -148,13 +148,20 @@ def read_outside(
     return Outside(found, since, statuses_of(forge, containing, creators))
 
 
-def legacy_release(repo: GitRepo) -> str | None:
-    """The commit the single legacy `release` branch was last released at: its newest tag."""
+def legacy_releases(repo: GitRepo) -> list[str]:
+    """The commits the single legacy `release` branch was released at, by its tags, oldest
+    first (by the tag's name)."""
     tags = repo.remote_tag_commits("release-[0-9]*")
     legacy = [
         (m["day"], int(m["n"] or 1), name) for name in tags if (m := LEGACY_TAG.fullmatch(name))
     ]
-    return tags[max(legacy)[2]] if legacy else None
+    return [tags[name] for *_, name in sorted(legacy)]
+
+
+def legacy_release(repo: GitRepo) -> str | None:
+    """The commit the single legacy `release` branch was last released at: its newest tag."""
+    commits = legacy_releases(repo)
+    return commits[-1] if commits else None
 
 
 def read_own(
@@ -168,10 +175,14 @@ def read_own(
     creators: frozenset[str] | None = None,
 ) -> tuple[str, Deployment] | None:
     """For a first release of `env`: (the legacy release commit, its statuses) when its
-    overlay for `env` has exactly `pins` (image, model) and it is a commit of `main`; None
-    otherwise (nothing to adopt)."""
-    commit = legacy_release(repo)
+    overlay for `env` has exactly `pins` (image, model), it is a commit of `main` and it
+    contains every earlier legacy release (the branch only fast-forwarded: a newest-named tag
+    on an older commit was not made by the release); None otherwise (nothing to adopt)."""
+    commits = legacy_releases(repo)
+    commit = commits[-1] if commits else None
     if commit is None or not repo.is_ancestor(commit, main):
+        return None
+    if not repo.contains_all(commit, commits):
         return None
     try:
         text = repo.show(commit, env.overlay)

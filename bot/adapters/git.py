@@ -222,6 +222,18 @@ class GitRepo:
                 peeled.setdefault(name, target)
         return peeled
 
+    def contains_all(self, tip: str, commits: Iterable[str]) -> bool:
+        """Whether every one of `commits` is `tip` or an ancestor of it (one `git rev-list`,
+        the revisions through stdin); False when any is unknown here."""
+        revisions = [*dict.fromkeys(commits), f"^{tip}"]
+        try:
+            out = self._git_stdin(
+                ["rev-list", "--count", "--stdin"], "".join(f"{r}\n" for r in revisions).encode()
+            )
+        except GitError:
+            return False
+        return out.strip() == b"0"
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         try:
             self._git("merge-base", "--is-ancestor", ancestor, descendant)

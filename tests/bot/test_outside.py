@@ -116,3 +116,34 @@ def test_a_first_release_looks_only_at_the_newest_legacy_release_with_the_same_p
     on_side = read_pins_text(text, policy.image_name, policy.model_pin)
     pins = (on_side.image, on_side.model)  # the very pins there, but never on main
     assert read_own(repo, None, policy, staging, pins, main=main) is None  # type: ignore[arg-type]
+
+
+def test_a_legacy_tag_behind_the_releases_before_it_adopts_nothing(
+    tmp_path: Path, bare_remote: Path
+):
+    """The single `release` branch only fast-forwarded, so its newest release contains every
+    earlier one. A newest-named tag on an older commit (pushed by hand, say `release-20991231`)
+    is not what the cluster runs now: nothing is adopted (before any status is read)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    shutil.copytree(PROJECT / "deploy", work / "deploy")
+    shutil.copy(PROJECT / "promotion.yaml", work / "promotion.yaml")
+    old = _commit(work, "seed")
+    set_pins(work / STAGING, literals=[LiteralSet("model-pin", "MODEL_VERSION", "2")])
+    newer = _commit(work, "promote staging")
+    git(work, "remote", "add", "origin", str(bare_remote))
+    git(work, "push", "-q", "origin", "main")
+    for tag, sha in (
+        ("release-20261120", old),
+        ("release-20261121", newer),  # what the cluster last applied
+        ("release-20991231", old),  # a tag named newest, on an older release
+    ):
+        git(work, "tag", "-a", tag, "-m", "Nightly release", sha)
+    git(work, "push", "-q", "origin", "--tags")
+    repo = GitRepo.clone(str(bare_remote), tmp_path / "bot")
+    policy = load_policy(work / "promotion.yaml")
+    staging = policy.environment("staging")
+    on_old = read_pins_text(git(work, "show", f"{old}:{STAGING}"), policy.image_name, "model-pin")
+    pins = (on_old.image, on_old.model)
+    assert read_own(repo, None, policy, staging, pins, main=newer) is None  # type: ignore[arg-type]
