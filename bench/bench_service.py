@@ -14,7 +14,11 @@ Compared with:
       into its own venv under build/bench/), with 1 and with 2 workers, for the JSON /predict
       scenarios;
   (d) the service with one shared listening socket (GUNICORN_REUSE_PORT=0), for predict-1: how
-      keep-alive connections spread over the workers without SO_REUSEPORT.
+      keep-alive connections spread over the workers without SO_REUSEPORT;
+  (e) with --worker-class CLASS, the service under another gunicorn worker class
+      (`service-CLASS`; `proxied-CLASS` behind its own nginx with --proxy): what the worker
+      model costs per request. `sync` gets one thread (gunicorn turns a threaded sync worker
+      into gthread) and closes every connection, so nginx connects once per request.
 Every server is up for the whole run and the rounds interleave them, so load from elsewhere on
 the shared machine hits them alike. Per run: req/s, p50/p99 latency and the serving processes'
 CPU time (user + system, every process in the server's process group) per request; the CPU
@@ -205,9 +209,15 @@ class Server:
 
 
 def gunicorn_server(
-    name: str, app_spec: str, env: dict[str, str], port: int, cwd: Path = ROOT
+    name: str,
+    app_spec: str,
+    env: dict[str, str],
+    port: int,
+    cwd: Path = ROOT,
+    *,
+    extra: tuple[str, ...] = (),
 ) -> Server:
-    argv = [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf"]
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf", *extra]
     argv += ["--pythonpath", str(ROOT / "bench"), app_spec]
     return Server(
         name, argv, {**env, "BIND": f"127.0.0.1:{port}"}, f"http://127.0.0.1:{port}/readyz", cwd
@@ -422,7 +432,11 @@ def _line(label: str, r: Load, share: float | None = None) -> str:
         f"{label:24} {r.scenario:14} {r.requests_per_s:7.0f} req/s"
         f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  errors {r.errors}"
         + (f"  cpu {r.cpu_ms_per_request * 1000:5.0f} us/req" if r.cpu_ms_per_request else "")
-        + (f" (gunicorn {r.app_cpu_ms_per_request:.2f} ms)" if r.server == "proxied" else "")
+        + (
+            f" (gunicorn {r.app_cpu_ms_per_request:.2f} ms)"
+            if r.server.startswith("proxied")
+            else ""
+        )
         + (f"  busiest worker {share:4.0%}" if share is not None else "")
     )
 
@@ -505,6 +519,8 @@ def start_targets(inputs: Inputs, args: Any) -> list[Target]:
             groups = [*service.groups, nginx.proc.pid]  # gunicorn's first
             base = f"http://127.0.0.1:{port}"
             targets.append(Target("proxied", nginx, base, groups, json_scenarios, gunicorn=False))
+        for worker_class in args.worker_class:
+            targets += _worker_class_targets(worker_class, env, targets[0].scenarios, args.proxy)
         if not args.skip_mlflow:
             try:
                 python = ensure_mlflow()
@@ -528,6 +544,32 @@ def start_targets(inputs: Inputs, args: Any) -> list[Target]:
             target.server.stop()
         raise
     return targets
+
+
+def _worker_class_targets(
+    worker_class: str, env: dict[str, str], scenarios: dict[str, tuple[str, Path]], proxy: bool
+) -> list[Target]:
+    """The service under another gunicorn worker class, and (with --proxy) behind its own nginx."""
+    label = worker_class.rsplit(".", 1)[-1].lower()
+    changes = {"PROMETHEUS_MULTIPROC_DIR": str(WORK / f"prom-{label}")}
+    if worker_class == "sync":
+        changes["GUNICORN_THREADS"] = "1"
+    name, port = f"service-{label}", free_port()
+    extra = ("--worker-class", worker_class)
+    server = gunicorn_server(name, "app:create_app()", {**env, **changes}, port, extra=extra)
+    direct = Target(name, server, f"http://127.0.0.1:{port}", [server.proc.pid], scenarios)
+    if not proxy:
+        return [direct]
+    listen = free_port()
+    nginx = Server(
+        f"nginx-{label}",
+        nginx_command(listen, port, WORK / f"nginx-{label}"),
+        dict(os.environ),
+        f"http://127.0.0.1:{listen}/proxy-healthz",
+    )
+    groups = [server.proc.pid, nginx.proc.pid]  # gunicorn's first
+    base = f"http://127.0.0.1:{listen}"
+    return [direct, Target(f"proxied-{label}", nginx, base, groups, scenarios, gunicorn=False)]
 
 
 def check_answers(targets: list[Target], inputs: Inputs) -> None:
@@ -605,6 +647,14 @@ def main(argv: list[str] | None = None) -> int:
         "--proxy",
         action="store_true",
         help="also run the service behind the pod's nginx (deploy/base/nginx.conf)",
+    )
+    parser.add_argument(
+        "--worker-class",
+        action="append",
+        default=[],
+        metavar="CLASS",
+        help="also serve the service under this gunicorn worker class (e.g. sync) in the same"
+        " rounds, and behind its own nginx with --proxy; repeatable",
     )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
