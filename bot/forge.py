@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -116,6 +117,25 @@ class CommitStatus:
     created_at: datetime | None = None
     id: int | None = None
     creator: str | None = None
+
+
+def http_date(value: object) -> datetime | None:
+    """An HTTP `Date` header (`Fri, 27 Nov 2026 23:30:00 GMT`) as an aware UTC time, or None
+    when absent or not a date (the callers then say the forge's clock is unknown)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.astimezone(UTC) if when.tzinfo is not None else None
+
+
+def newer(known: datetime | None, seen: datetime | None) -> datetime | None:
+    """The later of two forge times (an adapter keeps the newest `Date` it saw)."""
+    if seen is None:
+        return known
+    return seen if known is None or seen > known else known
 
 
 class Forge(Protocol):
@@ -226,6 +246,14 @@ class Forge(Protocol):
         ...
 
     def create_status(self, sha: str, status: CommitStatus) -> CommitStatus: ...
+
+    def server_time(self) -> datetime | None:
+        """The forge's own clock: the newest `Date` header (RFC 9110 6.6.1: an origin server
+        with a clock sends it) of the responses the adapter read statuses from, or None when
+        there was none or it did not parse. A lower bound on the forge's time at any later
+        moment: `Date` is truncated to the second and stamped before the response traveled.
+        What soak is measured against (the statuses' `created_at` are on the same clock)."""
+        ...
 
     def head_checks(self, sha: str) -> dict[str, StatusState]:
         """The checks on commit `sha` by name: the newest status of each context, and each

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import ParamSpec, TypeVar
 
 import requests
@@ -31,6 +32,8 @@ from bot.forge import (
     Issue,
     PullRequest,
     StatusState,
+    http_date,
+    newer,
 )
 
 P = ParamSpec("P")
@@ -170,6 +173,7 @@ class GitHubForge:
         self._api_url = api_url.rstrip("/")
         self._auth = token
         self._identity: str | None = None
+        self._date: datetime | None = None  # the forge's clock, `server_time`
         self.repository = repository
         self._owner = repository.split("/", 1)[0]
         self._repo_obj: Repository | None = None
@@ -423,12 +427,22 @@ class GitHubForge:
     # ------------------------------------------------------------------ commit statuses
 
     def list_statuses(self, ref: str) -> list[CommitStatus]:
-        """One paged listing of `ref`'s statuses (the lazy commit costs no GET of its own)."""
+        """One paged listing of `ref`'s statuses (the lazy commit costs no GET of its own);
+        the `Date` of its pages is kept as the forge's clock (`server_time`)."""
 
         def listing() -> list[CommitStatus]:
-            return [_status(s) for s in self._lazy_repo.get_commit(ref).get_statuses()]
+            found = []
+            for status in self._lazy_repo.get_commit(ref).get_statuses():
+                self._date = newer(self._date, http_date(status.raw_headers.get("date")))
+                found.append(_status(status))
+            return found
 
         return self._call(f"list statuses of {ref}", listing)
+
+    def server_time(self) -> datetime | None:
+        """The newest `Date` of the status pages read (each status keeps its page's headers,
+        so a listing with no status tells nothing: there is then nothing to time either)."""
+        return self._date
 
     def head_checks(self, sha: str) -> dict[str, StatusState]:
         """Two GETs: the combined status (newest per context) and the commit's check runs."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -16,7 +17,8 @@ from types import FrameType
 from werkzeug.serving import make_server
 
 from localworld.azure_repos.app import create_app
-from localworld.azure_repos.state import ServerState
+from localworld.azure_repos.state import CLOCK, ServerState
+from localworld.clocked import clocked_handler
 from localworld.process import LOOPBACK
 
 TOKENS_ENV = "LOCALWORLD_AZURE_REPOS_TOKENS"
@@ -39,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         team, _, members = spec.partition(":")
         project, _, name = team.partition("/")
         state.add_team(project, name, [m for m in members.split(",") if m])
-    server = make_server(LOOPBACK, args.port, create_app(args.root.resolve(), state), threaded=True)
+    app = create_app(args.root.resolve(), state)
+    handler = clocked_handler(lambda: time.time() + CLOCK.offset)
+    server = make_server(LOOPBACK, args.port, app, threaded=True, request_handler=handler)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -9,6 +9,7 @@ from types import FrameType
 
 from werkzeug.serving import make_server
 
+from localworld.clocked import clocked_handler
 from localworld.github.app import create_app
 from localworld.github.apps import App
 from localworld.github.state import ServerState, Token
@@ -36,7 +37,9 @@ def serve(
         state.seed_team(org, slug, members)
     for app, repos in apps:
         state.register_app(app, repos)
-    server = make_server(LOOPBACK, port, create_app(root.resolve(), state), threaded=True)
+    wsgi = create_app(root.resolve(), state)
+    handler = clocked_handler(state.clock.time)
+    server = make_server(LOOPBACK, port, wsgi, threaded=True, request_handler=handler)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt

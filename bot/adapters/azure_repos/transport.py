@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 from urllib3.util.retry import Retry
 
-from bot.forge import ForgeConflictError, ForgeError, ForgeUnreachableError
+from bot.forge import ForgeConflictError, ForgeError, ForgeUnreachableError, http_date, newer
 
 API_VERSION = "7.1"
 # Azure DevOps' resource id: what an Entra token must be issued for.
@@ -120,6 +121,7 @@ class Transport:
         self._http.mount("https://", adapter)
         self._http.auth = _Bearer(token if callable(token) else (lambda: token))
         self._http.headers["Accept"] = "application/json"
+        self._date: datetime | None = None  # the forge's clock, `server_time`
 
     def _repo_url(self, path: str) -> str:
         project, repo = quote(self.project, safe=""), quote(self.repo_name, safe="")
@@ -147,9 +149,14 @@ class Transport:
                 f"{what} on {self.repository} failed: Azure DevOps unreachable "
                 f"({type(exc).__name__})"
             ) from exc
+        self._date = newer(self._date, http_date(resp.headers.get("Date")))
         if resp.status_code >= 400:
             raise self._error(what, resp)
         return resp.json() if resp.content else None
+
+    def server_time(self) -> datetime | None:
+        """The newest `Date` header of any response (`bot.forge.Forge.server_time`)."""
+        return self._date
 
     def _error(self, what: str, resp: requests.Response) -> ForgeError:
         try:
