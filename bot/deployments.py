@@ -110,7 +110,8 @@ def _deployment(
 def statuses_of(
     forge: Forge, commits: Sequence[str], creators: frozenset[str] | None = None
 ) -> Deployment:
-    """The statuses of `commits` (one listing each), or why they are unknown."""
+    """The statuses of `commits` (one listing each) and the forge's clock when read, or why
+    they are unknown (the forge failed, or sent statuses but no `Date` to time them by)."""
     statuses = []
     try:
         for sha in commits:
@@ -123,7 +124,14 @@ def statuses_of(
             ]
     except ForgeError as exc:
         return Deployment(unknown=f"{forge.name}: {exc}")
-    return Deployment(tuple(statuses), tuple(commits), creators=creators)
+    read_at = forge.server_time()
+    if statuses and read_at is None:
+        # no fallback to the bot's clock: a runner ahead of the forge would shorten the soak
+        return Deployment(
+            unknown=f"{forge.name} sent no usable Date header with the statuses, so its clock "
+            "is unknown: soak is counted on the forge's clock only"
+        )
+    return Deployment(tuple(statuses), tuple(commits), creators=creators, read_at=read_at)
 
 
 def with_deployments(

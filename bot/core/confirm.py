@@ -10,8 +10,9 @@ commits on `release/<env>` whose overlay pins exactly the candidate pins; this m
 The walk, per context, oldest first by the forge's `created_at` (ties by the forge's id): a
 success starts the run unless one is running, a failure ends it. An environment is confirmed
 when every context seen for it is, since the latest of their starts. No status, or only
-`pending`, is not confirmed: a missing status never counts. The clock is the forge's
-timestamps only, never a commit date.
+`pending`, is not confirmed: a missing status never counts. The clock is the forge's only,
+never a commit date nor the bot's: the statuses' `created_at`, and for "now" the forge's `Date`
+when they were read (`Deployment.read_at`).
 
 `confirm: release` (per environment, weaker) counts instead from when the previous
 environment's release ref first contained the pins: the nightly release posts the status
@@ -100,6 +101,10 @@ class Deployment:
     # whose statuses count (`DEPLOY_STATUS_CREATORS`); None: anyone's (the forge lets anyone
     # with write access post any context, docs/deployment-confirmation.md "Whom to believe")
     creators: frozenset[str] | None = None
+    # the forge's clock when the statuses were read (`Forge.server_time`: its `Date`, a lower
+    # bound): the soak's `now`, on the same clock as `created_at`. The shell always sets it or
+    # says the deployment is `unknown`; None only in a Deployment built by hand (the tests')
+    read_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,11 @@ class SoakVerdict:
     data: Mapping[str, Any] | None = None
 
 
+#: A bot clock this far from the forge's is named in the soak's detail (a `Date` is truncated
+#: to the second and the bot reads it after the response traveled: a few seconds are normal).
+SKEW_SHOWN = timedelta(minutes=1)
+
+
 def soak_verdict(
     previous: str,
     deployment: Deployment | None,
@@ -195,9 +205,12 @@ def soak_verdict(
     now: datetime,
     subject: str = "these pins",
 ) -> SoakVerdict:
-    """Has `previous` run the pins (per `deployment`) confirmed for `soak` at `now`? (`subject`:
-    what the deployment's commits carry, as the reasons name it: the pins, or a change outside
-    them, `bot.core.release_gate`)"""
+    """Has `previous` run the pins (per `deployment`) confirmed for `soak`? (`subject`: what
+    the deployment's commits carry, as the reasons name it: the pins, or a change outside
+    them, `bot.core.release_gate`.) Elapsed time is the forge's clock when the statuses were
+    read (`deployment.read_at`) minus the forge's `created_at`: one clock, so a bot runner
+    whose clock runs ahead shortens nothing; `now` (the bot's) only counts for a deployment
+    built without that reading, and is named when it is off."""
     if deployment is None:
         deployment = Deployment(unknown="not read")
     found = confirmation(previous, deployment, mode)
@@ -223,6 +236,7 @@ def soak_verdict(
         return SoakVerdict(False, detail, data=data)
     since, evidence = found.since, found.evidence
     eligible = since + soak
+    bot_now, now = now, deployment.read_at or now  # elapsed on the forge's clock only
     data |= {
         "since": since.isoformat(),
         "context": evidence.context,
@@ -236,6 +250,8 @@ def soak_verdict(
         else f"{previous} confirmed healthy"
     )
     detail = f"{what} for {human(now - since)} (needs {human(soak)}): {cite(evidence)}"
+    if abs(bot_now - now) > SKEW_SHOWN:
+        detail += f" (on the forge's clock, {zulu(now)}; the bot's is {human(bot_now - now)} off)"
     if now >= eligible:
         return SoakVerdict(True, detail, eligible, data)
     detail += f"; eligible at {zulu(eligible)}"

@@ -216,6 +216,13 @@ class GitOpsWorld:
         self.github.set_clock_offset((at - real).total_seconds())
         return at
 
+    def at(self, when: datetime) -> datetime:
+        """Move the local forge's clock to `when` and return it, as the bot's `now` for a run
+        then: soak is measured on the forge's clock (its `Date`), so a run "two hours later"
+        needs the forge two hours later too, as `PROMOTION_BOT_NOW` and the demo's clock do."""
+        self.github.set_clock_offset((when - datetime.now(UTC)).total_seconds())
+        return when
+
     def ci_reports(self, env: str, state: str = "success", context: str = "ci/test") -> str:
         """CI reports a commit status on the head of `promote/<env>` (as the GitOps repo's CI
         would on every PR head), through the forge's own API; returns the head's sha."""

@@ -20,6 +20,7 @@ import requests
 from github import Auth, Github
 
 from bot import api, dashboard, runner
+from bot.core.confirm import zulu
 from bot.forge import CommitStatus, Forge, StatusState
 from bot.holding import HOLD_BRANCH_PREFIX
 from bot.release import ISSUE_LABEL, ISSUE_MARKER
@@ -183,7 +184,7 @@ def test_automerge_soak_reviewers_and_a_transient_failure(world: GitOpsWorld):
     method, path = PR_CREATE[world.forge]
     world.github.inject("status", status=502, method=method, path=path, times=1)
     since = world.github.last_seq()
-    later = confirmed + timedelta(hours=2)
+    later = world.at(confirmed + timedelta(hours=2))
     staging = _outcome(api.run(world.settings(), now=later), "staging")
     assert staging.action == "push+create"
     assert _pr_creates(world, since) == 2  # the 502, then one create after looking first
@@ -191,6 +192,35 @@ def test_automerge_soak_reviewers_and_a_transient_failure(world: GitOpsWorld):
     assert list(open_prs) == ["promote/staging"]
     assert [str(r) for r in open_prs["promote/staging"].requested] == ["modelops/ml-reviewers"]
     assert f"newTag: {tag2}" in world.overlay_on("promote/staging", "staging")
+
+
+def test_a_runner_clock_ahead_of_the_forge_does_not_shorten_the_soak(world: GitOpsWorld):
+    """Issue 14, "operator clock skew": the bot's runner three hours ahead of the forge sees
+    dev's confirmation as hours old, yet neither `plan` nor the nightly moves staging before
+    the forge's own clock (its `Date`) says the soak elapsed."""
+    _seeded(world)
+    now, ahead, soak = world.open_clock(), timedelta(hours=3), timedelta(hours=1)
+    world.merge_dev(now)
+    assert api.release(world.settings(), today=now.date(), now=now).envs[0].action == "release"
+    release_dev = git(world.remote, "rev-parse", "refs/heads/release/dev").strip()
+    forge = _forge(world)
+    flux = CommitStatus("kustomization/modelops-dev/aks-modelops", StatusState.SUCCESS, "ok")
+    forge.create_status(release_dev, flux)
+    confirmed = max(s.created_at for s in forge.list_statuses(release_dev) if s.created_at)
+
+    skewed = confirmed + ahead  # the runner's clock; the forge's is still at `confirmed`
+    staging = _outcome(api.run(world.settings(), now=skewed), "staging")
+    assert staging.action == "hold", staging.reason
+    assert f"eligible at {zulu(confirmed + soak)}" in staging.reason
+    assert "on the forge's clock" in staging.reason and "off)" in staging.reason
+    night = api.release(world.settings(), today=skewed.date(), now=skewed)
+    assert [d.action.value for d in night.envs][:2] == ["noop", "wait"], night.envs
+    assert f"eligible at {zulu(confirmed + soak)}" in night.envs[1].reason
+
+    # the forge's soak elapsed (a second more: `Date` is whole seconds, Azure's times are not)
+    world.at(confirmed + soak + timedelta(seconds=1))  # and the runner's skew changes nothing
+    staging = _outcome(api.run(world.settings(), now=skewed + soak), "staging")
+    assert staging.action == "push+create", staging.reason
 
 
 def test_a_rejected_pr_is_not_reopened_and_a_blocked_release_is_one_record(world: GitOpsWorld):

@@ -71,9 +71,10 @@ def test_a_commit_dated_by_a_skewed_clock_moves_the_soak_not_at_all(
 
     confirmed = world.ship("dev", now)
     eligible = confirmed + timedelta(hours=1)  # the shipped staging soak
-    proposed, reasons = _staging(world, eligible - timedelta(seconds=1))
+    # soak is measured on the forge's clock (its `Date`): move it with the bot's
+    proposed, reasons = _staging(world, world.at(eligible - timedelta(seconds=30)))
     assert not proposed and f"eligible at {zulu(eligible)}" in reasons
-    assert _staging(world, eligible)[0] is True
+    assert _staging(world, world.at(eligible))[0] is True
 
 
 def test_a_promotion_merged_during_a_freeze_is_not_released_until_it_ends(world: GitOpsWorld):
@@ -86,7 +87,7 @@ def test_a_promotion_merged_during_a_freeze_is_not_released_until_it_ends(world:
 
     opened = next(  # Friday 09:xx: soaked an hour in dev, no window open yet
         o
-        for o in api.run(world.settings(), now=confirmed + timedelta(hours=1)).outcomes
+        for o in api.run(world.settings(), now=world.at(confirmed + timedelta(hours=1))).outcomes
         if o.env == "staging"
     )
     assert opened.action == "push+create", opened.reason

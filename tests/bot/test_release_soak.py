@@ -51,7 +51,7 @@ def test_a_base_change_ships_to_staging_only_once_dev_confirmed_it_for_the_soak(
     assert _actions(first) == {"dev": "release", "staging": "wait", "prod": "wait"}
     assert "soak in dev of everything it renders (a first release)" in _reason(first, "staging")
     confirmed = world.status_time(world.flux_reports("dev"))
-    second = _night(world, confirmed + timedelta(hours=1))
+    second = _night(world, world.at(confirmed + timedelta(hours=1)))
     assert _actions(second) == {"dev": "noop", "staging": "release", "prod": "wait"}
 
     # a change to the base every overlay renders: no pin moves, yet staging must not ship it
@@ -81,7 +81,7 @@ def test_a_base_change_ships_to_staging_only_once_dev_confirmed_it_for_the_soak(
     assert f"failure on {failed[:12]}" in _reason(reset, "staging")
 
     healed = world.status_time(world.flux_reports("dev"))
-    shipped = _night(world, healed + timedelta(hours=1))
+    shipped = _night(world, world.at(healed + timedelta(hours=1)))
     assert _actions(shipped) == {"dev": "noop", "staging": "release", "prod": "wait"}
     assert _ref(world, "release/staging") == _ref(world, "main")
 

@@ -243,7 +243,7 @@ def test_automerge_never_merges_a_head_without_checks_then_staging_waits_for_dev
     assert f"kustomization/modelops-dev/aks-modelops success on {commit[:12]}" in staging.reason
     assert "eligible at" in staging.reason
 
-    after_soak = api.run(world.settings(), now=confirmed + timedelta(hours=2))
+    after_soak = api.run(world.settings(), now=world.at(confirmed + timedelta(hours=2)))
     staging = next(o for o in after_soak.outcomes if o.env == "staging")
     assert staging.action == "push+create"
     assert f"newTag: {tag2}" in world.overlay_on("promote/staging", "staging")
@@ -403,7 +403,7 @@ def test_a_registry_outage_on_a_pinned_digest_ends_the_run_and_keeps_open_prs(
     _, tag2 = _seeded(world)
     now = world.open_clock()
     world.merge_dev(now)  # dev merged to tag2
-    soaked = world.ship("dev", now) + timedelta(hours=2)
+    soaked = world.at(world.ship("dev", now) + timedelta(hours=2))
     api.run(world.settings(), now=soaked)  # staging PR for tag2
     forge = api.connect(world.settings()).forge
     staging_pr = forge.find_open_pr("promote/staging", "main")

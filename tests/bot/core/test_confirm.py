@@ -251,3 +251,15 @@ def test_only_the_allowed_creators_statuses_count():
     assert confirmation("dev", both, CS).since == NOW - 2 * HOUR  # not from eve's earlier one
     anyone = Deployment((forged, real), (RELEASE_COMMIT,))
     assert confirmation("dev", anyone, CS).since == NOW - 3 * HOUR
+
+
+def test_soak_elapses_on_the_forge_clock_the_deployment_was_read_at():
+    """A runner clock three hours ahead of the forge: elapsed is the forge's `Date` at the
+    read minus the forge's status time, and the detail names the skew."""
+    read = _walk(flux("dev", NOW - 30 * MIN))
+    on_forge = Deployment(read.statuses, read.commits, read_at=NOW)
+    ahead = soak_verdict("dev", on_forge, soak=HOUR, mode=CS, now=NOW + 3 * HOUR)
+    assert not ahead.soaked
+    assert "for 30m (needs 1h)" in ahead.detail and "the bot's is 3h off" in ahead.detail
+    behind = soak_verdict("dev", on_forge, soak=HOUR, mode=CS, now=NOW - 3 * HOUR)
+    assert not behind.soaked and "the bot's is -3h off" in behind.detail
