@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from bot.adapters.git import GitRepo
-from bot.core.confirm import Deployment, DeployStatus, release_ref
+from bot.core.confirm import RELEASE_CONTEXT_PREFIX, Deployment, DeployStatus, release_ref
 from bot.core.model import ImagePin, ModelPin, State
 from bot.core.policy import EnvironmentPolicy, PromotionPolicy
 from bot.errors import BotError
@@ -131,7 +131,23 @@ def statuses_of(
             unknown=f"{forge.name} sent no usable Date header with the statuses, so its clock "
             "is unknown: soak is counted on the forge's clock only"
         )
-    return Deployment(tuple(statuses), tuple(commits), creators=creators, read_at=read_at)
+    own = _own_identity(forge) if any(_is_release(s.context) for s in statuses) else None
+    return Deployment(tuple(statuses), tuple(commits), creators=creators, read_at=read_at, own=own)
+
+
+def _is_release(context: str) -> bool:
+    return context.startswith(RELEASE_CONTEXT_PREFIX)
+
+
+def _own_identity(forge: Forge) -> str | None:
+    """Who the bot writes as (only asked when a `promotion/release/<env>` status is there to
+    judge); None when the forge cannot say (an Azure Repos bot not told its identity, a
+    token that may not read its user): `bot.core.confirm.believed` then falls back to the
+    allowlist, as docs/deployment-confirmation.md says."""
+    try:
+        return forge.identity()
+    except ForgeError:
+        return None
 
 
 def with_deployments(

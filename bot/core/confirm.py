@@ -105,6 +105,10 @@ class Deployment:
     # bound): the soak's `now`, on the same clock as `created_at`. The shell always sets it or
     # says the deployment is `unknown`; None only in a Deployment built by hand (the tests')
     read_at: datetime | None = None
+    # the bot's own forge identity (`Forge.identity()`), when known: the only creator whose
+    # `promotion/release/<env>` counts (whatever `creators` says); None: unknown, and then
+    # `creators` decides as for the controllers' statuses
+    own: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,23 @@ def _order(status: DeployStatus) -> tuple[datetime, int]:
     return status.created_at, status.id
 
 
+def believed(status: DeployStatus, deployment: Deployment, mode: ConfirmMode) -> bool:
+    """Whether `status` (in one of the mode's contexts) may count: the release's own status
+    only from the bot itself when its identity is known (an allowlist of the controllers'
+    logins says nothing about it, and nobody else may fake it); else the allowlist, if any."""
+    own = deployment.own
+    if mode is ConfirmMode.RELEASE and own is not None:
+        return status.creator is not None and status.creator.casefold() == own.casefold()
+    allowed = deployment.creators
+    return allowed is None or status.creator in allowed
+
+
 def confirmation(env: str, deployment: Deployment, mode: ConfirmMode) -> Confirmation:
     """Walk the statuses of `env`'s contexts oldest first (see the module docstring)."""
     if deployment.unknown is not None:
         return Confirmation(env, mode, unknown=deployment.unknown)
     matching = [s for s in deployment.statuses if controller(s.context, env, mode) is not None]
-    allowed = deployment.creators
-    relevant = [s for s in matching if allowed is None or s.creator in allowed]
+    relevant = [s for s in matching if believed(s, deployment, mode)]
     ignored = tuple(s for s in matching if s not in relevant)
     runs: dict[str, DeployStatus | None] = {}
     failures: list[DeployStatus] = []
@@ -232,7 +246,8 @@ def soak_verdict(
             detail = f"{previous} has not confirmed running {subject} (no deployment status)"
         if found.ignored:
             who = ", ".join(sorted({str(s.creator) for s in found.ignored}))
-            detail += f"; ignored {len(found.ignored)} status(es) from {who} (not a controller)"
+            what = "not the bot" if weaker and deployment.own is not None else "not a controller"
+            detail += f"; ignored {len(found.ignored)} status(es) from {who} ({what})"
         return SoakVerdict(False, detail, data=data)
     since, evidence = found.since, found.evidence
     eligible = since + soak

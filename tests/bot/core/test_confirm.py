@@ -253,6 +253,28 @@ def test_only_the_allowed_creators_statuses_count():
     assert confirmation("dev", anyone, CS).since == NOW - 3 * HOUR
 
 
+def test_the_release_status_counts_only_from_the_bot_itself_whatever_the_allowlist():
+    """`confirm: release` with `DEPLOY_STATUS_CREATORS` set (the controllers' App, not the
+    bot): the bot's own `promotion/release/dev` still counts, a person's never does; with the
+    bot's identity unknown, the allowlist decides as for the controllers' statuses."""
+    bot, app, rel = "modelops-bot[bot]", "modelops-deploy-status[bot]", ConfirmMode.RELEASE
+    mine = DeployStatus(RELEASE_COMMIT, release_context("dev"), "success", NOW - 2 * HOUR, 2,
+                        "", "Modelops-Bot[bot]")  # fmt: skip
+    eve = DeployStatus(RELEASE_COMMIT, release_context("dev"), "success", NOW - 3 * HOUR, 1,
+                       "", "eve")  # fmt: skip
+    listed = frozenset({app, "eve"})  # even a login the allowlist names is not the bot
+    known = Deployment((eve, mine), (RELEASE_COMMIT,), creators=listed, own=bot)
+    found = confirmation("dev", known, rel)
+    assert (found.since, found.ignored) == (NOW - 2 * HOUR, (eve,))  # logins: any case
+    faked = Deployment((eve,), (RELEASE_COMMIT,), own=bot)  # no allowlist: still only the bot
+    verdict = soak_verdict("dev", faked, soak=HOUR, mode=rel, now=NOW)
+    assert not verdict.soaked and verdict.detail.endswith("from eve (not the bot)")
+
+    unknown = Deployment((eve, mine), (RELEASE_COMMIT,), creators=frozenset({app}))
+    assert not confirmation("dev", unknown, rel).confirmed  # stuck, as documented: safe
+    assert confirmation("dev", Deployment((eve, mine), (RELEASE_COMMIT,)), rel).confirmed
+
+
 def test_soak_elapses_on_the_forge_clock_the_deployment_was_read_at():
     """A runner clock three hours ahead of the forge: elapsed is the forge's `Date` at the
     read minus the forge's status time, and the detail names the skew."""
