@@ -18,7 +18,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -30,6 +30,19 @@ def blob_sha(text: str) -> str:
     data = text.encode("utf-8")
     header = b"blob %d\0" % len(data)
     return hashlib.sha1(header + data, usedforsecurity=False).hexdigest()
+
+
+def code_version(files: Iterable[Path], *versions: str) -> str | None:
+    """A digest of `files` (the code whose results an entry holds) and `versions` (of the
+    libraries it calls), for `DiskEntries(version=...)`: an entry other code wrote is never
+    read. None when a file cannot be read (then keep nothing on disk)."""
+    digest = hashlib.sha256(" ".join(versions).encode())
+    try:
+        for path in files:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 class DiskEntries:

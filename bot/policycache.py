@@ -18,7 +18,6 @@ never read. What is stored is the result, not the YAML:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from datetime import timedelta
@@ -30,7 +29,7 @@ import pydantic
 import ruamel.yaml
 
 import bot.core
-from bot import policy
+from bot import contentcache, policy
 from bot.contentcache import DiskEntries
 from bot.core.confirm import ConfirmMode
 from bot.core.policy import (
@@ -147,15 +146,9 @@ def webhooks_from_json(data: Any) -> tuple[WebhookSpec, ...]:
 
 def code_version() -> str | None:
     """A digest of the code whose result is cached (None when it cannot be read: no disk)."""
-    digest = hashlib.sha256(f"{pydantic.VERSION} {ruamel.yaml.__version__}".encode())
     files = sorted(Path(bot.core.__file__).parent.glob("*.py"))
     files += [Path(policy.__file__), Path(__file__)]
-    try:
-        for path in files:
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    except OSError:
-        return None
-    return digest.hexdigest()
+    return contentcache.code_version(files, pydantic.VERSION, ruamel.yaml.__version__)
 
 
 def keep_on_disk(root: Path | None) -> None:

@@ -24,6 +24,7 @@ from bot.deployments import with_deployments
 from bot.forge import Forge
 from bot.lock import run_lock
 from bot.overlay.pins import PINS_CACHE, pins_from_json, pins_to_json
+from bot.overlay.pins import code_version as pins_code_version
 from bot.policycache import keep_on_disk
 from bot.settings import Settings, SettingsError
 from bot.world import BotAuthor, World, bot_author, read_world
@@ -145,7 +146,9 @@ def prepare_checkout(remote: str, path: Path) -> GitRepo:
     repo.fetch()
     # parsed overlays and policy by blob id, kept between runs (each hourly run is a new process)
     cache = path / ".git" / "promotion-bot" / "cache"
-    PINS_CACHE.use_disk(DiskEntries(cache / "pins-v1"), pins_to_json, pins_from_json)
+    version = pins_code_version()  # what another bot version parsed is never read
+    disk = None if version is None else DiskEntries(cache / "pins-v1", version=f"pins {version}")
+    PINS_CACHE.use_disk(disk, pins_to_json, pins_from_json)
     keep_on_disk(cache / "policy-v1")
     return repo
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from bot import contentcache
 from bot.contentcache import ContentCache
 from bot.core.model import ImagePin, ModelPin
 from bot.errors import OverlayError
@@ -59,6 +61,20 @@ class OverlayPins:
 #: Parsed pins by the overlay text's blob id: a run reads every overlay and, for rollbacks,
 #: their recent history; the next run reads the same blobs and parses none of them again.
 PINS_CACHE: ContentCache[OverlayPins] = ContentCache(maxsize=16384)
+
+
+def code_version() -> str | None:
+    """A digest of the code that reads pins (`_parse_pins` and what it calls) and of ruamel's
+    version, the version of `PINS_CACHE`'s disk entries (None: keep none on disk)."""
+    import ruamel.yaml
+
+    import bot.core.model
+    import modelstore.names
+
+    here = Path(__file__).parent
+    files = [here / f"{name}.py" for name in ("pins", "document", "scalars", "changes")]
+    files += [Path(bot.core.model.__file__), Path(modelstore.names.__file__)]
+    return contentcache.code_version(files, ruamel.yaml.__version__)
 
 
 def pins_to_json(pins: OverlayPins) -> dict[str, Any]:

@@ -154,3 +154,28 @@ def test_the_disk_entries_are_bounded_and_a_cache_without_a_directory_still_work
     cache: ContentCache[str] = ContentCache(maxsize=2)
     cache.use_disk(DiskEntries(tmp_path / "file" / "cache"), str, str)  # cannot be created
     assert cache.get_or_parse("a", (), lambda: "A") == "A"
+
+
+def test_pins_on_disk_from_other_parsing_code_are_parsed_again(tmp_path: Path, bare_remote: Path):
+    """The checkout's pins cache outlives an upgrade of the bot: an entry the code before it
+    wrote (no version) is never read, like the policy's (decision 38), so a parse that now
+    reads an overlay differently is never hidden behind an old answer."""
+    from bot.wiring import prepare_checkout
+    from tests.conftest import seed_remote
+
+    text = (PROJECT / "deploy" / "overlays" / "dev" / "kustomization.yaml").read_text()
+    names = ("modelops-app", "model-pin")
+    parsed = pins._parse_pins(text, *names, "k")
+    assert parsed.model is not None
+    seed_remote(tmp_path / "seed", bare_remote, {"README": "x\n"})
+    checkout = tmp_path / "checkout"
+    root = checkout / ".git" / "promotion-bot" / "cache" / "pins-v1"
+    stale = dict(pins.pins_to_json(parsed), model=[parsed.model.name, 999, "0" * 64])
+    try:
+        prepare_checkout(str(bare_remote), checkout)
+        DiskEntries(root).put((blob_sha(text), *names), stale)  # the code before versions
+        pins.PINS_CACHE.clear()
+        assert pins.read_pins_text(text, *names) == parsed
+    finally:
+        pins.PINS_CACHE.use_disk(None, pins.pins_to_json, pins.pins_from_json)
+        pins.PINS_CACHE.clear()
