@@ -16,6 +16,7 @@ from dataclasses import replace
 from bot.adapters.git import GitRepo
 from bot.core.confirm import RELEASE_CONTEXT_PREFIX, Deployment, DeployStatus, release_ref
 from bot.core.model import ImagePin, ModelPin, State
+from bot.core.plan import would_follow
 from bot.core.policy import EnvironmentPolicy, PromotionPolicy
 from bot.errors import BotError
 from bot.forge import Forge, ForgeError
@@ -159,28 +160,30 @@ def with_deployments(
     unknown: str = "",
     creators: frozenset[str] | None = None,
 ) -> State:
-    """`state` with, for every environment another one soaks in, its deployment of its pins on
-    main (`forge` None: unknown, saying `unknown`)."""
+    """`state` with, for every environment a later one would take pins from now
+    (`bot.core.plan.would_follow`), its deployment of its pins on main (`forge` None: unknown,
+    saying `unknown`). The others keep `deployment` None: no gate reads it, and reading it
+    costs one status listing per release commit (decision 42)."""
     envs = dict(state.envs)
+    # Only an environment a later one would take pins from is read: the soak gate runs on a
+    # move, never on an environment up to date with its previous one (a no-op reads nothing).
+    moving = [
+        env
+        for env in policy.environments
+        if not env.is_first
+        and would_follow(state.get(env.name), state.get(str(env.source.previous)))
+    ]
+    sources = list({str(e.source.previous): None for e in moving})
     released: dict[str, Released] = {}
-    if forge is not None:
-        sources = [
-            policy.environment(str(e.source.previous))
-            for e in policy.environments
-            if not e.is_first
-        ]
-        released = released_pins_of(repo, policy, sources)
-    for env in policy.environments:
-        if env.is_first:
-            continue
-        previous = policy.environment(str(env.source.previous))
-        current = state.get(previous.name)
+    if forge is not None and sources:
+        released = released_pins_of(repo, policy, [policy.environment(s) for s in sources])
+    for name in sources:
+        previous = policy.environment(name)
+        current = state.get(name)
         if forge is None:
             deployment = Deployment(unknown=unknown)
         else:
             pins = (current.image, current.model)
-            deployment = _deployment(
-                repo, forge, previous, pins, released[previous.name], creators=creators
-            )
-        envs[previous.name] = replace(current, deployment=deployment)
+            deployment = _deployment(repo, forge, previous, pins, released[name], creators=creators)
+        envs[name] = replace(current, deployment=deployment)
     return State(envs=envs)

@@ -67,6 +67,7 @@ __all__ = [
     "apply",
     "plan",
     "tags_to_inspect",
+    "would_follow",
 ]
 
 
@@ -347,14 +348,29 @@ def _plan_first(ctx: _Ctx) -> EnvPlan:
 # --------------------------------------------------------------------------- later environments
 
 
+def _follow_pins(
+    current: EnvState, source: EnvState, image_name: str
+) -> tuple[ImagePin | None, ModelPin | None]:
+    """The pins of `source` that `current` lacks (None: already the same)."""
+    target_image = replace(source.image, name=image_name) if source.image else None
+    new_image = None if _same_image(current.image, target_image) else target_image
+    new_model = None if source.model == current.model else source.model
+    return new_image, new_model
+
+
+def would_follow(current: EnvState, source: EnvState) -> bool:
+    """Whether a later environment at `current` has pins of its previous one, at `source`,
+    to take: only then does its plan run the gates, and so read `source.deployment` (the
+    shell reads the forge for no other environment, `bot.deployments.with_deployments`)."""
+    new_image, new_model = _follow_pins(current, source, "")
+    return new_image is not None or new_model is not None
+
+
 def _plan_follow(ctx: _Ctx) -> EnvPlan:
     previous = ctx.env.source.previous
     assert previous is not None  # noqa: S101 (validated: every later env has a previous)
     source = ctx.state.get(previous)
-    current = ctx.current
-    target_image = replace(source.image, name=ctx.policy.image_name) if source.image else None
-    new_image = None if _same_image(current.image, target_image) else target_image
-    new_model = None if source.model == current.model else source.model
+    new_image, new_model = _follow_pins(ctx.current, source, ctx.policy.image_name)
     if new_image is None and new_model is None:
         if source.image is None and source.model is None:
             return ctx.no_change([f"{previous} pins nothing yet"])
