@@ -17,7 +17,7 @@ from bot.adapters.registry import RegistryClient
 from bot.core.confirm import Deployment
 from bot.core.model import EnvState, ImagePin, State
 from bot.core.policy import EnvironmentPolicy, PromotionPolicy
-from bot.core.release_gate import Outside, own_confirmation, release_blocker
+from bot.core.release_gate import Outside, ReleaseWait, own_confirmation, release_wait
 from bot.deployments import Released, read_deployment, released_pins
 from bot.errors import RegistryError
 from bot.forge import Forge, ForgeError
@@ -96,14 +96,22 @@ def soaked_in(policy: PromotionPolicy) -> list[str]:
 class ReleaseGate:
     """Per environment, on the checked-out main: why its ref may not move now (freeze at
     release time in the environment's zone, hold, soak from the previous environment's
-    confirmation: `bot.core.release_gate.release_blocker`)."""
+    confirmation: `bot.core.release_gate.release_wait`). `ref`: the main it reads, the
+    release checkout's HEAD; `promotion-bot status` asks the same of origin's main
+    (`bot.api.status`), so it says what the nightly would."""
 
     def __init__(
-        self, services: Services, now: datetime, ensure_held: Callable[[], None] = lambda: None
+        self,
+        services: Services,
+        now: datetime,
+        ensure_held: Callable[[], None] = lambda: None,
+        *,
+        ref: str = "HEAD",
     ) -> None:
         self.services = services
         self.now = now
         self.ensure_held = ensure_held
+        self.ref = ref
         self.posted: list[StatusResult] = []  # the `promotion/release/<env>` statuses
         self._read: tuple[PromotionPolicy, State] | None = None
         self.notes: dict[str, str] = {}  # per environment, what its release report adds
@@ -121,11 +129,16 @@ class ReleaseGate:
     def _world(self) -> tuple[PromotionPolicy, State]:
         if self._read is None:
             repo, settings = self.services.repo, self.services.settings
-            policy = read_policy(repo, "HEAD", settings.policy_file, settings.registry_host)
-            self._read = policy, read_state(repo, "HEAD", policy)[0]
+            policy = read_policy(repo, self.ref, settings.policy_file, settings.registry_host)
+            self._read = policy, read_state(repo, self.ref, policy)[0]
         return self._read
 
     def __call__(self, name: str) -> str | None:
+        wait = self.wait(name)
+        return wait.reason if wait is not None else None
+
+    def wait(self, name: str) -> ReleaseWait | None:
+        """Why `release/<name>` may not move to main now, and until when (None: it may)."""
         policy, state = self._world()
         repo, env, now = self.services.repo, policy.environment(name), self.now
         main = state.get(name)
@@ -143,11 +156,12 @@ class ReleaseGate:
         previous = env.source.previous
         if previous is not None and frozen is None and not covered:
             deployment, outside, own = self._soak_facts(policy, env, previous, main, released)
-        return release_blocker(
+        return release_wait(
             env=name,
             previous=previous,
             frozen=(frozen[0].label, frozen[1]) if frozen else None,
             hold=hold.describe() if covered and hold is not None else None,
+            hold_until=hold.until if covered and hold is not None else None,
             moves=image_moves or model_moves,
             soak=env.soak,
             mode=env.confirm,
@@ -177,7 +191,7 @@ class ReleaseGate:
         deployment = Deployment(unknown=unknown)
         if forge is not None and moves:
             deployment = read_deployment(repo, forge, policy, prev, pins, creators=creators)
-        head = repo.head_sha()
+        head = repo.head_sha() if self.ref == "HEAD" else str(repo.resolve(self.ref))
         since = released[0] if released is not None else None
         own = None
         if released is None and forge is not None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
 from bot.core.confirm import ConfirmMode, Deployment, cite, confirmation, release_ref, soak_verdict
 
@@ -59,7 +61,36 @@ def own_confirmation(env: str, own: Deployment | None) -> str | None:
     )
 
 
-def release_blocker(
+class Wait(StrEnum):
+    """What a release ref waits for (`ReleaseWait.waits`), as `status --json` names it."""
+
+    FREEZE = "freeze"  # a freeze window open now, in the environment's zone
+    HOLD = "hold"  # an active hold covering what moves
+    SOAK = "soak"  # the previous environment's confirmation of the pins, for the soak
+    OUTSIDE = "outside"  # ... of the changes outside the pins (decision 40)
+    FIRST_RELEASE = "first-release"  # ... of everything it renders: no release/<env> yet
+
+
+@dataclass(frozen=True)
+class ReleaseWait:
+    """Why `release/<env>` may not move now (`reason`, the nightly's words), what it waits for
+    (`waits`), and when it may: `eligible_at` once every named wait is over (None: not known
+    yet, a confirmation has not arrived or a hold has no end); `earliest`: that time ends a
+    freeze or hold only, after which the soaks are read (the gate reads nothing it need not)."""
+
+    reason: str
+    waits: tuple[Wait, ...]
+    eligible_at: datetime | None = None
+    earliest: bool = False
+
+
+def release_blocker(**facts: Any) -> str | None:
+    """`release_wait`'s reason, or None: what the nightly release says when a ref waits."""
+    wait = release_wait(**facts)
+    return wait.reason if wait is not None else None
+
+
+def release_wait(
     *,
     env: str,
     previous: str | None,
@@ -72,30 +103,38 @@ def release_blocker(
     now: datetime,
     outside: Outside | None = None,
     own: Deployment | None = None,
-) -> str | None:
+    hold_until: datetime | None = None,
+) -> ReleaseWait | None:
     """Why `release/<env>` may not move to main now, or None: a freeze window open now
     (`frozen`: its label and end, in the environment's zone), an active hold covering what
-    moves (`hold`: its description), pins that move (`moves`) without the previous
-    environment having confirmed them for the soak (`deployment`: of the pins on main; not
-    needed when `own` shows the environment's own cluster runs them, `own_confirmation`), or
-    changes outside the pins (`outside`) it has not confirmed a commit containing for the
-    soak. Every unmet soak is named, each with its time when it is eligible."""
+    moves (`hold`: its description; `hold_until`: its end, if any), pins that move (`moves`)
+    without the previous environment having confirmed them for the soak (`deployment`: of the
+    pins on main; not needed when `own` shows the environment's own cluster runs them,
+    `own_confirmation`), or changes outside the pins (`outside`) it has not confirmed a commit
+    containing for the soak. Every unmet soak is named, each with its time when it is eligible."""
     if frozen is not None:
         label, end = frozen
-        return f"{env} is frozen: window {label!r} open until {end.isoformat()}"
+        reason = f"{env} is frozen: window {label!r} open until {end.isoformat()}"
+        return ReleaseWait(reason, (Wait.FREEZE,), end, earliest=True)
     if hold is not None:
-        return f"{env} is held: {hold}"
+        return ReleaseWait(f"{env} is held: {hold}", (Wait.HOLD,), hold_until, earliest=True)
     if previous is None:
         return None
-    waits = []
+    waits: list[tuple[Wait, str, datetime | None]] = []
     if moves and own_confirmation(env, own) is None:
         verdict = soak_verdict(previous, deployment, soak=soak, mode=mode, now=now)
         if not verdict.soaked:
-            waits.append(f"soak in {previous}: {verdict.detail}")
+            waits.append((Wait.SOAK, f"soak in {previous}: {verdict.detail}", verdict.eligible_at))
     if outside is not None and (outside.changes or outside.since is None):
         verdict = soak_verdict(
             previous, outside.deployment, soak=soak, mode=mode, now=now, subject="them"
         )
         if not verdict.soaked:
-            waits.append(f"soak in {previous} of {outside.describe()}: {verdict.detail}")
-    return "; ".join(waits) or None
+            kind = Wait.FIRST_RELEASE if outside.since is None else Wait.OUTSIDE
+            text = f"soak in {previous} of {outside.describe()}: {verdict.detail}"
+            waits.append((kind, text, verdict.eligible_at))
+    if not waits:
+        return None
+    times = [at for _, _, at in waits]
+    eligible = None if None in times else max(at for at in times if at is not None)
+    return ReleaseWait("; ".join(t for _, t, _ in waits), tuple(k for k, _, _ in waits), eligible)

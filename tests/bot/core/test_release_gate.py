@@ -7,7 +7,14 @@ from datetime import timedelta
 
 from bot.core.confirm import ConfirmMode, Deployment, DeployStatus
 from bot.core.outside import pin_only, references, without_pins
-from bot.core.release_gate import Outside, own_confirmation, release_blocker
+from bot.core.release_gate import (
+    Outside,
+    ReleaseWait,
+    Wait,
+    own_confirmation,
+    release_blocker,
+    release_wait,
+)
 from tests.bot.core.builders import HOUR, NOW, RELEASE_COMMIT, flux
 
 CS = ConfirmMode.COMMIT_STATUS
@@ -33,7 +40,7 @@ def _blocker(**kw: object) -> str | None:
         "now": NOW,
     }
     args.update(kw)
-    return release_blocker(**args)  # type: ignore[arg-type]
+    return release_blocker(**args)
 
 
 def test_release_moves_what_soaked_and_the_first_environment_freely():
@@ -247,3 +254,59 @@ def test_references_read_a_generator_files_key_equals_path_source():
     assert "deploy/shared/app.conf" in found
     assert "deploy/overlays/staging/certs/tls.crt" in found
     assert "deploy/overlays/staging/ca.crt" in found
+
+
+# --------------------------------------------------------------------------- the wait, as data
+
+
+def _wait(**kw: object) -> ReleaseWait | None:
+    args: dict[str, object] = {
+        "env": "staging",
+        "previous": "dev",
+        "frozen": None,
+        "hold": None,
+        "moves": True,
+        "soak": HOUR,
+        "mode": CS,
+        "deployment": _walk(flux("dev", NOW - 2 * HOUR)),
+        "now": NOW,
+    }
+    args.update(kw)
+    return release_wait(**args)  # type: ignore[arg-type]
+
+
+def test_the_wait_names_what_it_waits_for_and_until_when():
+    """`status` shows the nightly's own answer: each kind of wait and its eligible time."""
+    assert _wait() is None
+    frozen = _wait(frozen=("weekend", NOW + HOUR))
+    assert frozen == ReleaseWait(
+        str(_blocker(frozen=("weekend", NOW + HOUR))), (Wait.FREEZE,), NOW + HOUR, earliest=True
+    )
+    held = _wait(hold="everything held by ann: x", hold_until=NOW + 2 * HOUR)
+    assert held is not None and (held.waits, held.eligible_at) == ((Wait.HOLD,), NOW + 2 * HOUR)
+    unending = _wait(hold="everything held by ann: x")
+    assert unending is not None and unending.eligible_at is None
+    soaking = _wait(deployment=_walk(flux("dev", NOW - 20 * MIN)))
+    assert soaking is not None and (soaking.waits, soaking.eligible_at) == (
+        (Wait.SOAK,),
+        NOW + 40 * MIN,
+    )
+    assert not soaking.earliest
+    # two soaks: eligible once both are over (the later one)
+    both = _wait(
+        deployment=_walk(flux("dev", NOW - 20 * MIN)),
+        outside=_outside(flux("dev", NOW - 10 * MIN)),
+    )
+    assert both is not None and (both.waits, both.eligible_at) == (
+        (Wait.SOAK, Wait.OUTSIDE),
+        NOW + 50 * MIN,
+    )
+    # a first release nothing confirmed yet: no time to give
+    first = _wait(deployment=Deployment(), outside=Outside((), None, Deployment()))
+    assert first is not None and (first.waits, first.eligible_at) == (
+        (Wait.SOAK, Wait.FIRST_RELEASE),
+        None,
+    )
+    assert first.reason == _blocker(
+        deployment=Deployment(), outside=Outside((), None, Deployment())
+    )
