@@ -17,9 +17,10 @@ from bot.adapters.git import GitRepo
 from bot.core.confirm import Confirmation, ConfirmMode, Deployment, confirmation
 from bot.core.model import EnvState
 from bot.core.plan import EnvPlan, Plan, plan
-from bot.core.policy import Hold
+from bot.core.policy import EnvironmentPolicy, Hold
 from bot.core.pr_action import BRANCH_PREFIX, branch_for
-from bot.deployments import read_deployment, released_pins_of
+from bot.core.release_gate import ReleaseWait
+from bot.deployments import Released, read_deployment, released_pins_of
 from bot.forge import PullRequest
 from bot.overlay.validate import validate_overlays
 from bot.policy import PromotionPolicy
@@ -31,6 +32,7 @@ from bot.world import World
 
 __all__ = [
     "EnvStatus",
+    "ReleaseStep",
     "Services",
     "connect",
     "hold",
@@ -71,6 +73,23 @@ def _validate_env(repo: GitRepo, policy: PromotionPolicy) -> list[str]:
 
 
 @dataclass(frozen=True)
+class ReleaseStep:
+    """What the nightly release would do with `release/<env>` now, asked of the gate it uses
+    (`bot.nightly.ReleaseGate`, on origin's main): nothing (`up_to_date`: the ref is at main),
+    move it (`wait` None; main's checks still run that night), or wait (`wait`). `zone`: the
+    environment's, where its freeze windows are (UTC without any), for the times shown."""
+
+    up_to_date: bool
+    wait: ReleaseWait | None = None
+    zone: str = "UTC"
+
+
+def env_zone(env: EnvironmentPolicy) -> str:
+    """The environment's time zone: its first freeze window's (UTC when it has none)."""
+    return env.freeze_windows[0].timezone if env.freeze_windows else "UTC"
+
+
+@dataclass(frozen=True)
 class EnvStatus:
     """One environment: its pins on main and on its `release/<env>` (None: no release yet),
     what its cluster confirmed running (the controller's statuses on that release), its open
@@ -83,6 +102,7 @@ class EnvStatus:
     plan: EnvPlan
     hold: Hold | None = None  # recorded in deploy/holds.yaml on main (maybe expired)
     confirmed: Confirmation | None = None  # of the released pins (None: nothing released)
+    release: ReleaseStep | None = None  # what the nightly release would do now (None: unknown)
 
 
 def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
@@ -95,6 +115,8 @@ def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
     rows = []
     envs = [world.policy.environment(env_plan.env) for env_plan in result.envs]
     released_all = released_pins_of(services.repo, world.policy, envs)
+    # the nightly's gate, on origin's main: its reads and its rule, not a copy of them
+    gate = nightly.ReleaseGate(services, now, ref=f"refs/remotes/origin/{world.base}")
     for env_plan, env in zip(result.envs, envs, strict=True):
         released = released_all[env.name]
         released_state = confirmed = None
@@ -122,9 +144,20 @@ def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
                 plan=env_plan,
                 hold=env.hold,
                 confirmed=confirmed,
+                release=release_step(gate, env, released, world.main_sha),
             )
         )
     return rows
+
+
+def release_step(
+    gate: nightly.ReleaseGate, env: EnvironmentPolicy, released: Released, main_sha: str
+) -> ReleaseStep:
+    """The nightly's answer for `env`: at main there is nothing to ask (it asks nothing
+    either, so no read is made); otherwise its gate's."""
+    if released is not None and released[0] == main_sha:
+        return ReleaseStep(True, zone=env_zone(env))
+    return ReleaseStep(False, gate.wait(env.name), env_zone(env))
 
 
 def hold(settings: Settings, env: str, new: Hold | None) -> ProposalOutcome:

@@ -6,10 +6,14 @@ in one place and the API keeps returning data.
 
 from __future__ import annotations
 
-from bot.api import EnvStatus
-from bot.core.confirm import controller, zulu
+from datetime import UTC, datetime
+
+from bot.api import EnvStatus, ReleaseStep
+from bot.core.confirm import controller, release_ref, zulu
 from bot.core.model import EnvState
 from bot.core.plan import EnvPlan, Plan
+from bot.core.policy import zone
+from bot.core.release_gate import Wait
 from bot.runner import EnvOutcome
 from bot.untrusted import terminal
 
@@ -75,7 +79,60 @@ def status_fields(row: EnvStatus) -> dict[str, str]:
         # pins a person rolled this environment back from: never proposed again for it
         "rejected": "; ".join(r.describe() for r in row.on_main.rolled_back) or "none",
         "confirmed": confirmed_text(row),
+        # the nightly release's step for the environment (its gate's words and time)
+        "release": release_text(row.env, row.release),
+        "release_waits": release_waits(row.release),
+        "release_eligible_at": release_eligible_at(row.release),
     }
+
+
+def when_text(at: datetime, zone_name: str) -> str:
+    """A time in the environment's zone and in UTC: `2026-11-28T10:00:00+01:00 (Europe/Berlin;
+    2026-11-28T09:00:00Z)`, just the UTC form for an environment on UTC."""
+    if zone_name == "UTC":
+        return zulu(at)
+    try:
+        local = at.astimezone(zone(zone_name)).isoformat()
+    except ValueError:  # a zone this host does not know: UTC alone is still the truth
+        return zulu(at)
+    return f"{local} ({zone_name}; {zulu(at)})"
+
+
+def release_text(env: str, step: ReleaseStep | None) -> str:
+    """`released up to date`, `can release: ...`, or `release waits: <the nightly's reason>;
+    eligible at <time>` (`at the earliest` when the time ends a freeze or hold only, after
+    which the soaks are read; `not yet known` while a confirmation or a hold's end is)."""
+    if step is None:
+        return "unknown"
+    if step.up_to_date:
+        return "released up to date"
+    wait = step.wait
+    if wait is None:
+        return (
+            f"can release: the next nightly release moves {release_ref(env)} to main "
+            "(if main passes its checks)"
+        )
+    if wait.eligible_at is None:
+        why = "until the hold is lifted" if Wait.HOLD in wait.waits else "no confirmation yet"
+        when = f"eligible: not yet known ({why})"
+    else:
+        earliest = " the earliest" if wait.earliest else ""
+        when = f"eligible at{earliest} {when_text(wait.eligible_at, step.zone)}"
+    return f"release waits: {wait.reason}; {when}"
+
+
+def release_waits(step: ReleaseStep | None) -> str:
+    """What the release waits for, as `status --json` names it: `soak, outside`, or `none`."""
+    if step is None or step.wait is None:
+        return "none"
+    return ", ".join(w.value for w in step.wait.waits)
+
+
+def release_eligible_at(step: ReleaseStep | None) -> str:
+    """When the release may move (UTC), or `none`: nothing waits, or the time is not known."""
+    if step is None or step.wait is None or step.wait.eligible_at is None:
+        return "none"
+    return zulu(step.wait.eligible_at.astimezone(UTC))
 
 
 def confirmed_text(row: EnvStatus) -> str:
@@ -106,6 +163,7 @@ def status_lines(row: EnvStatus) -> list[str]:
         f"  confirmed:  {fields['confirmed']}",
         f"  pending PR: {fields['pending_pr']}",
         f"  next:       {fields['next_step']}",
+        f"  release:    {fields['release']}",
         *([f"  hold:       {fields['hold']}"] if row.hold else []),
         *([f"  rejected:   {fields['rejected']}"] if row.on_main.rolled_back else []),
     ]

@@ -40,6 +40,9 @@ HEADINGS = {
     "on_main": "On main",
     "pending_pr": "Pending PR",
     "next_step": "Next step",
+    "release": "Release",
+    "release_waits": "Release waits for",
+    "release_eligible_at": "Release eligible at",
 }
 KIND_LABELS = {"promotion": "promotion", "rollback": "rollback", "change": "manual change"}
 

@@ -6,12 +6,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot import render
-from bot.api import EnvStatus
+from bot.api import EnvStatus, ReleaseStep
 from bot.core.confirm import Confirmation, ConfirmMode, DeployStatus
 from bot.core.model import EnvState, ImagePin, ModelPin
 from bot.core.plan import EnvPlan, ImageChange, ModelChange, Plan, Promotion
 from bot.core.policy import Hold, HoldScope
 from bot.core.pr_action import PrActionKind
+from bot.core.release_gate import ReleaseWait, Wait
 from bot.core.rollback import Rollback
 from bot.forge import PullRequest
 from bot.runner import EnvOutcome
@@ -80,6 +81,9 @@ def test_status_fields_are_the_text_of_each_part():
         "hold": "none",
         "rejected": "none",
         "confirmed": "nothing released",
+        "release": "unknown",
+        "release_waits": "none",
+        "release_eligible_at": "none",
     }
     assert not any(line.startswith("  hold:") for line in render.status_lines(row))
     assert not any(line.startswith("  rejected:") for line in render.status_lines(row))
@@ -96,7 +100,7 @@ def test_status_fields_are_the_text_of_each_part():
     assert (fields["on_main"], fields["released"]) == ("image —, model —", "image —, model —")
     assert (fields["pending_pr"], fields["next_step"]) == ("none", "up to date: up to date")
     held = render.status_lines(EnvStatus("staging", EnvState("staging"), None, None, HELD))
-    assert held[-1] == "  next:       held: soaking: 1h of 2h"
+    assert "  next:       held: soaking: 1h of 2h" in held
 
 
 CS = ConfirmMode.COMMIT_STATUS
@@ -137,3 +141,69 @@ def test_terminal_lines_show_escapes_from_outside_as_replacement_characters():
     assert all("\x1b" not in line and "\x07" not in line for line in lines)
     assert lines[1] == "  - tag\ufffd[2J next line"
     assert len(lines) == 2
+
+
+# --------------------------------------------------------------------------- the release step
+
+AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def _release(step: ReleaseStep | None) -> tuple[str, str, str, list[str]]:
+    row = EnvStatus("staging", EnvState("staging"), None, None, NOTHING, release=step)
+    fields = render.status_fields(row)
+    lines = render.status_lines(row)
+    return fields["release"], fields["release_waits"], fields["release_eligible_at"], lines
+
+
+def _waiting(wait: ReleaseWait, zone: str = "UTC") -> tuple[str, str, str, list[str]]:
+    return _release(ReleaseStep(False, wait, zone))
+
+
+def test_the_release_step_is_up_to_date_or_can_release():
+    assert _release(ReleaseStep(True))[:3] == ("released up to date", "none", "none")
+    text, waits, at, lines = _release(ReleaseStep(False))
+    assert text == (
+        "can release: the next nightly release moves release/staging to main "
+        "(if main passes its checks)"
+    )
+    assert (waits, at) == ("none", "none")
+    assert f"  release:    {text}" in lines
+
+
+def test_each_release_wait_says_why_and_when_in_the_environments_zone_and_utc():
+    soak = (
+        "soak in dev: dev confirmed healthy for 20m (needs 1h): …; eligible at 2026-11-28T09:00:00Z"
+    )
+    text, waits, at, _ = _waiting(ReleaseWait(soak, (Wait.SOAK,), AT), "Europe/Berlin")
+    assert text == (
+        f"release waits: {soak}; eligible at 2026-11-28T10:00:00+01:00 "
+        "(Europe/Berlin; 2026-11-28T09:00:00Z)"
+    )
+    assert (waits, at) == ("soak", "2026-11-28T09:00:00Z")
+
+    outside = "soak in dev of 1 change(s) outside the pins since eeeeeeeeeeee, newest cccc: …"
+    text, waits, at, _ = _waiting(ReleaseWait(outside, (Wait.SOAK, Wait.OUTSIDE), AT))
+    assert text == f"release waits: {outside}; eligible at 2026-11-28T09:00:00Z"
+    assert (waits, at) == ("soak, outside", "2026-11-28T09:00:00Z")
+
+    first = "soak in dev of everything it renders (a first release): … (no deployment status)"
+    text, waits, at, _ = _waiting(ReleaseWait(first, (Wait.FIRST_RELEASE,)))
+    assert text == f"release waits: {first}; eligible: not yet known (no confirmation yet)"
+    assert (waits, at) == ("first-release", "none")
+
+    frozen = "staging is frozen: window 'weekend' open until 2026-11-28T09:00:00+00:00"
+    text, waits, at, _ = _waiting(ReleaseWait(frozen, (Wait.FREEZE,), AT, earliest=True))
+    assert text == f"release waits: {frozen}; eligible at the earliest 2026-11-28T09:00:00Z"
+    assert (waits, at) == ("freeze", "2026-11-28T09:00:00Z")
+
+    held = "staging is held: everything held by ann: incident 42"
+    text, waits, at, _ = _waiting(ReleaseWait(held, (Wait.HOLD,), None, earliest=True))
+    assert text == f"release waits: {held}; eligible: not yet known (until the hold is lifted)"
+    assert (waits, at) == ("hold", "none")
+
+
+def test_a_release_reason_from_outside_is_one_inert_terminal_line():
+    hostile = "staging is held: everything held by \x1b[31mann\x1b[0m:\nincident"
+    *_, lines = _waiting(ReleaseWait(hostile, (Wait.HOLD,)))
+    [line] = [line for line in lines if line.startswith("  release:")]
+    assert "\x1b" not in line and "\n" not in line
