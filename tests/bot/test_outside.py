@@ -23,6 +23,22 @@ def _commit(work: Path, message: str) -> str:
     return git(work, "rev-parse", "HEAD").strip()
 
 
+def _shipped(work: Path) -> None:
+    """A new repository at `work` holding the shipped deploy/ tree and promotion.yaml."""
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    shutil.copytree(PROJECT / "deploy", work / "deploy")
+    shutil.copy(PROJECT / "promotion.yaml", work / "promotion.yaml")
+
+
+def _two_releases(work: Path) -> tuple[str, str]:
+    """The shipped tree at `work` (commit `old`), then staging promoted (commit `newer`)."""
+    _shipped(work)
+    old = _commit(work, "seed")
+    set_pins(work / STAGING, literals=[LiteralSet("model-pin", "MODEL_VERSION", "2")])
+    return old, _commit(work, "promote staging")
+
+
 def _edit(work: Path, path: str, old: str, new: str) -> None:
     file = work / path
     text = file.read_text()
@@ -34,10 +50,7 @@ def test_only_what_the_overlay_pulls_in_and_not_its_pins_is_a_change_outside_the
     tmp_path: Path,
 ):
     work = tmp_path / "repo"
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main")
-    shutil.copytree(PROJECT / "deploy", work / "deploy")
-    shutil.copy(PROJECT / "promotion.yaml", work / "promotion.yaml")
+    _shipped(work)
     released = _commit(work, "seed")
     repo = GitRepo(work)
     policy = load_policy(work / "promotion.yaml")
@@ -78,13 +91,7 @@ def test_a_first_release_looks_only_at_the_newest_legacy_release_with_the_same_p
     one) is the commit the cluster ran; other pins there, or a commit not on main, adopt
     nothing (before any status is read)."""
     work = tmp_path / "work"
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main")
-    shutil.copytree(PROJECT / "deploy", work / "deploy")
-    shutil.copy(PROJECT / "promotion.yaml", work / "promotion.yaml")
-    old = _commit(work, "seed")
-    set_pins(work / STAGING, literals=[LiteralSet("model-pin", "MODEL_VERSION", "2")])
-    newer = _commit(work, "promote staging")
+    old, newer = _two_releases(work)
     git(work, "checkout", "-q", "-b", "side", old)
     (work / "side.txt").write_text("not on main\n")
     side = _commit(work, "a commit main never had")
@@ -125,13 +132,7 @@ def test_a_legacy_tag_behind_the_releases_before_it_adopts_nothing(
     earlier one. A newest-named tag on an older commit (pushed by hand, say `release-20991231`)
     is not what the cluster runs now: nothing is adopted (before any status is read)."""
     work = tmp_path / "work"
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main")
-    shutil.copytree(PROJECT / "deploy", work / "deploy")
-    shutil.copy(PROJECT / "promotion.yaml", work / "promotion.yaml")
-    old = _commit(work, "seed")
-    set_pins(work / STAGING, literals=[LiteralSet("model-pin", "MODEL_VERSION", "2")])
-    newer = _commit(work, "promote staging")
+    old, newer = _two_releases(work)
     git(work, "remote", "add", "origin", str(bare_remote))
     git(work, "push", "-q", "origin", "main")
     for tag, sha in (
