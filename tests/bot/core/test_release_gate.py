@@ -4,6 +4,7 @@ of the changes outside them, and a first release adopted from the environment's 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from bot.core.confirm import ConfirmMode, Deployment, DeployStatus
 from bot.core.outside import pin_only, references, without_pins
@@ -27,8 +28,9 @@ def _walk(*statuses: DeployStatus) -> Deployment:
     return Deployment(tuple(statuses), (RELEASE_COMMIT,))
 
 
-def _blocker(**kw: object) -> str | None:
-    args: dict[str, object] = {
+def _args(**kw: object) -> dict[str, Any]:
+    """staging after dev, pins moving, dev confirmed 2 h ago (soak 1 h), but for `kw`."""
+    args: dict[str, Any] = {
         "env": "staging",
         "previous": "dev",
         "frozen": None,
@@ -39,8 +41,11 @@ def _blocker(**kw: object) -> str | None:
         "deployment": _walk(flux("dev", NOW - 2 * HOUR)),
         "now": NOW,
     }
-    args.update(kw)
-    return release_blocker(**args)
+    return {**args, **kw}
+
+
+def _blocker(**kw: object) -> str | None:
+    return release_blocker(**_args(**kw))
 
 
 def test_release_moves_what_soaked_and_the_first_environment_freely():
@@ -260,19 +265,7 @@ def test_references_read_a_generator_files_key_equals_path_source():
 
 
 def _wait(**kw: object) -> ReleaseWait | None:
-    args: dict[str, object] = {
-        "env": "staging",
-        "previous": "dev",
-        "frozen": None,
-        "hold": None,
-        "moves": True,
-        "soak": HOUR,
-        "mode": CS,
-        "deployment": _walk(flux("dev", NOW - 2 * HOUR)),
-        "now": NOW,
-    }
-    args.update(kw)
-    return release_wait(**args)  # type: ignore[arg-type]
+    return release_wait(**_args(**kw))
 
 
 def test_the_wait_names_what_it_waits_for_and_until_when():
