@@ -9,7 +9,7 @@ module that does the work. Results are structured data; `bot.render` turns them 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from bot import holding, nightly, notify, rollingback, runner
@@ -22,6 +22,7 @@ from bot.core.pr_action import BRANCH_PREFIX, branch_for
 from bot.core.release_gate import ReleaseWait
 from bot.deployments import Released, read_deployment, released_pins_of
 from bot.forge import PullRequest
+from bot.listings import listed_once
 from bot.overlay.validate import validate_overlays
 from bot.policy import PromotionPolicy
 from bot.proposal import ProposalOutcome
@@ -106,9 +107,13 @@ class EnvStatus:
 
 
 def status(settings: Settings, *, now: datetime) -> list[EnvStatus]:
+    """Per environment, what `EnvStatus` holds. Writes nothing, so each release commit's
+    statuses are listed once however many questions read them (`bot.listings`)."""
     services = connect(settings)
-    world, result = make_plan(services, now)
     readable = settings.forge_credentials_set()
+    if readable:
+        services = replace(services, _forge=listed_once(services.forge))
+    world, result = make_plan(services, now)
     prs: dict[str, PullRequest] = {}
     if readable:
         prs = services.forge.open_prs(world.base, BRANCH_PREFIX)
