@@ -265,10 +265,12 @@ def soak_verdict(
         else f"{previous} confirmed healthy"
     )
     detail = f"{what} for {human(now - since)} (needs {human(soak)}): {cite(evidence)}"
-    if abs(bot_now - now) > SKEW_SHOWN:
-        detail += f" (on the forge's clock, {zulu(now)}; the bot's is {human(bot_now - now)} off)"
     if now >= eligible:
         return SoakVerdict(True, detail, eligible, data)
+    skew = bot_now - now
+    if abs(skew) > SKEW_SHOWN:  # whole minutes: the same text every run while the skew holds
+        off = timedelta(minutes=round(skew.total_seconds() / 60))
+        detail += f" (on the forge's clock: the bot's is {human(off)} off)"
     detail += f"; eligible at {zulu(eligible)}"
     return SoakVerdict(False, detail, eligible, data)
 

@@ -28,10 +28,17 @@ def marker_data(promotion: Promotion) -> dict[str, object]:
     return data
 
 
+#: An elapsed time in a gate row ("dev confirmed healthy for 2h0m3s"): `human()`'s format.
+_ELAPSED_RE = re.compile(r" for -?(?:\d+[dhms])+\b")
+
+
 def with_marker(promotion: Promotion, text: str) -> str:
-    """`text` followed by the marker of `promotion` and of `text` itself."""
+    """`text` followed by the marker of `promotion` and of `text` itself, whose hash leaves
+    out elapsed times: they grow every run (on the forge's clock, even between two runs at
+    the same bot `now`), and rewriting a PR only because time passed is a write for nothing
+    (the dashboard drops them the same way; the eligible time stays)."""
     data = marker_data(promotion)
-    data[BODY_HASH] = hashlib.sha256(text.encode()).hexdigest()
+    data[BODY_HASH] = hashlib.sha256(_ELAPSED_RE.sub("", text).encode()).hexdigest()
     return text + "\n\n<!-- promotion-bot: " + json.dumps(data, sort_keys=True) + " -->\n"
 
 

@@ -71,7 +71,7 @@ def test_qa_between_staging_and_prod_is_planned_run_validated_and_released(
     now = start
     for env, previous in (("dev", None), ("staging", "dev"), ("qa", "staging")):
         if previous is not None:  # once the one before shipped and its cluster confirmed
-            now = world.ship(previous, now) + timedelta(hours=2)
+            now = world.at(world.ship(previous, now) + timedelta(hours=2))
         opened = next(o for o in api.run(world.settings(), now=now).outcomes if o.env == env)
         assert opened.label == "push+create", opened.reason
         world.ci_reports(env)  # CI passes on the PR head; the next run merges it
@@ -80,7 +80,7 @@ def test_qa_between_staging_and_prod_is_planned_run_validated_and_released(
         assert f"newTag: {tag2}" in world.overlay_on("main", env)
 
     confirmed = world.ship("qa", now)
-    report = api.run(world.settings(), now=confirmed + timedelta(hours=30))
+    report = api.run(world.settings(), now=world.at(confirmed + timedelta(hours=30)))
     prod = next(o for o in report.outcomes if o.env == "prod")
     assert prod.action == "push+create", prod.reason  # prod follows qa, not staging
     assert f"newTag: {tag2}" in world.overlay_on("promote/prod", "prod")

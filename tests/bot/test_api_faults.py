@@ -113,12 +113,12 @@ def test_an_automerge_that_failed_is_retried_by_the_next_run(world: GitOpsWorld)
 def test_a_refused_automerge_is_reported_and_the_other_envs_still_run(world: GitOpsWorld):
     now = world.open_clock()  # staging is not frozen, whatever day this runs
     world.merge_dev(now)  # dev at model v2; staging soaks
-    soaked = world.ship("dev", now) + timedelta(hours=2)
+    confirmed = world.ship("dev", now)
     world.register_model(0.97)  # a new dev candidate
     api.run(world.settings(), now=now + timedelta(minutes=1))  # its PR
     world.ci_reports("dev")
     world.github.inject("status", method="PUT", path="/merge$", status=405, times=10)
-    report = api.run(world.settings(), now=soaked)
+    report = api.run(world.settings(), now=world.at(confirmed + timedelta(hours=2)))
     outcomes = {o.env: o for o in report.outcomes}
     assert outcomes["dev"].action == "noop"
     assert "automerge refused" in outcomes["dev"].reason
@@ -160,7 +160,7 @@ def test_review_requests_lost_to_a_5xx_are_made_once_and_never_after_a_review(
     request; lost to a 5xx, the next run asks again; once the team reviewed, nobody is asked."""
     now = world.open_clock()  # staging is not frozen, whatever day this runs
     world.merge_dev(now)  # dev at model v2; staging soaks
-    later = world.ship("dev", now) + timedelta(hours=2)
+    later = world.at(world.ship("dev", now) + timedelta(hours=2))
     start = world.github.last_seq()
     world.github.inject("status", status=503, method="POST", path=r"/requested_reviewers$")
     with pytest.raises(ForgeError, match="503"):
