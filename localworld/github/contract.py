@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +193,7 @@ class Contract:
             return cls(json.loads(cached.read_text()))
         subset = _extract(json.loads(spec_path.read_bytes()), wanted)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{id(subset)}")
+        tmp = cached.with_suffix(f".tmp{os.getpid()}")  # one per process: xdist workers race
         tmp.write_text(json.dumps(subset))
         tmp.replace(cached)
         return cls(subset)
