@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from localworld.azure_repos.contract import Contract as AzureReposContract
     from localworld.github import LocalGitHub
     from localworld.github.contract import Contract
+    from scripts.build_image import BuildSpec
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,6 +62,47 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     service = start_registry(root / "data", root / "logs")
     yield service
     service.process.stop()
+
+
+@dataclass(frozen=True)
+class ServiceImage:
+    """The service image of this checkout, pushed to the session's `registry`."""
+
+    spec: BuildSpec
+    digest: str
+
+    @property
+    def by_digest(self) -> str:
+        return f"{self.spec.registry}/{self.spec.repository}@{self.digest}"
+
+
+@pytest.fixture(scope="session")
+def service_image(registry: Registry) -> Iterator[ServiceImage]:
+    """One buildah build of this checkout per session, as `make image` does it (build_and_push),
+    pushed to the registry and kept in build/image's storage for the tests that run it; removed
+    at the end. (The pipeline's Build stage test builds its own, with the pipeline's steps.)"""
+    import datetime as dt
+    import time
+
+    from scripts.build_image import CACHE, BuildSpec, build_and_push, remove_image
+
+    revision = git(Path(__file__).resolve().parents[1], "rev-parse", "HEAD").strip()
+    spec = BuildSpec(
+        registry=registry.host,
+        tag=f"0.1.0-1-{revision[:7]}",
+        revision=revision,
+        version="0.1.0",
+        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        cache=CACHE,
+        keep_local=True,
+        source="https://github.com/modelops/modelops",
+    )
+    started = time.monotonic()
+    result = build_and_push(spec)
+    print(f"build+push: {time.monotonic() - started:.1f}s {result.timings}")
+    assert result.digest is not None
+    yield ServiceImage(spec, result.digest)
+    remove_image(CACHE, result.image_id)  # every name it got (the tag, a pull by digest)
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
 """The real image: built by buildah from the Dockerfile, pushed to a real registry, then run.
 
+The build is the session's `service_image` (tests/conftest.py: `make image`'s build_and_push of
+this checkout, once per session; tests/scripts/test_smoke.py smoke-tests the same image).
+
 How the image is exercised without a container daemon: `buildah run --isolation chroot` starts
 the image's own command (its config's Cmd, User, Env and WorkingDir, read back from the built
 image) inside the image's root filesystem, with the image's Python and packages and nothing from
@@ -12,7 +15,6 @@ from Azurite into a mounted directory, like the pod's emptyDir.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import os
 import signal
@@ -28,8 +30,9 @@ import pytest
 
 from examples.train import register
 from localworld.process import free_port
-from scripts.build_image import BuildSpec, build_and_push, remove_image, storage_args
+from scripts.build_image import storage_args
 from scripts.run_image import buildah, run_in_image_argv
+from tests.conftest import ServiceImage
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "digits"
@@ -74,30 +77,27 @@ def _run_in_image(
 
 @pytest.mark.slow
 def test_image_builds_pushes_declares_its_signature_and_serves_digits(
-    registry: Any, azurite: Any, trained_model_dir: Path, tmp_path: Path
+    service_image: ServiceImage,
+    registry: Any,
+    azurite: Any,
+    trained_model_dir: Path,
+    tmp_path: Path,
 ) -> None:
-    revision = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    spec = BuildSpec(
-        registry=registry.host,
-        tag=f"0.1.0-1-{revision[:7]}",
-        revision=revision,
-        version="0.1.0",
-        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        cache=CACHE,
-        keep_local=True,
-        source="https://github.com/modelops/modelops",
+    spec, revision = service_image.spec, service_image.spec.revision
+    assert (
+        revision
+        == subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     )
-    started = time.monotonic()
-    result = build_and_push(spec)
-    print(f"build+push: {time.monotonic() - started:.1f}s {result.timings}")
-    assert result.digest is not None
-    assert result.digest.startswith("sha256:")
+    assert service_image.digest.startswith("sha256:")
 
     # 1. What the bot sees through the registry's API: digest and labels.
     digest, config = _labels_via_registry(registry.url, spec.repository, spec.tag)
-    assert digest == result.digest
+    assert digest == service_image.digest
     labels = config["config"]["Labels"]
     assert labels["io.modelops.model.input-signature"] == "input:float32[?,64]"
     assert labels["org.opencontainers.image.revision"] == revision
@@ -212,7 +212,6 @@ def test_image_builds_pushes_declares_its_signature_and_serves_digits(
         subprocess.run(
             ["buildah", *storage_args(CACHE), "rm", container], capture_output=True, check=False
         )
-        remove_image(CACHE, spec.reference)
 
 
 def _check_proxy_container(container: str, app_port: int, tmp_path: Path) -> None:

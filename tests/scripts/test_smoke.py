@@ -2,44 +2,26 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import subprocess
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from scripts.build_image import BuildSpec, build_and_push, remove_image
 from scripts.smoke import main
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ServiceImage
 
 
 @pytest.mark.slow
-def test_smoke_passes_on_a_good_image_and_fails_on_a_wrong_revision(registry: Any, capsys):
-    revision = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    spec = BuildSpec(
-        registry=registry.host,
-        tag=f"0.1.0-9-{revision[:7]}",
-        revision=revision,
-        version="0.1.0",
-        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        repository="smoke/modelops-app",
-    )
-    result = build_and_push(spec)
-    ref = f"{registry.host}/smoke/modelops-app@{result.digest}"
-    try:
-        assert main(["--image", ref, "--revision", revision]) == 0
-        out = capsys.readouterr().out
-        assert "smoke: ok" in out
-        assert "POST /predict 3 rows" in out
+def test_smoke_passes_on_a_good_image_and_fails_on_a_wrong_revision(
+    service_image: ServiceImage, capsys
+):
+    # the session's image of this checkout (tests/conftest.py), pushed to the real registry
+    ref = service_image.by_digest
+    revision = service_image.spec.revision
+    assert main(["--image", ref, "--revision", revision]) == 0
+    out = capsys.readouterr().out
+    assert "smoke: ok" in out
+    assert "POST /predict 3 rows" in out
 
-        assert main(["--image", ref, "--revision", "0" * 40]) == 1
-        assert f"/version revision is not {'0' * 40}" in capsys.readouterr().err
-    finally:
-        remove_image(ROOT / "build" / "image", ref)
+    assert main(["--image", ref, "--revision", "0" * 40]) == 1
+    assert f"/version revision is not {'0' * 40}" in capsys.readouterr().err
 
 
 def test_smoke_of_an_image_not_pinned_by_digest_fails_clearly(capsys):
