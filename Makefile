@@ -10,11 +10,15 @@ LW_DIR ?= .localworld
 # Where the local world keeps the GitOps repository: github, or azure-repos (make demo, services-up).
 FORGE ?= github
 PYTEST_ARGS ?=
+# pytest-xdist workers (most tests wait on servers and subprocesses, so 2 pay off even on 2 cores);
+# each test module runs whole on one worker, grouped as tests/conftest.py says. 0: one process.
+PYTEST_WORKERS ?= 2
+XDIST_ARGS = -n $(PYTEST_WORKERS) --dist loadfile
 # Arguments only `make test` (the full suite CI runs) adds: the pure core (bot/core) keeps 100%
 # branch coverage, a gate a partial run such as `make test-fast` could not meet. Only the core.
 COV_ARGS ?= --cov=bot/core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=100
 
-.PHONY: help setup setup-debian demo test test-fast lint fmt bench services-up services-down validate image wheelhouse smoke clean
+.PHONY: help setup setup-debian demo test test-fast lint fmt bench services-up services-down validate image image-base wheelhouse smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -30,7 +34,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	@touch $@
 
-node_modules/.installed: package.json package-lock.json
+# npm itself is a Debian package on a fresh machine; pip's install needs nothing from apt, so
+# `make -j3 setup` (CI) runs apt-get and pip at once, then npm ci.
+node_modules/.installed: package.json package-lock.json | setup-debian
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -41,10 +47,10 @@ if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; f
 endef
 
 test: setup ## run the whole test suite against the real local services (what CI runs)
-	$(call run_pytest,$(COV_ARGS) $(PYTEST_ARGS))
+	$(call run_pytest,$(XDIST_ARGS) $(COV_ARGS) $(PYTEST_ARGS))
 
 test-fast: setup ## the developer loop: every test but the `slow` ones (image builds, demo)
-	$(call run_pytest,-m "not slow" $(PYTEST_ARGS))
+	$(call run_pytest,$(XDIST_ARGS) -m "not slow" $(PYTEST_ARGS))
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
@@ -93,6 +99,9 @@ image: setup ## build the service image (buildah, local Debian base), push it, r
 	  $(if $(IMAGE_SOURCE),--source "$(IMAGE_SOURCE)") \
 	  $(if $(MODEL_INPUT_SIGNATURE),--signature "$(MODEL_INPUT_SIGNATURE)") \
 	  $(IMAGE_ARGS)
+
+image-base: setup ## only the image's Debian base (mmdebstrap, cached in build/image's storage)
+	$(BIN)/python -m scripts.build_image --base-only
 
 wheelhouse: $(VENV)/.installed ## only the image's pinned wheelhouse (build/image/wheelhouse), for `docker build .`
 	$(BIN)/python -m scripts.build_image --wheelhouse-only

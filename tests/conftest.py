@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,6 +23,46 @@ if TYPE_CHECKING:
     from localworld.github import LocalGitHub
     from localworld.github.contract import Contract
     from scripts.build_image import BuildSpec
+
+
+# --- parallel runs (`make test`: pytest-xdist, `--dist loadfile`) --------------------------------
+# Each worker has its own session: its own services, ports, temp dirs and HOME. What is shared is
+# what lives outside them, so a test module runs whole on one worker (its module and package
+# fixtures are made once), and the modules below, which share state under build/ or a package
+# fixture, run together as if they were one file. (The scheduler below does this by path:
+# xdist's `xdist_group` marks are lost on pytest 9.2, whose nodes no longer take `_nodeid`.)
+SHARED_GROUPS = {
+    "tests/pipelines/": "pipelines",  # the agent's home and kept workspace under build/pipelines
+    "tests/bot/report/": "bot-report",  # the package-scoped report world
+    "tests/app/test_image.py": "service-image",  # one service image build (`service_image`)
+    "tests/scripts/test_smoke.py": "service-image",
+}
+
+
+def worker_group(nodeid: str) -> str:
+    """The unit one worker runs whole: the shared group of the test's file, else the file."""
+    path = nodeid.split("::", 1)[0]
+    return next((g for prefix, g in SHARED_GROUPS.items() if path.startswith(prefix)), path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`, with each of SHARED_GROUPS counted as one file."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedStateScheduling(LoadFileScheduling):  # type: ignore[misc]  # xdist is untyped
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return SharedStateScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the groups holding a `slow` test first: longest first keeps two workers busy to the
+    end (the scheduler hands out groups in this order; otherwise the file order is kept)."""
+    heavy = {worker_group(item.nodeid) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: worker_group(item.nodeid) not in heavy)  # a stable sort
 
 
 @pytest.fixture(scope="session", autouse=True)
