@@ -6,6 +6,7 @@
         --digest-file out/digest --revision SHA --version 0.1.0 --source URL
     python -m scripts.build_image --wheelhouse-only    # only build/image/wheelhouse (CI's
                                                        # Docker build then copies it)
+    python -m scripts.build_image --base-only          # only the Debian base image (cached)
 
 `make image` maps IMAGE_REPO, IMAGE_TAG, IMAGE_DIGEST_FILE, APP_VERSION, APP_REVISION,
 IMAGE_SOURCE and MODEL_INPUT_SIGNATURE onto these flags. TLS is verified for every registry
@@ -503,6 +504,11 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print what would be built as JSON and stop"
     )
     parser.add_argument(
+        "--base-only",
+        action="store_true",
+        help="only make the Debian base image in build/image's storage (cached), print its name",
+    )
+    parser.add_argument(
         "--wheelhouse-only",
         action="store_true",
         help="only make build/image/wheelhouse (for a Docker build elsewhere), print its path",
@@ -563,6 +569,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    if args.base_only:
+        with _locked(CACHE):
+            print(ensure_base(CACHE))
+        return EXIT_OK
     if args.wheelhouse_only:
         with _locked(CACHE):
             print(ensure_wheelhouse(CACHE))
