@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers (most tests wait on servers and subprocesses, so 2 pay off even on 2 cores);
 # each test module runs whole on one worker, grouped as tests/conftest.py says. 0: one process.
 PYTEST_WORKERS ?= 2
-XDIST_ARGS = -n $(PYTEST_WORKERS) --dist loadfile
+XDIST_ARGS = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 # Arguments only `make test` (the full suite CI runs) adds: the pure core (bot/core) keeps 100%
 # branch coverage, a gate a partial run such as `make test-fast` could not meet. Only the core.
 COV_ARGS ?= --cov=bot/core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=100
