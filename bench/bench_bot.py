@@ -15,6 +15,10 @@ The generated world, per size:
 * an image repository with T tags `0.1.0-<build>-<sha7>` (numerical tag policy on the build
   number, like the project's policy), each a distinct tiny image with signature and revision
   labels; one model version `digits` v1 in the model store;
+* every `release/<env>` at main, and each environment's Flux (its own token) reporting success
+  on it, as the nightly release and the clusters leave it (the hourly run's soak gate needs the
+  previous environment to have confirmed the pins, decision 36); the runs' clock is taken after
+  those statuses, so the zero soak has passed;
 * a change is an environment one tag behind its predecessor (env-0001: behind the registry).
   K changes sit at evenly spread positions p_1 = 1 < p_2 < ... < p_K; the environments from p_k
   up to (not including) p_{k+1} pin tag T-k. So exactly K environments can move, every other
@@ -33,7 +37,7 @@ Counted per run:
 * git: git subprocesses the bot spawned (local work, not API calls: the O(N) cost of a run).
 Figures are printed with ratios against the smallest size of the same sweep measured in the
 same run; nothing is asserted about timings. A scenario that does not produce exactly K
-promotions is a bug in this benchmark and stops it.
+promotions, or a no-op that writes, is a bug in this benchmark and stops it.
 
 Run: .venv/bin/python bench/bench_bot.py            (or `make bench`)
      .venv/bin/python bench/bench_bot.py --quick    (smaller sizes, for a smoke run)
@@ -86,13 +90,14 @@ from modelstore import ModelStore
 
 PROJECT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"  # noqa: S105 (a fake token the local GitHub is started with)
+FLUX_TOKEN = "bench-flux-token"  # noqa: S105 (the clusters' controllers report with this one)
+FLUX_LOGIN = "flux-bench"
 REVIEWER = "reviewer-1"
 SIGNATURE = "input:float32[?,64]"
 MODEL = "digits"
 MODEL_CONTAINER = "models"
 LOCK_CONTAINER = "promotion-bot"
 APP_COMMITS = 12  # image revisions point at these commits, so PR bodies get real commit ranges
-NOW = datetime.now(UTC)
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 # (overlays, tags) per sweep; the first entry of each sweep is its baseline.
@@ -516,8 +521,33 @@ class Bench:
         run_git(seed, "add", ".")
         run_git(seed, "commit", "-q", "-m", f"seed GitOps repo: {envs} environments")
         run_git(seed, "push", "-q", str(remote), "HEAD:refs/heads/main")
+        self.release_all(seed, remote, full_name, envs)
         shutil.rmtree(seed)
         return full_name, remote
+
+    def release_all(self, seed: Path, remote: Path, full_name: str, envs: int) -> None:
+        """What the nightly release and the clusters leave: every `release/<env>` at main, and
+        each environment's Flux reporting success on it (a status in the context the bot reads,
+        docs/deployment-confirmation.md), so the soak gate sees the pins confirmed, as it would
+        an hour after a night. All N statuses land on one commit, as in production when the
+        nightly moved every ref to the same main."""
+        refs = [f"HEAD:refs/heads/release/{env_name(i)}" for i in range(envs)]
+        run_git(seed, "push", "-q", str(remote), *refs)
+        sha = run_git(seed, "rev-parse", "HEAD").strip()
+        url = f"{self.github.url}/repos/{full_name}/statuses/{sha}"
+        with requests.Session() as flux:
+            flux.headers["Authorization"] = f"token {FLUX_TOKEN}"
+            for i in range(envs):
+                posted = flux.post(
+                    url,
+                    json={
+                        "state": "success",
+                        "description": "reconciliation succeeded",
+                        "context": f"kustomization/modelops-{env_name(i)}/bench-cluster",
+                    },
+                    timeout=10,
+                )
+                posted.raise_for_status()
 
     def settings(self, full_name: str, remote: Path) -> Settings:
         environ = {
@@ -588,6 +618,7 @@ class Meter:
         settings: Settings,
         size: tuple[int, int, int, bool],
         clone_s: float,
+        now: datetime,
         profile: cProfile.Profile | None = None,
     ) -> Result:
         envs, tags, changes, rerun = size
@@ -598,7 +629,7 @@ class Meter:
         if profile is not None:
             profile.enable()
         try:
-            report = api.run(settings, now=NOW)
+            report = api.run(settings, now=now)
         finally:
             if profile is not None:
                 profile.disable()
@@ -643,9 +674,12 @@ class Meter:
         start = time.perf_counter()
         wiring.prepare_checkout(str(remote), settings.checkout_dir())
         clone_s = time.perf_counter() - start
-        results = [self.run(settings, (envs, tags, changes, False), clone_s)]
+        # the runs' clock, after the controllers' statuses (the soak itself counts on the
+        # forge's clock, `Deployment.read_at`)
+        now = datetime.now(UTC)
+        results = [self.run(settings, (envs, tags, changes, False), clone_s, now)]
         if rerun:
-            results.append(self.run(settings, (envs, tags, changes, True), clone_s))
+            results.append(self.run(settings, (envs, tags, changes, True), clone_s, now))
         return results
 
 
@@ -754,7 +788,7 @@ def local_world(root: Path) -> Iterator[tuple[LocalGitHub, Registry, Azurite]]:
         github = start_github(
             root / "github" / "repos",
             root / "logs",
-            [f"{TOKEN}:localworld-bot:*/*"],
+            [f"{TOKEN}:localworld-bot:*/*", f"{FLUX_TOKEN}:{FLUX_LOGIN}:*/*"],
             users=(REVIEWER,),
         )
         started.append(github.process)
@@ -799,7 +833,7 @@ def measure_all(
         settings = bench.settings(full_name, remote)
         wiring.prepare_checkout(str(remote), settings.checkout_dir())
         profiler = cProfile.Profile()
-        meter.run(settings, (envs, tags, most, False), 0.0, profiler)
+        meter.run(settings, (envs, tags, most, False), 0.0, datetime.now(UTC), profiler)
         return results, profiler
     finally:
         http.uninstall()
