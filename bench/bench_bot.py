@@ -618,8 +618,9 @@ class Meter:
         settings: Settings,
         size: tuple[int, int, int, bool],
         clone_s: float,
-        now: datetime,
         profile: cProfile.Profile | None = None,
+        *,
+        now: datetime | None = None,
     ) -> Result:
         envs, tags, changes, rerun = size
         since = self.bench.github.last_seq()
@@ -629,7 +630,7 @@ class Meter:
         if profile is not None:
             profile.enable()
         try:
-            report = api.run(settings, now=now)
+            report = api.run(settings, now=now or datetime.now(UTC))
         finally:
             if profile is not None:
                 profile.disable()
@@ -677,9 +678,9 @@ class Meter:
         # the runs' clock, after the controllers' statuses (the soak itself counts on the
         # forge's clock, `Deployment.read_at`)
         now = datetime.now(UTC)
-        results = [self.run(settings, (envs, tags, changes, False), clone_s, now)]
+        results = [self.run(settings, (envs, tags, changes, False), clone_s, now=now)]
         if rerun:
-            results.append(self.run(settings, (envs, tags, changes, True), clone_s, now))
+            results.append(self.run(settings, (envs, tags, changes, True), clone_s, now=now))
         return results
 
 
@@ -833,7 +834,7 @@ def measure_all(
         settings = bench.settings(full_name, remote)
         wiring.prepare_checkout(str(remote), settings.checkout_dir())
         profiler = cProfile.Profile()
-        meter.run(settings, (envs, tags, most, False), 0.0, datetime.now(UTC), profiler)
+        meter.run(settings, (envs, tags, most, False), 0.0, profiler)
         return results, profiler
     finally:
         http.uninstall()
