@@ -171,6 +171,13 @@ class Settings:
         cache = Path(self.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         return cache / "promotion-bot" / key
 
+    def parse_cache_dir(self) -> Path | None:
+        """`BOT_CACHE_DIR`: where the parsed pins and policy are kept between runs (decisions 37,
+        38, 45); unset: under the checkout's `.git/`. Only results of parsing the repository's
+        own text, keyed by its blob ids and by the parsing code: any old copy is safe."""
+        value = self.environ.get("BOT_CACHE_DIR", "").strip()
+        return Path(value) if value else None
+
     def secrets(self) -> list[str]:
         found = [s for s in (self.forge_token, self.registry_password) if s]
         # A GitHub App's private key, whole and line by line (a message may hold a part).

@@ -140,12 +140,14 @@ def report_forge(settings: Settings) -> Forge:
     )
 
 
-def prepare_checkout(remote: str, path: Path) -> GitRepo:
-    """Clone once, then fetch on every run (the clone is a cache, never a source of truth)."""
+def prepare_checkout(remote: str, path: Path, cache: Path | None = None) -> GitRepo:
+    """Clone once, then fetch on every run (the clone is a cache, never a source of truth).
+    Parsed overlays and policy are kept under `cache` (default: in the clone's `.git/`)."""
     repo = GitRepo(path) if (path / ".git").exists() else GitRepo.clone(remote, path)
     repo.fetch()
     # parsed overlays and policy by blob id, kept between runs (each hourly run is a new process)
-    cache = path / ".git" / "promotion-bot" / "cache"
+    if cache is None:
+        cache = path / ".git" / "promotion-bot" / "cache"
     version = pins_code_version()  # what another bot version parsed is never read
     disk = None if version is None else DiskEntries(cache / "pins-v1", version=f"pins {version}")
     PINS_CACHE.use_disk(disk, pins_to_json, pins_from_json)
@@ -160,7 +162,9 @@ def connect(settings: Settings) -> Services:
         raise SettingsError(f"model store settings: {exc}") from exc
     install_git_credential_helper(settings)  # a GitHub App's tokens for an https remote
     install_git_bearer_header(settings)  # Azure Repos' bearer token for an https remote
-    repo = prepare_checkout(settings.gitops_remote, settings.checkout_dir())
+    repo = prepare_checkout(
+        settings.gitops_remote, settings.checkout_dir(), settings.parse_cache_dir()
+    )
     return Services(settings, repo, store)
 
 

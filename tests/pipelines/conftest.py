@@ -217,6 +217,7 @@ def make_runner(
     pipeline: Path = PIPELINE,
     groups: dict[str, dict[str, tuple[str, bool]]] | None = None,
     overrides: dict[str, str] | None = None,
+    cache_dir: Path | None = None,
 ) -> Runner:
     return Runner(
         pipeline,
@@ -226,6 +227,7 @@ def make_runner(
         predefined=predefined(source, **(overrides or {})),
         variable_groups=groups or {},
         service_connections=connections(acr),
+        cache_dir=cache_dir,
     )
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from tests.pipelines import cache_task
+from tests.pipelines.cache_task import PendingSave
 from tests.pipelines.expressions import Context, ExpressionError, evaluate
 from tests.pipelines.variables import (
     LoggingCommand,
@@ -181,6 +183,7 @@ class Runner:
         predefined: Mapping[str, str],
         variable_groups: Mapping[str, Mapping[str, tuple[str, bool]]] = {},
         service_connections: Sequence[ServiceConnection] = (),
+        cache_dir: Path | None = None,
     ) -> None:
         self.path = pipeline
         self.doc = load_pipeline(pipeline)
@@ -191,6 +194,8 @@ class Runner:
         self.groups = variable_groups
         self.connections = {c.name.lower(): c for c in service_connections}
         self.artifacts_dir = work / "artifacts"
+        # Cache@2's store (pipeline caching): hand the same one to a later run to restore
+        self.cache_dir = cache_dir or work / "pipeline-cache"
         self.compile()
 
     def compile(self) -> None:
@@ -368,6 +373,7 @@ class Job:
         self.extra_secrets: list[str] = []
         self.docker_logins: dict[str, str] = {}  # login server -> token (Docker@2 login)
         self._env_of_current: dict[str, str] = {}  # the running task step's `env:`
+        self.post_job: list[PendingSave] = []  # Cache@2 steps that ran, saved after the job
 
     # ------------------------------------------------------------------ agent plumbing
 
@@ -546,8 +552,18 @@ class Job:
             if step_result.result == "Failed":
                 continue_on_error = as_bool(step.get("continueOnError"))
                 ok = ok and continue_on_error
+        for pending in reversed(self.post_job):  # post-job steps run in reverse order
+            if ok:
+                self.result.steps.append(cache_task.save(self, pending))
+            else:
+                name = f"Post-job: {pending.display}"
+                self.result.steps.append(StepResult(name, "Skipped", "the job did not succeed"))
         self.result.result = "Succeeded" if ok else "Failed"
         return self.result
+
+    def chown_tree(self, path: Path) -> None:
+        for each in [path, *path.rglob("*")]:
+            os.chown(each, self.agent.uid, self.agent.uid)
 
     @staticmethod
     def _default_name(kind: str, step: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ what the task does, on the local world:
   (as root, like the daemon) on the project's image storage; the registry is the service
   connection's; the base image `python:3.11-slim` (Docker Hub, unreachable here) is replaced by
   the local Debian bookworm base (python 3.11) made by scripts/build_image.py.
+- Cache@2: restores at the step and saves after a successful job (tests/pipelines/cache_task.py).
 - PublishPipelineArtifact@1 / DownloadPipelineArtifact@2: copy a directory into the run's
   artifact store and back into `$(Pipeline.Workspace)/<name>`.
 """
@@ -412,7 +413,14 @@ def _download(job: Job, inputs: dict[str, str], display: str) -> StepResult:
     return StepResult(display, "Succeeded", f"Downloaded {name} to {target}\n", 0)
 
 
+def _cache(job: Job, inputs: dict[str, str], display: str) -> StepResult:
+    from tests.pipelines.cache_task import restore
+
+    return restore(job, inputs, display)
+
+
 HANDLERS: dict[tuple[str, int], tuple[str, Handler]] = {
+    ("cache", 2): ("CacheV2", _cache),
     ("usepythonversion", 0): ("UsePythonVersionV0", _use_python),
     ("azurecli", 2): ("AzureCLIV2", _azure_cli),
     ("docker", 2): ("DockerV2", _docker),

@@ -42,8 +42,12 @@ def test_task_json_files_are_the_tasks_the_pipeline_uses() -> None:
     for stage in load_pipeline(PIPELINE)["stages"]:
         for job in stage["jobs"]:
             used |= {s["task"] for s in job["steps"] if "task" in s}
-    assert used == {"UsePythonVersion@0", "AzureCLI@2", "Docker@2"}
-    for directory, task in (("AzureCLIV2", "AzureCLI@2"), ("DockerV2", "Docker@2")):
+    assert used == {"UsePythonVersion@0", "AzureCLI@2", "Docker@2", "Cache@2"}
+    for directory, task in (
+        ("AzureCLIV2", "AzureCLI@2"),
+        ("DockerV2", "Docker@2"),
+        ("CacheV2", "Cache@2"),
+    ):
         definition = TaskDefinition.load(directory)
         assert f"{definition.name}@{definition.major}" == task
 
@@ -305,3 +309,62 @@ def test_az_stand_in_answers_only_inside_an_azure_cli_session(tmp_path: Path) ->
     )
     assert claims["aud"] == "https://storage.azure.com"
     assert claims["iss"].startswith("https://sts.windows.net/")
+
+
+CACHE_PIPELINE = """
+variables:
+  - name: lock
+    value: {lock}
+stages:
+  - stage: One
+    jobs:
+      - job: cached
+        steps:
+          - checkout: none
+          - script: echo "$(lock)" > "$(Build.SourcesDirectory)/lock.txt"
+            displayName: lock file
+          - task: Cache@2
+            displayName: cache
+            inputs:
+              key: 'parse | "$(Agent.OS)" | lock.txt'
+              restoreKeys: |
+                parse | "$(Agent.OS)"
+              path: $(Pipeline.Workspace)/cache
+              cacheHitVar: HIT
+          - script: |
+              echo "hit=$(HIT) had=$(cat "$(Pipeline.Workspace)/cache/n" 2>/dev/null || echo none)"
+              mkdir -p "$(Pipeline.Workspace)/cache"
+              echo "$(lock)" > "$(Pipeline.Workspace)/cache/n"
+              test "$(lock)" != broken
+            displayName: use
+"""
+
+
+def test_cache_restores_by_key_then_prefix_and_saves_only_after_a_successful_job(
+    source: Path, agent: Agent, acr: Acr, run_dir: Path
+) -> None:
+    """Cache@2 as documented: exact key, else the newest cache of a restore-key prefix; the
+    post-job step saves a new key only when the job succeeded (caches are immutable)."""
+    store = run_dir / "store"
+
+    def run(n: int, lock: str) -> tuple[str, str]:
+        work = run_dir / f"run{n}"
+        work.mkdir()
+        path = work / "p.yml"
+        path.write_text(textwrap.dedent(CACHE_PIPELINE.format(lock=lock)))
+        runner = make_runner(
+            source=source, agent=agent, work=work, acr=acr, pipeline=path, cache_dir=store
+        )
+        job = runner.run().job("One")
+        return job.step("use").log.strip(), job.step("Post-job: cache").log
+
+    used, saved = run(1, "a")
+    assert used == "hit=false had=none" and "Cache saved" in saved
+    used, saved = run(2, "a")
+    assert used == "hit=true had=a" and "not saved" in saved
+    used, saved = run(3, "broken")  # a new key, but the job fails: nothing saved
+    assert used == "hit=inexact had=a" and saved == "the job did not succeed"
+    used, saved = run(4, "b")
+    assert used == "hit=inexact had=a" and "Cache saved" in saved
+    used, _ = run(5, "c")
+    assert used == "hit=inexact had=b"  # the newest cache of the prefix

@@ -207,6 +207,17 @@ def test_hourly_schedule_runs_only_promote_and_the_bot_opens_the_dev_pr(
     assert [i["method"] for i in issues] == ["POST"]
     report = (result.artifacts["promotion-report"] / "index.html").read_text()
     assert '<table id="matrix">' in report
+    # the bot's parse cache (Cache@2): a miss on this fresh agent, saved after the job, and
+    # holding only parse results (pins and policy as JSON), never a secret
+    job = result.job("Promote")
+    assert "Cache miss." in job.step("Restore the bot's parse cache").log
+    assert "Cache saved" in job.step("Post-job: Restore the bot's parse cache").log
+    saved = [p for p in runner.cache_dir.rglob("content/**/*") if p.is_file()]
+    kinds = {p.parent.name for p in saved}
+    assert kinds == {"pins-v1", "policy-v1"}, kinds
+    assert all(p.suffix == ".json" for p in saved)
+    for secret in (world.github.token, runner.predefined["System.AccessToken"]):
+        assert not [p for p in saved if secret in p.read_text()]
     _no_secret_leaked(runner, result, world)
 
 
