@@ -45,6 +45,7 @@ def worker_group(nodeid: str) -> str:
     return next((g for prefix, g in SHARED_GROUPS.items() if path.startswith(prefix)), path)
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: without xdist, pytest runs on regardless
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadfile`, with each of SHARED_GROUPS counted as one file."""
     if config.getvalue("dist") != "loadfile":
