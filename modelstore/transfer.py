@@ -297,31 +297,26 @@ def fetch_file(
         if out is not None:
             os.ftruncate(out, entry.size)  # preallocated: ranges land at their offsets
         step = settings.range_size
-        try:
-            first, total = backend.read_range(path, 0, min(step, entry.size) or 1)
-        except BlobNotFoundError:
-            raise mismatch(entry.sha256, "missing", "file") from None
-        if total != entry.size or len(first) != min(step, entry.size):
-            raise mismatch(str(entry.size), f"{total}{'+' if total > entry.size else ''}", "size")
         digest = hashlib.sha256()
-
-        def land(offset: int, data: bytes) -> None:
-            if out is not None:
-                os.pwrite(out, data, offset)
-            progress.advance(entry.path, len(data))
-
-        land(0, first)
-        digest.update(first)
-        offsets = deque(range(len(first), entry.size, step))
-        window: deque[tuple[int, Future[bytes]]] = deque()
 
         def fetch(offset: int) -> bytes:
             length = min(step, entry.size - offset)
-            data, seen = backend.read_range(path, offset, length)
+            try:
+                data, seen = backend.read_range(path, offset, length or 1)
+            except BlobNotFoundError:
+                raise mismatch(entry.sha256, "missing", "file") from None
             if seen != entry.size or len(data) != length:
-                raise mismatch(str(entry.size), str(seen), "size")
-            land(offset, data)
+                raise mismatch(str(entry.size), f"{seen}{'+' if seen > entry.size else ''}", "size")
+            if out is not None:
+                os.pwrite(out, data, offset)
+            progress.advance(entry.path, len(data))
             return b"" if out is not None else data  # on disk: hashed from the page cache
+
+        # The first range is requested with the others (the manifest gives the size): the
+        # results are taken in file order, so a missing blob or a wrong size is still reported
+        # from the first range.
+        offsets = deque(range(0, entry.size, step)) or deque([0])
+        window: deque[tuple[int, Future[bytes]]] = deque()
 
         # Verifying only, ranges wait in memory to be hashed in order (a few). Into a file, a
         # landed range is hashed from the page cache once every range before it has landed,
