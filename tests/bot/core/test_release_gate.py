@@ -240,6 +240,21 @@ def test_everything_else_in_the_overlay_is_a_change_outside_the_pins():
         assert not pin_only(OVERLAY, changed, "modelops-app", "model-pin"), changed
 
 
+def test_a_kustomization_of_unexpected_shapes_keeps_them_as_they_are():
+    # not a mapping, `images`/`configMapGenerator` not lists, a pin without literals: nothing
+    # there is a pin to take out, so all of it counts as a change outside the pins
+    assert without_pins(["not", "a", "mapping"], "modelops-app", "model-pin") == [
+        "not",
+        "a",
+        "mapping",
+    ]
+    odd = {"images": "modelops-app", "configMapGenerator": {"name": "model-pin"}}
+    assert without_pins(odd, "modelops-app", "model-pin") == odd
+    files = {"configMapGenerator": [{"name": "model-pin", "files": ["pin.env"]}]}
+    assert without_pins(files, "modelops-app", "model-pin") == files
+    assert not pin_only(files, {"configMapGenerator": [{"name": "model-pin"}]}, "a", "model-pin")
+
+
 def test_references_name_every_repository_path_the_kustomization_may_pull_in():
     found = references(OVERLAY, "deploy/overlays/staging")
     assert "deploy/base" in found
