@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -17,10 +19,32 @@ from localworld.errors import ServiceStartError
 LOOPBACK = "127.0.0.1"
 
 
+#: Under pytest-xdist each worker takes its ports from its own block below Linux's ephemeral
+#: range (32768-60999): a port the kernel hands out for `bind(0)` in one worker could be handed
+#: to the other in the moment between this function and the server's own bind, and ports below
+#: that range are never given to outgoing connections either. Subprocesses inherit the variable.
+_WORKER_PORTS_FROM = 20000
+_WORKER_PORTS_EACH = 1500
+_XDIST_WORKER = re.compile(r"gw([0-9]{1,2})")
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
+    """A TCP port on 127.0.0.1 that is free right now (in this xdist worker's own block)."""
+    worker = _XDIST_WORKER.fullmatch(os.environ.get("PYTEST_XDIST_WORKER", ""))
+    if worker is None or int(worker.group(1)) >= 8:
+        return _bound_port(0)
+    low = _WORKER_PORTS_FROM + int(worker.group(1)) * _WORKER_PORTS_EACH
+    start = secrets.randbelow(_WORKER_PORTS_EACH)  # like the kernel: a random start, then in turn
+    for step in range(_WORKER_PORTS_EACH):
+        with contextlib.suppress(OSError):
+            return _bound_port(low + (start + step) % _WORKER_PORTS_EACH)
+    block = f"{low}-{low + _WORKER_PORTS_EACH - 1}"
+    raise ServiceStartError("free port", f"every port in {block} on {LOOPBACK} is taken", "")
+
+
+def _bound_port(port: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
+        sock.bind((LOOPBACK, port))
         return int(sock.getsockname()[1])
 
 
