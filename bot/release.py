@@ -151,10 +151,22 @@ def decide_release(
         return replace(base, action=action, reason=reason, tag=tag, problems=problems)
 
     if release_sha == main_sha and not release_tagged:
-        # an earlier run moved the branch but its tag never arrived (pre-atomic push, or by hand)
-        tag = next_release_tag(existing_tags, today, env)
+        # Every move pushes the ref and its tag atomically, so an untagged tip was pushed by
+        # someone else, past the checks and gates: tagging it now would vouch for it (and,
+        # with `confirm: release`, start the next environment's soak from it).
         return decision(
-            ReleaseAction.RELEASE, f"{ref} is at main ({short}) but untagged: tagging it", tag=tag
+            ReleaseAction.BLOCKED,
+            f"{ref} is at main ({short}) but carries no release tag: moved by hand, not released",
+            problems=(
+                ReleaseProblem(
+                    f"refs/heads/{ref}",
+                    f"at {short} without a `{TAG_PREFIX}{env}-*` tag: the release moves a ref "
+                    "and tags it in one push, so this one was pushed by hand, and the release "
+                    "neither tags nor vouches for it. Push the ref back to its last release "
+                    "tag (the next release then moves it through the checks and gates), or, "
+                    "if you vouch for this commit, tag it yourself",
+                ),
+            ),
         )
     if release_sha == main_sha:
         return decision(ReleaseAction.NOOP, f"{ref} is already at main ({short})")
@@ -184,7 +196,9 @@ def summarize(main_sha: str, envs: Sequence[ReleaseDecision]) -> ReleaseDecision
     problems = tuple(dict.fromkeys(p for d in envs for p in d.problems))
     moved = [d for d in envs if d.action is ReleaseAction.RELEASE]
     blocked = [d for d in envs if d.action is ReleaseAction.BLOCKED]
-    if problems and len(blocked) == len(envs):
+    # main's checks block every ref alike; a ref's own problem (`refs/heads/...`) is its own
+    ref_problem = any(p.where.startswith("refs/heads/") for p in problems)
+    if problems and len(blocked) == len(envs) and not ref_problem:
         action = ReleaseAction.BLOCKED
         reason = f"main ({short}) failed {len(problems)} check(s); no release ref moved"
     elif blocked:

@@ -209,17 +209,24 @@ def test_a_refused_tag_leaves_release_unmoved_and_the_next_run_tags_it(
     assert git(bare_remote, "for-each-ref") == refs
 
 
-def test_a_release_branch_at_main_without_a_tag_gets_tagged(tmp_path: Path, bare_remote: Path):
+def test_a_release_branch_pushed_to_main_by_hand_is_blocked_not_tagged(
+    tmp_path: Path, bare_remote: Path
+):
     repo = _seeded(tmp_path, bare_remote)
     main_sha = git(bare_remote, "rev-parse", "main").strip()
-    git(bare_remote, "branch", "release/dev", main_sha)  # moved untagged (an older bot, or by hand)
+    git(bare_remote, "branch", "release/dev", main_sha)  # pushed by hand: no release tag
+    refs = git(bare_remote, "for-each-ref")
 
     decision = run_release(repo, checks=[], today=TODAY, envs=ENVS)
-    assert (decision.action, decision.tag) == ("release", "release-dev-20261125")
-    assert git(bare_remote, "rev-parse", "release-dev-20261125^{commit}").strip() == main_sha
-    refs = git(bare_remote, "for-each-ref")
+    assert (decision.action, decision.tag) == ("blocked", None)
+    assert "moved by hand" in decision.reason
+    [problem] = decision.problems
+    assert problem.where == "refs/heads/release/dev"
+    assert "release-dev-*" in problem.message
+    assert git(bare_remote, "for-each-ref") == refs  # no tag: the release vouches for nothing
+
+    git(bare_remote, "tag", "release-dev-20261125", main_sha)  # a person vouches for it
     assert run_release(repo, checks=[], today=TODAY, envs=ENVS).action == "noop"
-    assert git(bare_remote, "for-each-ref") == refs
 
 
 # --------------------------------------------------------------------------- the forge issue
