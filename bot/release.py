@@ -262,7 +262,7 @@ def run_release(
             or at_main
             or repo.is_ancestor(release_sha, main_sha),
             problems=problems or (),
-            existing_tags=repo.remote_tags(pattern) if not (at_main and tagged) else (),
+            existing_tags=repo.remote_tags(pattern) if not at_main else (),
             today=today,
             release_tagged=tagged,
             env=env,
