@@ -1,7 +1,8 @@
 """`bench_service.py --proxy`: the service behind the pod's shipped nginx (deploy/base/nginx.conf,
 started as tests/deploy/test_proxy.py starts it, via localworld.pod_proxy) in front of the same
-gunicorn, interleaved with the direct runs; and the serving processes' CPU time per request, read
-from /proc/<pid>/stat (the machine is shared: req/s swings, CPU time per request much less)."""
+app server (`python -m app.server`, granian), interleaved with the direct runs; and the serving
+processes' CPU time per request, read from /proc/<pid>/stat (the machine is shared: req/s swings,
+CPU time per request much less)."""
 
 from __future__ import annotations
 
@@ -70,14 +71,14 @@ def proxy_rows(results: list[Load]) -> tuple[list[str], dict[str, Any]]:
             "direct_over_bare_paired_median": paired_ratio(results, scenario, "service", "bare"),
             "cpu_ms_per_request_direct": median_cpu_ms(results, "service", scenario),
             "cpu_ms_per_request_proxied": median_cpu_ms(results, "proxied", scenario),
-            "cpu_ms_per_request_proxied_gunicorn_only": median_cpu_ms(
+            "cpu_ms_per_request_proxied_app_server_only": median_cpu_ms(
                 results, "proxied", scenario, app_only=True
             ),
             "cpu_ms_per_request_bare": median_cpu_ms(results, "bare", scenario),
         }
         cpu_proxied = figures["cpu_ms_per_request_proxied"]
         cpu_direct = figures["cpu_ms_per_request_direct"]
-        cpu_app = figures["cpu_ms_per_request_proxied_gunicorn_only"]
+        cpu_app = figures["cpu_ms_per_request_proxied_app_server_only"]
         summary[scenario] = {"direct": asdict(direct), "proxied": asdict(proxied), **figures}
         lines.append(
             f"{scenario:11} {direct.requests_per_s:8.0f} {direct.p50_ms:6.2f}/{direct.p99_ms:6.2f}"

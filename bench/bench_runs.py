@@ -17,7 +17,7 @@ class Load:
     requests: int = 0
     # CPU time (user + system) of the serving processes over the run, per request completed.
     cpu_ms_per_request: float | None = None
-    # The same for gunicorn's processes alone (the app container's own CPU budget in the pod).
+    # The same for the app server's processes alone (the app container's CPU budget in the pod).
     app_cpu_ms_per_request: float | None = None
 
 
@@ -50,7 +50,8 @@ def best(results: list[Load], server: str, scenario: str) -> Load | None:
 def median_cpu_ms(
     results: list[Load], server: str, scenario: str, app_only: bool = False
 ) -> float | None:
-    """Median over runs of the serving processes' (or gunicorn's alone) CPU time per request."""
+    """Median over runs of the serving processes' (or the app server's alone) CPU time per
+    request."""
     values = [
         r.app_cpu_ms_per_request if app_only else r.cpu_ms_per_request
         for r in runs(results, server, scenario)

@@ -1,31 +1,37 @@
-"""Benchmark the prediction service under gunicorn against three baselines, in one run.
+"""Benchmark the prediction service under granian against baselines, in one run.
 
     .venv/bin/python bench/bench_service.py [--duration 3] [--connections 8] [--rounds 5]
-                                            [--skip-mlflow] [--proxy]
+                                            [--skip-mlflow] [--before REF | --no-before]
+                                            [--proxy] [--server-threads N]
 
 Load comes from `wrk` (C, one thread) on loopback, so the client costs the server little CPU.
 Scenarios: `/predict` with 1 row, with 64 rows as JSON and as packed float32 (`.npy`), and
-`/score` with 1 PNG image.
-Compared with:
+`/score` with 1 PNG image. The service runs as the image runs it, `python -m app.server`
+(granian, `WEB_CONCURRENCY=2` workers, `SERVER_THREADS` at its default of 1). Compared with:
   (a) onnxruntime called in-process on the same model (the floor: no HTTP, no JSON);
-  (b) a bare Flask handler under the same gunicorn settings (same config module, workers,
-      threads) that only parses JSON, runs the session and returns JSON: what Flask itself costs;
-  (c) MLflow's `mlflow models serve` on the same ONNX model (installed only for this benchmark,
+  (b) a bare Flask handler under the same server and settings (`python -m app.server
+      bench_service:bare_app`) that only parses JSON, runs the session and returns JSON: what
+      Flask itself costs;
+  (c) `before`: the `app` package as of a git ref (default cd8e786, the last one served by
+      gunicorn) under that ref's own server: gunicorn with the ref's app/gunicorn_conf.py when
+      the ref has one (gunicorn 27.0.1, installed for this benchmark only under
+      build/bench/gunicorn-lib and put on that server's PYTHONPATH alone), else
+      `python -m app.server`; with gunicorn also `bare-before`, the bare handler under that
+      same gunicorn config, so the goals can be read before and after, each against its own
+      server's bare handler;
+  (d) MLflow's `mlflow models serve` on the same ONNX model (installed only for this benchmark,
       into its own venv under build/bench/), with 1 and with 2 workers, for the JSON /predict
       scenarios;
-  (d) the service with one shared listening socket (GUNICORN_REUSE_PORT=0), for predict-1: how
-      keep-alive connections spread over the workers without SO_REUSEPORT;
-  (e) with --worker-class CLASS, the service under another gunicorn worker class
-      (`service-CLASS`; `proxied-CLASS` behind its own nginx with --proxy): what the worker
-      model costs per request. `sync` gets one thread (gunicorn turns a threaded sync worker
-      into gthread) and closes every connection, so nginx connects once per request.
+  (e) with --server-threads N, the service with `SERVER_THREADS=N` (`service-tN`; `proxied-tN`
+      behind its own nginx with --proxy).
 Every server is up for the whole run and the rounds interleave them, so load from elsewhere on
 the shared machine hits them alike. Per run: req/s, p50/p99 latency and the serving processes'
 CPU time (user + system, every process in the server's process group) per request; the CPU
 figures are the steady ones on a shared machine. Figures are ratios against the bare handler
-measured in the same rounds; nothing is asserted. With --proxy, also the service behind the
-pod's shipped nginx (bench_proxy.py) in the same rounds. Servers and wrk run on 127.0.0.1 only,
-bounded in time, stopped by their PIDs.
+measured in the same rounds; nothing is asserted. The busiest worker's share of the workers'
+CPU (the workers: the server's main process's children) shows how connections spread. With
+--proxy, also the service behind the pod's shipped nginx (bench_proxy.py) in the same rounds.
+Servers and wrk run on 127.0.0.1 only, bounded in time, stopped by their process groups' ids.
 """
 
 from __future__ import annotations
@@ -58,9 +64,15 @@ WORK = ROOT / "build" / "bench"
 MLFLOW_VENV = WORK / "mlflow-venv"
 MLFLOW_VERSION = "3.17.2"  # 3.18.0 needs mlflow-skinny 3.18.0, not yet on the index here
 DIGIT_PNG = ROOT / "tests" / "data" / "digits" / "digit-7.png"
+# The last commit whose app was served by gunicorn (app.server existed, the image did not use it).
+DEFAULT_BEFORE = "cd8e786"
+# gunicorn for `before` refs that still ship app/gunicorn_conf.py: the version the project pinned
+# then, installed under build/bench/ only (the project's venv no longer has it).
+GUNICORN_LIB = WORK / "gunicorn-lib"
+GUNICORN_VERSION = "27.0.1"
 
 
-# --- the bare baseline: gunicorn loads it as `bench_service:bare_app()` --------------------------
+# --- the bare baseline: `python -m app.server bench_service:bare_app` -------------------------
 
 
 def bare_app() -> Any:
@@ -208,24 +220,53 @@ class Server:
         self.log.close()
 
 
-def gunicorn_server(
-    name: str,
-    app_spec: str,
-    env: dict[str, str],
-    port: int,
-    cwd: Path = ROOT,
-    *,
-    extra: tuple[str, ...] = (),
+def _pythonpath(*entries: Path) -> str:
+    return os.pathsep.join([*map(str, entries), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+def granian_server(
+    name: str, target: str, env: dict[str, str], port: int, cwd: Path = ROOT
 ) -> Server:
-    argv = [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf", *extra]
+    """`python -m app.server TARGET` (granian), as the image runs it; bench/ importable for the
+    bare handler. From cwd, so a `before` tree's `app` package is the one imported."""
+    argv = [sys.executable, "-m", "app.server", target]
+    env = {**env, "BIND": f"127.0.0.1:{port}", "PYTHONPATH": _pythonpath(ROOT / "bench")}
+    return Server(name, argv, env, f"http://127.0.0.1:{port}/readyz", cwd)
+
+
+def gunicorn_server(name: str, app_spec: str, env: dict[str, str], port: int, cwd: Path) -> Server:
+    """gunicorn under the app/gunicorn_conf.py found in cwd (a `before` tree), from the
+    bench-only install: GUNICORN_LIB is on this server's PYTHONPATH and nobody else's."""
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf"]
     argv += ["--pythonpath", str(ROOT / "bench"), app_spec]
-    return Server(
-        name, argv, {**env, "BIND": f"127.0.0.1:{port}"}, f"http://127.0.0.1:{port}/readyz", cwd
+    env = {**env, "BIND": f"127.0.0.1:{port}", "PYTHONPATH": _pythonpath(GUNICORN_LIB)}
+    return Server(name, argv, env, f"http://127.0.0.1:{port}/readyz", cwd)
+
+
+def ensure_gunicorn() -> None:
+    """gunicorn GUNICORN_VERSION under GUNICORN_LIB (pip --target), only for `before` refs."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import gunicorn; print(gunicorn.__version__, gunicorn.__file__)"],
+        env={**os.environ, "PYTHONPATH": _pythonpath(GUNICORN_LIB)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    version, _, where = probe.stdout.strip().partition(" ")
+    if version == GUNICORN_VERSION and Path(where).is_relative_to(GUNICORN_LIB):
+        return
+    shutil.rmtree(GUNICORN_LIB, ignore_errors=True)
+    pin = f"gunicorn=={GUNICORN_VERSION}"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(GUNICORN_LIB), pin],
+        check=True,
+        timeout=600,
     )
 
 
-def checkout_app(ref: str) -> Path:
-    """The `app` package (code and gunicorn config) as of a git ref, under build/bench/."""
+def checkout_app(ref: str) -> tuple[Path, str]:
+    """The `app` package (code and server config) as of a git ref, under build/bench/; and the
+    server that ref's image ran: gunicorn while app/gunicorn_conf.py existed, else granian."""
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
         capture_output=True,
@@ -241,7 +282,23 @@ def checkout_app(ref: str) -> Path:
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tree, filter="data")
-    return tree
+    return tree, "gunicorn" if (tree / "app" / "gunicorn_conf.py").exists() else "granian"
+
+
+def listening_sockets(port: int) -> int:
+    """How many listening TCP sockets are bound to this loopback port (one shared socket, or one
+    per worker with SO_REUSEPORT)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
 
 
 # --- the floor ------------------------------------------------------------------------------------
@@ -417,14 +474,15 @@ def prepare() -> Inputs:
 @dataclass
 class Target:
     """A server under test: where it listens, the process groups serving it (the app's
-    first), and the (url path, body file) it gets per scenario."""
+    first), and the (url path, body file) it gets per scenario. `workers`: its group leader's
+    children are worker processes whose CPU shares show how connections spread."""
 
     name: str
     server: Server
     base: str
     groups: list[int]
     scenarios: dict[str, tuple[str, Path]]
-    gunicorn: bool = True
+    workers: bool = True
 
 
 def _line(label: str, r: Load, share: float | None = None) -> str:
@@ -433,7 +491,7 @@ def _line(label: str, r: Load, share: float | None = None) -> str:
         f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  errors {r.errors}"
         + (f"  cpu {r.cpu_ms_per_request * 1000:5.0f} us/req" if r.cpu_ms_per_request else "")
         + (
-            f" (gunicorn {r.app_cpu_ms_per_request:.2f} ms)"
+            f" (app server {r.app_cpu_ms_per_request:.2f} ms)"
             if r.server.startswith("proxied")
             else ""
         )
@@ -441,25 +499,43 @@ def _line(label: str, r: Load, share: float | None = None) -> str:
     )
 
 
+def _stat(pid: str) -> tuple[int, int, float] | None:
+    """(parent pid, process group, CPU seconds) of a live process, None if it has exited."""
+    try:
+        stat = (Path("/proc") / pid / "stat").read_text()
+        pgrp, seconds = stat_cpu_seconds(stat)
+        return int(stat.rpartition(")")[2].split()[1]), pgrp, seconds
+    except (OSError, ValueError, IndexError):
+        return None  # exited while being read
+
+
 def process_cpu_seconds(groups: list[int]) -> dict[int, float]:
     """CPU seconds per live process of these process groups (pid -> user + system)."""
     wanted, out = set(groups), {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                pgrp, seconds = stat_cpu_seconds((entry / "stat").read_text())
-            except (OSError, ValueError, IndexError):
-                continue  # exited while being read
-            if pgrp in wanted:
-                out[int(entry.name)] = seconds
+        if entry.name.isdigit() and (stat := _stat(entry.name)) and stat[1] in wanted:
+            out[int(entry.name)] = stat[2]
     return out
 
 
+def worker_pids(leader: int) -> set[int]:
+    """The server's workers: children of its main process (gunicorn's master, granian's main)
+    in its process group."""
+    return {
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit()
+        and (stat := _stat(entry.name))
+        and stat[0] == leader
+        and stat[1] == leader
+    }
+
+
 def busiest_share(target: Target, before: dict[int, float], after: dict[int, float]) -> float:
-    """The busiest gunicorn worker's share of all workers' CPU time over a run (0.5: even)."""
-    master = target.groups[0]
-    used = [after[pid] - before.get(pid, 0.0) for pid in after if pid != master]
-    return max(used) / sum(used) if sum(used) > 0 else float("nan")
+    """The busiest worker's share of all workers' CPU time over a run (0.5: even for 2)."""
+    workers = worker_pids(target.groups[0])
+    used = [after[pid] - before.get(pid, 0.0) for pid in after if pid in workers]
+    return max(used) / sum(used) if used and sum(used) > 0 else float("nan")
 
 
 def start_targets(inputs: Inputs, args: Any) -> list[Target]:
@@ -472,40 +548,47 @@ def start_targets(inputs: Inputs, args: Any) -> list[Target]:
         "MODEL_INPUT_SIGNATURE": "input:float32[?,64]",
         "PROMETHEUS_MULTIPROC_DIR": str(WORK / "prometheus"),
         "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "2",
+        "GUNICORN_THREADS": "2",  # read by the gunicorn config of `before` refs only
     }
+    env.pop("SERVER_THREADS", None)  # app.server's default (1) unless --server-threads
     json_scenarios = {k: (ROUTES[k], inputs.paths[k]) for k in inputs.bodies}
-    specs = {
-        "service": (
-            "app:create_app()",
-            {},
-            {
-                **json_scenarios,
-                "predict-64-npy": ("/predict", inputs.paths["predict-64-npy"]),
-                "predict-1-paired": json_scenarios["predict-1"],
-            },
-        ),
-        "bare": ("bench_service:bare_app()", {}, json_scenarios),
-        "service-shared-socket": (
-            "app:create_app()",
-            {"GUNICORN_REUSE_PORT": "0", "PROMETHEUS_MULTIPROC_DIR": str(WORK / "prom-shared")},
-            {"predict-1": json_scenarios["predict-1"]},
-        ),
+    service_scenarios = {
+        **json_scenarios,
+        "predict-64-npy": ("/predict", inputs.paths["predict-64-npy"]),
+        "predict-1-paired": json_scenarios["predict-1"],
     }
     targets: list[Target] = []
+
+    def add(name: str, server: Server, port: int, scenarios: dict[str, tuple[str, Path]]) -> Target:
+        base = f"http://127.0.0.1:{port}"
+        targets.append(Target(name, server, base, [server.proc.pid], scenarios))
+        return targets[-1]
+
     try:
-        for name, (spec, changes, scenarios) in specs.items():
-            port = free_port()
-            server = gunicorn_server(name, spec, {**env, **changes}, port)
-            base = f"http://127.0.0.1:{port}"
-            targets.append(Target(name, server, base, [server.proc.pid], scenarios))
+        port = free_port()
+        add(
+            "service",
+            granian_server("service", "app:create_app", env, port),
+            port,
+            service_scenarios,
+        )
+        port = free_port()
+        # Each server its own metrics directory: app.server (and gunicorn) empties it at start.
+        bare_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(WORK / "prom-bare")}
+        bare = granian_server("bare", "bench_service:bare_app", bare_env, port)
+        add("bare", bare, port, json_scenarios)
         if args.before:
-            port = free_port()
-            changes = {"PROMETHEUS_MULTIPROC_DIR": str(WORK / "prom-before")}
-            cwd = checkout_app(args.before)
-            server = gunicorn_server("before", "app:create_app()", {**env, **changes}, port, cwd)
-            base = f"http://127.0.0.1:{port}"
-            targets.append(Target("before", server, base, [server.proc.pid], json_scenarios))
+            try:
+                _before_targets(
+                    args.before,
+                    env,
+                    inputs,
+                    service_scenarios=service_scenarios,
+                    json_scenarios=json_scenarios,
+                    add=add,
+                )
+            except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
+                print(f"before baseline failed: {exc}", file=sys.stderr)
         if args.proxy:
             service = targets[0]
             service_port = int(service.base.rsplit(":", 1)[1])
@@ -516,11 +599,11 @@ def start_targets(inputs: Inputs, args: Any) -> list[Target]:
                 dict(os.environ),
                 f"http://127.0.0.1:{port}/proxy-healthz",
             )
-            groups = [*service.groups, nginx.proc.pid]  # gunicorn's first
+            groups = [*service.groups, nginx.proc.pid]  # the app server's first
             base = f"http://127.0.0.1:{port}"
-            targets.append(Target("proxied", nginx, base, groups, json_scenarios, gunicorn=False))
-        for worker_class in args.worker_class:
-            targets += _worker_class_targets(worker_class, env, targets[0].scenarios, args.proxy)
+            targets.append(Target("proxied", nginx, base, groups, json_scenarios, workers=False))
+        for threads in args.server_threads:
+            targets += _threads_targets(threads, env, service_scenarios, args.proxy)
         if not args.skip_mlflow:
             try:
                 python = ensure_mlflow()
@@ -535,7 +618,7 @@ def start_targets(inputs: Inputs, args: Any) -> list[Target]:
                     }
                     base = f"http://127.0.0.1:{port}"
                     targets.append(
-                        Target(name, server, base, [server.proc.pid], scenarios, gunicorn=False)
+                        Target(name, server, base, [server.proc.pid], scenarios, workers=False)
                     )
             except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
                 print(f"MLflow baseline failed: {exc}", file=sys.stderr)
@@ -546,30 +629,62 @@ def start_targets(inputs: Inputs, args: Any) -> list[Target]:
     return targets
 
 
-def _worker_class_targets(
-    worker_class: str, env: dict[str, str], scenarios: dict[str, tuple[str, Path]], proxy: bool
+def _before_targets(
+    ref: str,
+    env: dict[str, str],
+    inputs: Inputs,
+    *,
+    service_scenarios: dict[str, tuple[str, Path]],
+    json_scenarios: dict[str, tuple[str, Path]],
+    add: Any,
+) -> None:
+    """`before`: the app as of REF under its own server; with gunicorn, `bare-before` too."""
+    tree, kind = checkout_app(ref)
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(WORK / "prom-before")}
+    port = free_port()
+    if kind == "gunicorn":
+        ensure_gunicorn()
+        server = gunicorn_server("before", "app:create_app()", env, port, tree)
+    else:
+        server = granian_server("before", "app:create_app", env, port, tree)
+    print(f"before: the app as of {ref} ({tree.name}) under {kind}", flush=True)
+    target = add("before", server, port, service_scenarios)
+    try:
+        packed = inputs.paths["predict-64-npy"].read_bytes()
+        post(f"{target.base}/predict", packed, "application/x-npy")
+    except urllib.error.HTTPError:
+        target.scenarios = {**json_scenarios, "predict-1-paired": json_scenarios["predict-1"]}
+        print(f"before: the app as of {ref} takes no .npy body", flush=True)
+    if kind == "gunicorn":
+        port = free_port()
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(WORK / "prom-bare-before")
+        bare = gunicorn_server("bare-before", "bench_service:bare_app()", env, port, tree)
+        add("bare-before", bare, port, json_scenarios)
+
+
+def _threads_targets(
+    threads: int, env: dict[str, str], scenarios: dict[str, tuple[str, Path]], proxy: bool
 ) -> list[Target]:
-    """The service under another gunicorn worker class, and (with --proxy) behind its own nginx."""
-    label = worker_class.rsplit(".", 1)[-1].lower()
-    changes = {"PROMETHEUS_MULTIPROC_DIR": str(WORK / f"prom-{label}")}
-    if worker_class == "sync":
-        changes["GUNICORN_THREADS"] = "1"
-    name, port = f"service-{label}", free_port()
-    extra = ("--worker-class", worker_class)
-    server = gunicorn_server(name, "app:create_app()", {**env, **changes}, port, extra=extra)
+    """The service with SERVER_THREADS=threads, and (with --proxy) behind its own nginx."""
+    changes = {
+        "PROMETHEUS_MULTIPROC_DIR": str(WORK / f"prom-t{threads}"),
+        "SERVER_THREADS": str(threads),
+    }
+    name, port = f"service-t{threads}", free_port()
+    server = granian_server(name, "app:create_app", {**env, **changes}, port)
     direct = Target(name, server, f"http://127.0.0.1:{port}", [server.proc.pid], scenarios)
     if not proxy:
         return [direct]
     listen = free_port()
     nginx = Server(
-        f"nginx-{label}",
-        nginx_command(listen, port, WORK / f"nginx-{label}"),
+        f"nginx-t{threads}",
+        nginx_command(listen, port, WORK / f"nginx-t{threads}"),
         dict(os.environ),
         f"http://127.0.0.1:{listen}/proxy-healthz",
     )
-    groups = [server.proc.pid, nginx.proc.pid]  # gunicorn's first
+    groups = [server.proc.pid, nginx.proc.pid]  # the app server's first
     base = f"http://127.0.0.1:{listen}"
-    return [direct, Target(f"proxied-{label}", nginx, base, groups, scenarios, gunicorn=False)]
+    return [direct, Target(f"proxied-t{threads}", nginx, base, groups, scenarios, workers=False)]
 
 
 def check_answers(targets: list[Target], inputs: Inputs) -> None:
@@ -602,6 +717,14 @@ def run(inputs: Inputs, args: Any) -> tuple[list[Load], dict[tuple[str, str], li
             for target, scenario in serving:  # warm-up
                 path, body = target.scenarios[scenario]
                 wrk(f"{target.base}{path}", body, 2, args.connections)
+            if block == BLOCKS[0]:  # every worker is up by now
+                for target in targets:
+                    if target.workers:
+                        port = int(target.base.rsplit(":", 1)[1])
+                        print(
+                            f"{target.name}: {len(worker_pids(target.groups[0]))} workers,"
+                            f" {listening_sockets(port)} listening socket(s) on port {port}"
+                        )
             for round_no in range(args.rounds):
                 print(f"round {round_no + 1} {' + '.join(block)}: load average {os.getloadavg()}")
                 for target, scenario in serving:
@@ -618,7 +741,7 @@ def run(inputs: Inputs, args: Any) -> tuple[list[Load], dict[tuple[str, str], li
                         app = sum(after[p] - before.get(p, 0.0) for p in after if p in app_group)
                         load.cpu_ms_per_request = spent * 1000.0 / total
                         load.app_cpu_ms_per_request = app * 1000.0 / total
-                    share = busiest_share(target, before, after) if target.gunicorn else None
+                    share = busiest_share(target, before, after) if target.workers else None
                     if share is not None:
                         shares.setdefault((target.name, scenario), []).append(share)
                     results.append(load)
@@ -640,8 +763,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--before",
         metavar="REF",
-        help="also serve the app as of this git ref (its app/ and gunicorn config) in the same"
-        " rounds, for before -> after figures",
+        default=DEFAULT_BEFORE,
+        help="also serve the app as of this git ref under its own server (gunicorn and its"
+        f" app/gunicorn_conf.py while it had one) in the same rounds (default {DEFAULT_BEFORE},"
+        " the last app served by gunicorn), for before -> after figures",
+    )
+    parser.add_argument(
+        "--no-before", dest="before", action="store_const", const="", help="no `before` server"
     )
     parser.add_argument(
         "--proxy",
@@ -649,12 +777,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the service behind the pod's nginx (deploy/base/nginx.conf)",
     )
     parser.add_argument(
-        "--worker-class",
+        "--server-threads",
         action="append",
         default=[],
-        metavar="CLASS",
-        help="also serve the service under this gunicorn worker class (e.g. sync) in the same"
-        " rounds, and behind its own nginx with --proxy; repeatable",
+        type=int,
+        metavar="N",
+        help="also serve the service with SERVER_THREADS=N (Python threads per granian worker) in"
+        " the same rounds, and behind its own nginx with --proxy; repeatable",
     )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -689,6 +818,69 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def report_goals(
+    results: list[Load], shares: dict[tuple[str, str], list[float]], summary: dict[str, Any]
+) -> None:
+    """Issue 20's goals for the service now and (with a `before` server) before."""
+
+    def ratio(num: tuple[str, str], den: tuple[str, str]) -> float:
+        try:
+            return paired_cpu(results, num[1], num[0], den[0], den[1])
+        except (ValueError, statistics.StatisticsError):
+            return float("nan")
+
+    def goals_of(service: str, bare: str) -> dict[str, float]:
+        return {
+            "1: /predict 1 row, service CPU/req / bare (<= 0.8)": ratio(
+                (service, "predict-1"), (bare, "predict-1")
+            ),
+            "2: /predict 64 rows JSON, bare CPU/req / service (>= 1.5)": 1
+            / ratio((service, "predict-64"), (bare, "predict-64")),
+            "2: /predict 64 rows, JSON CPU/req / .npy (>= 3)": 1
+            / ratio((service, "predict-64-npy"), (service, "predict-64")),
+            "3: /predict 1 row CPU/req / /score 1 image (>= 0.9)": 1
+            / ratio((service, "score-1"), (service, "predict-1-paired")),
+        }
+
+    goals = goals_of("service", "bare")
+    # The app before, against the bare handler under its own server (bare-before with gunicorn).
+    before_bare = "bare-before" if runs(results, "bare-before", "predict-1") else "bare"
+    then = goals_of("before", before_bare) if runs(results, "before", "predict-1") else {}
+    print()
+    print("issue 20's goals, as CPU-time ratios paired by round (the steady figure here):")
+    if then:
+        print(f"  {'':58} {'before':>6} {'now':>6}   (before: vs {before_bare})")
+    for label, value in goals.items():
+        print(f"  {label:58} " + (f"{then[label]:6.2f} " if then else "") + f"{value:6.2f}")
+    spread = []
+    for name in ("service", "before"):
+        worker = shares.get((name, "predict-1"), [])
+        if worker:
+            spread.append(f"{name} median {_median(worker):.0%} max {max(worker):.0%}")
+    if spread:
+        print(
+            "  4: busiest worker's share of worker CPU, predict-1 (50% = even): "
+            + "; ".join(spread)
+        )
+    summary["_goals"] = goals
+    summary["_goals_before"] = then
+    if then:
+        print("  before -> after, CPU/req (the same rounds):")
+        pairs = [("before", "service", s) for s in ("predict-1", "predict-64", "predict-64-npy")]
+        pairs += [("before", "service", "score-1")]
+        pairs += [(before_bare, "bare", s) for s in ("predict-1", "predict-64", "score-1")]
+        for old_name, new_name, scenario in pairs:
+            old_cpu = median_cpu_ms(results, old_name, scenario)
+            new_cpu = median_cpu_ms(results, new_name, scenario)
+            if old_cpu and new_cpu and old_name != new_name:
+                change = ratio((new_name, scenario), (old_name, scenario))
+                label = f"{new_name} {scenario}"
+                print(
+                    f"    {label:24} {old_cpu * 1000:6.0f} -> {new_cpu * 1000:5.0f} us"
+                    f"  (x{change:.2f} paired)"
+                )
+
+
 def report(
     results: list[Load],
     shares: dict[tuple[str, str], list[float]],
@@ -699,7 +891,8 @@ def report(
     print(f"load average at the end: {os.getloadavg()} (the machine is shared)")
     print(
         f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.rounds} interleaved rounds;"
-        " gunicorn gthread 2 workers x 2 threads; figures: the median run (req/s, latency),"
+        " python -m app.server (granian) 2 workers x 1 Python thread (before: its own server;"
+        " gunicorn: gthread 2 workers x 2 threads); figures: the median run (req/s, latency),"
         " medians over rounds (CPU time per request: all the server's processes' user+system"
         " CPU / requests served; ratios: per-round pairs); floor: onnxruntime per call"
         " in-process"
@@ -745,55 +938,16 @@ def report(
             }
         summary.setdefault(scenario, {})["floor"] = floors[scenario]
 
-    def ratio(num: tuple[str, str], den: tuple[str, str]) -> float:
-        try:
-            return paired_cpu(results, num[1], num[0], den[0], den[1])
-        except (ValueError, statistics.StatisticsError):
-            return float("nan")
-
-    goals = {
-        "1: /predict 1 row, service CPU/req / bare (<= 0.8)": ratio(
-            ("service", "predict-1"), ("bare", "predict-1")
-        ),
-        "2: /predict 64 rows JSON, bare CPU/req / service (>= 1.5)": 1
-        / ratio(("service", "predict-64"), ("bare", "predict-64")),
-        "2: /predict 64 rows, JSON CPU/req / .npy (>= 3)": 1
-        / ratio(("service", "predict-64-npy"), ("service", "predict-64")),
-        "3: /predict 1 row CPU/req / /score 1 image (>= 0.9)": 1
-        / ratio(("service", "score-1"), ("service", "predict-1-paired")),
-    }
-    print()
-    print("issue 20's goals, as CPU-time ratios paired by round (the steady figure here):")
-    for label, value in goals.items():
-        print(f"  {label:58} {value:6.2f}")
-    reuse = shares.get(("service", "predict-1"), [])
-    shared = shares.get(("service-shared-socket", "predict-1"), [])
-    if reuse and shared:
-        print(
-            f"  4: busiest worker's share of worker CPU, predict-1 (50% = even): SO_REUSEPORT"
-            f" median {_median(reuse):.0%} max {max(reuse):.0%}; one shared socket median"
-            f" {_median(shared):.0%} max {max(shared):.0%}"
-        )
-    summary["_goals"] = goals
-    if args.before:
-        print("  before -> after, service CPU/req (the same rounds):")
-        for scenario in ("predict-1", "predict-64", "score-1"):
-            then = median_cpu_ms(results, "before", scenario)
-            now = median_cpu_ms(results, "service", scenario)
-            if then and now:
-                change = ratio(("service", scenario), ("before", scenario))
-                print(
-                    f"    {scenario:12} {then * 1000:6.0f} -> {now * 1000:5.0f} us"
-                    f"  (x{change:.2f} paired)"
-                )
+    report_goals(results, shares, summary)
     if args.proxy:
         lines, summary["_proxy"] = proxy_rows(results)
         print()
         print(
-            "behind the pod's nginx (deploy/base/nginx.conf) vs direct, same gunicorn, same rounds;"
+            "behind the pod's nginx (deploy/base/nginx.conf) vs direct, same app server, same"
+            " rounds;"
             " ratios: median of back-to-back pairs, (peak): best runs; cpu: serving processes'"
-            " user+system CPU per request (direct: gunicorn; proxied: nginx + gunicorn;"
-            " app: gunicorn alone when proxied, the app container's share), median"
+            " user+system CPU per request (direct: the app server; proxied: nginx + the app"
+            " server; app: the app server alone when proxied, the app container's share), median"
         )
         print("\n".join(lines))
     summary["_all_runs"] = [asdict(r) for r in results]
