@@ -1,7 +1,7 @@
 """The pod's front door as the Deployment runs it: nginx with deploy/base/nginx.conf in front of
-the real gunicorn (app.gunicorn_conf). The configuration is used unmodified except the listen
-address, the upstream port and the scratch directory, pointed at this test's loopback ports and
-temp dir."""
+the real app server (`python -m app.server`: granian, the Deployment's command). The configuration
+is used unmodified except the listen address, the upstream port and the scratch directory,
+pointed at this test's loopback ports and temp dir."""
 
 from __future__ import annotations
 
@@ -75,10 +75,10 @@ def pod(trained_model_dir: Path, tmp_path: Path) -> Iterator[Pod]:
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
     }
     conf = write_config(proxy_port, app_port, tmp_path / "nginx")
-    app_log = (tmp_path / "gunicorn.log").open("wb")
+    app_log = (tmp_path / "server.log").open("wb")
     proxy_log = (tmp_path / "nginx.log").open("wb")
-    gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "app:create_app()"],
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.server"],
         cwd=ROOT,
         env=env,
         stdout=app_log,
@@ -90,12 +90,12 @@ def pod(trained_model_dir: Path, tmp_path: Path) -> Iterator[Pod]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait(app_port, "/readyz", gunicorn)
+        _wait(app_port, "/readyz", server)
         _wait(proxy_port, "/proxy-healthz", nginx)
         yield Pod(proxy_port, app_port)
     finally:
         _stop(nginx)
-        _stop(gunicorn)
+        _stop(server)
         app_log.close()
         proxy_log.close()
 
@@ -165,8 +165,8 @@ class SlowClients:
 def test_health_and_predictions_keep_answering_while_slow_clients_hold_connections(
     pod: Pod, digits_data: Any
 ) -> None:
-    """Four slow clients used to take every gunicorn thread (2 workers x 2 threads): /healthz
-    timed out for 40 s and the liveness probe would have restarted the pod (issue 16.6)."""
+    """Four slow clients used to take every app thread (then gunicorn's 2 workers x 2 threads):
+    /healthz timed out for 40 s and the liveness probe would have restarted the pod (issue 16.6)."""
     data, target = digits_data
     known = [458, 1170, 173, 0, 1, 2]  # rows the example model classifies correctly
     slow = SlowClients(pod.proxy_port, SLOW_CLIENTS)
@@ -210,8 +210,8 @@ def test_health_and_predictions_keep_answering_while_slow_clients_hold_connectio
             413,
             "request_entity_too_large",
         ),
-        # Past nginx's line buffer but not gunicorn's limit: gunicorn's own (JSON) 414.
-        (b"GET /healthz?" + b"a" * 6000 + b" HTTP/1.1\r\nHost: pod\r\n\r\n", 414, "uri_too_long"),
+        (b"GET /he\x01lthz HTTP/1.1\r\nHost: pod\r\n\r\n", 400, "bad_request"),
+        (b"GET /healthz HTTP/1.1\r\nHost: p\x01od\r\n\r\n", 400, "bad_request"),
     ],
 )
 def test_refusals_before_the_app_are_json_too(
@@ -225,6 +225,44 @@ def test_refusals_before_the_app_are_json_too(
     assert (response.status, response.getheader("Content-Type")) == (status, "application/json")
     error = json.loads(body)["error"]
     assert (error["status"], error["code"]) == (status, code)
+
+
+def _many_headers(count: int) -> bytes:
+    return b"".join(b"X-H%d: v\r\n" % i for i in range(count))
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        # Past nginx's line buffer (8 KiB) it is nginx's 414 above; below, granian serves it.
+        (b"GET /healthz?" + b"a" * 6000 + b" HTTP/1.1\r\nHost: pod\r\n\r\n", 200),
+        # granian alone answers these with an empty 431 / 400 (tests/app/test_server.py):
+        # nginx passes on only the headers the app reads, in a form granian takes.
+        (b"GET /healthz HTTP/1.1\r\nHost: pod\r\n" + _many_headers(150) + b"\r\n", 200),
+        (b"GET /healthz HTTP/1.1\r\nHost: pod\r\nX-Request-ID: a\x01b\r\n\r\n", 200),
+        (b"GET /healthz HTTP/1.1\r\nHost: pod\r\nX-Other: a\x7fb\r\n\r\n", 200),
+        (b"GET /healthz HTTP/1.1\r\nHost: pod\r\nX-Forwarded-For: a\x01b\r\n\r\n", 200),
+        (
+            b"POST /predict HTTP/1.1\r\nHost: pod\r\nContent-Type: application/json\x01\r\n"
+            b"Content-Length: 2\r\n\r\n{}",
+            415,  # the app's own answer: the unusable media type was dropped
+        ),
+    ],
+)
+def test_what_granian_would_refuse_itself_never_reaches_it(
+    pod: Pod, request_bytes: bytes, status: int
+) -> None:
+    """Every answer through the proxy is JSON in the service's shape: granian's own refusals
+    (empty bodies) cannot be caused from outside the pod."""
+    with socket.create_connection(("127.0.0.1", pod.proxy_port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read()
+    assert (response.status, response.getheader("Content-Type")) == (status, "application/json")
+    assert json.loads(body)
+    if status != 200:
+        assert json.loads(body)["error"]["status"] == status
 
 
 def test_the_proxy_passes_request_ids_and_chunked_bodies_through(
@@ -254,8 +292,9 @@ def test_the_proxy_passes_request_ids_and_chunked_bodies_through(
 
 
 def test_the_deployment_wires_the_proxy_as_this_test_runs_it() -> None:
-    """The rendered base runs nginx with this config on the Service's port and gunicorn on the
-    loopback port the config proxies to; probes reach the app through the proxy."""
+    """The rendered base runs nginx with this config on the Service's port and the app server
+    (`python -m app.server`, as this test runs it) on the loopback port the config proxies to;
+    probes reach the app through the proxy."""
     from bot.overlay.render import parse_rendered, render
 
     objs = parse_rendered(render(ROOT / "deploy" / "base"))
@@ -276,6 +315,8 @@ def test_the_deployment_wires_the_proxy_as_this_test_runs_it() -> None:
     assert proxy["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
     assert "listen 8080;" in CONF.read_text()
     assert {"name": "BIND", "value": "127.0.0.1:8081"} in app["env"]
+    assert app["command"] == ["python", "-m", "app.server"]
+    assert "args" not in app
     assert "server 127.0.0.1:8081;" in CONF.read_text()
     assert "ports" not in app
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
