@@ -46,7 +46,7 @@ ARG VERSION=dev
 ARG CREATED=unknown
 ARG SOURCE=unknown
 LABEL org.opencontainers.image.title="modelops-app" \
-      org.opencontainers.image.description="ONNX prediction service (Flask + gunicorn + onnxruntime)" \
+      org.opencontainers.image.description="ONNX prediction service (Flask + granian + onnxruntime)" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.created="${CREATED}" \
@@ -78,4 +78,5 @@ USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:' + os.environ.get('BIND', ':8080').rsplit(':', 1)[1] + '/readyz', timeout=2)"]
-CMD ["gunicorn", "--config", "python:app.gunicorn_conf", "app:create_app()"]
+# granian, configured from the environment (BIND, WEB_CONCURRENCY, SERVER_*; app/server.py).
+CMD ["python", "-m", "app.server"]

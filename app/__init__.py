@@ -1,5 +1,6 @@
 """The prediction service: `create_app()` wires settings, logging, errors, metrics, the model and
-the routes. Nothing happens at import time; gunicorn calls `app:create_app()` once per worker.
+the routes. Nothing happens at import time; the server (`python -m app.server`: granian, see
+app/server.py) calls `app:create_app` once in each worker process.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Prometheus metrics, one registry per app (tests build many apps; nothing at import time).
 
-Under gunicorn with several workers, set `PROMETHEUS_MULTIPROC_DIR` (the image does): every
-worker then writes its samples to files there and `/metrics` aggregates them all.
+With several server workers (granian's processes, app/server.py), set
+`PROMETHEUS_MULTIPROC_DIR` (the image does): every worker then writes its samples to files there
+and `/metrics` aggregates them all.
 """
 
 from __future__ import annotations

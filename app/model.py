@@ -4,7 +4,7 @@
 session from those same verified bytes (no window between checking and loading). It also checks
 `labels.json`, the optional `manifest.json` written by `python -m app.fetch_model`, and the input
 signature against the one this image declares. Any problem is a `ModelLoadError`: the app factory
-lets it propagate, so the worker (and with it gunicorn) refuses to start.
+lets it propagate, so the worker, and with it the server (app/server.py), refuses to start.
 """
 
 from __future__ import annotations

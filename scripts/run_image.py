@@ -185,7 +185,7 @@ def _exercise(base: str, server: subprocess.Popen[bytes], log_path: Path) -> Ser
         time.sleep(0.2)
     served = Served()
     said = served.lines
-    said.append(f"gunicorn ready on {base}")
+    said.append(f"the server (granian) is ready on {base}")
     version = _http(f"{base}/version")[1]
     served.version = version
     said.append(f"GET /version -> {json.dumps(version, sort_keys=True)}")

@@ -1,11 +1,11 @@
 """`app.fastpath` answers POST /predict and /score exactly as the Flask views do.
 
 One corpus of good and bad requests goes through two apps built alike: one through the fast path
-(`app.wsgi_app`, what gunicorn calls), one straight through Flask (`app.wsgi_app.flask`). Status,
+(`app.wsgi_app`, what granian calls), one straight through Flask (`app.wsgi_app.flask`). Status,
 headers, body, the request's log line and, at the end, every request-dependent metric must be
 the same; the corpus includes issue 16's hardening cases (body limits, nesting depth, the
-`{}`-rows memory bound, unsized and short bodies). gunicorn's own 414/431 answers happen before
-any WSGI code and are covered by tests/app/test_gunicorn.py against this same app.
+`{}`-rows memory bound, unsized and short bodies). granian's own 400/431 answers happen before
+any WSGI code and are covered by tests/app/test_server.py against this same app.
 """
 
 from __future__ import annotations

@@ -108,7 +108,15 @@ def test_image_builds_pushes_declares_its_signature_and_serves_digits(
     assert image_config["User"] == "10001:10001"
     assert image_config["Healthcheck"]["Test"][0] == "CMD"
     command: list[str] = image_config["Cmd"]
-    assert command[0] == "gunicorn"
+    assert command == ["python", "-m", "app.server"]  # granian (app/server.py)
+    # The pod runs the same command (tested here), with the image's defaults for the rest.
+    from bot.overlay.render import parse_rendered, render
+
+    objs = parse_rendered(render(ROOT / "deploy" / "base"))
+    pod_spec = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    app_container = next(c for c in pod_spec["containers"] if c["name"] == "app")
+    assert app_container["command"] == command
+    assert "args" not in app_container
 
     container = _buildah("from", "--pull=never", spec.reference)
     try:
@@ -201,6 +209,10 @@ def test_image_builds_pushes_declares_its_signature_and_serves_digits(
 
             metrics = _http(f"{base}/metrics")[2].decode()
             assert 'route="/score",status="200"' in metrics
+            # Every line the server wrote is JSON, granian's own included.
+            logged = [json.loads(line) for line in log_path.read_text().splitlines()]
+            assert any(e["message"].startswith("Listening at: http://") for e in logged)
+            assert any(e["message"] == "model loaded" for e in logged)
 
             # 5. The pod's proxy container: the image's nginx with the shipped config (only its
             # ports pointed at this test's loopback ports), in front of the server above.
@@ -254,6 +266,10 @@ def _check_proxy_container(container: str, app_port: int, tmp_path: Path) -> Non
         status, headers, _ = _http(f"{base}/predict", {"instances": [[0.0] * 64]})
         assert status == 200
         assert "X-Request-ID" in headers
+        # More headers than granian takes (100): only those the app reads get past nginx.
+        many = {f"X-H{i}": "v" for i in range(150)}
+        status, headers, _ = _http(f"{base}/healthz", headers={**many, "X-Request-ID": "img-1"})
+        assert (status, headers["X-Request-ID"]) == (200, "img-1")
     finally:
         os.killpg(nginx.pid, signal.SIGTERM)
         nginx.wait(timeout=30)
