@@ -240,6 +240,7 @@ def gunicorn_server(name: str, app_spec: str, env: dict[str, str], port: int, cw
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:app.gunicorn_conf"]
     argv += ["--pythonpath", str(ROOT / "bench"), app_spec]
     env = {**env, "BIND": f"127.0.0.1:{port}", "PYTHONPATH": _pythonpath(GUNICORN_LIB)}
+    env["GUNICORN_THREADS"] = "2"  # app.gunicorn_conf's default, stated: 2 workers x 2 threads
     return Server(name, argv, env, f"http://127.0.0.1:{port}/readyz", cwd)
 
 
@@ -548,9 +549,11 @@ def start_targets(inputs: Inputs, args: Any) -> list[Target]:
         "MODEL_INPUT_SIGNATURE": "input:float32[?,64]",
         "PROMETHEUS_MULTIPROC_DIR": str(WORK / "prometheus"),
         "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "2",  # read by the gunicorn config of `before` refs only
     }
-    env.pop("SERVER_THREADS", None)  # app.server's default (1) unless --server-threads
+    # app.server's defaults unless --server-threads; and no GUNICORN_* (it refuses to start on
+    # one: gunicorn_server() sets what a `before` ref's gunicorn config reads).
+    for name in [k for k in env if k == "SERVER_THREADS" or k.startswith("GUNICORN_")]:
+        del env[name]
     json_scenarios = {k: (ROUTES[k], inputs.paths[k]) for k in inputs.bodies}
     service_scenarios = {
         **json_scenarios,
