@@ -192,24 +192,29 @@ def is_json(mimetype: str) -> bool:
     return mimetype == JSON_MEDIA or mimetype.endswith("+json")
 
 
-def _npy_shape(body: bytes) -> tuple[int, tuple[int, ...]]:
-    """(offset of the data, shape) from an `.npy` body; APIError unless it holds float32 `<f4`,
-    C order, 1 or 2 dimensions. The header is matched as `np.save` writes it; any other
-    spelling goes through numpy's own header reader (a literal parse, never pickle)."""
+def _npy_preamble(body: bytes) -> tuple[int, int]:
+    """(format major version, offset of the data) from an `.npy` body's first bytes."""
     if not body.startswith(NPY_MAGIC) or len(body) < 10:
         raise APIError("the body is not an .npy file (no \\x93NUMPY magic)", code="invalid_npy")
     major = body[6]
-    width = {1: 2, 2: 4}.get(major, 0)
+    width = 2 if major == 1 else 4 if major == 2 else 0
     if not width or body[7] != 0:
         raise APIError(f"unsupported .npy format version {major}.{body[7]}", code="invalid_npy")
     size = int.from_bytes(body[8 : 8 + width], "little")
     offset = 8 + width + size
     if size > NPY_MAX_HEADER or offset > len(body):
         raise APIError("the .npy header is too long or cut short", code="invalid_npy")
-    match = _NPY_HEADER.fullmatch(body, 8 + width, offset)
+    return major, offset
+
+
+def _read_npy_header(body: bytes, major: int, offset: int) -> tuple[int, ...]:
+    """The shape the header of `body` (ending at `offset`) announces; APIError unless it holds
+    float32 `<f4`, C order. The header is matched as `np.save` writes it; any other spelling
+    goes through numpy's own header reader (a literal parse, never pickle)."""
+    match = _NPY_HEADER.fullmatch(body, 10 if major == 1 else 12, offset)
     if match is not None:
         first, second = match.groups()
-        return offset, (int(first),) if second is None else (int(first), int(second))
+        return (int(first),) if second is None else (int(first), int(second))
     header = np.lib.format
     read = header.read_array_header_1_0 if major == 1 else header.read_array_header_2_0
     try:
@@ -224,7 +229,30 @@ def _npy_shape(body: bytes) -> tuple[int, tuple[int, ...]]:
             + (" in Fortran order" if fortran else ""),
             code="invalid_npy",
         )
-    return offset, tuple(shape)
+    return tuple(shape)
+
+
+# Shapes of the `.npy` headers accepted lately, keyed by the header's exact bytes (magic to the
+# end of its padding): a client sends the same few headers again and again, and a hit costs one
+# dict lookup instead of a parse. Only accepted headers are kept; the whole cache is dropped
+# when it is full (no eviction bookkeeping on the hot path, and a flood of distinct headers
+# costs what it cost without a cache).
+NPY_HEADER_CACHE_SIZE = 64
+_npy_headers: dict[bytes, tuple[int, ...]] = {}
+
+
+def _npy_shape(body: bytes) -> tuple[int, tuple[int, ...]]:
+    """(offset of the data, shape) from an `.npy` body; APIError unless it holds float32 `<f4`,
+    C order, 1 or 2 dimensions (the rank is checked by the caller)."""
+    major, offset = _npy_preamble(body)
+    header = body[:offset]
+    shape = _npy_headers.get(header)
+    if shape is None:
+        shape = _read_npy_header(body, major, offset)
+        if len(_npy_headers) >= NPY_HEADER_CACHE_SIZE:
+            _npy_headers.clear()
+        _npy_headers[header] = shape
+    return offset, shape
 
 
 def parse_packed(

@@ -137,3 +137,48 @@ def test_the_openapi_document_describes_the_packed_forms(client: FlaskClient) ->
     assert set(operation["requestBody"]["content"]) == {"application/json", NPY, PACKED}
     assert "float32" in operation["description"]
     assert "(rows, 64)" in operation["description"]
+
+
+# --- the header cache behind parse_packed: the same answers as parsing every header --------
+
+
+def test_npy_headers_are_cached_by_their_exact_bytes_and_the_cache_is_bounded() -> None:
+    from app import validation
+    from app.errors import APIError
+
+    validation._npy_headers.clear()
+    body = npy(np.zeros((3, 64), "<f4"))
+    offset = validation._npy_shape(body)[0]
+    assert validation._npy_headers == {body[:offset]: (3, 64)}
+    assert validation._npy_shape(body) == (offset, (3, 64))
+    # a header one byte longer (more padding) is another key, with its own offset
+    padded = npy_with_header(
+        b"{'descr': '<f4', 'fortran_order': False, 'shape': (3, 64), }" + b" " * 64, b""
+    )
+    assert len(padded) == offset + 64
+    assert validation._npy_shape(padded + body[offset:]) == (len(padded), (3, 64))
+    # the same data under another shape's header is not taken for the cached one
+    other = npy(np.zeros((4, 48), "<f4"))
+    assert validation._npy_shape(other)[1] == (4, 48)
+    # a refused header is never cached: the same error every time
+    fortran = npy(np.asfortranarray(np.zeros((2, 64), "<f4")))
+    for _ in range(2):
+        with pytest.raises(APIError, match="Fortran order"):
+            validation._npy_shape(fortran)
+    assert len(validation._npy_headers) == 3
+    # bounded: many distinct headers never hold more than the limit
+    for rows in range(1, 3 * validation.NPY_HEADER_CACHE_SIZE):
+        assert validation._npy_shape(npy(np.zeros((rows, 64), "<f4")))[1] == (rows, 64)
+        assert len(validation._npy_headers) <= validation.NPY_HEADER_CACHE_SIZE
+
+
+def test_a_cached_header_still_checks_the_body_it_comes_with(client: FlaskClient) -> None:
+    body = npy(ZEROS)
+    assert client.post("/predict", data=body, content_type=NPY).status_code == 200
+    for bad, part in [
+        (body[:-4], "its header announces"),
+        (body + b"\0" * 4, "its header announces"),
+    ]:
+        response = client.post("/predict", data=bad, content_type=NPY)
+        assert response.status_code == 400
+        assert part in _error(response)["message"]
