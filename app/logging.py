@@ -100,7 +100,7 @@ def log_request(fields: dict[str, Any]) -> None:
     if request_id is not None:
         entry["request_id"] = request_id
     entry.update(fields)
-    line = orjson.dumps(entry, default=str) + b"\n"
+    line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE)
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):  # stdout replaced by an in-memory stream
