@@ -24,6 +24,8 @@ ALLOWED_KEYS = frozenset({"instances"})
 _COMMA = ord(",")
 _SMALL_BODY = 4096
 BOUNDS_SLACK = 16  # values a body may hold beyond twice a full batch before it is parsed
+# `ndarray.all()` without its Python-level wrapper (numpy's `_methods._all`): ~0.3 us per call.
+_all = np.logical_and.reduce
 
 
 def _type_name(value: object) -> str:
@@ -297,10 +299,10 @@ def parse_packed(
             status_code=413,
             code="batch_too_large",
         )
-    array = np.frombuffer(body, dtype=PACKED_DTYPE, count=rows * n_features, offset=offset)
-    array = array.reshape(rows, n_features)
+    # A read-only view of the body's bytes (their length is checked above), made in one call.
+    array: npt.NDArray[np.float32] = np.ndarray((rows, n_features), PACKED_DTYPE, body, offset)
     finite = np.isfinite(array)
-    if not finite.all():
+    if not _all(finite, axis=None):
         bad = np.argwhere(~finite)
         raise APIError(
             f"{len(bad)} invalid value(s) in the body"
@@ -321,7 +323,7 @@ def parse_packed(
 def check_outputs(probabilities: npt.NDArray[np.float32]) -> None:
     """Refuse (422) rows whose probabilities are not finite: inputs far outside the model's range
     (e.g. 1e38) overflow inside the model, and NaN is no answer to give."""
-    if np.isfinite(probabilities).all():
+    if _all(np.isfinite(probabilities), axis=None):
         return
     bad = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
     if bad.size:
