@@ -3,22 +3,11 @@
 With several server workers (granian's processes, app/server.py), set
 `PROMETHEUS_MULTIPROC_DIR` (the image does): every worker then writes its samples to files there
 and `/metrics` aggregates them all.
-
-The per-request series (`http_requests`, `http_request_duration_seconds`,
-`model_predicted_rows`) are written by `Metrics.observe` and `Metrics.count_rows` only. Through
-prometheus_client's API a request costs 4 increments, each with its own lock, process-id check
-and mmap write, behind two layers of calls (~5 us of a ~70 us packed request). Here the samples
-a call adds to are found once per label combination, and in multiprocess mode written under one
-lock after one process-id check, into the same mmap slots with the same values as
-prometheus_client writes them (`tests/app/test_metrics.py` holds both expositions equal).
 """
 
 from __future__ import annotations
 
 import os
-import threading
-from bisect import bisect_left
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
@@ -45,42 +34,10 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
-# This process's id, kept current across os.fork() (granian's multiprocessing workers): one list
-# read per request instead of prometheus_client's getpid() per increment.
-_process = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _process.__setitem__(0, os.getpid()))
-
-
-def _is_mmapped(value: Any) -> bool:
-    """Whether a sample's value is prometheus_client's mmap-backed multiprocess one, whose
-    slot `Metrics._add` may write (else its own `inc` is used)."""
-    file = getattr(value, "_file", None)
-    return (
-        getattr(value, "_multiprocess", False) is True
-        and isinstance(getattr(value, "_key", None), str)
-        and isinstance(getattr(value, "_value", None), float)
-        and callable(getattr(file, "write_value", None))
-    )
-
-
-@dataclass(frozen=True)
-class _Series:
-    """The samples of one (route, method, status): the request counter, the latency sum, the
-    latency buckets and their upper bounds (the last is +Inf)."""
-
-    count: Any
-    total: Any
-    buckets: tuple[Any, ...]
-    bounds: tuple[float, ...]
-    direct: bool
-
-
 class Metrics:
     def __init__(self) -> None:
-        self._series: dict[tuple[str, str, int], _Series] = {}
-        self._rows_values: dict[str, tuple[Any, bool]] = {}
-        self._lock = threading.Lock()
-        self._pid = _process[0]
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._rows_children: dict[str, Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "http_requests",
@@ -115,62 +72,24 @@ class Metrics:
             multiprocess_mode="max",
         )
 
-    def _add(self, direct: bool, updates: tuple[tuple[Any, float], ...]) -> None:
-        """Add each amount to its sample, as `value.inc(amount)` would: in multiprocess mode
-        under one lock, with one process check, straight into the value's mmap slot."""
-        if direct:
-            with self._lock:
-                if _process[0] == self._pid:
-                    for value, amount in updates:
-                        value._value += amount
-                        value._file.write_value(value._key, value._value, 0.0)
-                    return
-            # Forked since these samples were made: prometheus_client's own `inc` moves them to
-            # this process's files (and resets them) first.
-            self._pid = _process[0]
-        for value, amount in updates:
-            value.inc(amount)
-
-    def _new_series(self, route: str, method: str, status: int) -> _Series:
-        # labels() validates and locks: done once per combination
-        count = self.requests.labels(route, method, str(status))._value
-        latency = self.latency.labels(route, method)
-        total, buckets = latency._sum, tuple(latency._buckets)
-        series = _Series(
-            count=count,
-            total=total,
-            buckets=buckets,
-            bounds=tuple(latency._upper_bounds),
-            direct=all(_is_mmapped(value) for value in (count, total, *buckets)),
-        )
-        self._series[(route, method, status)] = series
-        return series
-
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One request: `http_requests` + 1, and `seconds` into the latency histogram (its sum
-        and the first bucket whose upper bound is >= seconds, as `Histogram.observe`)."""
         method = method_label(method)
-        series = self._series.get((route, method, status))
-        if series is None:
-            series = self._new_series(route, method, status)
-        bounds = series.bounds
-        i = bisect_left(bounds, seconds)
-        if i < len(bounds) and seconds <= bounds[i]:
-            self._add(
-                series.direct,
-                ((series.count, 1.0), (series.total, seconds), (series.buckets[i], 1.0)),
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() validates and locks: do it once per combination
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
             )
-        else:  # NaN: in no bucket, like Histogram.observe
-            self._add(series.direct, ((series.count, 1.0), (series.total, seconds)))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def count_rows(self, route: str, rows: int) -> None:
-        if rows < 0:
-            raise ValueError("Counters can only be incremented by non-negative amounts.")
-        known = self._rows_values.get(route)
-        if known is None:
-            value = self.rows.labels(route)._value
-            known = self._rows_values[route] = (value, _is_mmapped(value))
-        self._add(known[1], ((known[0], rows),))
+        child = self._rows_children.get(route)
+        if child is None:
+            child = self._rows_children[route] = self.rows.labels(route)
+        child.inc(rows)
 
     def exposition(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
