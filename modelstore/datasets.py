@@ -23,10 +23,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import IO, TYPE_CHECKING, Any
 
 from modelstore.errors import InvalidDatasetError
 from modelstore.manifest import Signature, TensorSpec
@@ -39,8 +36,12 @@ DATASET_FRAMEWORK = "npz"  # the manifest's `framework` of an evaluation set
 DEFAULT_BATCH_ROWS = 16_384  # 4 MiB of features at 64 per row
 LOCAL_HEADER_SIZE = 30  # a zip member's fixed-size local header
 
-Features = npt.NDArray[np.float32]
-Labels = npt.NDArray[np.int64]
+if TYPE_CHECKING:  # numpy is imported where arrays are made: reading a manifest needs none
+    import numpy as np
+    import numpy.typing as npt
+
+    Features = npt.NDArray[np.float32]
+    Labels = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class _Header:
 def npz_bytes(x: npt.ArrayLike, y: npt.ArrayLike) -> bytes:
     """An evaluation set in the format, byte for byte the same for the same arrays (fixed zip
     timestamps, unlike `numpy.savez`), so registering the same split twice is recognisable."""
+    import numpy as np
+
     features = np.ascontiguousarray(x, dtype=np.float32)
     labels = np.ascontiguousarray(y, dtype=np.int64)
     buffer = io.BytesIO()
@@ -146,6 +149,8 @@ class Reader:
         With `reuse`, every batch is read into the same two buffers (no allocation and no
         fresh pages per batch): a batch is then valid only until the next one is read.
         """
+        import numpy as np
+
         if batch_rows < 1:
             raise ValueError("batch_rows must be at least 1")
         x_member, y_member = self._members
@@ -190,6 +195,8 @@ class _Member:
 
     def read(self, items: int, out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
         """The next `items` values: into the start of `out` when given, else a new array."""
+        import numpy as np
+
         target = np.empty(items, self.header.dtype) if out is None else out[:items]
         view, filled = target.data.cast("B"), 0
         try:
@@ -249,6 +256,8 @@ def _read_header(path: Path, member: str, stream: IO[bytes]) -> _Header:
 
 
 def _info(path: Path, x: _Header, y: _Header) -> DatasetInfo:
+    import numpy as np
+
     where = str(path)
     if x.dtype.fields is not None or x.dtype != np.dtype(np.float32):
         raise InvalidDatasetError(
@@ -272,6 +281,8 @@ def _info(path: Path, x: _Header, y: _Header) -> DatasetInfo:
 
 def _header_fields(stream: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
     """Shape, Fortran order and dtype from an .npy header; leaves `stream` at the data."""
+    import numpy as np
+
     version = np.lib.format.read_magic(stream)
     if version == (1, 0):
         return np.lib.format.read_array_header_1_0(stream)

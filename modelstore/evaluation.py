@@ -23,9 +23,8 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelstore import datasets
@@ -39,8 +38,11 @@ from modelstore.errors import (
     InvalidDatasetError,
 )
 from modelstore.manifest import Manifest, canonical_json, sha256_hex, utc_now
-from modelstore.metrics import Tally, percentiles_ms
-from modelstore.runner import Classifier
+
+if TYPE_CHECKING:  # numpy, metrics and the runner are imported where a model is evaluated:
+    # reading a cached result needs none of them
+    from modelstore.metrics import Tally
+    from modelstore.runner import Classifier
 
 EVALUATOR_VERSION = "2"  # bump when a figure could change for the same model and data
 MISCLASSIFIED_KEPT = 200  # the first wrong rows kept (index, true, predicted): the bot's
@@ -233,6 +235,10 @@ def measure(
 def _tally(
     classifier: Classifier, batches: Iterator[tuple[datasets.Features, datasets.Labels]]
 ) -> tuple[Tally, datasets.Features, Misclassified]:
+    import numpy as np
+
+    from modelstore.metrics import Tally
+
     tally = Tally(classifier.labels)
     sample: datasets.Features | None = None
     wrong: list[tuple[int, int, int]] = []
@@ -283,6 +289,9 @@ def _check_manifests(model: Manifest, dataset: Manifest) -> None:
 
 def _compute(store: ModelStore, model: Manifest, dataset: Manifest, batch_rows: int) -> Result:
     import onnxruntime
+
+    from modelstore.metrics import percentiles_ms
+    from modelstore.runner import Classifier
 
     with tempfile.TemporaryDirectory(prefix="modelstore-evaluate-") as work:
         model_dir, data_dir = Path(work) / "model", Path(work) / "dataset"

@@ -39,8 +39,6 @@ from modelstore.evaluation import (
     read_cache,
 )
 from modelstore.manifest import Manifest, canonical_json, sha256_hex, utc_now
-from modelstore.metrics import percentiles_ms
-from modelstore.runner import Classifier
 
 LATENCY_ROOT = f"{RESULTS_ROOT}latency/"
 ROUNDS = 10  # interleaved rounds per batch size; LATENCY_RUNS are spread over them
@@ -108,6 +106,10 @@ def _measure(
     store: ModelStore, candidate: Manifest, baseline: Manifest, dataset: Manifest
 ) -> Comparison:
     import onnxruntime
+
+    # numpy with them: a cached comparison is read without either
+    from modelstore.metrics import percentiles_ms
+    from modelstore.runner import Classifier
 
     with tempfile.TemporaryDirectory(prefix="modelstore-latency-") as work:
         root = Path(work)
