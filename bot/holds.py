@@ -78,7 +78,7 @@ def parse_until(text: str, now: datetime) -> datetime:
 
 
 class _HoldSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     scope: HoldScope = HoldScope.ALL
     reason: str
@@ -104,7 +104,7 @@ class _HoldSpec(BaseModel):
 
 
 class _HoldsSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     holds: dict[str, _HoldSpec] = Field(default_factory=dict)
 

@@ -56,7 +56,7 @@ LATENCY_SAMPLE = 64
 
 class Frozen(BaseModel):
     # a cache blob is read back: NaN / Infinity (which pydantic takes from JSON) are refused
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class Metrics(Frozen):

@@ -42,7 +42,7 @@ SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class FileEntry(_Frozen):
