@@ -89,7 +89,8 @@ def read_policy(
 def read_state(repo: GitRepo, ref: str, policy: PromotionPolicy) -> tuple[State, dict[str, str]]:
     """Pins of every overlay at `ref`; `changed_at` is the last commit touching the overlay.
 
-    Two git processes whatever the number of overlays: one reads every file, one walks history.
+    Three git processes whatever the number of overlays: one lists main's tree, one reads
+    every file by its blob id (`GitRepo.show_each`), one walks history.
     """
     overlays = [env.overlay for env in policy.environments]
     found = repo.show_many(ref, overlays)
@@ -193,8 +194,9 @@ def read_rollbacks(
     history on `ref` (the newest `ROLLBACK_HISTORY` changes). A change is the bot's when it is
     one of its promotions (`_promotions`, docs/decisions.md 24)."""
     envs = dict(state.envs)
-    # three git processes whatever the number of overlays: one walk, one batch read, and
-    # (for merges) one read of the merged-in tips' authors
+    # a few git processes whatever the number of overlays: one walk, one batch read (with a
+    # tree listing of each commit that changed many overlays), and (for merges) one read of
+    # the merged-in tips' authors
     histories = repo.path_histories(
         ref, [env.overlay for env in policy.environments], ROLLBACK_HISTORY
     )

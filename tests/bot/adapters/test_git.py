@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters import git as git_adapter
 from bot.adapters.git import GitError, GitRepo, PushRejectedError
 from tests.conftest import git
 
@@ -105,6 +106,14 @@ def _commit(work: Path, files: dict[str, bytes], message: str, when: int, monkey
     return git(work, "rev-parse", "HEAD").strip()
 
 
+@pytest.fixture(params=["by-path", "listed"])
+def list_from(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Batch reads both ways: every file as `ref:path`, or from each ref's tree listing."""
+    threshold = 10**9 if request.param == "by-path" else 1
+    monkeypatch.setattr(git_adapter, "LIST_TREE_FROM", threshold)
+    return threshold
+
+
 def _clone_of(work: Path, tmp_path: Path) -> GitRepo:
     bare = tmp_path / "history.git"
     git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
@@ -112,7 +121,7 @@ def _clone_of(work: Path, tmp_path: Path) -> GitRepo:
 
 
 def test_show_many_returns_each_file_byte_for_byte_and_none_when_missing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, list_from: int
 ):
     work = tmp_path / "work"
     work.mkdir()
@@ -134,7 +143,7 @@ def test_show_many_returns_each_file_byte_for_byte_and_none_when_missing(
     assert repo.show_many(MAIN, []) == {}
 
 
-def test_show_many_refuses_a_directory(tmp_path: Path, origin: Path):
+def test_show_many_refuses_a_directory(tmp_path: Path, origin: Path, list_from: int):
     repo = _clone(origin, tmp_path / "work")
     repo.checkout_fresh("main", "main")
     (repo.path / "deploy").mkdir()
@@ -142,6 +151,88 @@ def test_show_many_refuses_a_directory(tmp_path: Path, origin: Path):
     sha = repo.commit([repo.path / "deploy" / "x.yaml"], "add a directory")
     with pytest.raises(GitError, match="deploy is a tree, not a file"):
         repo.show_many(sha, ["overlay.yaml", "deploy"])
+
+
+def _show_or_none(repo: GitRepo, ref: str, path: str) -> str | None:
+    try:
+        return repo.show(ref, path)
+    except GitError:
+        return None
+
+
+def test_listed_reads_equal_one_at_a_time_reads_whatever_the_ref_and_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, list_from: int
+):
+    """Refs and paths a tree listing could misread: a symlink, a submodule and paths below
+    it, names git resolves although no listing spells them (`./x`, `a//b`), a tree-ish that
+    is a tree, a ref with a colon (`cat-file` splits it at the colon), a ref read as an
+    option, a missing ref; and a commit where the files are not there yet."""
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    first = _commit(work, {"app.txt": b"app\n"}, "before the files", 1_699_999_000, monkeypatch)
+    (work / "link.yaml").symlink_to("crlf.yaml")
+    git(work, "add", "link.yaml")
+    git(work, "update-index", "--add", "--cacheinfo", f"160000,{'a' * 40},sub")
+    sha = _commit(work, FILES, "files", 1_700_000_000, monkeypatch)
+    repo = _clone_of(work, tmp_path)
+    paths = [
+        *(p for p in FILES if "\n" not in p),
+        "link.yaml",
+        "sub",
+        "sub/x.yaml",
+        "./crlf.yaml",
+        "dir with spaces//kustomization file.yaml",
+        "deploy/overlays/\u00fcber/../\u00fcber/kustomization.yaml",
+        "missing.yaml",
+        "deploy/overlays/missing/kustomization.yaml",
+        "crlf.yaml/below-a-file",
+    ]
+    refs = [MAIN, sha, first, f"{sha}^{{tree}}", f"{sha}:deploy", "--no-such", "no-such-ref"]
+    specs = [(ref, path) for ref in refs for path in paths]
+    specs += [(f"{sha}:deploy", "overlays/\u00fcber/kustomization.yaml")]
+
+    texts = repo.show_each(specs)
+
+    assert list(texts) == specs
+    assert texts == {(ref, path): _show_or_none(repo, ref, path) for ref, path in specs}
+    assert texts[(sha, "link.yaml")] == "crlf.yaml"
+    assert texts[(MAIN, "./crlf.yaml")] == FILES["crlf.yaml"].decode()
+    assert texts[(f"{sha}:deploy", "overlays/\u00fcber/kustomization.yaml")] is None
+    assert texts[(first, "crlf.yaml")] is None
+    with pytest.raises(GitError, match="deploy is a tree, not a file"):
+        repo.show_each([(MAIN, p) for p in [*paths, "deploy"]])
+
+
+def test_listed_reads_run_one_listing_per_ref_and_one_cat_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Past `LIST_TREE_FROM` paths of a ref, its files are read by blob id: one `ls-tree`
+    for that ref, one `cat-file` for everything (and none for files the listing lacks)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    files = {
+        f"deploy/overlays/env-{i:02d}/kustomization.yaml": f"n: {i}\n".encode() for i in range(20)
+    }
+    first = _commit(work, {"app.txt": b"app\n"}, "app", 1_699_999_000, monkeypatch)
+    sha = _commit(work, files, "20 overlays", 1_700_000_000, monkeypatch)
+    repo = _clone_of(work, tmp_path)
+    calls: list[list[str]] = []
+    real = GitRepo._git_stdin
+
+    def counted(self: GitRepo, args: list[str], stdin: bytes) -> bytes:
+        calls.append([*args, str(stdin.count(b"\n"))])
+        return real(self, args, stdin)
+
+    monkeypatch.setattr(GitRepo, "_git_stdin", counted)
+    specs = [(ref, path) for ref in (sha, first) for path in files] + [(sha, "app.txt")]
+
+    texts = repo.show_each(specs)
+
+    assert texts == {(ref, path): _show_or_none(repo, ref, path) for ref, path in specs}
+    assert [c[c.index("ls-tree") + 5] for c in calls if "ls-tree" in c] == [sha, first]
+    assert [c for c in calls if "cat-file" in c] == [["cat-file", "--batch", "21"]]
 
 
 def _history(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
