@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -136,6 +138,35 @@ def test_python_dash_m_runs_the_cli(overlay: Path):
     )
     assert result.returncode == 1
     assert "no images entry named 'missing'" in result.stderr
+
+
+def test_the_command_imports_the_cli_with_the_collector_off_then_freezes_what_it_made(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """`promotion-bot` (`bot.__main__:main`): the CLI runs with the collector on again and
+    the import's objects frozen."""
+    import bot.__main__ as entry
+
+    seen: list[tuple[bool, int]] = []
+
+    def cli_main() -> int:
+        seen.append((gc.isenabled(), gc.get_freeze_count()))
+        return 7
+
+    monkeypatch.setattr(cli_module, "main", cli_main)
+    gc.unfreeze()
+    try:
+        assert entry.main() == 7
+    finally:
+        gc.unfreeze()
+    assert len(seen) == 1
+    assert seen[0][0] is True
+    assert seen[0][1] > 0
+
+
+def test_the_installed_command_is_the_entry_with_the_collector_off():
+    scripts = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert scripts["project"]["scripts"]["promotion-bot"] == "bot.__main__:main"
 
 
 @pytest.mark.parametrize(
