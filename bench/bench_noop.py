@@ -161,7 +161,7 @@ def new_process_runs(runner: NewProcess, codes: dict[str, Path], rounds: int) ->
     warm; interleaved; medians."""
     walls: dict[tuple[str, str], list[tuple[float, float]]] = {}
     print(f"\nnew process: `python -m bot run` (load average {os.getloadavg()[0]:.1f})")
-    print(f"{'code':>8}  {'cache':>5}  {'round':>7}  {'wall s':>7}  {'CPU s':>6}")
+    print(f"{'code':>8}  {'cache':>5}  {'round':>7}  {'wall s':>7}  {'CPU s':>6}  load")
     for n in range(rounds + 1):
         for name, code in codes.items():
             for cold in (True, False):
@@ -170,7 +170,11 @@ def new_process_runs(runner: NewProcess, codes: dict[str, Path], rounds: int) ->
                 if n:
                     walls.setdefault((name, cache), []).append((wall, cpu))
                 label = str(n) if n else "warm-up"
-                print(f"{name:>8}  {cache:>5}  {label:>7}  {wall:7.2f}  {cpu:6.2f}", flush=True)
+                load = os.getloadavg()[0]
+                print(
+                    f"{name:>8}  {cache:>5}  {label:>7}  {wall:7.2f}  {cpu:6.2f}  {load:4.1f}",
+                    flush=True,
+                )
     print(f"load average {os.getloadavg()[0]:.1f}")
     for name, code in codes.items():
         print(f"{name:>8}  API calls of a warm new process: {runner.api_calls(code)}")
@@ -186,7 +190,7 @@ def in_process_rounds(
     """`bot.api.run` in this process, every variant once a round (walls of rounds 1..)."""
     walls: dict[str, list[float]] = {name: [] for name in VARIANTS}
     print(f"in process: bot.api.run (load average {os.getloadavg()[0]:.1f})")
-    print(f"{'variant':>8}  {'run':>7}  {'wall s':>7}  {'API calls':>9}  git procs")
+    print(f"{'variant':>8}  {'run':>7}  {'wall s':>7}  {'API calls':>9}  load  git procs")
     for n in range(rounds + 1):
         for name, read in VARIANTS.items():
             deployments.released_pins_of = read
@@ -196,7 +200,7 @@ def in_process_rounds(
                 walls[name].append(r.wall_s)
             print(
                 f"{name:>8}  {label:>7}  {r.wall_s:7.2f}  {r.api_calls:9}  "
-                f"{r.git} {dict(r.git_calls)}",
+                f"{os.getloadavg()[0]:4.1f}  {r.git} {dict(r.git_calls)}",
                 flush=True,
             )
     deployments.released_pins_of = AFTER
