@@ -140,6 +140,11 @@ def report_forge(settings: Settings) -> Forge:
     )
 
 
+#: The parsed pins a process used, kept in one file for the next (`DiskEntries(pack=...)`):
+#: a run uses 1,000 overlays' and some of their history's; `report` reads more history.
+PINS_PACK = 8192
+
+
 def prepare_checkout(remote: str, path: Path, cache: Path | None = None) -> GitRepo:
     """Clone once, then fetch on every run (the clone is a cache, never a source of truth).
     Parsed overlays and policy are kept under `cache` (default: in the clone's `.git/`)."""
@@ -149,7 +154,11 @@ def prepare_checkout(remote: str, path: Path, cache: Path | None = None) -> GitR
     if cache is None:
         cache = path / ".git" / "promotion-bot" / "cache"
     version = pins_code_version()  # what another bot version parsed is never read
-    disk = None if version is None else DiskEntries(cache / "pins-v1", version=f"pins {version}")
+    disk = (
+        None
+        if version is None
+        else DiskEntries(cache / "pins-v1", version=f"pins {version}", pack=PINS_PACK)
+    )
     PINS_CACHE.use_disk(disk, pins_to_json, pins_from_json)
     keep_on_disk(cache / "policy-v1")
     return repo

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.contentcache import ContentCache, DiskEntries, blob_sha
+from bot.contentcache import PACK_FILE, ContentCache, DiskEntries, blob_sha
 from bot.errors import OverlayError, PolicyError
 from bot.overlay import pins
 from bot.policy import NOTIFICATIONS_CACHE, POLICY_CACHE, parse_notifications, parse_policy
@@ -179,3 +182,100 @@ def test_pins_on_disk_from_other_parsing_code_are_parsed_again(tmp_path: Path, b
     finally:
         pins.PINS_CACHE.use_disk(None, pins.pins_to_json, pins.pins_from_json)
         pins.PINS_CACHE.clear()
+
+
+def _packed(root: Path, pack: int = 64) -> ContentCache[pins.OverlayPins]:
+    cache: ContentCache[pins.OverlayPins] = ContentCache(maxsize=8)
+    cache.use_disk(DiskEntries(root, pack=pack), pins.pins_to_json, pins.pins_from_json)
+    return cache
+
+
+def _written(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files `DiskEntries` writes (a spy: they are still written)."""
+    names: list[str] = []
+    write = DiskEntries._write
+
+    def spy(self: DiskEntries, path: Path, data: str) -> None:
+        names.append(path.name)
+        write(self, path, data)
+
+    monkeypatch.setattr(DiskEntries, "_write", spy)
+    return names
+
+
+def test_a_new_process_reads_what_the_last_one_used_from_one_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The pack holds the entries the last process used: the next one reads them from it
+    (the entries' own files are gone here) and writes no pack when it used nothing else."""
+    root = tmp_path / "cache"
+    names = ("modelops-app", "model-pin")
+    overlays = sorted((PROJECT / "deploy" / "overlays").glob("*/kustomization.yaml"))
+    texts = [p.read_text() for p in overlays]
+    first = _packed(root)
+    parsed = [
+        first.get_or_parse(t, names, partial(pins._parse_pins, t, *names, "k")) for t in texts
+    ]
+    assert not (root / PACK_FILE).exists()
+    first.save_disk()
+    packed = json.loads((root / PACK_FILE).read_text())
+    assert len(packed["entries"]) == len(set(texts))
+    for entry in root.glob("*.json"):
+        entry.unlink()
+    written = _written(monkeypatch)
+    fresh = _packed(root)
+
+    assert [fresh.get_or_parse(t, names, _never) for t in texts] == parsed
+    fresh.save_disk()
+    assert written == []
+
+
+def test_a_pack_that_does_not_read_back_is_written_again_from_the_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A damaged pack, one of another version, or an entry in it that does not decode: the
+    entries' own files (or a parse) answer, and the pack is written again."""
+    root = tmp_path / "cache"
+    text = (PROJECT / "deploy" / "overlays" / "dev" / "kustomization.yaml").read_text()
+    names = ("modelops-app", "model-pin")
+    parsed = _packed(root).get_or_parse(text, names, lambda: pins._parse_pins(text, *names, "k"))
+    pack = root / PACK_FILE
+    for damaged in ("{", json.dumps({"version": "other", "entries": {}}), "[1]"):
+        pack.write_text(damaged)
+        written = _written(monkeypatch)
+        cache = _packed(root)
+        assert cache.get_or_parse(text, names, _never) == parsed
+        cache.save_disk()
+        assert written == [PACK_FILE]
+        monkeypatch.undo()
+        assert json.loads(pack.read_text())["version"] == ""
+    stored = json.loads(pack.read_text())
+    key = next(iter(stored["entries"]))
+    stored["entries"][key] = {"image": None}
+    pack.write_text(json.dumps(stored))
+    cache = _packed(root)
+    again = cache.get_or_parse(text, names, lambda: pins._parse_pins(text, *names, "k"))
+    assert again == parsed
+    cache.save_disk()
+    assert json.loads(pack.read_text())["entries"][key] == pins.pins_to_json(parsed)
+
+
+def test_the_pack_is_bounded_and_written_when_the_process_exits(tmp_path: Path):
+    disk = DiskEntries(tmp_path / "bounded", pack=2)
+    for n in range(3):
+        disk.put(("k", n), n)
+    disk.save()
+    entries = json.loads((tmp_path / "bounded" / PACK_FILE).read_text())["entries"]
+    assert entries == {json.dumps(["k", 0]): 0, json.dumps(["k", 1]): 1}
+    root = tmp_path / "exits"
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from bot.contentcache import ContentCache, DiskEntries\n"
+        "cache = ContentCache(maxsize=2)\n"
+        "cache.use_disk(DiskEntries(Path(sys.argv[1]), pack=8), str, str)\n"
+        "cache.get_or_parse('text', ('x',), lambda: 'parsed')\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(root)], check=True)
+    stored = json.loads((root / PACK_FILE).read_text())
+    assert list(stored["entries"].values()) == ["parsed"]
