@@ -1,7 +1,12 @@
-"""Thin GitPython adapter: clone, fresh branches from main, commit, push with lease, history.
+"""Thin git adapter: clone, fresh branches from main, commit, push with lease, history.
 
 Every remote write is a `--force-with-lease` push naming the exact remote sha we expect, so a
 concurrent writer (a human, or another bot run) is never overwritten silently.
+
+Commands run as GitPython's `Git.execute` runs them (same environment, input and decoding);
+GitPython itself (~40 ms of a new process's imports) is imported only to clone, to judge a
+checkout that does not plainly look like a repository, and to word a failed command's error
+exactly as it did.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import git
+from typing import TYPE_CHECKING
 
 from bot.errors import BotError
+
+if TYPE_CHECKING:
+    import git
 
 
 class GitError(BotError):
@@ -85,14 +92,19 @@ class GitRepo:
     """A working clone whose `origin` is the GitOps repository."""
 
     def __init__(self, path: Path) -> None:
-        try:
-            self.repo = git.Repo(path)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-            raise GitError(f"{path} is not a git repository") from exc
+        if not _plainly_a_clone(Path(path)):  # GitPython decides, as it always did
+            import git
+
+            try:
+                git.Repo(path)
+            except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+                raise GitError(f"{path} is not a git repository") from exc
         self.path = Path(path)
 
     @classmethod
     def clone(cls, url: str, dest: Path) -> GitRepo:
+        import git
+
         try:
             git.Repo.clone_from(url, dest)
         except git.GitCommandError as exc:
@@ -100,12 +112,37 @@ class GitRepo:
         return cls(dest)
 
     def _git(self, *args: str) -> str:
-        """Run git; stdout as text minus one final newline, except for `show` (exact content)."""
+        """Run git; stdout as text minus one final newline, except for `show` (exact content).
+
+        As GitPython's `execute` ran it: messages in English (`LC_ALL=C`), no standard input,
+        stdout decoded as UTF-8 with undecodable bytes kept (`surrogateescape`)."""
+        command = ["git", *args]
         try:
-            out = self.repo.git.execute(["git", *args], strip_newline_in_stdout=False)
-        except git.GitCommandError as exc:
-            raise GitError(f"git {' '.join(args)}: {_stderr(exc)}") from exc
-        return str(out).removesuffix("\n") if args[0] not in _EXACT_OUTPUT else str(out)
+            done = subprocess.run(
+                command,
+                cwd=self.path,
+                env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"},
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                check=False,
+            )
+        except FileNotFoundError as exc:  # no git at all: GitPython's own error, as before
+            import git
+
+            raise git.GitCommandNotFound(command, exc) from exc
+        if done.returncode != 0:
+            import git
+            from git.util import remove_password_if_present
+
+            failed = git.GitCommandError(
+                remove_password_if_present(command),
+                done.returncode,
+                done.stderr.removesuffix(b"\n"),
+                done.stdout,
+            )
+            raise GitError(f"git {' '.join(args)}: {_stderr(failed)}") from failed
+        out = done.stdout.decode("utf-8", "surrogateescape")
+        return out.removesuffix("\n") if args[0] not in _EXACT_OUTPUT else out
 
     def _git_stdin(self, args: Sequence[str], stdin: bytes) -> bytes:
         """Run git feeding `stdin`; stdout as bytes (for `--batch` and `--stdin` commands)."""
@@ -541,6 +578,31 @@ class GitRepo:
                 )
             )
         return commits
+
+
+def _plainly_a_clone(path: Path) -> bool:
+    """`path/.git` is a repository's directory as `git init` or `git clone` makes it (a valid
+    HEAD, `objects/` and `refs/`, not a linked worktree's), with nothing in the environment
+    or the path that GitPython would read otherwise: a checkout GitPython accepts too."""
+    if any(os.environ.get(name) is not None for name in ("GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY")):
+        return False
+    if str(path).startswith("~") or "$" in str(path):  # GitPython expands these
+        return False
+    dotgit = path / ".git"
+    try:
+        head = (dotgit / "HEAD").read_bytes()[:256]
+    except OSError:
+        return False
+    valid_head = (head.startswith(b"ref:") and head[4:].lstrip().startswith(b"refs/")) or bool(
+        re.match(rb"(?:[0-9A-Fa-f]{64}|[0-9A-Fa-f]{40})", head)
+    )
+    return (
+        valid_head
+        and not (dotgit / "HEAD").is_symlink()
+        and (dotgit / "objects").is_dir()
+        and (dotgit / "refs").is_dir()
+        and not os.path.lexists(dotgit / "commondir")
+    )
 
 
 def _plain_path(path: str) -> bool:

@@ -164,6 +164,14 @@ def test_the_command_imports_the_cli_with_the_collector_off_then_freezes_what_it
     assert seen[0][1] > 0
 
 
+def test_the_cli_imports_nothing_a_no_op_run_never_uses():
+    """numpy (evaluating a model), GitPython (cloning), jsonschema (validating overlays):
+    each imported where it is used, not by every new process (issue 20.6)."""
+    code = "import sys, bot.cli; print(sorted({'numpy', 'git', 'jsonschema'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_installed_command_is_the_entry_with_the_collector_off():
     scripts = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert scripts["project"]["scripts"]["promotion-bot"] == "bot.__main__:main"

@@ -481,3 +481,74 @@ def test_a_branch_lookup_answers_only_with_the_ref_of_that_name(tmp_path: Path, 
     assert repo.remote_shas(expected) == expected
     assert {b: repo.remote_sha(b) for b in expected} == expected
     assert repo.remote_shas([]) == {}
+
+
+# --------------------------------------------------------------------------- as GitPython ran
+
+
+def test_commands_answer_and_fail_word_for_word_as_through_gitpython(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`_git` runs git itself: its output (bytes that are not UTF-8 included) and its errors
+    (git's words, in English whatever the locale) are GitPython's `execute`'s."""
+    import git as gitpython
+
+    from bot.adapters.git import _stderr
+
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    _commit(
+        work,
+        {"latin1.yaml": b"caf\xe9: 1\n", "plain.yaml": b"a: 1\n"},
+        "f",
+        1_700_000_000,
+        monkeypatch,
+    )
+    repo = _clone_of(work, tmp_path)
+    through = gitpython.Repo(repo.path).git
+    monkeypatch.setenv("LC_ALL", "de_DE.UTF-8")
+    monkeypatch.setenv("LANGUAGE", "de")
+    for args in (["show", f"{MAIN}:latin1.yaml"], ["rev-parse", MAIN], ["log", "--format=%s"]):
+        expected = through.execute(["git", *args], strip_newline_in_stdout=False)
+        assert expected
+        out = repo._git(*args)
+        assert out == (expected if args[0] == "show" else expected.removesuffix("\n"))
+    for args in (
+        ["show", f"{MAIN}:missing.yaml"],
+        ["rev-parse", "--verify", "no-such-ref"],
+        ["push", "--porcelain", "origin", "no-such-ref:refs/heads/x"],
+        ["merge-base", "--is-ancestor", "HEAD", "HEAD~1"],
+    ):
+        with pytest.raises(gitpython.GitCommandError) as direct:
+            through.execute(["git", *args], strip_newline_in_stdout=False)
+        with pytest.raises(GitError) as ours:
+            repo._git(*args)
+        assert str(ours.value) == f"git {' '.join(args)}: {_stderr(direct.value)}"
+
+
+def test_a_checkout_is_a_repository_exactly_when_gitpython_says_so(tmp_path: Path):
+    """A clone, a bare repository, a linked worktree (`.git` a file), a `.git` that is not a
+    repository's, a plain directory, a missing one: accepted or refused as GitPython did."""
+    import git as gitpython
+
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    git(seed, "init", "-q", "-b", "main")
+    (seed / "a.txt").write_text("a\n")
+    git(seed, "add", ".")
+    git(seed, "commit", "-q", "-m", "a")
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(tmp_path / "bare.git"))
+    git(seed, "worktree", "add", "-q", str(tmp_path / "linked"), "-b", "linked")
+    (tmp_path / "fake" / ".git" / "objects").mkdir(parents=True)
+    (tmp_path / "fake" / ".git" / "HEAD").write_text("not a ref\n")
+    (tmp_path / "plain").mkdir()
+    for name in ("seed", "bare.git", "linked", "fake", "plain", "missing"):
+        path = tmp_path / name
+        try:
+            gitpython.Repo(path)
+        except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+            with pytest.raises(GitError, match="is not a git repository"):
+                GitRepo(path)
+        else:
+            assert GitRepo(path).head_sha() == git(path, "rev-parse", "HEAD").strip()
