@@ -84,6 +84,16 @@ def test_holds_join_the_policy_and_an_unknown_environment_is_refused():
         policy().with_holds({"qa": _hold()})
 
 
+def test_holds_that_change_nothing_leave_the_policy_as_it_is():
+    pol = policy()
+    assert pol.with_holds({}) is pol
+    held = pol.with_holds({"prod": _hold()})
+    assert held.with_holds({"prod": _hold()}) is held
+    unheld = held.with_holds({})
+    assert unheld == pol and unheld.environment("prod").hold is None
+    assert held.environment("dev") is pol.environment("dev")  # untouched, not rebuilt
+
+
 def test_a_held_environment_gets_no_promotion_from_the_planner():
     pol = policy().with_holds({"dev": _hold()})
     world = candidates([image(1), image(2)], [model(1), model(2)])
