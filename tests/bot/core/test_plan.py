@@ -538,6 +538,19 @@ def test_plan_env_lookup_of_unknown_environment_raises_key_error():
         result.env("qa")
 
 
+def test_plan_env_finds_each_environment_as_a_scan_would_and_the_json_is_unchanged():
+    st = state(*(env(name, 1, 1, NOW - 48 * HOUR) for name in ("dev", "staging", "prod")))
+    result = plan(st, candidates([image(1), image(2)], [model(1)]), policy(), NOW)
+    before = result.to_dict()
+    for env_plan in result.envs:
+        assert result.env(env_plan.env) is env_plan
+    assert result.to_dict() == before  # the lookup's index is no field of the plan
+    twice = Plan(NOW, (*result.envs, replace(result.envs[0], reasons=("again",))))
+    assert twice.env("dev") is result.envs[0]
+    with pytest.raises(KeyError):
+        twice.env("qa")
+
+
 def test_apply_moves_pins_and_stamps_time():
     st = state(env("dev", 1, 1, NOW - 48 * HOUR), env("staging", 1, 1, NOW - 48 * HOUR))
     result = plan(st, candidates([image(1), image(2)], [model(1)]), policy(), NOW)
