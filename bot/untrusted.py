@@ -59,7 +59,10 @@ def terminal(text: object, *, limit: int = DEFAULT_LIMIT) -> str:
     Inner spacing is kept (aligned columns stay aligned); line breaks become one space.
     """
     raw = _BREAK_RE.sub(" ", str(text))
-    cleaned = "".join(REPLACEMENT if _is_unsafe(char) else char for char in raw).strip()
+    if raw.isascii() and raw.isprintable():  # nothing to replace: no ASCII control character
+        cleaned = raw.strip()
+    else:
+        cleaned = "".join(REPLACEMENT if _is_unsafe(char) else char for char in raw).strip()
     if len(cleaned) > limit:
         cleaned = cleaned[: max(limit - 1, 0)].rstrip() + ELLIPSIS
     return cleaned

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.untrusted import REPLACEMENT, code, markdown, terminal
+from bot.untrusted import _BREAK_RE, REPLACEMENT, _is_unsafe, code, markdown, terminal
 
 HOSTILE = [
     "<!-- hide everything after this",
@@ -169,3 +169,13 @@ def test_markdown_round_trips_any_text(text: str) -> None:
     assert _paragraph_text(markdown(text)) == expected
     assert _list_item_text(markdown(text)) == expected
     assert _first_cell_text(markdown(text)) == (expected, 2)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)))
+@settings(max_examples=300)
+def test_terminal_treats_ascii_as_the_character_by_character_rule_does(text: str) -> None:
+    """Printable ASCII takes a shortcut; every ASCII control still becomes U+FFFD."""
+    raw = _BREAK_RE.sub(" ", text)
+    slow = "".join(REPLACEMENT if _is_unsafe(c) else c for c in raw).strip()
+    assert terminal(text, limit=10_000) == slow
+    assert terminal("a\x1b[31mb\x7f", limit=10_000) == f"a{REPLACEMENT}[31mb{REPLACEMENT}"
