@@ -8,11 +8,13 @@ one thread avoids a thread handoff per request); connections and request bodies 
 Rust runtime as the app asks for them (bodies are streamed, not buffered whole), so a slow client
 holds no Python thread.
 
-Every value comes from the environment (12-factor): `BIND` (`0.0.0.0:8080`), `WEB_CONCURRENCY`
-(2 worker processes), `SERVER_THREADS` (1), `SERVER_BACKLOG` (1024), `SERVER_TIMEOUT` (30 s; 0:
-off), `SERVER_GRACEFUL_TIMEOUT` (20 s), `LOG_LEVEL` (INFO). A malformed value, or a `GUNICORN_*`
-variable left over from the gunicorn days, stops the launcher with exit code 2 and a message
-naming the setting (and its new name): nothing is silently ignored.
+Every value comes from the environment (12-factor): `BIND` (`0.0.0.0:8080`: IPv4:PORT or
+[IPv6]:PORT, no host names), `WEB_CONCURRENCY` (2 worker processes), `SERVER_THREADS` (1),
+`SERVER_BACKLOG` (1024), `SERVER_TIMEOUT` (30 s; 0: off), `SERVER_GRACEFUL_TIMEOUT` (20 s),
+`LOG_LEVEL` (INFO). A malformed value, a `GUNICORN_*` variable left over from the gunicorn days,
+or a `BIND` granian cannot listen on (port taken, address not this host's) stops the launcher
+with exit code 2 and one JSON line naming the setting (and its new name): nothing is silently
+ignored.
 
 The factory is called once per worker (no preload), so each worker loads and verifies the model
 itself. A worker that cannot build the app exits with `EXIT_APP_LOAD` (3) and the whole server
@@ -33,6 +35,7 @@ Every log line, granian's own included, is one JSON object (`app.logging.JSONFor
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import logging
 import os
 import shutil
@@ -76,6 +79,10 @@ class ServerConfigError(ValueError):
     """A server setting in the environment is malformed, or a retired one is still set."""
 
 
+class ListenError(RuntimeError):
+    """granian could not listen on `BIND` (the port taken, the address not this host's, ...)."""
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     host: str
@@ -102,10 +109,24 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
 
 
 def _bind(raw: str) -> tuple[str, int]:
+    """`IPv4:PORT` or `[IPv6]:PORT`. granian listens on an IP address and resolves no names (a
+    host name would stop it with a traceback), and an IPv6 address without brackets is
+    ambiguous (`fe80::1:8080`)."""
+    usage = f"BIND={raw!r} must be IP:PORT, e.g. 0.0.0.0:8080, 127.0.0.1:8081 or [::]:8080"
     host, sep, port = raw.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ServerConfigError(f"BIND={raw!r} must be HOST:PORT, e.g. 127.0.0.1:8080")
-    return host.strip("[]"), int(port)
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise ServerConfigError(usage)
+    bracketed = host.startswith("[") and host.endswith("]")
+    address = host[1:-1] if bracketed else host
+    try:
+        version = ipaddress.ip_address(address).version
+    except ValueError:
+        raise ServerConfigError(
+            f"{usage} (granian listens on an IP address; it does not resolve a name)"
+        ) from None
+    if version != (6 if bracketed else 4):
+        raise ServerConfigError(f"{usage} (an IPv6 address goes in brackets, an IPv4 one not)")
+    return address, int(port)
 
 
 def retired_settings(env: Mapping[str, str]) -> list[str]:
@@ -304,6 +325,15 @@ def _server_class() -> type[Any]:
 
         app_load_failed = False
 
+        def _init_shared_socket(self) -> None:
+            # granian binds in the main process first (on Linux each worker then binds its own
+            # SO_REUSEPORT socket); a failure here is a RuntimeError from Rust carrying a
+            # backtrace when RUST_BACKTRACE is set, not a line an operator should have to read.
+            try:
+                super()._init_shared_socket()  # type: ignore[no-untyped-call]
+            except (OSError, RuntimeError) as exc:
+                raise ListenError(str(exc).strip().splitlines()[0]) from None
+
         def _spawn_worker(self, *args: Any, **kwargs: Any) -> Any:
             worker = super()._spawn_worker(*args, **kwargs)
             idx: int = worker.idx
@@ -311,7 +341,8 @@ def _server_class() -> type[Any]:
 
             def watcher() -> None:
                 worker.inner.join()
-                if not worker.interrupt_by_parent and worker.inner.exitcode == EXIT_APP_LOAD:
+                exitcode = worker.inner.exitcode
+                if not worker.interrupt_by_parent and exitcode == EXIT_APP_LOAD:
                     log.error(f"worker-{idx + 1} could not start the app: stopping the server")
                     self.app_load_failed = True
                     self.interrupt_signal = True
@@ -326,7 +357,8 @@ def _server_class() -> type[Any]:
 
 
 def serve(target: str, settings: ServerSettings) -> int:
-    """Run granian until SIGTERM/SIGINT (0) or until a worker cannot build the app (3)."""
+    """Run granian until SIGTERM/SIGINT (0) or until a worker cannot build the app (3);
+    `ListenError` if it cannot listen on the address."""
     from functools import partial
 
     from granian.constants import HTTPModes, Interfaces
@@ -373,7 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, ImportError) as exc:
         return _refuse(f"usage: python -m app.server [MODULE:FACTORY]: {exc}")
     reset_metrics_directory(os.environ)
-    return serve(target, settings)
+    try:
+        return serve(target, settings)
+    except ListenError as exc:
+        return _refuse(f"cannot listen on BIND={os.environ.get('BIND', '0.0.0.0:8080')}: {exc}")
 
 
 if __name__ == "__main__":

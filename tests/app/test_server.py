@@ -266,7 +266,13 @@ def test_what_granian_answers_itself_before_the_app(
         ({"SERVER_TIMEOUT": "1"}, "SERVER_TIMEOUT=1 must be 0 (off) or at least 2"),
         ({"SERVER_THREADS": "0"}, "SERVER_THREADS=0 must be at least 1"),
         ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY=0 must be at least 1"),
-        ({"BIND": "8080"}, "BIND='8080' must be HOST:PORT"),
+        ({"BIND": "8080"}, "BIND='8080' must be IP:PORT"),
+        ({"BIND": "127.0.0.1:\u00b2"}, "must be IP:PORT"),  # str.isdigit() says yes to it
+        ({"BIND": "localhost:8080"}, "it does not resolve a name"),
+        ({"BIND": " :8080"}, "it does not resolve a name"),
+        ({"BIND": "::1:8080"}, "an IPv6 address goes in brackets"),
+        ({"BIND": "[::1:8080"}, "it does not resolve a name"),
+        ({"BIND": "[127.0.0.1]:8080"}, "an IPv6 address goes in brackets"),
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
     ],
 )
@@ -310,6 +316,47 @@ def test_main_refuses_an_unknown_target(
 
 def _must_not_serve(*_args: object) -> int:
     raise AssertionError("the server started")
+
+
+@pytest.mark.parametrize(
+    ("bind", "host", "port"),
+    [
+        ("0.0.0.0:8080", "0.0.0.0", 8080),  # noqa: S104 (parsed, not bound)
+        ("127.0.0.1:8081", "127.0.0.1", 8081),
+        ("[::]:8080", "::", 8080),
+        ("[::1]:65535", "::1", 65535),
+    ],
+)
+def test_bind_takes_ipv4_and_bracketed_ipv6(bind: str, host: str, port: int) -> None:
+    from app.server import load_server_settings
+
+    settings = load_server_settings({"BIND": bind})
+    assert (settings.host, settings.port) == (host, port)
+
+
+def test_a_bind_that_cannot_be_listened_on_is_one_json_line_and_exit_2(tmp_path: Path) -> None:
+    """A port already taken (or an address not this host's): one JSON error naming BIND, not
+    granian's traceback (with a Rust backtrace under RUST_BACKTRACE=1) and exit code 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*SERVER, "tests.app.server_apps:sleepy_app"],
+            cwd=ROOT,
+            env=server_env(None, port, tmp_path, RUST_BACKTRACE="1"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    entry = json.loads(line)
+    assert (entry["level"], entry["logger"]) == ("error", "app.server")
+    assert entry["message"].startswith(f"cannot listen on BIND=127.0.0.1:{port}: ")
+    assert "in use" in entry["message"]
+    assert all(json.loads(line) for line in result.stdout.splitlines())
 
 
 def test_the_process_exits_2_on_a_retired_setting_before_binding(tmp_path: Path) -> None:
