@@ -25,7 +25,8 @@ not load on the next try either (granian's own crash-loop guard only catches a f
 `SERVER_TIMEOUT` replaces gunicorn's worker timeout: a watchdog thread in each worker checks the
 requests in progress once a second; when one has run longer, it logs an error line (with the
 stuck thread's stack) and ends the worker (`EXIT_REQUEST_TIMEOUT`, 4); granian starts a new one
-(`respawn_failed_workers`). Unlike gunicorn's arbiter, the watchdog is a Python thread in the
+(`respawn_failed_workers`), however soon after its last respawn (granian's crash-loop guard does
+not count these endings). Unlike gunicorn's arbiter, the watchdog is a Python thread in the
 worker itself: a request stuck in C code that holds the GIL also stops the watchdog (onnxruntime
 releases the GIL while it runs a model; the liveness probe still restarts such a pod).
 
@@ -348,6 +349,11 @@ def _server_class() -> type[Any]:
                     self.interrupt_signal = True
                     self.main_loop_interrupt.set()
                     return
+                if not worker.interrupt_by_parent and exitcode == EXIT_REQUEST_TIMEOUT:
+                    # The watchdog ended it: not a crash. granian's crash-loop guard would stop
+                    # the whole server (exit 1) when a worker respawned less than 5.5 s ago ends
+                    # again, i.e. on a second stuck request with a short SERVER_TIMEOUT.
+                    self.respawned_wrks.pop(idx, None)
                 granian_watcher()
 
             worker._watcher = watcher  # type: ignore[method-assign]  # run by `start()`

@@ -1,7 +1,8 @@
 """A small WSGI app for tests/app/test_server_lifecycle.py: `python -m app.server
 tests.app.server_apps:sleepy_app` serves `/healthz`, `/pid` (the worker's pid) and
-`/sleep?seconds=S` (answers after S seconds). Its factory fails, as a model that does not verify
-does, while the file named by `SLEEPY_APP_FAIL_IF` exists."""
+`/sleep?seconds=S` (answers after S seconds; when `SLEEPY_APP_MARKS` names a directory, it first
+leaves a file there, so a test knows the request is in the app). Its factory fails, as a model
+that does not verify does, while the file named by `SLEEPY_APP_FAIL_IF` exists."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def sleepy_app() -> Callable[..., Iterable[bytes]]:
         path = environ["PATH_INFO"]
         if path == "/sleep":
             seconds = float(environ.get("QUERY_STRING", "").partition("=")[2] or "1")
+            marks = os.environ.get("SLEEPY_APP_MARKS")
+            if marks:
+                (Path(marks) / f"sleep-{os.getpid()}-{time.monotonic_ns()}").touch()
             _sleep(seconds)
             body = b"slept"
         elif path == "/pid":

@@ -35,6 +35,11 @@ def _get_in_thread(server: ServerProcess, path: str) -> tuple[threading.Thread, 
     return thread, outcome
 
 
+def _sleeping(marks: Path, count: int) -> None:
+    """Until `count` /sleep requests in all have entered the app (tests/app/server_apps.py)."""
+    _wait_for(lambda: len(list(marks.iterdir())) >= count, 10)
+
+
 def _wait_for(predicate: object, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -42,6 +47,12 @@ def _wait_for(predicate: object, seconds: float) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("timed out waiting")
+
+
+def _marks(tmp_path: Path) -> Path:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    return marks
 
 
 def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
@@ -92,6 +103,38 @@ def test_the_watchdog_replaces_a_worker_stuck_in_a_request_and_leaves_idle_ones(
     assert (timed_out["method"], timed_out["path"], timed_out["pid"]) == ("GET", "/sleep", worker)
     assert 2 < timed_out["seconds"] < 4
     assert "_sleep" in timed_out["stack"]  # where the request was stuck
+
+
+def test_a_worker_ended_by_the_watchdog_is_replaced_again_soon_after_its_respawn(
+    tmp_path: Path,
+) -> None:
+    """Two stuck requests in a row on the same worker, the second within 5.5 s of its respawn:
+    granian's crash-loop guard took that for a crash loop and stopped the whole server (exit
+    1); a watchdog ending is not a crash, so the worker is replaced again."""
+    marks = _marks(tmp_path)
+    with start_server(
+        None, tmp_path, APP, WEB_CONCURRENCY="1", SERVER_TIMEOUT="2", SLEEPY_APP_MARKS=str(marks)
+    ) as s:
+        proc = s.proc
+        assert proc is not None
+        seen = s.workers()
+
+        def replaced_or_exited() -> bool:
+            return proc.poll() is not None or bool(s.workers() - seen)
+
+        for round_ in (1, 2):
+            thread, outcome = _get_in_thread(s, "/sleep?seconds=20")
+            _sleeping(marks, round_)
+            thread.join(timeout=10)
+            assert len(outcome) == 1 and isinstance(outcome[0], Exception)
+            _wait_for(replaced_or_exited, 10)
+            assert proc.poll() is None, s.text()
+            seen.update(s.workers())
+        _wait_for(lambda: get(f"{s.base}/healthz")[0] == 200, 10)
+        assert s.stop() == 0
+    messages = [entry["message"] for entry in s.lines()]
+    assert sum(m.startswith("request timed out") for m in messages) == 2
+    assert "Worker crash loop detected, exiting" not in messages
 
 
 def test_a_worker_that_cannot_start_after_a_respawn_stops_the_server(tmp_path: Path) -> None:
