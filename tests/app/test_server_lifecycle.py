@@ -56,22 +56,38 @@ def _marks(tmp_path: Path) -> Path:
 
 
 def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
-    with start_server(None, tmp_path, APP, WEB_CONCURRENCY="1", SERVER_GRACEFUL_TIMEOUT="5") as s:
+    marks = _marks(tmp_path)
+    with start_server(
+        None,
+        tmp_path,
+        APP,
+        WEB_CONCURRENCY="1",
+        SERVER_GRACEFUL_TIMEOUT="5",
+        SLEEPY_APP_MARKS=str(marks),
+    ) as s:
         thread, outcome = _get_in_thread(s, "/sleep?seconds=1.5")
-        time.sleep(0.5)  # the request is in the app
+        _sleeping(marks, 1)
         assert s.proc is not None
         started = time.monotonic()
         assert s.stop() == 0
         thread.join(timeout=10)
         assert outcome == [(200, b"slept")]
-        assert 0.5 < time.monotonic() - started < 4  # it waited for the request, not longer
+        assert 0.3 < time.monotonic() - started < 4  # it waited for the request, not longer
     assert not any("refused to gracefully stop" in entry["message"] for entry in s.lines())
 
 
 def test_sigterm_kills_a_request_past_the_graceful_timeout(tmp_path: Path) -> None:
-    with start_server(None, tmp_path, APP, WEB_CONCURRENCY="1", SERVER_GRACEFUL_TIMEOUT="1") as s:
+    marks = _marks(tmp_path)
+    with start_server(
+        None,
+        tmp_path,
+        APP,
+        WEB_CONCURRENCY="1",
+        SERVER_GRACEFUL_TIMEOUT="1",
+        SLEEPY_APP_MARKS=str(marks),
+    ) as s:
         thread, outcome = _get_in_thread(s, "/sleep?seconds=20")
-        time.sleep(0.5)
+        _sleeping(marks, 1)
         started = time.monotonic()
         assert s.stop() == 0
         assert time.monotonic() - started < 4  # SERVER_GRACEFUL_TIMEOUT, then the worker is killed
