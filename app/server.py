@@ -16,6 +16,11 @@ or a `BIND` granian cannot listen on (port taken, address not this host's) stops
 with exit code 2 and one JSON line naming the setting (and its new name): nothing is silently
 ignored.
 
+On Linux granian gives each worker its own `SO_REUSEPORT` listening socket (as gunicorn's
+`reuse_port` did; there is no shared-socket mode): the kernel hashes new connections over the
+workers, and connections still waiting in the accept queue of a worker that ends (the watchdog
+below) are reset unless the node sets `net.ipv4.tcp_migrate_req=1`.
+
 The factory is called once per worker (no preload), so each worker loads and verifies the model
 itself. A worker that cannot build the app exits with `EXIT_APP_LOAD` (3) and the whole server
 then stops with that code, promptly, instead of respawning it: a model that does not load will
@@ -71,7 +76,8 @@ RENAMED = {
 NO_EQUIVALENT = {
     "GUNICORN_KEEPALIVE": "granian has no idle keep-alive timeout (the proxy closes its idle "
     "upstream connections after 4 s, deploy/base/nginx.conf)",
-    "GUNICORN_REUSE_PORT": "granian's workers share one listening socket",
+    "GUNICORN_REUSE_PORT": "granian's workers always bind one SO_REUSEPORT socket each on "
+    "Linux, as gunicorn's reuse_port did",
     "GUNICORN_CMD_ARGS": "gunicorn's command-line arguments",
 }
 
