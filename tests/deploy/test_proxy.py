@@ -340,3 +340,98 @@ def test_the_autoscaler_counts_the_service_containers_cpu_not_the_proxys() -> No
         assert metric["containerResource"]["name"] == "cpu"
         assert metric["containerResource"]["container"] == "app"
         assert {"app", "proxy"} <= names
+
+
+def _pre_stop(container: dict[str, Any], scratch: Path) -> list[str] | None:
+    """The container's preStop command, its /tmp/ paths pointed at `scratch` as
+    localworld.pod_proxy points the config's."""
+    hook = container.get("lifecycle", {}).get("preStop")
+    if hook is None:
+        return None
+    return [part.replace("/tmp/", f"{scratch}/") for part in hook["exec"]["command"]]
+
+
+def test_pod_termination_lets_requests_in_flight_and_arriving_meanwhile_finish(
+    tmp_path: Path,
+) -> None:
+    """The kubelet stops a pod's containers at once: each one's preStop hook, then SIGTERM. nginx
+    takes SIGTERM as its fast shutdown: without the hooks a request in flight was cut at once
+    (the client saw the connection close with no answer) however long granian would have
+    waited for it. With them, nginx keeps accepting while the endpoint removal spreads, then
+    stops gracefully (SIGQUIT); the app gets SIGTERM only after that."""
+    from bot.overlay.render import parse_rendered, render
+
+    objs = parse_rendered(render(ROOT / "deploy" / "base"))
+    deployment = next(o for o in objs if o["kind"] == "Deployment")
+    pod_spec = deployment["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod_spec["containers"]}
+    app_port, proxy_port = free_port(), free_port()
+    scratch = tmp_path / "nginx"
+    conf = write_config(proxy_port, app_port, scratch)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {
+        **os.environ,
+        "BIND": f"127.0.0.1:{app_port}",
+        "WEB_CONCURRENCY": "1",
+        "SLEEPY_APP_MARKS": str(marks),
+    }
+    env = {k: v for k, v in env.items() if not k.startswith(("GUNICORN_", "SERVER_"))}
+    log = (tmp_path / "pod.log").open("wb")
+    procs = {
+        "app": subprocess.Popen(
+            [sys.executable, "-m", "app.server", "tests.app.server_apps:sleepy_app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        ),
+        "proxy": subprocess.Popen(
+            nginx_argv(conf), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        ),
+    }
+    try:
+        _wait(app_port, "/healthz", procs["app"])
+        _wait(proxy_port, "/proxy-healthz", procs["proxy"])
+        answers: dict[str, object] = {}
+
+        def ask(name: str, path: str) -> None:
+            try:
+                answers[name] = _request(proxy_port, "GET", path, timeout=30)[0]
+            except (OSError, http.client.HTTPException) as exc:
+                answers[name] = exc
+
+        # Still running when nginx quits (5 s) and when the app gets SIGTERM (7 s).
+        in_flight = threading.Thread(target=ask, args=("in flight", "/sleep?seconds=8"))
+        in_flight.start()
+        deadline = time.monotonic() + 10
+        while not any(marks.iterdir()):  # the request is in the app
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+        def kubelet_stops(name: str) -> None:
+            command = _pre_stop(containers[name], scratch)
+            if command is not None:
+                subprocess.run(command, timeout=30, check=False)
+            if name == "proxy":
+                os.killpg(procs[name].pid, signal.SIGTERM)
+            else:
+                procs[name].send_signal(signal.SIGTERM)
+
+        stoppers = [threading.Thread(target=kubelet_stops, args=(n,)) for n in ("app", "proxy")]
+        for stopper in stoppers:
+            stopper.start()
+        time.sleep(1)  # a request sent while the endpoint removal spreads
+        arriving = threading.Thread(target=ask, args=("arriving", "/healthz"))
+        arriving.start()
+        for thread in (in_flight, arriving, *stoppers):
+            thread.join(timeout=40)
+        assert answers == {"in flight": 200, "arriving": 200}
+        for proc in procs.values():
+            assert proc.wait(timeout=30) == 0
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        log.close()
