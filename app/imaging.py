@@ -22,7 +22,6 @@ import math
 import struct
 import warnings
 import zlib
-from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -132,41 +131,110 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHUNK_HEAD = struct.Struct(">I4s")
 _CRC = struct.Struct(">I")
 _IHDR = struct.Struct(">IIBBBBB")
+_IEND_CHUNK = b"\0\0\0\0IEND" + _CRC.pack(zlib.crc32(b"IEND"))
+_IDAT_AT = len(PNG_SIGNATURE) + 8 + _IHDR.size + 4  # where the chunk after IHDR starts: 33
+
+
+class _Shape:
+    """What decoding a `side` x `side` 8-bit grayscale PNG compares against and computes with,
+    made once per side (the model's, so one or two sides per process)."""
+
+    __slots__ = ("head", "high", "low", "shifts", "zeros")
+
+    def __init__(self, side: int) -> None:
+        ihdr = b"IHDR" + _IHDR.pack(side, side, 8, 0, 0, 0, 0)
+        # The signature and the only IHDR chunk accepted, CRC included, as bytes to compare.
+        self.head = PNG_SIGNATURE + _CRC.pack(_IHDR.size) + ihdr + _CRC.pack(zlib.crc32(ihdr))
+        self.zeros = bytes(side)
+        # A scanline as one big-endian int: byte-wise addition modulo 256 in a few int
+        # operations, carries kept out of the neighbouring byte by the top-bit masks.
+        self.low = int.from_bytes(b"\x7f" * side, "big")
+        self.high = int.from_bytes(b"\x80" * side, "big")
+        shifts, shift = [], 8
+        while shift < 8 * side:
+            shifts.append(shift)
+            shift *= 2
+        self.shifts = tuple(shifts)
+
+
+_SHAPES: dict[int, _Shape] = {}
+
+
+def _shape(side: int) -> _Shape:
+    shape = _SHAPES.get(side)
+    if shape is None:
+        shape = _SHAPES[side] = _Shape(side)
+    return shape
+
+
+def _average(line: bytes, prior: bytes) -> bytes:
+    """An Average-filtered line undone: each byte plus the mean of its left and upper ones."""
+    row, left = bytearray(line), 0
+    for x, up in enumerate(prior):
+        left = row[x] = (row[x] + ((left + up) >> 1)) & 255
+    return bytes(row)
+
+
+def _paeth(line: bytes, prior: bytes) -> bytes:
+    """A Paeth-filtered line undone: each byte plus whichever of its left, upper and upper-left
+    neighbours is nearest to p = left + up - upper_left (ties in that order)."""
+    row, left, upper_left = bytearray(line), 0, 0
+    for x, up in enumerate(prior):
+        if up == upper_left:  # p == left (flat above: the common case in digits)
+            left = row[x] = (row[x] + left) & 255
+        elif left == upper_left:  # p == up, and left is farther from p than up
+            left = row[x] = (row[x] + up) & 255
+        else:  # the distances written out (no abs() calls)
+            pa, pb = up - upper_left, left - upper_left  # |p - left|, |p - up|
+            pc = pa + pb  # |p - upper_left|
+            if pa < 0:
+                pa = -pa
+            if pb < 0:
+                pb = -pb
+            if pc < 0:
+                pc = -pc
+            if pa <= pb and pa <= pc:
+                left = row[x] = (row[x] + left) & 255
+            elif pb <= pc:
+                left = row[x] = (row[x] + up) & 255
+            else:
+                left = row[x] = (row[x] + upper_left) & 255
+        upper_left = up
+    return bytes(row)
 
 
 def _unfilter(raw: bytes, side: int) -> bytes | None:
     """The pixels of `side` scanlines of `side` 8-bit samples, each line's PNG filter undone
-    (RFC 2083 section 6); None for an unknown filter type."""
-    stride, prior, out = side + 1, bytes(side), bytearray()
-    for start in range(0, side * stride, stride):
-        kind, line = raw[start], raw[start + 1 : start + stride]
+    (RFC 2083 section 6); None for an unknown filter type.
+
+    None lines are copied; Sub (a running sum) and Up (a sum with the line above) are done on
+    the whole line at once as int arithmetic (`_Shape`); only Average and Paeth, whose every
+    byte depends on the one just decoded to its left, go byte by byte.
+    """
+    stride, shape = side + 1, _shape(side)
+    if raw[::stride] == shape.zeros:  # no filter on any line
+        pixels = bytearray(raw)
+        del pixels[::stride]
+        return bytes(pixels)
+    low, high = shape.low, shape.high
+    out, prior = bytearray(), shape.zeros
+    for start in range(1, side * stride, stride):
+        kind, current = raw[start - 1], raw[start : start + side]
         if kind == 0:
-            current = line
+            pass
+        elif kind == 1:  # Sub: prefix sums, doubling the span each step
+            a = int.from_bytes(current, "big")
+            for shift in shape.shifts:
+                b = a >> shift
+                a = ((a & low) + (b & low)) ^ ((a ^ b) & high)
+            current = a.to_bytes(side, "big")
         elif kind == 2:  # Up
-            current = bytes([(a + b) & 255 for a, b in zip(line, prior, strict=True)])
-        elif kind == 1:  # Sub: a running sum of the line, modulo 256
-            current = bytes([total & 255 for total in accumulate(line)])
-        elif kind == 3:  # Average
-            row, left = bytearray(side), 0
-            for x in range(side):
-                left = row[x] = (line[x] + ((left + prior[x]) >> 1)) & 255
-            current = bytes(row)
-        elif kind == 4:  # Paeth, with the distances written out (no abs() calls)
-            row, left, upper_left = bytearray(side), 0, 0
-            for x in range(side):
-                up = prior[x]
-                pa, pb = up - upper_left, left - upper_left  # |p - left|, |p - up|
-                pc = pa + pb  # |p - upper_left|
-                if pa < 0:
-                    pa = -pa
-                if pb < 0:
-                    pb = -pb
-                if pc < 0:
-                    pc = -pc
-                predicted = left if pa <= pb and pa <= pc else up if pb <= pc else upper_left
-                left = row[x] = (line[x] + predicted) & 255
-                upper_left = up
-            current = bytes(row)
+            a, b = int.from_bytes(current, "big"), int.from_bytes(prior, "big")
+            current = (((a & low) + (b & low)) ^ ((a ^ b) & high)).to_bytes(side, "big")
+        elif kind == 3:
+            current = _average(current, prior)
+        elif kind == 4:
+            current = _paeth(current, prior)
         else:
             return None
         out += current
@@ -174,8 +242,9 @@ def _unfilter(raw: bytes, side: int) -> bytes | None:
     return bytes(out)
 
 
-def _png_idat(data: bytes, side: int) -> bytes | None:
-    """The joined IDAT data of a PNG of exactly the shape `small_gray_png` takes, else None."""
+def _png_chunks(data: bytes, side: int) -> bytes | None:
+    """The joined IDAT data of a PNG of exactly the shape `small_gray_png` takes, else None:
+    the chunk walk for any layout (`_png_idat` takes the common one's shortcut)."""
     view, position, size, parts = memoryview(data), len(PNG_SIGNATURE), len(data), []
     expected = b"IHDR"
     while position + 12 <= size:
@@ -200,10 +269,32 @@ def _png_idat(data: bytes, side: int) -> bytes | None:
     return None
 
 
+def _png_idat(data: bytes, side: int) -> bytes | None:
+    """The joined IDAT data of a PNG of exactly the shape `small_gray_png` takes, else None.
+
+    The common layout (signature, the one IHDR accepted, one IDAT, an empty IEND) is checked
+    with two byte comparisons and one CRC; any other goes through the chunk walk, which
+    accepts and refuses exactly the same files.
+    """
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    shape = _shape(side)
+    if data.startswith(shape.head) and data.endswith(_IEND_CHUNK):
+        end = len(data) - len(_IEND_CHUNK) - 4  # the chunk before IEND ends here, CRC next
+        if (
+            data[_IDAT_AT + 4 : _IDAT_AT + 8] == b"IDAT"
+            and int.from_bytes(data[_IDAT_AT : _IDAT_AT + 4], "big") == end - _IDAT_AT - 8
+        ):
+            if zlib.crc32(data[_IDAT_AT + 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
+                return None
+            return data[_IDAT_AT + 8 : end]
+    return _png_chunks(data, side)
+
+
 def _small_gray_pixels(data: bytes, side: int) -> bytes | None:
     """The `side * side` pixels of a PNG that already is the model's input, else None (see
     `small_gray_png`)."""
-    idat = _png_idat(data, side) if data.startswith(PNG_SIGNATURE) else None
+    idat = _png_idat(data, side)
     if idat is None:
         return None
     decoder = zlib.decompressobj()
@@ -252,11 +343,31 @@ def _pillow_row(data: bytes, index: int, side: int, max_pixels: int) -> npt.NDAr
 
 def image_to_row(data: bytes, index: int, side: int, max_pixels: int) -> npt.NDArray[np.float32]:
     """One image as a flat float32 row of side*side values in 0..16."""
+    return np.frombuffer(_row_bytes(data, index, side, max_pixels), dtype=np.float32)
+
+
+# SCALED_PIXELS as four 256-byte tables, one per byte of a float32: `bytes.translate` maps a
+# line of pixels to each byte of their scaled values (the same float32s, bit for bit).
+_SCALED_BYTES = tuple(
+    bytes(SCALED_PIXELS.view(np.uint8)[k :: SCALED_PIXELS.itemsize])
+    for k in range(SCALED_PIXELS.itemsize)
+)
+
+
+def _row_bytes(data: bytes, index: int, side: int, max_pixels: int) -> bytes | bytearray:
+    """`image_to_row`'s values as native float32 bytes."""
     small = _small_gray_pixels(data, side)
     if small is None:
-        return _pillow_row(data, index, side, max_pixels)
-    _check_size((side, side), index, max_pixels)
-    return SCALED_PIXELS[np.frombuffer(small, dtype=np.uint8)]
+        return _pillow_row(data, index, side, max_pixels).tobytes()
+    if side * side > max_pixels:
+        _check_size((side, side), index, max_pixels)
+    row = bytearray(4 * len(small))
+    first, second, third, fourth = _SCALED_BYTES
+    row[0::4] = small.translate(first)
+    row[1::4] = small.translate(second)
+    row[2::4] = small.translate(third)
+    row[3::4] = small.translate(fourth)
+    return row
 
 
 def images_to_rows(
@@ -269,20 +380,31 @@ def images_to_rows(
             status_code=422,
             code="not_an_image_model",
         )
-    rows = np.empty((len(images), n_features), dtype=np.float32)
-    for index, data in enumerate(images):
-        rows[index] = image_to_row(data, index, side, max_pixels)
-    return rows
+    if len(images) == 1:
+        values = _row_bytes(images[0], 0, side, max_pixels)
+    else:
+        values = b"".join([_row_bytes(data, i, side, max_pixels) for i, data in enumerate(images)])
+    if not values:
+        return np.empty((0, n_features), dtype=np.float32)
+    return np.frombuffer(values, dtype=np.float32).reshape(len(images), n_features)
+
+
+_NEVER_TOP = -math.inf
 
 
 def top_k(
     probabilities: npt.NDArray[np.float32], labels: tuple[int | str, ...], k: int = 3
 ) -> list[list[list[Any]]]:
-    """Per row, the k most likely `[label, probability]` pairs, most likely first."""
+    """Per row, the k most likely `[label, probability]` pairs, most likely first; ties keep
+    the lower class first (like numpy's `argsort(-p, kind="stable")`). The probabilities must
+    be finite (`check_outputs` comes first)."""
     k = min(k, probabilities.shape[1])
     top: list[list[list[Any]]] = []
     for row in probabilities.tolist():  # float32 -> float is exact: same order, same values
-        # Stable, like numpy's argsort(-p, kind="stable"): ties keep the lower class first.
-        order = sorted(range(len(row)), key=row.__getitem__, reverse=True)[:k]
-        top.append([[str(labels[c]), round(row[c], 6)] for c in order])
+        best: list[list[Any]] = []
+        for _ in range(k):
+            c = row.index(max(row))  # the first of the largest: the lowest class among ties
+            best.append([str(labels[c]), round(row[c], 6)])
+            row[c] = _NEVER_TOP
+        top.append(best)
     return top

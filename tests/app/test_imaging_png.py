@@ -163,3 +163,153 @@ def test_top_k_orders_like_a_stable_numpy_argsort_ties_included() -> None:
     assert top_k(probabilities[:, :2], labels, 3) == [
         w[:2] for w in top_k(probabilities[:, :2], labels, 2)
     ]
+
+
+def _reference_unfilter(raw: bytes, side: int) -> bytes:
+    """RFC 2083 section 6 as written, one byte at a time (what `_unfilter` must equal)."""
+    out, prior = bytearray(), [0] * side
+    for start in range(0, len(raw), side + 1):
+        kind, line = raw[start], raw[start + 1 : start + side + 1]
+        row: list[int] = []
+        for x in range(side):
+            left = row[x - 1] if x else 0
+            up, upper_left = prior[x], prior[x - 1] if x else 0
+            p = left + up - upper_left
+            pa, pb, pc = abs(p - left), abs(p - up), abs(p - upper_left)
+            paeth = left if pa <= pb and pa <= pc else up if pb <= pc else upper_left
+            predicted = [0, left, up, (left + up) // 2, paeth][kind]
+            row.append((line[x] + predicted) % 256)
+        out += bytes(row)
+        prior = row
+    return bytes(out)
+
+
+def _mixed_filters(pixels: np.ndarray, kinds: list[int]) -> bytes:
+    """Each scanline filtered with its own type, as adaptive encoders (Pillow's) do."""
+    lines = [_filter(pixels, kind) for kind in range(5)]
+    stride = pixels.shape[1] + 1
+    return b"".join(lines[k][i * stride : (i + 1) * stride] for i, k in enumerate(kinds))
+
+
+def _images(rng: np.random.Generator, side: int) -> list[np.ndarray]:
+    """Random pixels, and pixels drawn from a few values with flat runs (like digits): the
+    latter take every shortcut in the Paeth branch (flat above, left equal to upper left)."""
+    flat = rng.choice(np.array([0, 0, 0, 16, 128, 255], dtype=np.uint8), (side, side))
+    flat[rng.random((side, side)) < 0.3] = 0
+    return [rng.integers(0, 256, (side, side), dtype=np.uint8), flat]
+
+
+@pytest.mark.parametrize("side", [1, 2, 3, 5, 8, 9, 16])
+def test_unfiltering_equals_the_rfc_on_every_filter_mix(side: int) -> None:
+    from app.imaging import _unfilter
+
+    rng = np.random.default_rng(side)
+    for trial in range(60):
+        for pixels in _images(rng, side):
+            kinds = [trial % 5] * side if trial < 5 else rng.integers(0, 5, side).tolist()
+            raw = _mixed_filters(pixels, kinds)
+            assert _unfilter(raw, side) == _reference_unfilter(raw, side) == pixels.tobytes()
+            # And on filtered bytes no encoder would write (every byte value after every type).
+            noise = bytearray(rng.integers(0, 256, side * (side + 1), dtype=np.uint8).tobytes())
+            noise[:: side + 1] = bytes(kinds)
+            assert _unfilter(bytes(noise), side) == _reference_unfilter(bytes(noise), side)
+
+
+def test_sub_and_up_carry_nothing_into_the_next_byte() -> None:
+    from app.imaging import _unfilter
+
+    for value in (0x7F, 0x80, 0xFF, 0x01):
+        for kind in (1, 2):
+            raw = (bytes([kind]) + bytes([value]) * 8) * 8
+            assert _unfilter(raw, 8) == _reference_unfilter(raw, 8)
+
+
+@pytest.mark.parametrize("side", [3, 8, 16])
+def test_mixed_filter_pngs_decode_to_pillows_pixels_at_other_sides(side: int) -> None:
+    rng = np.random.default_rng(100 + side)
+    for _ in range(15):
+        for pixels in _images(rng, side):
+            raw = _mixed_filters(pixels, rng.integers(0, 5, side).tolist())
+            data = png(pixels)[: -12 - 12 - len(zlib.compress(_filter(pixels, 0)))]  # sig+IHDR
+            data += _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b"")
+            decoded = small_gray_png(data, side)
+            assert decoded is not None
+            np.testing.assert_array_equal(decoded, _pillow_pixels(data))
+
+
+def test_the_one_idat_shortcut_accepts_and_refuses_what_the_chunk_walk_does() -> None:
+    from app.imaging import _png_chunks, _png_idat
+
+    rng = np.random.default_rng(11)
+    idat = zlib.compress(_filter(EIGHT, 4))
+    split = [_chunk(b"IDAT", idat[:5]), _chunk(b"IDAT", b""), _chunk(b"IDAT", idat[5:])]
+    head = png(EIGHT)[:33]
+    layouts = [
+        png(EIGHT, 4),
+        head + b"".join(split) + _chunk(b"IEND", b""),  # three IDATs, one empty
+        head + _chunk(b"IEND", b""),  # no IDAT
+        head + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"x"),  # an IEND with data
+        *OTHERS.values(),
+    ]
+    cases = list(layouts)
+    for data in layouts:  # every one of them with one byte changed, anywhere
+        for _ in range(40):
+            broken = bytearray(data)
+            broken[rng.integers(0, len(data))] ^= 1 << int(rng.integers(0, 8))
+            cases.append(bytes(broken))
+    for data in cases:
+        walked = _png_chunks(data, 8) if data.startswith(b"\x89PNG\r\n\x1a\n") else None
+        assert _png_idat(data, 8) == walked
+    assert _png_idat(layouts[1], 8) == idat
+
+
+def test_the_scaled_byte_tables_hold_the_scaled_pixels_bit_for_bit() -> None:
+    from app.imaging import _SCALED_BYTES, PIXEL_SCALE, SCALED_PIXELS
+
+    every = bytes(range(256))
+    interleaved = bytearray(1024)
+    for k, table in enumerate(_SCALED_BYTES):
+        interleaved[k::4] = every.translate(table)
+    values = np.frombuffer(bytes(interleaved), dtype=np.float32)
+    np.testing.assert_array_equal(values.view(np.uint32), SCALED_PIXELS.view(np.uint32))
+    want = np.arange(256, dtype=np.uint8).astype(np.float32) * PIXEL_SCALE  # `_pillow_row`'s
+    np.testing.assert_array_equal(values.view(np.uint32), want.view(np.uint32))
+
+
+def test_several_images_become_rows_in_order_small_pngs_and_pillow_ones_alike() -> None:
+    from app.imaging import images_to_rows
+
+    rng = np.random.default_rng(5)
+    images = [png(p, kind) for kind, p in enumerate(rng.integers(0, 256, (5, 8, 8), np.uint8))]
+    images.insert(2, (DATA / "digit-7-32px.png").read_bytes())  # Pillow decodes this one
+    rows = images_to_rows(images, 64, 4_000_000)
+    assert rows.dtype == np.float32 and rows.shape == (6, 64)
+    for row, data in zip(rows, images, strict=True):
+        np.testing.assert_array_equal(row, _pillow_row(data, 0, 8, 4_000_000))
+    assert images_to_rows([], 64, 4_000_000).shape == (0, 64)
+    with pytest.raises(APIError, match="image 1 is not a PNG or JPEG image"):
+        images_to_rows([images[0], b"not an image", b"nor this"], 64, 4_000_000)
+    with pytest.raises(APIError, match="image 0 is 8x8 pixels, over the limit of 63"):
+        images_to_rows([images[0], b"not an image"], 64, 63)
+
+
+def test_top_k_matches_the_sorted_ranking_on_random_rows_and_signed_zeros() -> None:
+    from app.imaging import top_k
+
+    rng = np.random.default_rng(8)
+    rows = [
+        rng.random((200, 10), dtype=np.float32),
+        rng.standard_normal((200, 10)).astype(np.float32),
+        np.asarray(rng.integers(-2, 3, (200, 10)), dtype=np.float32) * np.float32(0.0),  # ±0
+        np.asarray(rng.integers(0, 2, (200, 4)), dtype=np.float32),
+    ]
+    labels = tuple(range(10))
+    for probabilities in rows:
+        for k in (1, 3, 10, 12):
+            want = []
+            for row in probabilities.tolist():
+                order = sorted(range(len(row)), key=row.__getitem__, reverse=True)[:k]
+                want.append([[str(labels[c]), round(row[c], 6)] for c in order])
+            got = top_k(probabilities, labels, k)
+            assert got == want
+            assert [[str(v) for _, v in r] for r in got] == [[str(v) for _, v in r] for r in want]
