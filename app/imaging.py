@@ -389,22 +389,22 @@ def images_to_rows(
     return np.frombuffer(values, dtype=np.float32).reshape(len(images), n_features)
 
 
-_NEVER_TOP = -math.inf
-
-
 def top_k(
     probabilities: npt.NDArray[np.float32], labels: tuple[int | str, ...], k: int = 3
 ) -> list[list[list[Any]]]:
     """Per row, the k most likely `[label, probability]` pairs, most likely first; ties keep
-    the lower class first (like numpy's `argsort(-p, kind="stable")`). The probabilities must
-    be finite (`check_outputs` comes first)."""
+    the lower class first (like numpy's `argsort(-p, kind="stable")`). The probabilities are
+    finite (`check_outputs` comes first): NaN has no place in a ranking."""
     k = min(k, probabilities.shape[1])
     top: list[list[list[Any]]] = []
     for row in probabilities.tolist():  # float32 -> float is exact: same order, same values
         best: list[list[Any]] = []
-        for _ in range(k):
-            c = row.index(max(row))  # the first of the largest: the lowest class among ties
+        c, previous = -1, None
+        # The k largest values (a plain float sort, no key), then their classes: a value equal
+        # to the one before is the next class holding it, else its first class.
+        for value in sorted(row, reverse=True)[:k]:
+            c = row.index(value, c + 1) if value == previous else row.index(value)
             best.append([str(labels[c]), round(row[c], 6)])
-            row[c] = _NEVER_TOP
+            previous = value
         top.append(best)
     return top
