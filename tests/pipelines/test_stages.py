@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 
+from bot.contentcache import PACK_FILE
 from bot.core.model import REVISION_LABEL, SIGNATURE_LABEL
 from localworld.github import LocalGitHub
 from tests.bot.gitops_world import SIGNATURE, GitOpsWorld
@@ -215,7 +216,9 @@ def test_hourly_schedule_runs_only_promote_and_the_bot_opens_the_dev_pr(
     saved = [p for p in runner.cache_dir.rglob("content/**/*") if p.is_file()]
     kinds = {p.parent.name for p in saved}
     assert kinds == {"pins-v1", "policy-v1"}, kinds
-    assert all(p.suffix == ".json" for p in saved)
+    # one JSON file per entry, plus the pins' pack (one JSON object) the next process reads first
+    assert all(p.suffix == ".json" or p.name == PACK_FILE for p in saved), saved
+    assert all(json.loads(p.read_text()) is not None for p in saved)
     for secret in (world.github.token, runner.predefined["System.AccessToken"]):
         assert not [p for p in saved if secret in p.read_text()]
     _no_secret_leaked(runner, result, world)
