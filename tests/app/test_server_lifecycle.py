@@ -7,6 +7,8 @@ from __future__ import annotations
 import http.client
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.app.serverproc import ServerProcess, get, start_server
@@ -49,10 +51,10 @@ def _answers(server: ServerProcess) -> bool:
         return False
 
 
-def _wait_for(predicate: object, seconds: float) -> None:
+def _wait_for(predicate: Callable[[], object], seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.05)
     raise AssertionError("timed out waiting")
@@ -64,19 +66,28 @@ def _marks(tmp_path: Path) -> Path:
     return marks
 
 
-def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
+@contextmanager
+def _sleeping_at_sigterm(
+    tmp_path: Path, graceful_timeout: str, seconds: float
+) -> Iterator[tuple[ServerProcess, threading.Thread, list[object]]]:
+    """One worker with `SERVER_GRACEFUL_TIMEOUT`, one request to /sleep for `seconds` already
+    in the app: the server, the request's thread and its outcome (see `_get_in_thread`)."""
     marks = _marks(tmp_path)
     with start_server(
         None,
         tmp_path,
         APP,
         WEB_CONCURRENCY="1",
-        SERVER_GRACEFUL_TIMEOUT="5",
+        SERVER_GRACEFUL_TIMEOUT=graceful_timeout,
         SLEEPY_APP_MARKS=str(marks),
     ) as s:
-        thread, outcome = _get_in_thread(s, "/sleep?seconds=1.5")
+        thread, outcome = _get_in_thread(s, f"/sleep?seconds={seconds}")
         _sleeping(marks, 1)
-        assert s.proc is not None
+        yield s, thread, outcome
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
+    with _sleeping_at_sigterm(tmp_path, "5", 1.5) as (s, thread, outcome):
         started = time.monotonic()
         assert s.stop() == 0
         thread.join(timeout=10)
@@ -86,17 +97,7 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
 
 
 def test_sigterm_kills_a_request_past_the_graceful_timeout(tmp_path: Path) -> None:
-    marks = _marks(tmp_path)
-    with start_server(
-        None,
-        tmp_path,
-        APP,
-        WEB_CONCURRENCY="1",
-        SERVER_GRACEFUL_TIMEOUT="1",
-        SLEEPY_APP_MARKS=str(marks),
-    ) as s:
-        thread, outcome = _get_in_thread(s, "/sleep?seconds=20")
-        _sleeping(marks, 1)
+    with _sleeping_at_sigterm(tmp_path, "1", 20) as (s, thread, outcome):
         started = time.monotonic()
         assert s.stop() == 0
         assert time.monotonic() - started < 4  # SERVER_GRACEFUL_TIMEOUT, then the worker is killed
