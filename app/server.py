@@ -74,8 +74,8 @@ RENAMED = {
     "GUNICORN_BACKLOG": "SERVER_BACKLOG",
 }
 NO_EQUIVALENT = {
-    "GUNICORN_KEEPALIVE": "granian has no idle keep-alive timeout (the proxy closes its idle "
-    "upstream connections after 4 s, deploy/base/nginx.conf)",
+    "GUNICORN_KEEPALIVE": "granian closes a connection idle for 30 s; the proxy closes its idle "
+    "upstream connections after 4 s, deploy/base/nginx.conf",
     "GUNICORN_REUSE_PORT": "granian's workers always bind one SO_REUSEPORT socket each on "
     "Linux, as gunicorn's reuse_port did",
     "GUNICORN_CMD_ARGS": "gunicorn's command-line arguments",

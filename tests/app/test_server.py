@@ -282,6 +282,7 @@ def test_what_granian_answers_itself_before_the_app(
         ({"GUNICORN_TIMEOUT": "30"}, "use SERVER_TIMEOUT"),
         ({"GUNICORN_GRACEFUL_TIMEOUT": "20"}, "use SERVER_GRACEFUL_TIMEOUT"),
         ({"GUNICORN_REUSE_PORT": "0"}, "has no equivalent (granian's workers always bind one"),
+        ({"GUNICORN_KEEPALIVE": "5"}, "has no equivalent (granian closes a connection idle"),
         ({"GUNICORN_WORKERS": "4"}, "see app/README.md for the SERVER_* settings"),
         ({"SERVER_TIMEOUT": "soon"}, "SERVER_TIMEOUT='soon' is not an integer"),
         ({"SERVER_TIMEOUT": "1"}, "SERVER_TIMEOUT=1 must be 0 (off) or at least 2"),
