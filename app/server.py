@@ -231,6 +231,13 @@ def resolve(target: str) -> Callable[[], Any]:
 # --- in each worker -------------------------------------------------------------------------
 
 
+def _flush_log() -> None:
+    """Everything this module logged, out before `os._exit` (which flushes nothing)."""
+    for handler in log.handlers:
+        handler.flush()
+    sys.stdout.flush()
+
+
 class RequestWatchdog:
     """WSGI middleware noting when each thread's request started, and a thread that ends the
     worker when one has run longer than `timeout` seconds (gunicorn's worker timeout).
@@ -286,8 +293,7 @@ class RequestWatchdog:
                     }
                 },
             )
-            for handler in log.handlers:
-                handler.flush()
+            _flush_log()
             os._exit(EXIT_REQUEST_TIMEOUT)
 
 
@@ -306,9 +312,7 @@ def load_app(target: str, timeout: int) -> Callable[..., Any]:
             exc_info=True,
             extra={"fields": {"pid": os.getpid(), "target": target}},
         )
-        for handler in log.handlers:
-            handler.flush()
-        sys.stdout.flush()
+        _flush_log()
         os._exit(EXIT_APP_LOAD)
     if timeout:
         return RequestWatchdog(app, timeout).start()
