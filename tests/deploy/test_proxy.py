@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,9 +23,8 @@ import pytest
 
 from localworld.pod_proxy import CONF, nginx_argv, write_config
 from localworld.process import free_port
-from tests.app.conftest import sha256_of
+from tests.app.serverproc import ROOT, SERVER, server_env
 
-ROOT = Path(__file__).resolve().parents[2]
 SLOW_CLIENTS = 16
 ROW = {"instances": [[0.0] * 64]}
 
@@ -64,21 +62,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def pod(trained_model_dir: Path, tmp_path: Path) -> Iterator[Pod]:
     app_port, proxy_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "MODEL_DIR": str(trained_model_dir),
-        "MODEL_SHA256": sha256_of(trained_model_dir / "model.onnx"),
-        "MODEL_NAME": "digits",
-        "MODEL_VERSION": "1",
-        "BIND": f"127.0.0.1:{app_port}",  # the Deployment binds 127.0.0.1:8081
-        "WEB_CONCURRENCY": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
-    }
+    # BIND 127.0.0.1:app_port, as the Deployment binds 127.0.0.1:8081; two workers
+    env = server_env(trained_model_dir, app_port, tmp_path)
     conf = write_config(proxy_port, app_port, tmp_path / "nginx")
     app_log = (tmp_path / "server.log").open("wb")
     proxy_log = (tmp_path / "nginx.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "app.server"],
+        SERVER,
         cwd=ROOT,
         env=env,
         stdout=app_log,
@@ -370,17 +360,11 @@ def test_pod_termination_lets_requests_in_flight_and_arriving_meanwhile_finish(
     conf = write_config(proxy_port, app_port, scratch)
     marks = tmp_path / "marks"
     marks.mkdir()
-    env = {
-        **os.environ,
-        "BIND": f"127.0.0.1:{app_port}",
-        "WEB_CONCURRENCY": "1",
-        "SLEEPY_APP_MARKS": str(marks),
-    }
-    env = {k: v for k, v in env.items() if not k.startswith(("GUNICORN_", "SERVER_"))}
+    env = server_env(None, app_port, tmp_path, WEB_CONCURRENCY="1", SLEEPY_APP_MARKS=str(marks))
     log = (tmp_path / "pod.log").open("wb")
     procs = {
         "app": subprocess.Popen(
-            [sys.executable, "-m", "app.server", "tests.app.server_apps:sleepy_app"],
+            [*SERVER, "tests.app.server_apps:sleepy_app"],
             cwd=ROOT,
             env=env,
             stdout=log,
