@@ -10,8 +10,8 @@ def main() -> int:
 
     What the imports make (~1M objects) lives until the process exits: collections that walk
     it while it is being made were ~40 ms of a no-op run's new process. It is frozen (out of
-    every later collection's sight, as `bot.cli.main` does for a process of its own) before
-    the collector is on again."""
+    every later collection's sight: a 1,000-overlay run's collections cost ~5 ms instead of
+    ~60) before the collector is on again."""
     gc.disable()
     try:
         from bot.cli import main as cli_main
