@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import math
 import struct
@@ -157,14 +158,7 @@ class _Shape:
         self.shifts = tuple(shifts)
 
 
-_SHAPES: dict[int, _Shape] = {}
-
-
-def _shape(side: int) -> _Shape:
-    shape = _SHAPES.get(side)
-    if shape is None:
-        shape = _SHAPES[side] = _Shape(side)
-    return shape
+_shape = functools.cache(_Shape)  # one per side
 
 
 def _average(line: bytes, prior: bytes) -> bytes:
