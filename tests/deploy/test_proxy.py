@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -279,6 +280,19 @@ def test_the_proxy_passes_request_ids_and_chunked_bodies_through(
     assert response.status == 200
     assert response.getheader("X-Request-ID") == "trace-123"
     assert answer["predictions"] == target[known].tolist()
+
+
+def test_the_proxys_request_id_rule_is_the_apps() -> None:
+    """nginx.conf passes on an `X-Request-ID` only by the app's own rule (app/hooks.py), which
+    it has to spell out again: the two copies must not drift apart."""
+    from app.hooks import _CLEAN_ID
+
+    found = re.search(
+        r'map \$http_x_request_id \$app_request_id \{\s*"~([^"]+)" \$http_x_request_id;',
+        CONF.read_text(),
+    )
+    assert found is not None
+    assert found.group(1) == _CLEAN_ID.pattern
 
 
 def test_the_deployment_wires_the_proxy_as_this_test_runs_it() -> None:
