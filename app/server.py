@@ -161,9 +161,9 @@ def load_server_settings(env: Mapping[str, str]) -> ServerSettings:
     if retired:
         raise ServerConfigError("; ".join(retired))
     host, port = _bind(env.get("BIND", "0.0.0.0:8080"))
-    raw_level = env.get("LOG_LEVEL", "")
     try:
-        log_level = parse_level(raw_level) if raw_level.strip() else "INFO"
+        # the app's own rule (app/config.py): a LOG_LEVEL its workers would refuse is refused here
+        log_level = parse_level(env.get("LOG_LEVEL", "INFO"))
     except ValueError as exc:
         raise ServerConfigError(f"LOG_LEVEL {exc}") from None
     settings = ServerSettings(

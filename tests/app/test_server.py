@@ -296,6 +296,7 @@ def test_what_granian_answers_itself_before_the_app(
         ({"BIND": "[::1:8080"}, "it does not resolve a name"),
         ({"BIND": "[127.0.0.1]:8080"}, "an IPv6 address goes in brackets"),
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
+        ({"LOG_LEVEL": ""}, "LOG_LEVEL must be one of"),  # as the app's settings refuse it
     ],
 )
 def test_main_refuses_a_retired_or_malformed_setting(
