@@ -23,9 +23,7 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,18 +35,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_service import extract_app  # noqa: E402 (the sibling bench, on the path as a script)
+
 SCENARIOS = ("npy-64", "json-64", "json-1")
 
 
 def before_package(ref: str, into: Path) -> str:
     """`app` as of `ref`, importable as `app_before` (its own imports renamed)."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "app"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
+    extract_app(ref, into)
     (into / "app").rename(into / "app_before")
     pattern = re.compile(r"\b(from|import) app\b")
     for path in (into / "app_before").rglob("*.py"):

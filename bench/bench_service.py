@@ -265,6 +265,17 @@ def ensure_gunicorn() -> None:
     )
 
 
+def extract_app(ref: str, into: Path) -> None:
+    """Write the `app` package as of a git ref to `into/app` (`git archive`)."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "app"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+
+
 def checkout_app(ref: str) -> tuple[Path, str]:
     """The `app` package (code and server config) as of a git ref, under build/bench/; and the
     server that ref's image ran: gunicorn while app/gunicorn_conf.py existed, else granian."""
@@ -276,13 +287,7 @@ def checkout_app(ref: str) -> tuple[Path, str]:
     ).stdout.strip()
     tree = WORK / f"app-{commit[:12]}"
     if not (tree / "app").is_dir():
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "app"],
-            capture_output=True,
-            check=True,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tree, filter="data")
+        extract_app(commit, tree)
     return tree, "gunicorn" if (tree / "app" / "gunicorn_conf.py").exists() else "granian"
 
 
