@@ -90,8 +90,10 @@ def read_pin(environ: Mapping[str, str]) -> Pin:
 
 
 def read_log_level(environ: Mapping[str, str]) -> str:
+    """LOG_LEVEL by the service's own rule (app/config.py): unset is INFO, set but empty is
+    refused, as the service container in the same pod would refuse it."""
     try:
-        return parse_level(environ.get("LOG_LEVEL") or "INFO")
+        return parse_level(environ.get("LOG_LEVEL", "INFO"))
     except ValueError as exc:
         raise FetchConfigError(f"LOG_LEVEL {exc}") from None
 

@@ -138,6 +138,7 @@ def test_fetch_replaces_a_tampered_model(registered: dict[str, str], tmp_path: P
         ({"AZURE_STORAGE_CONNECTION_STRING": ""}, 2, "no model store configured"),
         ({"MODEL_NAME": "nosuchmodel"}, 1, "not found"),
         ({"LOG_LEVEL": "loud"}, 2, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
+        ({"LOG_LEVEL": ""}, 2, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got ''"),
     ],
 )
 def test_fetch_explains_bad_settings_in_one_line(
