@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=2000, help="calls per hot measurement")
     parser.add_argument("--cold-calls", type=int, default=300)
     args = parser.parse_args(argv)
+    if args.rounds < 2:  # the after/before quartiles need two ratios
+        parser.error(f"--rounds must be at least 2, got {args.rounds}")
 
     from examples.train import train, write_artifacts
 
