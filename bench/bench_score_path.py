@@ -6,7 +6,10 @@ fast path: body read, request id, metrics, the request log to /dev/null, the ans
 bench_service bodies (`digits.data[173]` as one row; `tests/data/digits/digit-7.png` as one
 base64 image). Variants, interleaved in every round (the order flips each round):
 * `predict`: `/predict` with the 1-row body;
-* `before`: `/score` with the PNG-to-row and top-3 code as of cd8e786 (copied below);
+* `before`: `/score` with the PNG-to-row and top-3 code as of cd8e786 (copied below), the
+  model's outputs checked by `check_outputs` before the ranking, as then;
+* `np-check`: `/score` as it is but for that separate `check_outputs` (a numpy reduction) in
+  place of `top_k`'s own finiteness test (the code before that test);
 * `after`: `/score` as it is.
 `hot`: `--calls` calls back to back per variant and round, `time.thread_time()` over them.
 `cold`: 4 MiB touched before every call (caches mostly cold), each call timed alone.
@@ -42,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from app import imaging  # noqa: E402
 from app.api import score  # noqa: E402
+from app.validation import check_outputs  # noqa: E402
 
 DIGIT_PNG = ROOT / "tests" / "data" / "digits" / "digit-7.png"
 
@@ -146,6 +150,7 @@ def _old_images_to_rows(images: list[bytes], n_features: int, max_pixels: int) -
 
 
 def _old_top_k(probabilities: Any, labels: tuple[int | str, ...], k: int = 3) -> Any:
+    check_outputs(probabilities)  # then in `score.answer`, before the ranking
     k = min(k, probabilities.shape[1])
     top = []
     for row in probabilities.tolist():
@@ -154,8 +159,14 @@ def _old_top_k(probabilities: Any, labels: tuple[int | str, ...], k: int = 3) ->
     return top
 
 
+def _np_checked_top_k(probabilities: Any, labels: tuple[int | str, ...], k: int = 3) -> Any:
+    check_outputs(probabilities)
+    return imaging.top_k(probabilities, labels, k)
+
+
 VARIANTS: dict[str, dict[str, Callable[..., Any]]] = {
     "before": {"images_to_rows": _old_images_to_rows, "top_k": _old_top_k},
+    "np-check": {"images_to_rows": imaging.images_to_rows, "top_k": _np_checked_top_k},
     "after": {"images_to_rows": imaging.images_to_rows, "top_k": imaging.top_k},
 }
 
@@ -228,7 +239,7 @@ def main() -> None:
         answer = json.loads(call(name))
         answer.pop("time")
         answers[name] = answer
-    if answers["before"] != answers["after"]:
+    if any(answer != answers["after"] for answer in answers.values()):
         raise SystemExit(f"the variants answer differently: {answers}")
 
     scratch = bytearray(4 << 20)

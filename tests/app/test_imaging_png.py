@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from typing import Any
 
 import numpy as np
 import pytest
@@ -163,6 +164,32 @@ def test_top_k_orders_like_a_stable_numpy_argsort_ties_included() -> None:
     assert top_k(probabilities[:, :2], labels, 3) == [
         w[:2] for w in top_k(probabilities[:, :2], labels, 2)
     ]
+
+
+def test_top_k_refuses_non_finite_probabilities_exactly_like_check_outputs() -> None:
+    from app.imaging import top_k
+    from app.validation import check_outputs
+
+    labels = tuple(range(4))
+    finite = [0.5, 0.25, 0.125, 0.125]
+    for bad in (np.nan, np.inf, -np.inf):
+        for rows in ([finite, [0.5, bad, 0.25, 0.25]], [[bad, 0.0, 0.0, 0.0]]):
+            probabilities = np.asarray(rows, dtype=np.float32)
+            with pytest.raises(APIError) as want:
+                check_outputs(probabilities)
+            with pytest.raises(APIError) as got:
+                top_k(probabilities, labels, 3)
+            assert got.value.to_dict() == want.value.to_dict()
+            assert got.value.status_code == want.value.status_code == 422
+    # +inf and -inf in different rows: their total is NaN, still refused, both rows named.
+    both = np.asarray([[np.inf, 0, 0, 0], finite, [-np.inf, 0, 0, 0]], dtype=np.float32)
+    with pytest.raises(APIError) as exc:
+        top_k(both, labels, 1)
+    assert [d["instance"] for d in exc.value.to_dict()["details"]] == [0, 2]
+    # Finite values whose total overflows are not refused: check_outputs decides, and lets them be
+    # (float64: no total of float32 values overflows, but the model's output type is not pinned).
+    huge: Any = np.asarray([[1e308, 1e308, 0.0, -1.0]], dtype=np.float64)
+    assert top_k(huge, labels, 3) == [[["0", 1e308], ["1", 1e308], ["2", 0.0]]]
 
 
 def _reference_unfilter(raw: bytes, side: int) -> bytes:

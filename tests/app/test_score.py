@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
-from tests.app.conftest import DATA
+from tests.app.conftest import DATA, sha256_of
 from tests.app.test_predict import MIB, worst_case_bodies
 
 
@@ -166,6 +168,48 @@ def test_score_pixel_limit_is_configurable(make_app: Callable[..., Flask]) -> No
     assert ok.status_code == 200
     big = client.post("/score", json={"input": [b64((DATA / "digit-7-32px.png").read_bytes())]})
     assert big.status_code == 413
+
+
+def test_score_refuses_images_the_model_cannot_score(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    """A model whose every output is NaN (pixels times infinite weights): 422 naming each
+    image, the error `/predict` gives for rows its model cannot score."""
+    from onnx import TensorProto, helper, save
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["input", "W"], ["scores"]),
+            helper.make_node("Softmax", ["scores"], ["probabilities"], axis=1),
+            helper.make_node("ArgMax", ["scores"], ["label"], axis=1, keepdims=0),
+        ],
+        "nan",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 64])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 10]),
+        ],
+        initializer=[helper.make_tensor("W", TensorProto.FLOAT, [64, 10], [math.inf] * 640)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    model_dir = tmp_path / "nan-model"
+    model_dir.mkdir()
+    save(model, str(model_dir / "model.onnx"))
+    (model_dir / "labels.json").write_text(json.dumps(list(range(10))))
+    client = make_app(
+        MODEL_DIR=str(model_dir), MODEL_SHA256=sha256_of(model_dir / "model.onnx")
+    ).test_client()
+    image = b64((DATA / "digit-0.png").read_bytes())
+    for images in ([image], [image, b64((DATA / "digit-7-32px.png").read_bytes())]):
+        response = client.post("/score", json={"input": images})
+        assert response.status_code == 422
+        error = _error(response)
+        assert error["code"] == "unscorable_input"
+        assert error["details"] == [
+            {"instance": i, "message": "the model's output is not finite"}
+            for i in range(len(images))
+        ]
 
 
 @pytest.mark.parametrize("depth", [1_000, 100_000])
