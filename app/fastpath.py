@@ -4,8 +4,10 @@ Flask's request machinery (request and app contexts, URL matching, hooks, the Re
 costs more per 1-row prediction than parsing, validating and scoring it. This callable answers
 the common case itself: a POST to exactly one of the two paths with a Content-Length within
 MAX_CONTENT_LENGTH and an accepted media type. It reads the body once, runs the same `answer`
-function as the Flask view, and does the same bookkeeping as `app.hooks` (request id, metrics,
-one log line) and `app.errors` (the JSON error shape).
+function as the Flask view, answers in JSON or, for `/predict` when `Accept` prefers it, as an
+`.npy` file (app/npy_answer.py: the same decision as Werkzeug's, cheaply), and does the same
+bookkeeping as `app.hooks` (request id, metrics, one log line) and `app.errors` (the JSON error
+shape).
 
 Everything else goes to Flask unchanged: other routes and methods, chunked or unsized bodies,
 bodies over the limit (Werkzeug's 413), other media types (the view's 415), and a body that
@@ -32,12 +34,15 @@ from app.metrics import EXTENSION_KEY as METRICS_KEY
 from app.metrics import Metrics
 from app.model import EXTENSION_KEY as MODEL_KEY
 from app.model import Model
+from app.npy_answer import wants_npy
+from app.validation import NPY_MEDIA
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # Werkzeug's status lines (`400 BAD REQUEST`), so both paths send the same bytes.
 _STATUS = {code: f"{code} {text.upper()}" for code, text in HTTP_STATUS_CODES.items()}
 _REQUEST_ID_KEY = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 _JSON_HEADER = ("Content-Type", "application/json")
+_NPY_HEADER = ("Content-Type", NPY_MEDIA)
 
 
 class _Unreadable(io.RawIOBase):
@@ -105,6 +110,7 @@ class FastPath:
         request_id = request_id_for(environ.get(_REQUEST_ID_KEY))
         request_id_var.set(request_id)
         rows: int | None = None
+        answer_headers: list[tuple[str, str]] | None = None  # JSON's unless the .npy answer
         try:
             try:
                 extensions = self.app.extensions
@@ -112,16 +118,29 @@ class FastPath:
                 settings = extensions["settings"]
                 if route == predict.ROUTE:
                     rows, payload = predict.answer(model, settings, mimetype, body)
+                    if wants_npy(environ.get("HTTP_ACCEPT")):
+                        data = predict.npy_body(payload)
+                        answer_headers = [
+                            _NPY_HEADER,
+                            ("Content-Length", str(len(data))),
+                            *predict.npy_headers(model.info),
+                        ]
+                    else:
+                        data = dumps(payload)
                 else:
                     rows, payload = score.answer(model, settings, body, started)
+                    data = dumps(payload)
                 self._metrics.count_rows(route, rows)
                 status = 200
             except APIError as exc:
-                rows, status, payload = None, exc.status_code, error_payload(exc, request_id)
+                rows, status = None, exc.status_code
+                data = dumps(error_payload(exc, request_id))
+                answer_headers = None
             except Exception as exc:  # every error leaves as JSON, like Flask's
                 error = log_unexpected(exc)
-                rows, status, payload = None, 500, error_payload(error, request_id)
-            data = dumps(payload)
+                rows, status = None, 500
+                data = dumps(error_payload(error, request_id))
+                answer_headers = None
             seconds = time.perf_counter() - started
             self._metrics.observe(route, "POST", status, seconds)
             log_request(
@@ -135,10 +154,10 @@ class FastPath:
             )
         finally:
             request_id_var.set(None)
-        start_response(
-            _STATUS[status],
-            [_JSON_HEADER, ("Content-Length", str(len(data))), (REQUEST_ID_HEADER, request_id)],
-        )
+        if answer_headers is None:
+            answer_headers = [_JSON_HEADER, ("Content-Length", str(len(data)))]
+        answer_headers.append((REQUEST_ID_HEADER, request_id))
+        start_response(_STATUS[status], answer_headers)
         return [data]
 
 

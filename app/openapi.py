@@ -153,7 +153,15 @@ def build_openapi(info: ModelInfo, settings: Settings) -> dict[str, Any]:
                     f"({n},); `application/octet-stream` is raw little-endian float32 values, "
                     f"row after row, the row count being the body's length / {4 * n}. At most "
                     f"{settings.max_batch} rows; every value must be finite. The answer is "
-                    "JSON either way."
+                    "JSON unless the request's `Accept` header prefers `application/x-npy` to "
+                    "`application/json` (q-values honoured; no `Accept`, `*/*`, a tie, or "
+                    "neither type acceptable: JSON, never 406), whatever the body's type: then "
+                    "it is an `.npy` file of a structured array shaped (rows,) with fields "
+                    "`label` (`<i8`) and `probabilities` (`<f4`, shape "
+                    f"({len(info.labels)},)), the model in the `X-Model-Name` and "
+                    "`X-Model-Version` headers. Errors are JSON whatever `Accept` says. (OpenAPI "
+                    "ignores an `Accept` header parameter: the 200 answer's two media types "
+                    "describe it.)"
                 ),
                 "requestBody": {
                     "required": True,
@@ -168,7 +176,35 @@ def build_openapi(info: ModelInfo, settings: Settings) -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "200": _json("PredictResponse", "Predictions"),
+                    "200": {
+                        "description": "Predictions: JSON, or `.npy` when `Accept` prefers it",
+                        "headers": {
+                            "X-Model-Name": {
+                                "description": "The `.npy` answer's model name (left out when "
+                                "unset), percent-encoded (UTF-8) beyond visible ASCII and `%`",
+                                "schema": {"type": "string"},
+                            },
+                            "X-Model-Version": {
+                                "description": "The `.npy` answer's model version (left out "
+                                "when unset)",
+                                "schema": {"type": "integer"},
+                            },
+                        },
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/PredictResponse"}
+                            },
+                            "application/x-npy": {
+                                "schema": {
+                                    "type": "string",
+                                    "format": "binary",
+                                    "description": "`numpy.save` of a structured array shaped "
+                                    "(rows,): `[('label', '<i8'), ('probabilities', '<f4', "
+                                    f"({len(info.labels)},))]`",
+                                }
+                            },
+                        },
+                    },
                     **_errors(400, 413, 415, 422),
                 },
             }

@@ -65,3 +65,28 @@ def test_api_answers_generated_requests_as_documented_and_never_with_5xx(
             assert 400 <= response.status_code < 500, (case.body, response.text)
 
     check()
+
+
+def test_the_document_is_valid_openapi_3_1(app: Flask) -> None:
+    """Against the OpenAPI 3.1 meta-schema (schemathesis bundles the official one)."""
+    schemathesis.openapi.from_wsgi("/openapi.json", app).validate()
+
+
+@pytest.mark.parametrize(
+    ("body", "media"),
+    [
+        ({"instances": [[0.0] * 64] * 3}, "application/json"),
+        (b"\0" * 3 * 64 * 4, "application/octet-stream"),
+    ],
+)
+def test_the_npy_answer_is_as_documented(app: Flask, body: Any, media: str) -> None:
+    """`Accept: application/x-npy`: the documented 200 media type and response headers."""
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    case = schema["/predict"]["POST"].Case(
+        body=body, media_type=media, headers={"Accept": "application/x-npy"}
+    )
+    response = case.call()
+    assert response.status_code == 200
+    assert response.headers["content-type"] == ["application/x-npy"]
+    assert response.headers["x-model-version"] == ["3"]
+    case.validate_response(response)

@@ -27,6 +27,8 @@ from tests.app.test_predict import worst_case_bodies
 
 ROW = [0.0] * 64
 JSON = "application/json"
+NPY = "application/x-npy"
+PACKED = "application/octet-stream"
 
 
 def _npy(array: Any) -> bytes:
@@ -140,6 +142,66 @@ def _corpus() -> list[Case]:
         _json("score nested string", {"input": "[" * 100_000 + "]" * 100_000}, path="/score"),
         Case("score GET", path="/score", method="GET", content_type=None, fast=False),
     ]
+    # The .npy answer (app/npy_answer.py): the fast path's cheap Accept decisions against
+    # Werkzeug's `request.accept_mimetypes`, byte for byte, and errors JSON whatever Accept says.
+    npy_batch = _npy(np.vstack([digits] * 3))
+    for accept in [
+        NPY,
+        "*/*",
+        JSON,
+        "",
+        "application/x-npy;q=0",
+        "application/x-npy;q=0, */*",
+        "application/x-npy, application/json",
+        "application/x-npy, application/json;q=0.9",
+        "application/json;q=0.1, application/x-npy;q=0.2",
+        "application/*, application/x-npy",
+        "text/html",
+        "Application/X-NPY",
+        "application/x-npy;q=nan",
+        "application/x-npy;;;q=1,,,",
+        "a/b;q=0.5, " * 2000 + NPY,
+    ]:
+        headers = {"Accept": accept}
+        cases.append(
+            Case(f"npy in, Accept {accept[:60]!r}", npy_batch, content_type=NPY, headers=headers)
+        )
+        cases.append(
+            _json(f"JSON in, Accept {accept[:60]!r}", {"instances": [ROW]}, headers=headers)
+        )
+    out = {"Accept": NPY}
+    cases += [
+        Case(
+            "octet-stream in, npy out",
+            digits.astype("<f4").tobytes(),
+            content_type=PACKED,
+            headers=out,
+        ),
+        Case("npy row, npy out", _npy(digits[0]), content_type=NPY, headers=out),
+        Case(
+            "npy NaN, npy out", _npy(np.full((2, 64), np.nan, "<f4")), content_type=NPY, headers=out
+        ),
+        Case(
+            "npy 1025 rows, npy out",
+            _npy(np.zeros((1025, 64), "<f4")),
+            content_type=NPY,
+            headers=out,
+        ),
+        _json("unscorable, npy out", {"instances": [[3.0e38, -3.0e38] * 32]}, headers=out),
+        _json("empty, npy out", {"instances": []}, headers=out),
+        Case("text/plain, npy out", b"{}", content_type="text/plain", headers=out, fast=False),
+        Case(
+            "chunked, npy out",
+            _npy(digits),
+            content_type=NPY,
+            headers={**out, "Transfer-Encoding": "chunked"},
+            environ={"wsgi.input_terminated": True},
+            fast=False,
+        ),
+        Case("GET, npy out", method="GET", content_type=None, headers=out, fast=False),
+        _json("score, npy out", {"input": [png]}, path="/score", headers=out),
+        _json("score empty, npy out", {"input": []}, path="/score", headers=out),
+    ]
     for shape, body in worst_case_bodies(64 * 1024).items():
         cases.append(Case(f"too many values: {shape}", body))
         cases.append(
@@ -222,7 +284,7 @@ def test_fast_path_and_flask_give_the_same_answers_logs_and_metrics(
         assert any(line["message"] == "request" for line in fast_logs), case.name
         assert (len(passed) == before) is case.fast, case.name
     assert _request_metrics(fast) == _request_metrics(flask)
-    assert 'model_predicted_rows_total{route="/score"} 2.0' in _request_metrics(fast)
+    assert 'model_predicted_rows_total{route="/score"} 3.0' in _request_metrics(fast)
 
 
 @pytest.mark.parametrize("incoming", [None, "a b<c>", "x" * 129, "ok\u00e9"])
@@ -286,3 +348,33 @@ def test_a_short_body_with_too_many_values_is_refused_before_it_is_parsed(app: F
         assert response.get_json()["error"]["code"] == "too_many_values"
     within = client.post("/score", json={"input": [1] * 40})  # under the bound: parsed
     assert within.get_json()["error"]["code"] == "too_many_images"
+
+
+def test_an_answer_that_fails_to_encode_is_the_same_500_without_rows_on_both_paths(
+    make_app: Callable[..., Flask],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from app import npy_answer
+
+    def broken(*_args: Any) -> bytes:
+        raise RuntimeError("cannot encode")
+
+    monkeypatch.setattr(npy_answer, "encode", broken)
+    fast_app, flask_app = make_app(), make_app()
+    answers = []
+    for client in (Client(fast_app.wsgi_app), Client(flask_app.wsgi_app.flask)):  # type: ignore[attr-defined]
+        capfd.readouterr()
+        response = client.post(
+            "/predict",
+            json={"instances": [ROW]},
+            headers={"Accept": NPY, "X-Request-ID": "enc"},
+        )
+        (line,) = [entry for entry in _log_lines(capfd) if entry["message"] == "request"]
+        answers.append((response.status_code, response.get_json(), line))
+        assert 'model_predicted_rows_total{route="/predict"}' not in "".join(
+            _request_metrics(client)
+        )
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 500
+    assert answers[0][2]["rows"] is None

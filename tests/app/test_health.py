@@ -136,6 +136,19 @@ def test_openapi_document_describes_the_routes_and_real_responses(client: FlaskC
     check({"instances": [[0] * 64]}, "PredictRequest")
     check(client.post("/predict", json={"instances": [[0] * 64]}).get_json(), "PredictResponse")
     check(client.post("/predict", json={"instances": []}).get_json(), "Error")
+    # The .npy answer: a second 200 media type, and its headers; errors stay JSON.
+    ok = doc["paths"]["/predict"]["post"]["responses"]["200"]
+    assert set(ok["content"]) == {"application/json", "application/x-npy"}
+    assert set(ok["headers"]) == {"X-Model-Name", "X-Model-Version"}
+    assert (
+        "('probabilities', '<f4', (10,))"
+        in ok["content"]["application/x-npy"]["schema"]["description"]
+    )
+    npy = {"Accept": "application/x-npy"}
+    answer = client.post("/predict", json={"instances": [[0] * 64]}, headers=npy)
+    assert answer.mimetype in ok["content"]
+    assert set(ok["headers"]) <= set(answer.headers.keys())
+    check(client.post("/predict", json={"instances": []}, headers=npy).get_json(), "Error")
 
 
 def _registry(schemas: dict[str, Any]) -> Any:
