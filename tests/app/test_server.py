@@ -5,6 +5,7 @@ granian answers itself before the app runs."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import resource
 import socket
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from localworld.process import free_port
@@ -78,6 +80,24 @@ def test_serves_predictions_and_aggregates_metrics_across_workers(
         status, body = post(f"{server.base}/predict", {"instances": data[known].tolist()})
         assert status == 200
         assert body["predictions"] == target[known].tolist()
+        # The .npy answer under granian: its headers and bytes as the app makes them.
+        packed = io.BytesIO()
+        np.save(packed, data[known].astype("<f4"))
+        npy_status, headers, answer = raw_exchange(
+            server.port,
+            b"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-npy\r\n"
+            b"Accept: application/x-npy\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+            % len(packed.getvalue())
+            + packed.getvalue(),
+        )
+        assert (npy_status, headers["content-type"]) == (200, "application/x-npy")
+        assert (headers["x-model-name"], headers["x-model-version"]) == ("digits", "1")
+        assert int(headers["content-length"]) == len(answer)
+        loaded = np.load(io.BytesIO(answer), allow_pickle=False)
+        assert loaded["label"].tolist() == body["predictions"]
+        np.testing.assert_array_equal(
+            loaded["probabilities"], np.array(body["probabilities"], dtype=np.float32)
+        )
         # One connection each: the kernel spreads new connections over the workers' sockets.
         sent = 0
         while sent < 20 or min(_healthz_counts(tmp_path / "prom").get(w, 0) for w in workers) == 0:
@@ -92,7 +112,7 @@ def test_serves_predictions_and_aggregates_metrics_across_workers(
         assert server.stop() == 0
     lines = server.lines()  # every line is JSON, granian's own included
     requests = [entry for entry in lines if entry.get("message") == "request"]
-    assert len(requests) >= 22
+    assert len(requests) >= 23
     assert all(len(entry["request_id"]) == 32 for entry in requests)
     assert sum(entry.get("message") == "model loaded" for entry in lines) == 2
     granian = [entry for entry in lines if entry["logger"].startswith("_granian")]

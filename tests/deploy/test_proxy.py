@@ -282,6 +282,51 @@ def test_the_proxy_passes_request_ids_and_chunked_bodies_through(
     assert answer["predictions"] == target[known].tolist()
 
 
+def _raw(port: int, request_bytes: bytes) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, response.read()
+
+
+def test_the_proxy_passes_accept_and_the_npy_answer_through(pod: Pod, digits_data: Any) -> None:
+    """`Accept` reaches the app (it picks /predict's answer), only in a form granian takes and
+    at most 256 bytes long; the `.npy` answer and its model headers come back unchanged."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, digits_data[0][:5].astype("<f4"))
+    body = buffer.getvalue()
+
+    def predict(port: int, accept: bytes) -> tuple[int, dict[str, str], bytes]:
+        head = (
+            b"POST /predict HTTP/1.1\r\nHost: pod\r\nContent-Type: application/x-npy\r\n"
+            b"Accept: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (accept, len(body))
+        )
+        return _raw(port, head + body)
+
+    status, headers, proxied = predict(pod.proxy_port, b"application/x-npy")
+    assert (status, headers["content-type"]) == (200, "application/x-npy")
+    assert (headers["x-model-name"], headers["x-model-version"]) == ("digits", "1")
+    assert proxied == predict(pod.app_port, b"application/x-npy")[2]
+    answer = np.load(io.BytesIO(proxied), allow_pickle=False)
+    assert answer["label"].tolist() == digits_data[1][:5].tolist()
+    # q-values pass as they are
+    preferred = b"application/json;q=0.5, application/x-npy"
+    assert predict(pod.proxy_port, preferred)[1]["content-type"] == "application/x-npy"
+    # A control character (granian's 400) or a value past 256 bytes is dropped: JSON.
+    long = b"application/x-npy, " + b"a/b;q=0.1, " * 30
+    assert predict(pod.app_port, long)[1]["content-type"] == "application/x-npy"
+    for accept in (b"application/x-npy\x01", long):
+        status, headers, text = predict(pod.proxy_port, accept)
+        assert (status, headers["content-type"]) == (200, "application/json")
+        assert json.loads(text)["predictions"] == answer["label"].tolist()
+
+
 def test_the_proxys_request_id_rule_is_the_apps() -> None:
     """nginx.conf passes on an `X-Request-ID` only by the app's own rule (app/hooks.py), which
     it has to spell out again: the two copies must not drift apart."""
