@@ -10,7 +10,9 @@ the rounds interleave them. Per round and scenario: `hot`, `time.thread_time()` 
 calls in a row; `cold`, the same per call with 4 MB written between calls (this machine's L2 is
 1 MB per core: code and data mostly out of cache, as in a busy server). Figures are medians over
 rounds in microseconds per request and after ÷ before ratios (paired by round); the request log
-goes to /dev/null. Nothing is asserted; the load average is printed.
+goes to /dev/null. `npy-64-out` (the `.npy` body with `Accept: application/x-npy`: the `.npy`
+answer) runs on this tree only, against its own `npy-64` (JSON answer) in the same rounds.
+Nothing is asserted; the load average is printed.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 from bench_service import extract_app  # noqa: E402 (the sibling bench, on the path as a script)
 
 SCENARIOS = ("npy-64", "json-64", "json-1")
+AFTER_ONLY = ("npy-64-out",)  # the .npy answer: `before` (main until it lands) has none
+ACCEPT = {"npy-64-out": "application/x-npy"}
 
 
 def before_package(ref: str, into: Path) -> str:
@@ -52,6 +56,7 @@ def before_package(ref: str, into: Path) -> str:
 
 
 def bodies() -> dict[str, tuple[str, bytes]]:
+    """Per scenario: (Content-Type, body); `ACCEPT` adds the Accept header."""
     from sklearn.datasets import load_digits
 
     data = load_digits().data
@@ -59,13 +64,15 @@ def bodies() -> dict[str, tuple[str, bytes]]:
     np.save(packed, np.asarray(data[:64], dtype="<f4"))
     return {
         "npy-64": ("application/x-npy", packed.getvalue()),
+        "npy-64-out": ("application/x-npy", packed.getvalue()),
         "json-64": ("application/json", json.dumps({"instances": data[:64].tolist()}).encode()),
         "json-1": ("application/json", json.dumps({"instances": [data[173].tolist()]}).encode()),
     }
 
 
-def caller(app: Any, media: str, body: bytes) -> Callable[[], Any]:
+def caller(app: Any, media: str, body: bytes, accept: str | None = None) -> Callable[[], Any]:
     size = str(len(body))
+    extra = {} if accept is None else {"HTTP_ACCEPT": accept}
 
     def call() -> Any:
         environ = {
@@ -74,6 +81,7 @@ def caller(app: Any, media: str, body: bytes) -> Callable[[], Any]:
             "CONTENT_LENGTH": size,
             "CONTENT_TYPE": media,
             "wsgi.input": io.BytesIO(body),
+            **extra,
         }
         return app.wsgi_app(environ, lambda status, headers: None)
 
@@ -95,6 +103,43 @@ def cold(call: Callable[[], Any], calls: int, scratch: np.ndarray) -> float:
         call()
         spent += time.thread_time() - started
     return spent / calls * 1e6
+
+
+def report(results: dict[tuple[str, str, str], list[float]], rounds: int) -> None:
+    print(f"load average at end {os.getloadavg()}; {rounds} rounds, us per request (median)")
+    print(f"{'scenario':10} {'mode':5} {'before':>8} {'after':>8} {'after/before':>13}  quartiles")
+    for name in SCENARIOS:
+        for mode in ("hot", "cold"):
+            old, new = results[("before", name, mode)], results[("after", name, mode)]
+            ratios = [n / o for n, o in zip(new, old, strict=True)]
+            low, _, high = statistics.quantiles(ratios, n=4)
+            print(
+                f"{name:10} {mode:5} {statistics.median(old):8.1f} {statistics.median(new):8.1f}"
+                f" {statistics.median(ratios):13.2f}  {low:.2f}-{high:.2f}"
+            )
+    for mode in ("hot", "cold"):
+        for variant in ("before", "after"):
+            ratios = [
+                j / n
+                for j, n in zip(
+                    results[(variant, "json-64", mode)],
+                    results[(variant, "npy-64", mode)],
+                    strict=True,
+                )
+            ]
+            print(f"json-64 / npy-64, {mode}, {variant}: {statistics.median(ratios):.2f}")
+    for mode in ("hot", "cold"):
+        out = results[("after", "npy-64-out", mode)]
+        npy = statistics.median(
+            n / o for n, o in zip(results[("after", "npy-64", mode)], out, strict=True)
+        )
+        json_64 = statistics.median(
+            j / o for j, o in zip(results[("after", "json-64", mode)], out, strict=True)
+        )
+        print(
+            f"npy-64-out (.npy answer), {mode}, after: {statistics.median(out):.1f} us;"
+            f" npy-64 / npy-64-out {npy:.2f}, json-64 / npy-64-out {json_64:.2f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     inputs = bodies()
     calls = {
-        (variant, name): caller(app, *inputs[name])
+        (variant, name): caller(app, *inputs[name], ACCEPT.get(name))
         for variant, app in apps.items()
-        for name in SCENARIOS
+        for name in SCENARIOS + AFTER_ONLY
+        if variant == "after" or name not in AFTER_ONLY
     }
     scratch = np.zeros(4 * 1024 * 1024, dtype=np.uint8)
     print(f"before = {args.before}, load average at start {os.getloadavg()}", flush=True)
@@ -142,41 +188,22 @@ def main(argv: list[str] | None = None) -> int:
         for name in SCENARIOS:
             if answers[("before", name)] != answers[("after", name)]:
                 raise SystemExit(f"{name}: the two apps answer differently")
+        if not answers[("after", "npy-64-out")].startswith(b"\x93NUMPY"):
+            raise SystemExit("npy-64-out: no .npy answer")
         for call in calls.values():
             hot(call, args.calls // 4)
         for round_ in range(args.rounds):
             order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
-            for name in SCENARIOS:
-                for variant in order:
-                    call = calls[(variant, name)]
-                    results.setdefault((variant, name, "hot"), []).append(hot(call, args.calls))
+            for name in SCENARIOS + AFTER_ONLY:
+                for variant in [v for v in order if (v, name) in calls]:
+                    run = calls[(variant, name)]
+                    results.setdefault((variant, name, "hot"), []).append(hot(run, args.calls))
                     results.setdefault((variant, name, "cold"), []).append(
-                        cold(call, args.cold_calls, scratch)
+                        cold(run, args.cold_calls, scratch)
                     )
     finally:
         os.dup2(stdout, 1)
-    print(f"load average at end {os.getloadavg()}; {args.rounds} rounds, us per request (median)")
-    print(f"{'scenario':10} {'mode':5} {'before':>8} {'after':>8} {'after/before':>13}  quartiles")
-    for name in SCENARIOS:
-        for mode in ("hot", "cold"):
-            old, new = results[("before", name, mode)], results[("after", name, mode)]
-            ratios = [n / o for n, o in zip(new, old, strict=True)]
-            low, _, high = statistics.quantiles(ratios, n=4)
-            print(
-                f"{name:10} {mode:5} {statistics.median(old):8.1f} {statistics.median(new):8.1f}"
-                f" {statistics.median(ratios):13.2f}  {low:.2f}-{high:.2f}"
-            )
-    for mode in ("hot", "cold"):
-        for variant in ("before", "after"):
-            ratios = [
-                j / n
-                for j, n in zip(
-                    results[(variant, "json-64", mode)],
-                    results[(variant, "npy-64", mode)],
-                    strict=True,
-                )
-            ]
-            print(f"json-64 / npy-64, {mode}, {variant}: {statistics.median(ratios):.2f}")
+    report(results, args.rounds)
     return 0
 
 

@@ -5,7 +5,8 @@
                                             [--proxy] [--server-threads N]
 
 Load comes from `wrk` (C, one thread) on loopback, so the client costs the server little CPU.
-Scenarios: `/predict` with 1 row, with 64 rows as JSON and as packed float32 (`.npy`), and
+Scenarios: `/predict` with 1 row, with 64 rows as JSON, as packed float32 (`.npy`) with the JSON
+answer, and as `.npy` with the `.npy` answer (`Accept: application/x-npy`; the service only), and
 `/score` with 1 PNG image. The service runs as the image runs it, `python -m app.server`
 (granian, `WEB_CONCURRENCY=2` workers, `SERVER_THREADS` at its default of 1). Compared with:
   (a) onnxruntime called in-process on the same model (the floor: no HTTP, no JSON);
@@ -150,14 +151,15 @@ def parse_wrk(output: str) -> tuple[float, float, float, int, int]:
 
 
 def wrk(
-    url: str, body: Path, duration: int, connections: int
+    url: str, body: Path, duration: int, connections: int, accept: str | None = None
 ) -> tuple[float, float, float, int, int]:
-    script = body.with_suffix(".lua")
+    script = body.with_name(f"{body.stem}{'-accept-npy' if accept else ''}.lua")
     media = "application/x-npy" if body.suffix == ".npy" else "application/json"
     script.write_text(
         'wrk.method = "POST"\n'
         f'wrk.headers["Content-Type"] = "{media}"\n'
-        f'local f = io.open("{body}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+        + (f'wrk.headers["Accept"] = "{accept}"\n' if accept else "")
+        + f'local f = io.open("{body}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
     )
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=True)
@@ -170,6 +172,15 @@ def post(url: str, body: bytes, media: str = "application/json") -> Any:
     )
     with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
         return json.loads(resp.read())
+
+
+def post_npy_out(url: str, body: bytes) -> tuple[str, bytes]:
+    """An `.npy` body asking for the `.npy` answer: (the answer's Content-Type, its bytes)."""
+    request = urllib.request.Request(  # noqa: S310 (loopback only)
+        url, data=body, headers={"Content-Type": "application/x-npy", "Accept": NPY_OUT}
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+        return resp.headers.get("Content-Type", ""), resp.read()
 
 
 def free_port() -> int:
@@ -413,16 +424,29 @@ def mlflow_server(python: Path, model: Path, port: int, workers: int, name: str)
 
 # --- the run --------------------------------------------------------------------------------------
 
-SCENARIOS = ("predict-1", "predict-64", "predict-64-npy", "score-1", "predict-1-paired")
+SCENARIOS = (
+    "predict-1",
+    "predict-64",
+    "predict-64-npy",
+    "predict-64-npy-out",
+    "score-1",
+    "predict-1-paired",
+)
 # Scenarios measured in the same rounds, so that their ratios pair runs under the same load:
-# .npy against JSON at 64 rows, /score against the service's own /predict at 1 row.
+# .npy (JSON answer, .npy answer) against JSON at 64 rows, /score against the service's own
+# /predict at 1 row.
 BLOCKS = (
     ("predict-1",),
-    ("predict-64", "predict-64-npy"),
+    ("predict-64", "predict-64-npy", "predict-64-npy-out"),
     ("score-1", "predict-1-paired"),
 )
 ROUTES = {"predict-1": "/predict", "predict-64": "/predict", "predict-64-npy": "/predict"}
 ROUTES["score-1"] = "/score"
+NPY_OUT = "application/x-npy"
+# The Accept header a scenario sends (none: the server's default answer, JSON).
+ACCEPT = {"predict-64-npy-out": NPY_OUT}
+# The JSON scenario each is compared with for cpu/bare (the bare handler takes JSON only).
+BARE_BASELINE = {"predict-64-npy": "predict-64", "predict-64-npy-out": "predict-64"}
 
 
 @dataclass
@@ -493,7 +517,7 @@ class Target:
 
 def _line(label: str, r: Load, share: float | None = None) -> str:
     return (
-        f"{label:24} {r.scenario:14} {r.requests_per_s:7.0f} req/s"
+        f"{label:24} {r.scenario:18} {r.requests_per_s:7.0f} req/s"
         f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  errors {r.errors}"
         + (f"  cpu {r.cpu_ms_per_request * 1000:5.0f} us/req" if r.cpu_ms_per_request else "")
         + (
@@ -563,6 +587,7 @@ def start_targets(inputs: Inputs, args: Any) -> list[Target]:
     service_scenarios = {
         **json_scenarios,
         "predict-64-npy": ("/predict", inputs.paths["predict-64-npy"]),
+        "predict-64-npy-out": ("/predict", inputs.paths["predict-64-npy"]),
         "predict-1-paired": json_scenarios["predict-1"],
     }
     targets: list[Target] = []
@@ -663,6 +688,12 @@ def _before_targets(
     except urllib.error.HTTPError:
         target.scenarios = {**json_scenarios, "predict-1-paired": json_scenarios["predict-1"]}
         print(f"before: the app as of {ref} takes no .npy body", flush=True)
+    else:
+        if post_npy_out(f"{target.base}/predict", packed)[0] != NPY_OUT:
+            target.scenarios = {  # a new dict: the service's is the same object
+                k: v for k, v in target.scenarios.items() if k != "predict-64-npy-out"
+            }
+            print(f"before: the app as of {ref} gives no .npy answer", flush=True)
     if kind == "gunicorn":
         port = free_port()
         env["PROMETHEUS_MULTIPROC_DIR"] = str(WORK / "prom-bare-before")
@@ -711,6 +742,14 @@ def check_answers(targets: list[Target], inputs: Inputs) -> None:
             answer = post(f"{target.base}/predict", packed, "application/x-npy")
             want = post(f"{target.base}/predict", inputs.bodies["predict-64"].encode())
             assert answer == want
+            if "predict-64-npy-out" in target.scenarios:
+                import numpy as np
+
+                media, data = post_npy_out(f"{target.base}/predict", packed)
+                assert media == NPY_OUT, media
+                out = np.load(io.BytesIO(data), allow_pickle=False)
+                assert out["label"].tolist() == want["predictions"]
+                assert (out["probabilities"] == np.float32(want["probabilities"])).all()
 
 
 def run(inputs: Inputs, args: Any) -> tuple[list[Load], dict[tuple[str, str], list[float]]]:
@@ -724,7 +763,7 @@ def run(inputs: Inputs, args: Any) -> tuple[list[Load], dict[tuple[str, str], li
             serving = [(t, k) for k in block for t in targets if k in t.scenarios]
             for target, scenario in serving:  # warm-up
                 path, body = target.scenarios[scenario]
-                wrk(f"{target.base}{path}", body, 2, args.connections)
+                wrk(f"{target.base}{path}", body, 2, args.connections, ACCEPT.get(scenario))
             if block == BLOCKS[0]:  # every worker is up by now
                 for target in targets:
                     if target.workers:
@@ -739,7 +778,11 @@ def run(inputs: Inputs, args: Any) -> tuple[list[Load], dict[tuple[str, str], li
                     path, body = target.scenarios[scenario]
                     before = process_cpu_seconds(target.groups)
                     rps, p50, p99, errors, total = wrk(
-                        f"{target.base}{path}", body, args.duration, args.connections
+                        f"{target.base}{path}",
+                        body,
+                        args.duration,
+                        args.connections,
+                        ACCEPT.get(scenario),
                     )
                     after = process_cpu_seconds(target.groups)
                     load = Load(target.name, scenario, rps, p50, p99, errors, total)
@@ -802,6 +845,7 @@ def main(argv: list[str] | None = None) -> int:
     print("floor: onnxruntime in-process, one thread ...", flush=True)
     floors = floor(inputs.model_dir, [inputs.rows1], inputs.rows64, inputs.png)
     floors["predict-64-npy"] = floors["predict-64"]
+    floors["predict-64-npy-out"] = floors["predict-64"]
     floors["predict-1-paired"] = floors["predict-1"]
     results, shares = run(inputs, args)
     report(results, shares, floors, args)
@@ -846,6 +890,8 @@ def report_goals(
             / ratio((service, "predict-64"), (bare, "predict-64")),
             "2: /predict 64 rows, JSON CPU/req / .npy (>= 3)": 1
             / ratio((service, "predict-64-npy"), (service, "predict-64")),
+            "2: /predict 64 rows, JSON CPU/req / .npy in+out (>= 3)": 1
+            / ratio((service, "predict-64-npy-out"), (service, "predict-64")),
             "3: /predict 1 row CPU/req / /score 1 image (>= 0.9)": 1
             / ratio((service, "score-1"), (service, "predict-1-paired")),
         }
@@ -906,13 +952,13 @@ def report(
         " in-process"
     )
     header = (
-        f"{'scenario':14} {'server':22} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}"
+        f"{'scenario':18} {'server':22} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}"
         f" {'cpu us/req':>10} {'cpu/bare':>8} {'req/s/bare':>10} {'busiest worker':>15}"
     )
     print(header)
     summary: dict[str, Any] = {}
     for scenario in SCENARIOS:
-        baseline = "predict-64" if scenario == "predict-64-npy" else scenario
+        baseline = BARE_BASELINE.get(scenario, scenario)
         for name in dict.fromkeys(r.server for r in results if r.scenario == scenario):
             chosen = best(results, name, scenario)
             if chosen is None:
@@ -932,7 +978,7 @@ def report(
             worker = shares.get((name, scenario), [])
             spread = f"{_median(worker):4.0%} (max {max(worker):4.0%})" if worker else ""
             print(
-                f"{scenario:14} {name:22} {chosen.requests_per_s:7.0f} {chosen.p50_ms:7.2f}"
+                f"{scenario:18} {name:22} {chosen.requests_per_s:7.0f} {chosen.p50_ms:7.2f}"
                 f" {chosen.p99_ms:7.2f} {cpu * 1000 if cpu else float('nan'):10.0f}"
                 f" {cpu_ratio if cpu_ratio else float('nan'):8.2f}"
                 f" {rps_ratio if rps_ratio else float('nan'):10.2f} {spread:>15}"
