@@ -18,6 +18,12 @@ from app.errors import ConfigError
 from app.logging import parse_level
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# modelstore's model-name rule (modelstore/names.py; a test holds the two equal), not imported:
+# the service should not import the store's Azure client to start.
+MODEL_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
+MODEL_NAME_RULE = (
+    "use 1-63 characters: lowercase letters, digits, '-' or '_', starting alphanumeric"
+)
 
 
 class Settings(BaseModel):
@@ -61,6 +67,14 @@ class Settings(BaseModel):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        # The name is answered in JSON and in the `.npy` answer's X-Model-Name header.
+        if value is not None and not MODEL_NAME_RE.fullmatch(value):
+            raise ValueError(f"is not a model store name ({MODEL_NAME_RULE})")
+        return value
 
     @field_validator("model_version", mode="before")
     @classmethod

@@ -191,6 +191,15 @@ def load_model(settings: Settings) -> Model:
             f"expected outputs 'label' and 'probabilities' (skl2onnx, zipmap=False), "
             f"model has {sorted(outputs)}"
         )
+    # The answers serialize the labels as integers and the probabilities as float32: a model
+    # with string labels (skl2onnx on string classes) or float64 probabilities would fail or
+    # be rounded on every request, so it is refused here, once, with the reason.
+    kinds = (outputs["label"].type, outputs["probabilities"].type)
+    if kinds != ("tensor(int64)", "tensor(float)"):
+        raise ModelLoadError(
+            "expected outputs label: tensor(int64) and probabilities: tensor(float) "
+            f"(class indices, float32), model has label: {kinds[0]}, probabilities: {kinds[1]}"
+        )
     prob_shape = outputs["probabilities"].shape
     n_classes = prob_shape[1] if len(prob_shape) == 2 and isinstance(prob_shape[1], int) else None
     labels = _check_labels(_read_json(model_dir / LABELS_FILE), n_classes, model_dir / LABELS_FILE)

@@ -15,8 +15,6 @@ two to the same decisions.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import numpy as np
 import numpy.typing as npt
 from numpy.lib import format as npy_format
@@ -120,15 +118,9 @@ def encode(labels: npt.NDArray[np.int64], probabilities: npt.NDArray[np.float32]
 
 # --- the model headers --------------------------------------------------------------------------
 
-# A header value keeps the visible ASCII characters but `%`; anything else (a space, a control
-# character, non-ASCII) is percent-encoded from UTF-8, so `urllib.parse.unquote` gives the name
-# back and no MODEL_NAME can break or add a header.
-_VISIBLE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
+# MODEL_NAME is a model store name (app/config.py: lowercase letters, digits, '-', '_'), so it
+# goes into a header as it is; the version is a number.
 _model_headers: dict[tuple[str | None, int | None], tuple[tuple[str, str], ...]] = {}
-
-
-def header_value(text: str) -> str:
-    return quote(text, safe=_VISIBLE)
 
 
 def model_headers(name: str | None, version: int | None) -> tuple[tuple[str, str], ...]:
@@ -139,7 +131,7 @@ def model_headers(name: str | None, version: int | None) -> tuple[tuple[str, str
     if headers is None:
         made = []
         if name is not None:
-            made.append((MODEL_NAME_HEADER, header_value(name)))
+            made.append((MODEL_NAME_HEADER, name))
         if version is not None:
             made.append((MODEL_VERSION_HEADER, str(version)))
         headers = tuple(made)

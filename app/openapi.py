@@ -181,8 +181,11 @@ def build_openapi(info: ModelInfo, settings: Settings) -> dict[str, Any]:
                         "headers": {
                             "X-Model-Name": {
                                 "description": "The `.npy` answer's model name (left out when "
-                                "unset), percent-encoded (UTF-8) beyond visible ASCII and `%`",
-                                "schema": {"type": "string"},
+                                "unset)",
+                                "schema": {
+                                    "type": "string",
+                                    "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$",
+                                },
                             },
                             "X-Model-Version": {
                                 "description": "The `.npy` answer's model version (left out "

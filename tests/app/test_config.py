@@ -40,6 +40,10 @@ def test_sha256_is_normalised() -> None:
         ({"MODEL_SHA256": SHA, "MODEL_VERSION": "0"}, "MODEL_VERSION"),
         ({"MODEL_SHA256": SHA, "MAX_BATCH": "-1"}, "MAX_BATCH"),
         ({"MODEL_SHA256": SHA, "LOG_LEVEL": "loud"}, "LOG_LEVEL must be one of"),
+        ({"MODEL_SHA256": SHA, "MODEL_NAME": "Digits"}, "MODEL_NAME is not a model store name"),
+        ({"MODEL_SHA256": SHA, "MODEL_NAME": "digits\r\nX-Evil: 1"}, "MODEL_NAME is not a"),
+        ({"MODEL_SHA256": SHA, "MODEL_NAME": "../digits"}, "MODEL_NAME is not a"),
+        ({"MODEL_SHA256": SHA, "MODEL_NAME": "d" * 64}, "MODEL_NAME is not a"),
     ],
 )
 def test_bad_settings_are_refused_by_name(env: dict[str, str], message: str) -> None:
@@ -51,3 +55,16 @@ def test_empty_optional_values_mean_unset() -> None:
     settings = load_settings({"MODEL_SHA256": SHA, "MODEL_NAME": "", "MODEL_VERSION": ""})
     assert settings.model_name is None
     assert settings.model_version is None
+
+
+def test_model_name_rule_is_the_model_stores() -> None:
+    """The service checks MODEL_NAME by the store's rule without importing the store."""
+    from app.config import MODEL_NAME_RE, MODEL_NAME_RULE
+    from modelstore.names import MODEL_NAME_RE as STORE_RE
+    from modelstore.names import MODEL_RULE
+
+    assert MODEL_NAME_RE.pattern == STORE_RE.pattern
+    assert MODEL_NAME_RULE == MODEL_RULE
+    assert load_settings({"MODEL_SHA256": SHA, "MODEL_NAME": "digits_v2-x"}).model_name == (
+        "digits_v2-x"
+    )

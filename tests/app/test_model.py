@@ -127,3 +127,52 @@ def test_predict_answers_what_the_public_session_api_answers(
     want_labels, want_probabilities = model._session.run(None, {"input": rows})
     np.testing.assert_array_equal(labels, want_labels)
     np.testing.assert_array_equal(probabilities, want_probabilities)
+
+
+@pytest.mark.parametrize(
+    ("label_type", "probability_type", "refused"),
+    [
+        ("STRING", "FLOAT", r"has label: tensor\(string\)"),
+        ("INT64", "DOUBLE", r"probabilities: tensor\(double\)"),
+    ],
+)
+def test_refuses_outputs_the_answers_cannot_carry(
+    make_app: Callable[..., Flask],
+    tmp_path: Path,
+    label_type: str,
+    probability_type: str,
+    refused: str,
+) -> None:
+    """String labels (skl2onnx on string classes) or float64 probabilities fail at start-up,
+    not as a 500 on every request."""
+    from onnx import TensorProto, helper, save
+
+    probabilities = getattr(TensorProto, probability_type)
+    nodes = [
+        helper.make_node("MatMul", ["input", "W"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["soft"], axis=1),
+        helper.make_node("Cast", ["soft"], ["probabilities"], to=probabilities),
+        helper.make_node("ArgMax", ["scores"], ["index"], axis=1, keepdims=0),
+    ]
+    if label_type == "STRING":
+        nodes.append(helper.make_node("Cast", ["index"], ["label"], to=TensorProto.STRING))
+    else:
+        nodes.append(helper.make_node("Identity", ["index"], ["label"]))
+    graph = helper.make_graph(
+        nodes,
+        "outputs",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 64])],
+        [
+            helper.make_tensor_value_info("label", getattr(TensorProto, label_type), [None]),
+            helper.make_tensor_value_info("probabilities", probabilities, [None, 10]),
+        ],
+        initializer=[helper.make_tensor("W", TensorProto.FLOAT, [64, 10], [0.5] * 640)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    model_dir = tmp_path / "typed-model"
+    model_dir.mkdir()
+    save(model, str(model_dir / "model.onnx"))
+    (model_dir / "labels.json").write_text(json.dumps(list(range(10))))
+    with pytest.raises(ModelLoadError, match=refused):
+        make_app(MODEL_DIR=str(model_dir), MODEL_SHA256=sha256_of(model_dir / "model.onnx"))
