@@ -314,6 +314,11 @@ def test_several_images_become_rows_in_order_small_pngs_and_pillow_ones_alike() 
     for row, data in zip(rows, images, strict=True):
         np.testing.assert_array_equal(row, _pillow_row(data, 0, 8, 4_000_000))
     assert images_to_rows([], 64, 4_000_000).shape == (0, 64)
+    for one in (images[0], images[2]):  # the one-image path: a small PNG, a Pillow-decoded one
+        single = images_to_rows([one], 64, 4_000_000)
+        assert single.dtype == np.float32 and single.shape == (1, 64)
+        assert single.flags.c_contiguous
+        np.testing.assert_array_equal(single[0], _pillow_row(one, 0, 8, 4_000_000))
     with pytest.raises(APIError, match="image 1 is not a PNG or JPEG image"):
         images_to_rows([images[0], b"not an image", b"nor this"], 64, 4_000_000)
     with pytest.raises(APIError, match="image 0 is 8x8 pixels, over the limit of 63"):
