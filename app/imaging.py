@@ -15,7 +15,6 @@ training data.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import io
@@ -98,7 +97,12 @@ def decode_images(doc: Any, max_images: int) -> list[bytes]:
             problems.append({"instance": index, "message": "expected a base64 string"})
             continue
         try:
-            images.append(base64.b64decode(_unwrap_bytes_literal(item), validate=True))
+            # `base64.b64decode(text, validate=True)` without its two Python-level calls: an
+            # ASCII encode (UnicodeEncodeError is a ValueError, as b64decode raises) and the
+            # strict decoder it calls.
+            images.append(
+                binascii.a2b_base64(_unwrap_bytes_literal(item).encode("ascii"), strict_mode=True)
+            )
         except (binascii.Error, ValueError):
             problems.append({"instance": index, "message": "not valid base64"})
     if problems:
@@ -270,10 +274,7 @@ def _png_idat(data: bytes, side: int) -> bytes | None:
     with two byte comparisons and one CRC; any other goes through the chunk walk, which
     accepts and refuses exactly the same files.
     """
-    if not data.startswith(PNG_SIGNATURE):
-        return None
-    shape = _shape(side)
-    if data.startswith(shape.head) and data.endswith(_IEND_CHUNK):
+    if data.startswith(_shape(side).head) and data.endswith(_IEND_CHUNK):
         end = len(data) - len(_IEND_CHUNK) - 4  # the chunk before IEND ends here, CRC next
         if (
             data[_IDAT_AT + 4 : _IDAT_AT + 8] == b"IDAT"
@@ -282,6 +283,8 @@ def _png_idat(data: bytes, side: int) -> bytes | None:
             if zlib.crc32(data[_IDAT_AT + 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
                 return None
             return data[_IDAT_AT + 8 : end]
+    if not data.startswith(PNG_SIGNATURE):  # (the accepted head starts with it)
+        return None
     return _png_chunks(data, side)
 
 
@@ -380,7 +383,7 @@ def images_to_rows(
         values = b"".join([_row_bytes(data, i, side, max_pixels) for i, data in enumerate(images)])
     if not values:
         return np.empty((0, n_features), dtype=np.float32)
-    return np.frombuffer(values, dtype=np.float32).reshape(len(images), n_features)
+    return np.ndarray((len(images), n_features), np.float32, values)  # frombuffer + reshape
 
 
 def top_k(

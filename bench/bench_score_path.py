@@ -10,13 +10,17 @@ base64 image). Variants, interleaved in every round (the order flips each round)
   model's outputs checked by `check_outputs` before the ranking, as then;
 * `np-check`: `/score` as it is but for that separate `check_outputs` (a numpy reduction) in
   place of `top_k`'s own finiteness test (the code before that test);
-* `after`: `/score` as it is.
+* `after`: `/score` as it is;
+* with `--ref REV` (repeatable), `REV`: `/score` with `app/imaging.py` as of that git revision
+  (its `score_body_bounds`, `decode_images`, `images_to_rows` and `top_k`, loaded as a module
+  of their own) under the current `score.answer`.
 `hot`: `--calls` calls back to back per variant and round, `time.thread_time()` over them.
 `cold`: 4 MiB touched before every call (caches mostly cold), each call timed alone.
 Figures: medians over rounds of µs per call, and of the paired per-round differences and
 ratios against `predict` in the same round. Figures only, nothing asserted; the load average
 is printed before and after.
 Run: .venv/bin/python bench/bench_score_path.py [--rounds 21 --calls 2000 --cold-calls 300]
+    [--ref main]
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ import math
 import os
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
+import types
 import zlib
 from collections.abc import Callable
 from itertools import accumulate
@@ -164,6 +170,22 @@ def _np_checked_top_k(probabilities: Any, labels: tuple[int | str, ...], k: int 
     return imaging.top_k(probabilities, labels, k)
 
 
+SCORE_FUNCTIONS = ("score_body_bounds", "decode_images", "images_to_rows", "top_k")
+
+
+def imaging_at(ref: str) -> dict[str, Callable[..., Any]]:
+    """`score`'s `app.imaging` functions as of git revision `ref`, from a module of their own."""
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{ref}:app/imaging.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType(f"imaging_at_{ref}")
+    exec(compile(source, f"{ref}:app/imaging.py", "exec"), module.__dict__)  # noqa: S102
+    return {name: getattr(module, name) for name in SCORE_FUNCTIONS}
+
+
 VARIANTS: dict[str, dict[str, Callable[..., Any]]] = {
     "before": {"images_to_rows": _old_images_to_rows, "top_k": _old_top_k},
     "np-check": {"images_to_rows": imaging.images_to_rows, "top_k": _np_checked_top_k},
@@ -194,12 +216,21 @@ def make_app(model_dir: Path) -> Any:
     )
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--calls", type=int, default=2000, help="hot calls per variant a round")
     parser.add_argument("--cold-calls", type=int, default=300, help="cold calls, ditto")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--ref", action="append", default=[], help="also app/imaging.py as of this git revision"
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    for ref in args.ref:
+        VARIANTS[ref] = imaging_at(ref)
     from sklearn.datasets import load_digits
 
     from examples.train import train, write_artifacts
@@ -230,6 +261,8 @@ def main() -> None:
         return b"".join(app.wsgi_app(environ, start_response))
 
     def use(name: str) -> None:
+        for attribute in SCORE_FUNCTIONS:
+            setattr(score, attribute, getattr(imaging, attribute))
         for attribute, function in VARIANTS.get(name, {}).items():
             setattr(score, attribute, function)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import json
 import math
@@ -147,6 +148,31 @@ def test_score_rejects_bad_input_with_a_clear_message(
     response = client.post("/score", json=payload)
     assert response.status_code == status
     assert message_part in _error(response)["message"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("aGVsbG8=", "aGVsbG8", "aGVsbG8==", "aGVs bG8=", "aGVsbG8=\n", "aGVsbG8=\u00e9"),
+        *("\u00ff" * 4, "", " b'aGVsbG8=' ", "=aGVsbG8", "aGVsbG8=aGVs", "aGVs\x00bG8="),
+    ],
+)
+def test_decode_images_decodes_base64_exactly_as_b64decode_with_validate(text: str) -> None:
+    """Valid or not, each string is what `base64.b64decode(validate=True)` says (non-ASCII
+    included: its ValueError, not valid base64 either)."""
+    from app.errors import APIError
+    from app.imaging import _unwrap_bytes_literal, decode_images
+
+    try:
+        want: list[bytes] | None = [base64.b64decode(_unwrap_bytes_literal(text), validate=True)]
+    except (binascii.Error, ValueError):
+        want = None
+    try:
+        got: list[bytes] | None = decode_images({"input": [text]}, 16)
+    except APIError as exc:
+        assert exc.details == [{"instance": 0, "message": "not valid base64"}]
+        got = None
+    assert got == want
 
 
 def test_score_rejects_a_truncated_png(client: FlaskClient) -> None:
