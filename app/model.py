@@ -215,8 +215,18 @@ def load_model(settings: Settings) -> Model:
         load_seconds=time.perf_counter() - started,
     )
     model = Model(session, info)
-    # Warm up: the first run allocates; do it now, not on the first user request.
-    model.predict(np.zeros((1, n_features), dtype=np.float32))
+    # Warm up: the first run allocates; do it now, not on the first user request. Its outputs
+    # must be what both answers carry (one label per row, one probability per labels.json
+    # entry): declared shapes may leave the class count open or be wrong, so the run's own
+    # shapes are checked, once, here rather than as a 500 (or an off-schema answer) per request.
+    got_labels, got_probabilities = model.predict(np.zeros((1, n_features), dtype=np.float32))
+    want = ((1,), (1, len(labels)))
+    if (np.shape(got_labels), np.shape(got_probabilities)) != want:
+        raise ModelLoadError(
+            f"for one row the model answers label shaped {np.shape(got_labels)} and "
+            f"probabilities shaped {np.shape(got_probabilities)}; expected {want[0]} and "
+            f"{want[1]} (one label per row, one probability per entry of {LABELS_FILE})"
+        )
     return model
 
 

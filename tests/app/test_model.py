@@ -176,3 +176,113 @@ def test_refuses_outputs_the_answers_cannot_carry(
     (model_dir / "labels.json").write_text(json.dumps(list(range(10))))
     with pytest.raises(ModelLoadError, match=refused):
         make_app(MODEL_DIR=str(model_dir), MODEL_SHA256=sha256_of(model_dir / "model.onnx"))
+
+
+def _shaped_model(
+    model_dir: Path,
+    *,
+    n_classes: int = 10,
+    flat_probabilities: bool = False,
+    label_column: bool = False,
+    probabilities_dims: list[int | None] | None = None,
+    unfixed_classes: bool = False,
+    n_labels: int | None = None,
+) -> str:
+    """A float32 [None, 64] -> label int64, probabilities float32 model with the output shapes
+    asked for; returns the sha256 of its model.onnx."""
+    from onnx import TensorProto, helper, save
+
+    nodes = [
+        helper.make_node("MatMul", ["input", "W"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["soft"], axis=1),
+        helper.make_node("ArgMax", ["scores"], ["label"], axis=1, keepdims=int(label_column)),
+    ]
+    if flat_probabilities:  # the winning class's probability alone: shape (n,)
+        nodes.append(
+            helper.make_node("ReduceMax", ["soft"], ["probabilities"], keepdims=0, axes=[1])
+        )
+    elif unfixed_classes:  # reshaped to (rows, -1) by a computed shape: no fixed class count
+        nodes += [
+            helper.make_node("Shape", ["input"], ["input_shape"]),
+            helper.make_node("Slice", ["input_shape", "zero", "one"], ["rows"]),
+            helper.make_node("Concat", ["rows", "minus_one"], ["soft_shape"], axis=0),
+            helper.make_node("Reshape", ["soft", "soft_shape"], ["probabilities"]),
+        ]
+    else:
+        nodes.append(helper.make_node("Identity", ["soft"], ["probabilities"]))
+    if probabilities_dims is None:
+        probabilities_dims = [None] if flat_probabilities else [None, n_classes]
+    graph = helper.make_graph(
+        nodes,
+        "shapes",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 64])],
+        [
+            helper.make_tensor_value_info(
+                "label", TensorProto.INT64, [None, 1] if label_column else [None]
+            ),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, probabilities_dims),
+        ],
+        initializer=[
+            helper.make_tensor("W", TensorProto.FLOAT, [64, n_classes], [0.5] * 64 * n_classes),
+            helper.make_tensor("zero", TensorProto.INT64, [1], [0]),
+            helper.make_tensor("one", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("minus_one", TensorProto.INT64, [1], [-1]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    model_dir.mkdir()
+    save(model, str(model_dir / "model.onnx"))
+    labels = list(range(n_classes if n_labels is None else n_labels))
+    (model_dir / "labels.json").write_text(json.dumps(labels))
+    return sha256_of(model_dir / "model.onnx")
+
+
+@pytest.mark.parametrize(
+    ("shape", "refused"),
+    [
+        ({"flat_probabilities": True}, r"probabilities shaped \(1,\)"),
+        ({"label_column": True}, r"label shaped \(1, 1\)"),
+        # declared without a class count: labels.json was not held to the real one
+        (
+            {"unfixed_classes": True, "probabilities_dims": [None, None], "n_labels": 3},
+            r"probabilities shaped \(1, 10\)",
+        ),
+    ],
+)
+def test_refuses_output_shapes_the_answers_cannot_carry(
+    make_app: Callable[..., Flask], tmp_path: Path, shape: dict[str, Any], refused: str
+) -> None:
+    """One label per row and one probability per labels.json entry, or the model is refused at
+    start-up: a (rows,) probabilities output or a (rows, 1) label output answered JSON outside
+    its documented schema and a 500 on every `.npy` answer; a model whose declared class count
+    is not fixed was not held to labels.json at all."""
+    model_dir = tmp_path / "shaped"
+    sha = _shaped_model(model_dir, **shape)
+    with pytest.raises(ModelLoadError, match=refused):
+        make_app(MODEL_DIR=str(model_dir), MODEL_SHA256=sha)
+
+
+@pytest.mark.parametrize(
+    "shape", [{"n_classes": 1}, {"unfixed_classes": True, "probabilities_dims": [None, None]}]
+)
+def test_serves_one_class_and_undeclared_class_counts(
+    make_app: Callable[..., Flask], tmp_path: Path, shape: dict[str, Any]
+) -> None:
+    import io
+
+    import numpy as np
+    from werkzeug.test import Client
+
+    model_dir = tmp_path / "shaped"
+    app = make_app(MODEL_DIR=str(model_dir), MODEL_SHA256=_shaped_model(model_dir, **shape))
+    n_classes = shape.get("n_classes", 10)
+    for client in (Client(app.wsgi_app), Client(app.wsgi_app.flask)):  # type: ignore[attr-defined]
+        response = client.post(
+            "/predict",
+            json={"instances": [[0.5] * 64] * 2},
+            headers={"Accept": "application/x-npy"},
+        )
+        assert response.status_code == 200
+        answer = np.load(io.BytesIO(response.get_data()), allow_pickle=False)
+        assert answer["probabilities"].shape == (2, n_classes)
