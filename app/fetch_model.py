@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.config import MODEL_NAME_RE, MODEL_NAME_RULE
 from app.logging import configure as configure_logging
 from app.logging import parse_level
 from cliexit import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ErrorCodes, run_argparse
@@ -72,6 +73,13 @@ def read_pin(environ: Mapping[str, str]) -> Pin:
     missing = [k for k in ("MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256") if not environ.get(k)]
     if missing:
         raise FetchConfigError(f"missing environment variable(s): {', '.join(missing)}")
+    # The service's own rule, on the value as it is (the service does not strip it either): a
+    # name it would refuse to start on is refused here, before the store is asked.
+    name = environ["MODEL_NAME"]
+    if not MODEL_NAME_RE.fullmatch(name):
+        raise FetchConfigError(
+            f"MODEL_NAME is not a model store name ({MODEL_NAME_RULE}), got {name!r}"
+        )
     raw_version = environ["MODEL_VERSION"].strip()
     if not raw_version.isdigit() or int(raw_version) < 1:
         raise FetchConfigError(
@@ -82,7 +90,7 @@ def read_pin(environ: Mapping[str, str]) -> Pin:
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise FetchConfigError(f"MODEL_SHA256 must be 64 hexadecimal digits, got {sha!r}")
     return Pin(
-        name=environ["MODEL_NAME"].strip(),
+        name=name,
         version=int(raw_version),
         sha256=sha,
         model_dir=Path(environ.get("MODEL_DIR") or "/models"),

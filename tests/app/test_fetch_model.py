@@ -137,6 +137,12 @@ def test_fetch_replaces_a_tampered_model(registered: dict[str, str], tmp_path: P
         ({"MODEL_SHA256": "xyz"}, 2, "MODEL_SHA256 must be 64 hexadecimal digits"),
         ({"AZURE_STORAGE_CONNECTION_STRING": ""}, 2, "no model store configured"),
         ({"MODEL_NAME": "nosuchmodel"}, 1, "not found"),
+        # the service's own rule (app/config.py), before the store is asked: the service in the
+        # same pod would refuse to start on any of these
+        ({"MODEL_NAME": "Digits"}, 2, "MODEL_NAME is not a model store name (use 1-63"),
+        ({"MODEL_NAME": " digits"}, 2, "MODEL_NAME is not a model store name"),
+        ({"MODEL_NAME": "digits\n"}, 2, "got 'digits\\n'"),
+        ({"MODEL_NAME": "../digits"}, 2, "MODEL_NAME is not a model store name"),
         ({"LOG_LEVEL": "loud"}, 2, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
         ({"LOG_LEVEL": ""}, 2, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got ''"),
     ],
