@@ -219,15 +219,15 @@ def _check_image_pin(images: object, image_name: str) -> list[Issue]:
     where = f"images[{image_name}]"
     out: list[Issue] = []
     new_name = entry.get("newName")
-    if not isinstance(new_name, str) or not IMAGE_REF_RE.match(new_name):
+    if not isinstance(new_name, str) or not IMAGE_REF_RE.fullmatch(new_name):
         out.append((f"{where}.newName", f"expected a registry/repository name, got {new_name!r}"))
     tag = entry.get("newTag")
-    if not isinstance(tag, str) or not TAG_RE.match(tag):
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
         out.append((f"{where}.newTag", f"expected an image tag (a string), got {tag!r}"))
     digest = entry.get("digest")
     if digest is None:
         out.append((f"{where}.digest", "missing: pin the image by digest (sha256:<64 hex>)"))
-    elif not isinstance(digest, str) or not DIGEST_RE.match(digest):
+    elif not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
         out.append((f"{where}.digest", f"expected sha256:<64 lowercase hex>, got {digest!r}"))
     return out
 
@@ -269,7 +269,7 @@ def _check_model_pin(generators: object, model_pin: str) -> list[Issue]:
         got = values.get(key)
         if got is None:
             out.append((f"{where}.literals.{key}", "missing"))
-        elif not pattern.match(got):
+        elif not pattern.fullmatch(got):
             out.append((f"{where}.literals.{key}", f"expected {what}, got {got!r}"))
     return out
 

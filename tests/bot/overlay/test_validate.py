@@ -133,6 +133,8 @@ def test_malformed_digest_is_refused(tree: Path, bad: str, field: str) -> None:
         ("MODEL_SHA256=7a0f", "MODEL_SHA256=zz7a0f", "MODEL_SHA256", "64 lowercase hex"),
         ("      - MODEL_NAME=digits\n", "", "MODEL_NAME", "missing"),
         ("MODEL_NAME=digits", "MODEL_NAME=../Digits", "MODEL_NAME", "lowercase model name"),
+        # kustomize keeps the newline in the ConfigMap; the service and fetch_model refuse it
+        ("- MODEL_NAME=digits\n", '- "MODEL_NAME=digits\\n"\n', "MODEL_NAME", "model name"),
     ],
 )
 def test_bad_model_pin_names_the_literal(
