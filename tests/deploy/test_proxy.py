@@ -327,6 +327,57 @@ def test_the_proxy_passes_accept_and_the_npy_answer_through(pod: Pod, digits_dat
         assert json.loads(text)["predictions"] == answer["label"].tolist()
 
 
+def _nginx_version() -> tuple[int, ...]:
+    from localworld.pod_proxy import NGINX
+
+    banner = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=True).stderr
+    found = re.search(r"nginx/(\d+)\.(\d+)", banner)
+    assert found, banner
+    return tuple(int(part) for part in found.groups())
+
+
+def test_what_a_client_behind_the_proxy_gets_for_odd_accept_headers(
+    pod: Pod, digits_data: Any
+) -> None:
+    """As app/README.md says: an `Accept` nginx does not pass (past 256 bytes, a control
+    character) or granian does not (non-ASCII bytes: an empty value) is JSON, never an error;
+    of two `Accept` lines nginx before 1.23 passes the first alone, where granian (and nginx
+    from 1.23) joins them."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, digits_data[0][:2].astype("<f4"))
+    body = buffer.getvalue()
+
+    def answer(port: int, accept_lines: bytes) -> tuple[int, str]:
+        head = (
+            b"POST /predict HTTP/1.1\r\nHost: pod\r\nContent-Type: application/x-npy\r\n"
+            + accept_lines
+            + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+        )
+        status, headers, _ = _raw(port, head + body)
+        return status, headers["content-type"]
+
+    npy, json_ = (200, "application/x-npy"), (200, "application/json")
+    at_most = b"application/x-npy, " + b"a" * (256 - 19)
+    assert len(at_most) == 256
+    for accept, proxied in [
+        (at_most, npy),
+        (at_most + b"a", json_),  # 257 bytes: dropped
+        (b"application/x-npy;\tq=1", npy),  # a tab is no control character here
+        (b"application/x-npy\x7f", json_),
+        (b"application/x-npy, text/\xc3\xa9", json_),  # granian: HTTP_ACCEPT is ''
+    ]:
+        assert answer(pod.proxy_port, b"Accept: %s\r\n" % accept) == proxied, accept
+    two = b"Accept: application/json;q=0.1\r\nAccept: application/x-npy\r\n"
+    assert answer(pod.app_port, two) == npy  # granian joins the lines: x-npy is preferred
+    first_only = answer(pod.proxy_port, b"Accept: application/json;q=0.1\r\n")
+    assert first_only == json_
+    assert answer(pod.proxy_port, two) == (first_only if _nginx_version() < (1, 23) else npy)
+
+
 def test_the_proxys_request_id_rule_is_the_apps() -> None:
     """nginx.conf passes on an `X-Request-ID` only by the app's own rule (app/hooks.py), which
     it has to spell out again: the two copies must not drift apart."""
