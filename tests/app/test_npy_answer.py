@@ -111,6 +111,30 @@ def test_encode_makes_each_header_once_and_keeps_the_caches_bounded() -> None:
     assert npy_answer.encode(labels, probabilities) == first
 
 
+@pytest.mark.parametrize("n_classes", [1, 10, 257])
+def test_encode_is_numpy_save_for_every_row_count_and_little_endian(n_classes: int) -> None:
+    """Every batch size up to MAX_BATCH's default: numpy.save's bytes (version 1.0, header
+    padded to 64 bytes with its newline); big-endian outputs are written little-endian."""
+    rng = np.random.default_rng(n_classes)
+    for rows in range(1, 1025):
+        labels = rng.integers(0, n_classes, rows, dtype=np.int64)
+        probabilities = rng.random((rows, n_classes), dtype=np.float32)
+        body = npy_answer.encode(labels, probabilities)
+        structured = np.empty(rows, npy_answer.answer_dtype(n_classes))
+        structured["label"], structured["probabilities"] = labels, probabilities
+        assert body == npy(structured), rows
+        header_length = int.from_bytes(body[8:10], "little")
+        assert body[:8] == b"\x93NUMPY\x01\x00"
+        assert (10 + header_length) % 64 == 0 and body[9 + header_length] == ord("\n")
+        if rows in (1, 1024):
+            swapped = npy_answer.encode(labels.astype(">i8"), probabilities.astype(">f4"))
+            assert swapped == body
+            loaded = _load(body)
+            assert loaded["label"].tolist() == labels.tolist()
+            np.testing.assert_array_equal(loaded["probabilities"], probabilities)
+            assert loaded["probabilities"].shape == (rows, n_classes)
+
+
 # --- Accept ---------------------------------------------------------------------------------------
 
 ACCEPTS = [
@@ -266,3 +290,80 @@ def test_model_headers_are_left_out_when_unset(make_app: Callable[..., Flask], r
                 assert got["X-Model-Name"] == json_model["name"]
             else:
                 assert json_model["name"] is None
+
+
+_MEDIA = st.sampled_from(
+    [
+        *("application/x-npy", "application/json", "APPLICATION/X-Npy", "Application/JSON"),
+        *("*/*", "application/*", "*/json", "*/x-npy", "text/*", "application/x-npy2", "x-npy"),
+        *("*", ""),
+    ]
+)
+_Q = st.sampled_from(
+    [
+        *("0", "1", "1.0", "1.000", "1.0001", "0.0001", "0.00001", "0.", ".5", "00.5", "0.5 "),
+        *("-0", "1e0", "nan", "inf", '"0.5"', "0,5", "\u00bd", "\u0661", ""),
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    st.one_of(
+        # hostile bytes as granian could hand them over (latin-1 text) and arbitrary structure
+        st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=300),
+        st.lists(
+            st.tuples(
+                _MEDIA,
+                st.lists(
+                    st.tuples(st.sampled_from(["q", "Q", " q", "q ", "v", "level"]), _Q),
+                    max_size=3,
+                ),
+                st.sampled_from([",", ", ", " , ", ",\t", "\t,", ",,", ";,"]),
+            ),
+            max_size=6,
+        ).map(
+            lambda items: "".join(
+                media + "".join(f";{key}={value}" for key, value in params) + separator
+                for media, params, separator in items
+            )
+        ),
+    )
+)
+def test_wants_npy_is_werkzeugs_decision_on_any_value(accept: str) -> None:
+    """Werkzeug's own answer (what the Flask view asks), for any text: case, whitespace, q-values
+    Werkzeug takes or skips, duplicates, parameters, latin-1 bytes; cached or not."""
+    want = parse_accept_header(accept, MIMEAccept).best_match(npy_answer.OFFERED) == NPY
+    for _ in range(2):
+        assert npy_answer.wants_npy(accept) is want
+
+
+def test_the_accept_cache_answers_right_under_threads() -> None:
+    """SERVER_THREADS > 1: threads filling and clearing the cache at once still get Werkzeug's
+    decision every time."""
+    import threading
+
+    values = [
+        f"application/x-npy;q=0.{n % 9 + 1}, application/json;q=0.{n % 7}" for n in range(300)
+    ]
+    wants = {value: npy_answer.negotiate(value) for value in values}
+    wrong: list[str] = []
+
+    def work(offset: int) -> None:
+        for round_ in range(20):
+            for value in values[offset:] + values[:offset]:
+                if npy_answer.wants_npy(value) is not wants[value]:
+                    wrong.append(value)
+            if round_ % 5 == 0:
+                for common, decided in (("*/*", False), (JSON, False), (NPY, True)):
+                    if npy_answer.wants_npy(common) is not decided:
+                        wrong.append(common)
+
+    threads = [threading.Thread(target=work, args=(n * 37,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    # the size check and the insert are not one step: each other thread may add one entry more
+    assert len(npy_answer._accepts) <= npy_answer.ACCEPT_CACHE_SIZE + len(threads) - 1
