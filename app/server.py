@@ -25,7 +25,14 @@ The factory is called once per worker (no preload), so each worker loads and ver
 itself. A worker that cannot build the app exits with `EXIT_APP_LOAD` (3) and the whole server
 then stops with that code, promptly, instead of respawning it: a model that does not load will
 not load on the next try either (granian's own crash-loop guard only catches a failure within
-5.5 s of a respawn, and a large model takes longer than that to load).
+5.5 s of a respawn, and a large model takes longer than that to load). A worker *killed* while it
+loads (the OOM killer in a memory-limited container: SIGKILL; a segfault) cannot say so itself:
+each worker gets a flag in shared memory that it sets once the app is built, and a worker that
+dies abnormally (a signal, or a nonzero exit code other than the two below) before setting it is
+a failed load of its slot. `LOAD_DEATHS_LIMIT` (3) such deaths in a row of one slot stop the
+server with `EXIT_APP_LOAD` and one error line naming the worker and how it died; until then it
+is respawned (granian's 5.5 s guard does not apply to these deaths). A worker that had loaded the
+app resets its slot's count however it ends, and if it dies is respawned as before.
 
 `SERVER_TIMEOUT` replaces gunicorn's worker timeout: a watchdog thread in each worker checks the
 requests in progress once a second; when one has run longer, it logs an error line (with the
@@ -40,9 +47,11 @@ Every log line, granian's own included, is one JSON object (`app.logging.JSONFor
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import ipaddress
 import logging
+import multiprocessing
 import os
 import shutil
 import signal
@@ -52,6 +61,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +72,9 @@ DEFAULT_TARGET = "app:create_app"
 EXIT_APP_LOAD = 3
 EXIT_REQUEST_TIMEOUT = 4
 EXIT_USAGE = 2
+# Deaths in a row of one worker slot before it had built the app (killed: out of memory, say)
+# after which the server stops with EXIT_APP_LOAD instead of loading the model yet again.
+LOAD_DEATHS_LIMIT = 3
 
 log = logging.getLogger("app.server")
 
@@ -319,7 +332,28 @@ def load_app(target: str, timeout: int) -> Callable[..., Any]:
     return app  # type: ignore[no-any-return]
 
 
+def load_and_mark(loader: Callable[[], Any], loaded: Any) -> Any:
+    """The worker's loader (`load_app` with its arguments), then `loaded` (a shared
+    `ctypes.c_bool`) set: from now on the master knows this worker built the app."""
+    app = loader()
+    loaded.value = True
+    return app
+
+
 # --- in the master --------------------------------------------------------------------------
+
+
+def how_it_died(exitcode: int | None) -> str:
+    """`multiprocessing`'s exit code in words: `killed by SIGKILL (out of memory?)`."""
+    if exitcode is None:
+        return "ended (exit code unknown)"
+    if exitcode >= 0:
+        return f"exited with code {exitcode}"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        name = f"signal {-exitcode}"
+    return f"killed by {name}" + (" (out of memory?)" if exitcode == -signal.SIGKILL else "")
 
 
 def _server_class() -> type[Any]:
@@ -327,14 +361,33 @@ def _server_class() -> type[Any]:
 
     class Server(MPServer):
         """granian's multi-process server, except that a worker which could not build the app
-        stops the server (with `EXIT_APP_LOAD`) instead of being respawned.
+        stops the server (with `EXIT_APP_LOAD`) instead of being respawned, as do
+        `LOAD_DEATHS_LIMIT` deaths in a row of one slot's workers before they had built it.
 
         granian watches each worker from a thread of the main process (`_watcher`: join, then
         flag the worker as failed for the main loop, which respawns it); for a worker that exits
         with `EXIT_APP_LOAD` this server's watcher asks the main loop to stop instead.
+
+        Whether a dead worker had built the app: a `ctypes.c_bool` in shared memory
+        (`multiprocessing.RawValue`), one per worker, made here before the worker is forked (and
+        handed to it with the loader, which a spawned worker would receive pickled) and set by
+        the worker once the app is built (`load_and_mark`). No file, no process to clean up: the
+        memory goes with the last process holding it. A flag per worker, not per slot, so a
+        replacement started while the old worker still runs (SIGHUP, worker lifetime) cannot
+        read the old one's flag.
         """
 
         app_load_failed = False
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.load_deaths: dict[int, int] = {}  # slot -> its workers' deaths before loading
+            self._load_deaths_lock = threading.Lock()
+
+        def _stop_with_app_load(self) -> None:
+            self.app_load_failed = True
+            self.interrupt_signal = True
+            self.main_loop_interrupt.set()
 
         def _init_shared_socket(self) -> None:
             # granian binds in the main process first (on Linux each worker then binds its own
@@ -345,29 +398,70 @@ def _server_class() -> type[Any]:
             except (OSError, RuntimeError) as exc:
                 raise ListenError(str(exc).strip().splitlines()[0]) from None
 
-        def _spawn_worker(self, *args: Any, **kwargs: Any) -> Any:
-            worker = super()._spawn_worker(*args, **kwargs)
-            idx: int = worker.idx
+        # MPServer's signature (granian calls it with these keywords); AbstractServer's also
+        # names a `socket_loader` that no subclass takes.
+        def _spawn_worker(  # type: ignore[override]
+            self, idx: int, target: Any, callback_loader: Any
+        ) -> Any:
+            loaded = multiprocessing.RawValue(ctypes.c_bool, False)
+            loader = partial(load_and_mark, callback_loader, loaded)
+            worker = super()._spawn_worker(idx, target, loader)
             granian_watcher: Callable[[], None] = worker._watcher
 
             def watcher() -> None:
                 worker.inner.join()
                 exitcode = worker.inner.exitcode
-                if not worker.interrupt_by_parent and exitcode == EXIT_APP_LOAD:
-                    log.error(f"worker-{idx + 1} could not start the app: stopping the server")
-                    self.app_load_failed = True
-                    self.interrupt_signal = True
-                    self.main_loop_interrupt.set()
+                if loaded.value:
+                    with self._load_deaths_lock:
+                        self.load_deaths.pop(idx, None)
+                if worker.interrupt_by_parent or exitcode == 0:
+                    granian_watcher()
                     return
-                if not worker.interrupt_by_parent and exitcode == EXIT_REQUEST_TIMEOUT:
+                if exitcode == EXIT_APP_LOAD:
+                    log.error(f"worker-{idx + 1} could not start the app: stopping the server")
+                    self._stop_with_app_load()
+                    return
+                if exitcode == EXIT_REQUEST_TIMEOUT:
                     # The watchdog ended it: not a crash. granian's crash-loop guard would stop
                     # the whole server (exit 1) when a worker respawned less than 5.5 s ago ends
                     # again, i.e. on a second stuck request with a short SERVER_TIMEOUT.
                     self.respawned_wrks.pop(idx, None)
+                elif not loaded.value and self._died_loading(idx, worker.inner.pid, exitcode):
+                    return
                 granian_watcher()
 
             worker._watcher = watcher  # type: ignore[method-assign]  # run by `start()`
             return worker
+
+        def _died_loading(self, idx: int, pid: int | None, exitcode: int | None) -> bool:
+            """Count a death of slot `idx`'s worker before it built the app; True when that
+            makes `LOAD_DEATHS_LIMIT` in a row and the server is stopping."""
+            with self._load_deaths_lock:
+                deaths = self.load_deaths[idx] = self.load_deaths.get(idx, 0) + 1
+            fields = {
+                "worker": f"worker-{idx + 1}",
+                "pid": pid,
+                "deaths": deaths,
+                "limit": LOAD_DEATHS_LIMIT,
+                "died": how_it_died(exitcode),
+            }
+            if deaths >= LOAD_DEATHS_LIMIT:
+                log.error(
+                    f"worker-{idx + 1} died {deaths} times in a row before it had loaded the app "
+                    f"(last: {fields['died']}): stopping the server",
+                    extra={"fields": fields},
+                )
+                self._stop_with_app_load()
+                return True
+            log.warning(
+                f"worker-{idx + 1} {fields['died']} before it had loaded the app "
+                f"({deaths} of {LOAD_DEATHS_LIMIT} in a row): respawning it",
+                extra={"fields": fields},
+            )
+            # A failed load however soon after the last respawn: counted here, not by granian's
+            # crash-loop guard (which would stop the server with exit code 1 within 5.5 s).
+            self.respawned_wrks.pop(idx, None)
+            return False
 
     return Server
 
@@ -375,8 +469,6 @@ def _server_class() -> type[Any]:
 def serve(target: str, settings: ServerSettings) -> int:
     """Run granian until SIGTERM/SIGINT (0) or until a worker cannot build the app (3);
     `ListenError` if it cannot listen on the address."""
-    from functools import partial
-
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
 

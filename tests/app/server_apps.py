@@ -2,7 +2,8 @@
 tests.app.server_apps:sleepy_app` serves `/healthz`, `/pid` (the worker's pid) and
 `/sleep?seconds=S` (answers after S seconds; when `SLEEPY_APP_MARKS` names a directory, it first
 leaves a file there, so a test knows the request is in the app). Its factory fails, as a model
-that does not verify does, while the file named by `SLEEPY_APP_FAIL_IF` exists."""
+that does not verify does, while the file named by `SLEEPY_APP_FAIL_IF` exists. `slow_app` is
+the same app built in `SLOW_APP_LOAD_SECONDS` (1.5) seconds, as a large model loads."""
 
 from __future__ import annotations
 
@@ -41,3 +42,8 @@ def sleepy_app() -> Callable[..., Iterable[bytes]]:
         return [body]
 
     return app
+
+
+def slow_app() -> Callable[..., Iterable[bytes]]:
+    time.sleep(float(os.environ.get("SLOW_APP_LOAD_SECONDS", "1.5")))
+    return sleepy_app()
