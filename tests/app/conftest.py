@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 from collections.abc import Callable
@@ -37,6 +38,13 @@ def model_dir(trained_model_dir: Path, tmp_path: Path) -> Path:
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def npy(array: Any) -> bytes:
+    """`array` as the `.npy` file `numpy.save` writes (a packed `/predict` body)."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ any WSGI code and are covered by tests/app/test_server.py against this same app.
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,19 +21,13 @@ import pytest
 from flask import Flask
 from werkzeug.test import Client
 
-from tests.app.conftest import DATA
+from tests.app.conftest import DATA, npy
 from tests.app.test_predict import worst_case_bodies
 
 ROW = [0.0] * 64
 JSON = "application/json"
 NPY = "application/x-npy"
 PACKED = "application/octet-stream"
-
-
-def _npy(array: Any) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 @dataclass
@@ -106,13 +99,13 @@ def _corpus() -> list[Case]:
         Case("PUT", b"{}", method="PUT", fast=False),
         Case("trailing slash", b"{}", path="/predict/", fast=False),
         Case("clean request id", b'{"instances": []}', headers={"X-Request-ID": "abc-1.2:3"}),
-        Case("npy batch", _npy(np.vstack([digits] * 3)), content_type="application/x-npy"),
-        Case("npy row", _npy(digits[0]), content_type="application/x-npy"),
-        Case("npy float64", _npy(digits.astype("<f8")), content_type="application/x-npy"),
-        Case("npy big-endian", _npy(digits.astype(">f4")), content_type="application/x-npy"),
-        Case("npy 3-D", _npy(digits.reshape(1, 1, 64)), content_type="application/x-npy"),
-        Case("npy NaN", _npy(np.full((2, 64), np.nan, "<f4")), content_type="application/x-npy"),
-        Case("npy cut", _npy(digits)[:-4], content_type="application/x-npy"),
+        Case("npy batch", npy(np.vstack([digits] * 3)), content_type="application/x-npy"),
+        Case("npy row", npy(digits[0]), content_type="application/x-npy"),
+        Case("npy float64", npy(digits.astype("<f8")), content_type="application/x-npy"),
+        Case("npy big-endian", npy(digits.astype(">f4")), content_type="application/x-npy"),
+        Case("npy 3-D", npy(digits.reshape(1, 1, 64)), content_type="application/x-npy"),
+        Case("npy NaN", npy(np.full((2, 64), np.nan, "<f4")), content_type="application/x-npy"),
+        Case("npy cut", npy(digits)[:-4], content_type="application/x-npy"),
         Case("npy no magic", b"not an npy file at all", content_type="application/x-npy"),
         Case(
             "octet-stream", digits.astype("<f4").tobytes(), content_type="application/octet-stream"
@@ -125,7 +118,7 @@ def _corpus() -> list[Case]:
         ),
         Case(
             "npy to /score",
-            _npy(digits),
+            npy(digits),
             path="/score",
             content_type="application/x-npy",
             fast=False,
@@ -144,7 +137,7 @@ def _corpus() -> list[Case]:
     ]
     # The .npy answer (app/npy_answer.py): the fast path's cheap Accept decisions against
     # Werkzeug's `request.accept_mimetypes`, byte for byte, and errors JSON whatever Accept says.
-    npy_batch = _npy(np.vstack([digits] * 3))
+    npy_batch = npy(np.vstack([digits] * 3))
     for accept in [
         NPY,
         "*/*",
@@ -177,13 +170,13 @@ def _corpus() -> list[Case]:
             content_type=PACKED,
             headers=out,
         ),
-        Case("npy row, npy out", _npy(digits[0]), content_type=NPY, headers=out),
+        Case("npy row, npy out", npy(digits[0]), content_type=NPY, headers=out),
         Case(
-            "npy NaN, npy out", _npy(np.full((2, 64), np.nan, "<f4")), content_type=NPY, headers=out
+            "npy NaN, npy out", npy(np.full((2, 64), np.nan, "<f4")), content_type=NPY, headers=out
         ),
         Case(
             "npy 1025 rows, npy out",
-            _npy(np.zeros((1025, 64), "<f4")),
+            npy(np.zeros((1025, 64), "<f4")),
             content_type=NPY,
             headers=out,
         ),
@@ -192,7 +185,7 @@ def _corpus() -> list[Case]:
         Case("text/plain, npy out", b"{}", content_type="text/plain", headers=out, fast=False),
         Case(
             "chunked, npy out",
-            _npy(digits),
+            npy(digits),
             content_type=NPY,
             headers={**out, "Transfer-Encoding": "chunked"},
             environ={"wsgi.input_terminated": True},

@@ -19,16 +19,11 @@ from werkzeug.http import parse_accept_header
 from werkzeug.test import Client
 
 from app import npy_answer
+from tests.app.conftest import npy
 
 NPY = "application/x-npy"
 JSON = "application/json"
 PACKED = "application/octet-stream"
-
-
-def npy(array: Any) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 def _clients(app: Flask) -> list[Client]:

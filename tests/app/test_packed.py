@@ -3,7 +3,6 @@ the same answers as JSON, and every malformed body a 4xx that says what is wrong
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -13,14 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.app.conftest import npy
+
 NPY = "application/x-npy"
 PACKED = "application/octet-stream"
-
-
-def npy(array: Any) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 def npy_with_header(header: bytes, data: bytes, version: int = 1) -> bytes:
