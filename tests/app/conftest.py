@@ -40,6 +40,19 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def write_model(model_dir: Path, graph: Any, labels: list[int], opset: int = 17) -> str:
+    """An ONNX model of `graph` (IR 8, which this onnxruntime loads) and its labels.json in a
+    new `model_dir`; returns the model's sha256 for MODEL_SHA256."""
+    from onnx import helper, save
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    model_dir.mkdir()
+    save(model, str(model_dir / "model.onnx"))
+    (model_dir / "labels.json").write_text(json.dumps(labels))
+    return sha256_of(model_dir / "model.onnx")
+
+
 def npy(array: Any) -> bytes:
     """`array` as the `.npy` file `numpy.save` writes (a packed `/predict` body)."""
     buffer = io.BytesIO()

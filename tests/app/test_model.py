@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from app.errors import ModelLoadError
-from tests.app.conftest import sha256_of
+from tests.app.conftest import sha256_of, write_model
 
 
 def test_refuses_a_model_whose_sha256_is_not_the_pinned_one(
@@ -145,7 +145,7 @@ def test_refuses_outputs_the_answers_cannot_carry(
 ) -> None:
     """String labels (skl2onnx on string classes) or float64 probabilities fail at start-up,
     not as a 500 on every request."""
-    from onnx import TensorProto, helper, save
+    from onnx import TensorProto, helper
 
     probabilities = getattr(TensorProto, probability_type)
     nodes = [
@@ -168,14 +168,10 @@ def test_refuses_outputs_the_answers_cannot_carry(
         ],
         initializer=[helper.make_tensor("W", TensorProto.FLOAT, [64, 10], [0.5] * 640)],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
     model_dir = tmp_path / "typed-model"
-    model_dir.mkdir()
-    save(model, str(model_dir / "model.onnx"))
-    (model_dir / "labels.json").write_text(json.dumps(list(range(10))))
+    sha = write_model(model_dir, graph, list(range(10)))
     with pytest.raises(ModelLoadError, match=refused):
-        make_app(MODEL_DIR=str(model_dir), MODEL_SHA256=sha256_of(model_dir / "model.onnx"))
+        make_app(MODEL_DIR=str(model_dir), MODEL_SHA256=sha)
 
 
 def _shaped_model(
@@ -190,7 +186,7 @@ def _shaped_model(
 ) -> str:
     """A float32 [None, 64] -> label int64, probabilities float32 model with the output shapes
     asked for; returns the sha256 of its model.onnx."""
-    from onnx import TensorProto, helper, save
+    from onnx import TensorProto, helper
 
     nodes = [
         helper.make_node("MatMul", ["input", "W"], ["scores"]),
@@ -229,13 +225,9 @@ def _shaped_model(
             helper.make_tensor("minus_one", TensorProto.INT64, [1], [-1]),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    model_dir.mkdir()
-    save(model, str(model_dir / "model.onnx"))
-    labels = list(range(n_classes if n_labels is None else n_labels))
-    (model_dir / "labels.json").write_text(json.dumps(labels))
-    return sha256_of(model_dir / "model.onnx")
+    return write_model(
+        model_dir, graph, list(range(n_classes if n_labels is None else n_labels)), 13
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
-from tests.app.conftest import DATA, sha256_of
+from tests.app.conftest import DATA, write_model
 from tests.app.test_predict import MIB, worst_case_bodies
 
 
@@ -201,7 +201,7 @@ def test_score_refuses_images_the_model_cannot_score(
 ) -> None:
     """A model whose every output is NaN (pixels times infinite weights): 422 naming each
     image, the error `/predict` gives for rows its model cannot score."""
-    from onnx import TensorProto, helper, save
+    from onnx import TensorProto, helper
 
     graph = helper.make_graph(
         [
@@ -217,15 +217,9 @@ def test_score_refuses_images_the_model_cannot_score(
         ],
         initializer=[helper.make_tensor("W", TensorProto.FLOAT, [64, 10], [math.inf] * 640)],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
     model_dir = tmp_path / "nan-model"
-    model_dir.mkdir()
-    save(model, str(model_dir / "model.onnx"))
-    (model_dir / "labels.json").write_text(json.dumps(list(range(10))))
-    client = make_app(
-        MODEL_DIR=str(model_dir), MODEL_SHA256=sha256_of(model_dir / "model.onnx")
-    ).test_client()
+    sha = write_model(model_dir, graph, list(range(10)))
+    client = make_app(MODEL_DIR=str(model_dir), MODEL_SHA256=sha).test_client()
     image = b64((DATA / "digit-0.png").read_bytes())
     for images in ([image], [image, b64((DATA / "digit-7-32px.png").read_bytes())]):
         response = client.post("/score", json={"input": images})
