@@ -24,7 +24,7 @@ import pytest
 
 from localworld.pod_proxy import CONF, nginx_argv, write_config
 from localworld.process import free_port
-from tests.app.serverproc import ROOT, SERVER, server_env
+from tests.app.serverproc import ROOT, SERVER, raw_exchange, server_env
 
 SLOW_CLIENTS = 16
 ROW = {"instances": [[0.0] * 64]}
@@ -282,15 +282,6 @@ def test_the_proxy_passes_request_ids_and_chunked_bodies_through(
     assert answer["predictions"] == target[known].tolist()
 
 
-def _raw(port: int, request_bytes: bytes) -> tuple[int, dict[str, str], bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request_bytes)
-        response = http.client.HTTPResponse(sock)
-        response.begin()
-        headers = {name.lower(): value for name, value in response.getheaders()}
-        return response.status, headers, response.read()
-
-
 def test_the_proxy_passes_accept_and_the_npy_answer_through(pod: Pod, digits_data: Any) -> None:
     """`Accept` reaches the app (it picks /predict's answer), only in a form granian takes and
     at most 256 bytes long; the `.npy` answer and its model headers come back unchanged."""
@@ -307,7 +298,7 @@ def test_the_proxy_passes_accept_and_the_npy_answer_through(pod: Pod, digits_dat
             b"POST /predict HTTP/1.1\r\nHost: pod\r\nContent-Type: application/x-npy\r\n"
             b"Accept: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (accept, len(body))
         )
-        return _raw(port, head + body)
+        return raw_exchange(port, head + body)
 
     status, headers, proxied = predict(pod.proxy_port, b"application/x-npy")
     assert (status, headers["content-type"]) == (200, "application/x-npy")
@@ -357,7 +348,7 @@ def test_what_a_client_behind_the_proxy_gets_for_odd_accept_headers(
             + accept_lines
             + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
         )
-        status, headers, _ = _raw(port, head + body)
+        status, headers, _ = raw_exchange(port, head + body)
         return status, headers["content-type"]
 
     npy, json_ = (200, "application/x-npy"), (200, "application/json")
